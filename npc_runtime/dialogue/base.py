@@ -1,0 +1,98 @@
+"""The dialogue-provider interface: one module per provider under ``providers/``.
+
+A provider implements :meth:`DialogueProvider._stream`, yielding text pieces and action
+proposals. The base class owns time-outs (to the first piece and in total) and turns every failure
+into a :class:`~npc_runtime.errors.ProviderError`, so the conversation can fall back to an
+authored line and warn the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from ..errors import ProviderError
+from .context import DialogueContext
+
+
+@dataclass(frozen=True)
+class TextPiece:
+    text: str
+
+
+@dataclass(frozen=True)
+class ActionProposal:
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceTag:
+    """Said once, first, by providers that know where their line came from."""
+
+    source: Literal["authored", "llm", "fallback"]
+
+
+DialogueChunk = TextPiece | ActionProposal | SourceTag
+
+
+@dataclass(frozen=True)
+class ProviderCapabilities:
+    streaming: bool = True
+    actions: bool = True
+
+
+class DialogueProvider(ABC):
+    name: ClassVar[str] = "base"
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities()
+
+    def __init__(self, *, first_chunk_timeout: float = 10.0, total_timeout: float = 60.0) -> None:
+        self.first_chunk_timeout = first_chunk_timeout
+        self.total_timeout = total_timeout
+
+    async def stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        """Yield the reply; raises ProviderError on failure or time-out. Cancellation passes through."""
+        agen = self._stream(ctx).__aiter__()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total_timeout
+        first = True
+        while True:
+            budget = deadline - loop.time()
+            if first:
+                budget = min(budget, self.first_chunk_timeout)
+            try:
+                chunk = await asyncio.wait_for(agen.__anext__(), timeout=max(budget, 0.001))
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                await _aclose(agen)
+                what = "first reply" if first else "the rest of the reply"
+                raise ProviderError(self.name, f"timed out waiting for {what}", timeout=True) from None
+            except ProviderError:
+                raise
+            except asyncio.CancelledError:
+                await _aclose(agen)
+                raise
+            except Exception as exc:
+                raise ProviderError(self.name, f"{type(exc).__name__}: {exc}") from exc
+            first = False
+            yield chunk
+
+    @abstractmethod
+    def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        """Yield text pieces (and action proposals) for one turn."""
+
+    async def aclose(self) -> None:
+        """Release resources (HTTP clients, models)."""
+
+
+async def _aclose(agen: Any) -> None:
+    close = getattr(agen, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:  # already failing; the original error is what the caller needs
+            return

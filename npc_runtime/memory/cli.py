@@ -1,0 +1,10 @@
+"""`npc-runtime memory ...` subcommands (filled in by the memory work)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add this concern's subcommands to the `npc-runtime` parser."""
+    return None

@@ -1,0 +1,95 @@
+"""Load persona files, reporting every problem at once with file, line and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .schema import Persona
+from .yamlfile import Problem, YamlProblem, line_for, load_yaml, validation_problems
+
+PERSONA_SUFFIX = ".persona.yaml"
+
+# A hook that checks a persona's conditions and actions against a world; returns problems as
+# (field path, message). Installed by the world work; None when no world is loaded.
+ConditionChecker = Callable[[Persona], list[tuple[str, str]]]
+
+
+def load_persona_text(text: str, file: str) -> tuple[Persona | None, list[Problem]]:
+    try:
+        data, lines = load_yaml(text, file)
+    except YamlProblem as exc:
+        return None, [exc.problem]
+    if not isinstance(data, dict):
+        return None, [Problem(file, 1, "", "a persona file must be a YAML map of fields (id:, name:, ...)")]
+    try:
+        persona = Persona.model_validate(data)
+    except ValidationError as exc:
+        return None, validation_problems(exc, file, lines)
+    return persona, []
+
+
+def load_persona_file(
+    path: Path, checker: ConditionChecker | None = None
+) -> tuple[Persona | None, list[Problem]]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(file, None, "", f"cannot read file: {exc}")]
+    persona, problems = load_persona_text(text, file)
+    if persona is not None and checker is not None:
+        _, lines = load_yaml(text, file)
+        for field, message in checker(persona):
+            loc = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+            problems.append(Problem(file, line_for(lines, loc), field, message))
+        if problems:
+            return None, problems
+    return persona, problems
+
+
+def persona_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories into their ``*.persona.yaml`` files (sorted); keep files as given."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(p.rglob(f"*{PERSONA_SUFFIX}")))
+        else:
+            out.append(p)
+    return out
+
+
+def lint_personas(paths: Iterable[Path], checker: ConditionChecker | None = None) -> list[Problem]:
+    """Every problem in the given files and directories, including ids used by two files."""
+    problems: list[Problem] = []
+    owners: dict[str, str] = {}
+    files = persona_files(paths)
+    if not files:
+        return [Problem(", ".join(str(p) for p in paths), None, "", f"no *{PERSONA_SUFFIX} files found")]
+    for path in files:
+        persona, found = load_persona_file(path, checker)
+        problems.extend(found)
+        if persona is None:
+            continue
+        if persona.id in owners:
+            problems.append(
+                Problem(str(path), 1, "id", f"id '{persona.id}' is already used by {owners[persona.id]}")
+            )
+        owners[persona.id] = str(path)
+        problems.extend(_warnings(persona, str(path)))
+    return problems
+
+
+def _warnings(persona: Persona, file: str) -> list[Problem]:
+    out = []
+    if not persona.greeting:
+        out.append(Problem(file, None, "greeting", "no greeting line: the NPC starts silent", "warning"))
+    if len(persona.fallback) < 2:
+        out.append(
+            Problem(
+                file, None, "fallback", "one fallback line only: players will hear it repeated", "warning"
+            )
+        )
+    return out

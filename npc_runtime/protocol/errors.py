@@ -1,0 +1,46 @@
+"""Error codes carried by the wire ``error`` and ``warning`` messages (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from ..errors import NpcRuntimeError
+
+
+class ErrorCode(StrEnum):
+    # framing and decoding
+    MALFORMED = "malformed"  # bytes that are not msgpack, or msgpack that is not a map
+    MESSAGE_TOO_LARGE = "message_too_large"
+    MISSING_TYPE = "missing_type"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_FIELDS = "invalid_fields"  # a field has the wrong type or a required one is missing
+    # session
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+    NOT_INTRODUCED = "not_introduced"  # a message before ``hello``
+    # conversations and content
+    UNKNOWN_NPC = "unknown_npc"
+    UNKNOWN_CONVERSATION = "unknown_conversation"
+    CONVERSATION_BUSY = "conversation_busy"
+    PERSONA_INVALID = "persona_invalid"
+    # dialogue
+    PROVIDER_FAILED = "provider_failed"  # a warning: the NPC answered with a fallback line
+    PROVIDER_TIMEOUT = "provider_timeout"  # a warning: the NPC answered with a fallback line
+    ACTION_REJECTED = "action_rejected"  # a warning: the model proposed an action the rules refuse
+    # world, memory, voice
+    WORLD_EVENT_INVALID = "world_event_invalid"
+    SAVE_INVALID = "save_invalid"
+    MEMORY_INVALID = "memory_invalid"
+    AUDIO_INVALID = "audio_invalid"
+    AUDIO_TIMEOUT = "audio_timeout"
+    # anything else
+    INTERNAL = "internal"
+
+
+class ProtocolError(NpcRuntimeError):
+    """An error that is answered on the wire with an ``error`` message."""
+
+    def __init__(self, code: ErrorCode, message: str, *, ref: str | int | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.ref = ref
+        super().__init__(f"{code}: {message}")

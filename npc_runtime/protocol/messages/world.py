@@ -1,0 +1,8 @@
+"""World messages (owned by the world work; see docs/protocol.md)."""
+
+from __future__ import annotations
+
+from .base import Message
+
+CLIENT_MESSAGES: tuple[type[Message], ...] = ()
+SERVER_MESSAGES: tuple[type[Message], ...] = ()
