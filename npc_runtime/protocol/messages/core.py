@@ -35,6 +35,26 @@ class Bye(Message):
     type: Literal["bye"] = "bye"
 
 
+class GameTime(Message):
+    """The game's clock, in game hours since the start of the story (memory recency uses it)."""
+
+    type: Literal["game_time"] = "game_time"
+    hours: float = Field(ge=0)
+
+
+class Save(Message):
+    """Ask for a save blob of the whole runtime state (world and memory) for the game's save slot."""
+
+    type: Literal["save"] = "save"
+
+
+class Load(Message):
+    """Restore a save blob; all or nothing."""
+
+    type: Literal["load"] = "load"
+    blob: bytes
+
+
 # -- runtime -> client ---------------------------------------------------------------------------
 class Welcome(Message):
     type: Literal["welcome"] = "welcome"
@@ -76,5 +96,18 @@ class Warning(Message):
     conversation_id: str | None = None
 
 
-CLIENT_MESSAGES = (Hello, Ping, ListNpcs, Bye)
-SERVER_MESSAGES = (Welcome, Pong, Npcs, Error, Warning)
+class SaveData(Message):
+    type: Literal["save_data"] = "save_data"
+    ref: MessageId | None = None
+    blob: bytes
+    parts: list[str] = Field(default_factory=list, description="Which concerns the blob holds")
+
+
+class Loaded(Message):
+    type: Literal["loaded"] = "loaded"
+    ref: MessageId | None = None
+    parts: list[str] = Field(default_factory=list)
+
+
+CLIENT_MESSAGES = (Hello, Ping, ListNpcs, Bye, GameTime, Save, Load)
+SERVER_MESSAGES = (Welcome, Pong, Npcs, Error, Warning, SaveData, Loaded)

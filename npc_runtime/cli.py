@@ -1,0 +1,170 @@
+"""The ``npc-runtime`` command.
+
+npc-runtime serve [--bind tcp://127.0.0.1:7600] [--personas DIR] [--config FILE] ...
+npc-runtime chat NPC_ID [--connect ENDPOINT | --embedded]   (reads piped stdin too)
+npc-runtime persona schema | persona lint PATH...
+npc-runtime world ... | memory ... | voice ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, NpcRuntimeError, StorageError
+from .runtime.settings import Settings, load_settings
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "bind": getattr(args, "bind", None),
+        "personas_dir": getattr(args, "personas", None),
+        "db": getattr(args, "db", None),
+        "log_level": getattr(args, "log_level", None),
+    }
+    dialogue: dict[str, Any] = {}
+    if getattr(args, "provider", None):
+        dialogue["provider"] = args.provider
+    if getattr(args, "base_url", None):
+        dialogue["base_url"] = args.base_url
+    if getattr(args, "model", None):
+        dialogue["model"] = args.model
+    if dialogue:
+        overrides["dialogue"] = dialogue
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML config file (see README)")
+    p.add_argument("--bind", help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:7600)")
+    p.add_argument("--personas", type=Path, help="folder of *.persona.yaml and the world file")
+    p.add_argument("--db", help="SQLite file for world state and memory")
+    p.add_argument("--provider", choices=["authored", "openai"], help="dialogue provider")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
+    p.add_argument("--model", help="model name for the openai provider")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+async def _serve(settings: Settings) -> int:
+    from .runtime.app import Runtime
+
+    runtime = Runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    endpoint = await runtime.start()
+    print(
+        f"npc-runtime {__version__} listening on {endpoint} with NPCs: {', '.join(runtime.personas.ids())}",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+    print("npc-runtime stopped", flush=True)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings_from_args(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(_serve(settings))
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .tools_chat import run_chat
+
+    return run_chat(args, _settings_from_args(args) if args.embedded else None)
+
+
+def cmd_persona_schema(args: argparse.Namespace) -> int:
+    from .personas.schema import persona_json_schema
+
+    text = json.dumps(persona_json_schema(), indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_persona_lint(args: argparse.Namespace) -> int:
+    from .personas.loader import lint_personas
+
+    checker = None
+    if args.world:
+        from .world.lint_hooks import persona_checker_for  # provided by the world package
+
+        checker = persona_checker_for(Path(args.world))
+    problems = lint_personas([Path(p) for p in args.paths], checker)
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        print(p)
+    print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+    return 1 if errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="npc-runtime", description="Local-first NPC voice runtime for games"
+    )
+    parser.add_argument("--version", action="version", version=f"npc-runtime {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the runtime (ZeroMQ ROUTER)")
+    _add_runtime_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    chat = sub.add_parser("chat", help="talk to an NPC in the terminal (or from piped stdin)")
+    chat.add_argument("npc_id")
+    chat.add_argument("--connect", default=None, help="endpoint of a running runtime")
+    chat.add_argument("--embedded", action="store_true", help="start a runtime inside this process")
+    chat.add_argument("--player", default="player", help="player id")
+    chat.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each reply")
+    _add_runtime_flags(chat)
+    chat.set_defaults(func=cmd_chat)
+
+    persona = sub.add_parser("persona", help="persona files: schema, lint")
+    psub = persona.add_subparsers(dest="persona_command", required=True)
+    schema = psub.add_parser("schema", help="print the JSON Schema of persona files")
+    schema.add_argument("-o", "--output")
+    schema.set_defaults(func=cmd_persona_schema)
+    lint = psub.add_parser("lint", help="check persona files; exits 1 on any error")
+    lint.add_argument("paths", nargs="+")
+    lint.add_argument("--world", help="also check conditions against this world file")
+    lint.set_defaults(func=cmd_persona_lint)
+
+    from .memory import cli as memory_cli
+    from .voice import cli as voice_cli
+    from .world import cli as world_cli
+
+    for mod in (world_cli, memory_cli, voice_cli):
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, StorageError) as exc:
+        print(f"npc-runtime: {exc}", file=sys.stderr)
+        return 2
+    except NpcRuntimeError as exc:
+        print(f"npc-runtime: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

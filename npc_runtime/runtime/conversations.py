@@ -1,0 +1,344 @@
+"""Conversations: one per player × NPC group. Owns turn order, streaming and cancellation.
+
+A turn runs as its own task. :meth:`Conversation.interrupt` cancels only the reply stream (the
+provider and the sinks' synthesis); bookkeeping that must land (what the player heard, accepted
+actions, memory writes by extensions) runs after it, shielded from cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..dialogue.base import ActionProposal, SourceTag, TextPiece
+from ..dialogue.context import DialogueContext, HistoryEntry
+from ..dialogue.providers.authored import pick_line
+from ..errors import ProviderError
+from ..personas.schema import ActionSpec, Persona
+from ..protocol.errors import ErrorCode, ProtocolError
+from ..protocol.messages import (
+    ActionOut,
+    ConversationEnded,
+    Message,
+    NpcAction,
+    NpcTextDelta,
+    NpcTextFinal,
+    Warning,
+)
+from .actions import check_args
+from .extension import ActionRejected, TurnRecord, TurnSink
+
+if TYPE_CHECKING:
+    from .app import Runtime, Session
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_TURNS = 4
+
+
+class Conversation:
+    def __init__(
+        self,
+        runtime: Runtime,
+        session: Session,
+        conversation_id: str,
+        npc_ids: list[str],
+        player_id: str,
+        mode: str,
+    ) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.id = conversation_id
+        self.npc_ids = npc_ids
+        self.player_id = player_id
+        self.mode = mode
+        self.sinks: list[TurnSink] = []
+        self.history: deque[HistoryEntry] = deque(maxlen=max(runtime.settings.history_turns * 2, 2))
+        self.turn_counter = 0
+        self.closed = False
+        self.last_speaker = npc_ids[0]
+        self._pending: asyncio.Queue[tuple[str | None, str | None, Any, tuple[str, str] | None]] = (
+            asyncio.Queue()
+        )
+        self._stream_task: asyncio.Task[None] | None = None
+        self._worker = asyncio.create_task(self._work(), name=f"conversation-{conversation_id}")
+        self.current_turn: int | None = None
+
+    # -- public -----------------------------------------------------------------------------
+    def submit(
+        self,
+        text: str | None,
+        *,
+        to: str | None = None,
+        ref: Any = None,
+        scripted: tuple[str, str] | None = None,
+    ) -> None:
+        """Queue a player line (or a scripted line such as the greeting) for the next turn."""
+        if self.closed:
+            raise ProtocolError(ErrorCode.UNKNOWN_CONVERSATION, f"conversation {self.id} has ended", ref=ref)
+        if self._pending.qsize() >= MAX_PENDING_TURNS:
+            raise ProtocolError(
+                ErrorCode.CONVERSATION_BUSY,
+                f"{MAX_PENDING_TURNS} player lines are already waiting; wait for npc_text_final",
+                ref=ref,
+            )
+        if to is not None and to not in self.npc_ids:
+            raise ProtocolError(ErrorCode.UNKNOWN_NPC, f"'{to}' is not in conversation {self.id}", ref=ref)
+        self._pending.put_nowait((text, to, ref, scripted))
+
+    async def run_turn(
+        self,
+        player_text: str | None,
+        to: str | None = None,
+        ref: Any = None,
+        scripted: tuple[str, str] | None = None,
+    ) -> TurnRecord | None:
+        """Run one NPC reply now (the voice pipeline calls this with a final transcript)."""
+        if self.closed:
+            return None
+        self.turn_counter += 1
+        turn_id = self.turn_counter
+        npc_id = self._pick_speaker(player_text or "", to)
+        self.runtime.personas_refresh()
+        persona = self.runtime.personas.get(npc_id)
+        if persona is None:
+            await self.send(
+                Warning(
+                    code=ErrorCode.UNKNOWN_NPC,
+                    message=f"NPC '{npc_id}' is no longer loaded",
+                    conversation_id=self.id,
+                    ref=ref,
+                )
+            )
+            return None
+        self.last_speaker = npc_id
+        ctx = DialogueContext(
+            persona=persona,
+            player_id=self.player_id,
+            player_text=player_text or "",
+            history=list(self.history),
+            others=[n for n in self.npc_ids if n != npc_id],
+        )
+        for ext in self.runtime.extensions:
+            try:
+                await ext.contribute_context(self, ctx)
+            except Exception:
+                log.exception("extension %s failed to add context; continuing without it", ext.name)
+        state = _TurnState()
+        self.current_turn = turn_id
+        for sink in self.sinks:
+            await sink.on_start(self, turn_id, npc_id)
+        self._stream_task = asyncio.create_task(self._stream(ctx, turn_id, npc_id, state, scripted, ref))
+        await asyncio.wait({self._stream_task})
+        interrupted = self._stream_task.cancelled()
+        if not interrupted and self._stream_task.exception() is not None:
+            log.error("turn %s/%s failed", self.id, turn_id, exc_info=self._stream_task.exception())
+        self._stream_task = None
+        self.current_turn = None
+        return await asyncio.shield(self._finish(ctx, turn_id, npc_id, state, interrupted, ref))
+
+    def interrupt(self) -> bool:
+        """Cancel the reply in flight; returns False when nothing was playing."""
+        if self._stream_task is not None and not self._stream_task.done():
+            self._stream_task.cancel()
+            return True
+        return False
+
+    async def send(self, msg: Message) -> None:
+        await self.runtime.send(self.session, msg)
+
+    async def close(self, reason: str, *, notify: bool = True) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.interrupt()
+        self._worker.cancel()
+        for ext in self.runtime.extensions:
+            try:
+                await ext.on_conversation_end(self, reason)
+            except Exception:
+                log.exception("extension %s failed on conversation end", ext.name)
+        if notify:
+            await self.send(ConversationEnded(conversation_id=self.id, reason=reason))  # type: ignore[arg-type]
+
+    async def say_farewell(self) -> None:
+        persona = self.runtime.personas.get(self.last_speaker)
+        if persona and persona.farewell:
+            ctx = DialogueContext(persona=persona, player_id=self.player_id, player_text="")
+            for ext in self.runtime.extensions:
+                await ext.contribute_context(self, ctx)
+            line = pick_line(persona.farewell, ctx, self.turn_counter)
+            if line is not None:
+                await self.run_turn(None, to=self.last_speaker, scripted=(line.text, "farewell"))
+
+    # -- internals ----------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            text, to, ref, scripted = await self._pending.get()
+            try:
+                await self.run_turn(text, to=to, ref=ref, scripted=scripted)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("turn failed in conversation %s", self.id)
+
+    def _pick_speaker(self, text: str, to: str | None) -> str:
+        if to is not None:
+            return to
+        if len(self.npc_ids) == 1:
+            return self.npc_ids[0]
+        lowered = text.lower()
+        for npc_id in self.npc_ids:  # addressed by name ("Bram, what do you think?")
+            persona = self.runtime.personas.get(npc_id)
+            if persona and re.search(rf"\b{re.escape(persona.name.split()[0].lower())}\b", lowered):
+                return npc_id
+        best, best_score = self.last_speaker, 0.0
+        for npc_id in self.npc_ids:  # the NPC with the best authored answer
+            persona = self.runtime.personas.get(npc_id)
+            if persona is None:
+                continue
+            ctx = DialogueContext(persona=persona, player_id=self.player_id, player_text=text)
+            _topic, score = self.runtime.authored.match(ctx)
+            if score > best_score:
+                best, best_score = npc_id, score
+        return best
+
+    async def _emit(self, turn_id: int, npc_id: str, state: _TurnState, text: str) -> None:
+        if not text:
+            return
+        state.text += text
+        state.seq += 1
+        await self.send(
+            NpcTextDelta(conversation_id=self.id, turn_id=turn_id, npc_id=npc_id, seq=state.seq, text=text)
+        )
+        for sink in self.sinks:
+            await sink.on_text(self, turn_id, npc_id, text)
+
+    async def _stream(
+        self,
+        ctx: DialogueContext,
+        turn_id: int,
+        npc_id: str,
+        state: _TurnState,
+        scripted: tuple[str, str] | None,
+        ref: Any,
+    ) -> None:
+        if scripted is not None:
+            state.source = scripted[1]
+            await self._emit(turn_id, npc_id, state, scripted[0])
+            return
+        provider = self.runtime.pick_provider(ctx)
+        try:
+            async for chunk in provider.stream(ctx):
+                if isinstance(chunk, SourceTag):
+                    state.source = chunk.source
+                elif isinstance(chunk, TextPiece):
+                    await self._emit(turn_id, npc_id, state, chunk.text)
+                elif isinstance(chunk, ActionProposal):
+                    await asyncio.shield(
+                        self._take_action(ctx.persona, ctx, turn_id, npc_id, state, chunk, ref)
+                    )
+        except ProviderError as exc:
+            code = ErrorCode.PROVIDER_TIMEOUT if exc.timeout else ErrorCode.PROVIDER_FAILED
+            log.warning("dialogue provider failed in conversation %s: %s", self.id, exc)
+            await self.send(
+                Warning(
+                    code=code,
+                    message=f"{exc}; the NPC answered with a fallback line",
+                    conversation_id=self.id,
+                    ref=ref,
+                )
+            )
+            if not state.text.strip():
+                state.source = "fallback"
+                await self._emit(turn_id, npc_id, state, self.runtime.fallbacks.pick(ctx.persona, ctx))
+
+    async def _take_action(
+        self,
+        persona: Persona,
+        ctx: DialogueContext,
+        turn_id: int,
+        npc_id: str,
+        state: _TurnState,
+        proposal: ActionProposal,
+        ref: Any,
+    ) -> None:
+        spec: ActionSpec | None = persona.action(proposal.name)
+        try:
+            if spec is None:
+                raise ActionRejected(f"'{persona.id}' has no action '{proposal.name}'")
+            args = check_args(spec, proposal.args)
+            if not ctx.allows(spec.when):
+                raise ActionRejected(f"action '{spec.name}' is not allowed now (when: {spec.when})")
+            for ext in self.runtime.extensions:
+                await ext.apply_action(self, npc_id, spec, args)
+        except ActionRejected as exc:
+            await self.send(
+                Warning(code=ErrorCode.ACTION_REJECTED, message=str(exc), conversation_id=self.id, ref=ref)
+            )
+            return
+        state.actions.append((spec.name, args))
+        await self.send(
+            NpcAction(conversation_id=self.id, turn_id=turn_id, npc_id=npc_id, name=spec.name, args=args)
+        )
+
+    async def _finish(
+        self, ctx: DialogueContext, turn_id: int, npc_id: str, state: _TurnState, interrupted: bool, ref: Any
+    ) -> TurnRecord:
+        heard = state.text
+        for sink in self.sinks:
+            try:
+                result = await sink.on_end(self, turn_id, npc_id, state.text, interrupted)
+            except Exception:
+                log.exception("turn sink failed at the end of turn %s", turn_id)
+                continue
+            if result is not None and len(result) < len(heard):
+                heard = result
+        await self.send(
+            NpcTextFinal(
+                conversation_id=self.id,
+                turn_id=turn_id,
+                npc_id=npc_id,
+                text=state.text,
+                source=state.source,  # type: ignore[arg-type]
+                interrupted=interrupted,
+                ref=ref,
+                actions=[ActionOut(name=n, args=a) for n, a in state.actions],
+            )
+        )
+        if ctx.player_text:
+            self.history.append(HistoryEntry("player", ctx.player_text))
+        if heard:
+            self.history.append(HistoryEntry(npc_id, heard))
+        record = TurnRecord(
+            conversation_id=self.id,
+            turn_id=turn_id,
+            npc_id=npc_id,
+            player_id=self.player_id,
+            player_text=ctx.player_text or None,
+            npc_text=state.text,
+            heard_text=heard,
+            interrupted=interrupted,
+            source=state.source,
+            actions=list(state.actions),
+            game_time=self.runtime.game_time,
+        )
+        for ext in self.runtime.extensions:
+            try:
+                await ext.on_turn_done(self, record)
+            except Exception:
+                log.exception("extension %s failed to record turn %s", ext.name, turn_id)
+        return record
+
+
+class _TurnState:
+    __slots__ = ("actions", "seq", "source", "text")
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.seq = 0
+        self.source = "llm"
+        self.actions: list[tuple[str, dict[str, Any]]] = []

@@ -1,0 +1,272 @@
+"""The Python client: one asyncio implementation (:class:`AsyncClient`) and a synchronous front
+(:class:`Client`) that drives it on a private event-loop thread, so the logic is written once.
+
+Incoming messages that answer a request (``ref`` equals a pending request's ``id``) resolve that
+request; everything else (streamed NPC text, actions, world changes, notices) lands in an event
+queue read with :meth:`AsyncClient.next_event`. A background task pings the runtime at the
+interval the ``welcome`` asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import zmq
+import zmq.asyncio
+
+from ..errors import NpcRuntimeError
+from ..protocol import codec
+from ..protocol.messages import (
+    Bye,
+    ConversationEnd,
+    ConversationStart,
+    ConversationStarted,
+    Error,
+    Hello,
+    Message,
+    NpcTextFinal,
+    Ping,
+    PlayerText,
+    Welcome,
+)
+
+T = TypeVar("T")
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:7600"
+
+
+class RuntimeErrorReply(NpcRuntimeError):
+    """The runtime answered a request with an ``error`` message."""
+
+    def __init__(self, error: Error) -> None:
+        self.error = error
+        self.code = error.code
+        super().__init__(f"{error.code}: {error.message}")
+
+
+class AsyncClient:
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *,
+        name: str = "python-client",
+        ctx: zmq.asyncio.Context | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self._own_ctx = ctx is None
+        self._ctx = ctx or zmq.asyncio.Context()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._ids = itertools.count(1)
+        self._pending: dict[int | str, asyncio.Future[Message]] = {}
+        self.events: asyncio.Queue[Message] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.welcome: Welcome | None = None
+        self.closed = False
+
+    async def connect(self, timeout: float = 10.0, protocol: int = codec.PROTOCOL_VERSION) -> Welcome:
+        self._sock.connect(self.endpoint)
+        self._tasks.append(asyncio.create_task(self._reader()))
+        reply = await self.request(Hello(protocol=protocol, client=self.name), timeout=timeout)
+        assert isinstance(reply, Welcome)
+        self.welcome = reply
+        self._tasks.append(asyncio.create_task(self._heartbeat(reply.heartbeat_interval)))
+        return reply
+
+    async def __aenter__(self) -> AsyncClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- sending ----------------------------------------------------------------------------------
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    async def send(self, msg: Message) -> None:
+        await self._sock.send(codec.encode(msg))
+
+    async def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are (tests of bad input use this)."""
+        await self._sock.send(data)
+
+    async def request(self, msg: Message, timeout: float = 10.0) -> Message:
+        """Send ``msg`` with a fresh id and wait for the reply that echoes it (``ref``)."""
+        if msg.id is None:
+            msg.id = self.next_id()
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[msg.id] = fut
+        try:
+            await self.send(msg)
+            reply = await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending.pop(msg.id, None)
+        if isinstance(reply, Error):
+            raise RuntimeErrorReply(reply)
+        return reply
+
+    # -- receiving ---------------------------------------------------------------------------------
+    async def next_event(
+        self,
+        timeout: float = 10.0,
+        types: tuple[str, ...] | None = None,
+        where: Callable[[Message], bool] | None = None,
+    ) -> Message:
+        """The next event (not a request's reply); with ``types``/``where``, skip until one matches."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {types or 'event'} within {timeout}s")
+            msg = await asyncio.wait_for(self.events.get(), remaining)
+            if (types is None or msg.type in types) and (where is None or where(msg)):  # type: ignore[attr-defined]
+                return msg
+
+    async def _reader(self) -> None:
+        while True:
+            data = await self._sock.recv()
+            try:
+                msg = codec.decode_server(data)
+            except Exception:  # a newer runtime's message we do not know: skip it
+                continue
+            ref = getattr(msg, "ref", None)
+            fut = self._pending.get(ref) if ref is not None else None
+            if fut is not None and not fut.done() and msg.type not in ("npc_text_final", "npc_text_delta"):  # type: ignore[attr-defined]
+                fut.set_result(msg)
+            else:
+                self.events.put_nowait(msg)
+
+    async def _heartbeat(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.send(Ping())
+
+    # -- conversations -----------------------------------------------------------------------------
+    async def start_conversation(
+        self, npc_ids: str | list[str], *, player_id: str = "player", mode: str = "text", greet: bool = True
+    ) -> ConversationStarted:
+        ids = [npc_ids] if isinstance(npc_ids, str) else list(npc_ids)
+        reply = await self.request(
+            ConversationStart(npc_ids=ids, player_id=player_id, mode=mode, greet=greet)
+        )  # type: ignore[arg-type]
+        assert isinstance(reply, ConversationStarted)
+        return reply
+
+    async def say(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        to: str | None = None,
+        timeout: float = 30.0,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> NpcTextFinal:
+        """Send a player line and return the NPC's final line (deltas go to ``on_delta``)."""
+        msg = PlayerText(conversation_id=conversation_id, text=text, to=to, id=self.next_id())
+        await self.send(msg)
+        return await self.wait_final(conversation_id, ref=msg.id, timeout=timeout, on_delta=on_delta)
+
+    async def wait_final(
+        self,
+        conversation_id: str,
+        *,
+        ref: Any = None,
+        timeout: float = 30.0,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> NpcTextFinal:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            msg = await self.next_event(timeout=max(deadline - loop.time(), 0.001))
+            if isinstance(msg, Error) and ref is not None and msg.ref == ref:
+                raise RuntimeErrorReply(msg)
+            if getattr(msg, "conversation_id", None) != conversation_id:
+                continue
+            if msg.type == "npc_text_delta" and on_delta is not None:  # type: ignore[attr-defined]
+                on_delta(msg.text)  # type: ignore[attr-defined]
+            if isinstance(msg, NpcTextFinal) and (ref is None or msg.ref == ref):
+                return msg
+
+    async def end_conversation(self, conversation_id: str) -> None:
+        await self.send(ConversationEnd(conversation_id=conversation_id, id=self.next_id()))
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.welcome is not None:
+            try:
+                await self.send(Bye())
+            except zmq.ZMQError:
+                pass
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._sock.close(linger=0)
+        if self._own_ctx:
+            self._ctx.term()
+
+
+class Client:
+    """Synchronous front: the same :class:`AsyncClient`, run on a private event-loop thread."""
+
+    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, name: str = "python-client") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="npc-client", daemon=True)
+        self._thread.start()
+        self._async = self._call(self._make(endpoint, name))
+
+    @staticmethod
+    async def _make(endpoint: str, name: str) -> AsyncClient:
+        return AsyncClient(endpoint, name=name)
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @property
+    def welcome(self) -> Welcome | None:
+        return self._async.welcome
+
+    def connect(self, timeout: float = 10.0) -> Welcome:
+        return self._call(self._async.connect(timeout))
+
+    def request(self, msg: Message, timeout: float = 10.0) -> Message:
+        return self._call(self._async.request(msg, timeout))
+
+    def send(self, msg: Message) -> None:
+        self._call(self._async.send(msg))
+
+    def next_event(self, timeout: float = 10.0, types: tuple[str, ...] | None = None) -> Message:
+        return self._call(self._async.next_event(timeout, types))
+
+    def start_conversation(self, npc_ids: str | list[str], **kwargs: Any) -> ConversationStarted:
+        return self._call(self._async.start_conversation(npc_ids, **kwargs))
+
+    def say(self, conversation_id: str, text: str, **kwargs: Any) -> NpcTextFinal:
+        return self._call(self._async.say(conversation_id, text, **kwargs))
+
+    def wait_final(self, conversation_id: str, **kwargs: Any) -> NpcTextFinal:
+        return self._call(self._async.wait_final(conversation_id, **kwargs))
+
+    def end_conversation(self, conversation_id: str) -> None:
+        self._call(self._async.end_conversation(conversation_id))
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._call(self._async.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
+
+    def __enter__(self) -> Client:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
