@@ -1,0 +1,58 @@
+"""OpenAI speech (``audio.speech``) as the cloud option; works with compatible servers via base_url.
+
+Returns raw 24 kHz s16le PCM. No phonemes: lip-sync comes from the signal envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...errors import MissingDependencyError, ProviderError
+from ..frames import AudioFrame, SynthChunk
+from .base import TtsCaps, TtsProvider, VoiceParams
+
+_RATE = 24_000
+
+
+class OpenAiTts(TtsProvider):
+    name = "openai"
+    caps = TtsCaps(phonemes=False, pitch=False, speakers=False, offline=False)
+
+    def __init__(
+        self,
+        model: str = "gpt-4o-mini-tts",
+        default_voice: str = "alloy",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 20.0,
+    ) -> None:
+        try:
+            import openai
+        except ImportError as exc:
+            raise MissingDependencyError("openai", "openai") from exc
+        self._client: Any = openai.OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout)
+        self._model = model
+        self._default_voice = default_voice
+
+    def sample_rate(self, params: VoiceParams) -> int:
+        return _RATE
+
+    def warm_up(self, params: VoiceParams) -> None:
+        return None  # a network round trip at start-up would cost money and time
+
+    def synthesize(self, text: str, params: VoiceParams) -> list[SynthChunk]:
+        try:
+            resp = self._client.audio.speech.create(
+                model=self._model,
+                voice=params.voice or self._default_voice,
+                input=text,
+                response_format="pcm",
+                speed=params.speed,
+            )
+            pcm = resp.read()
+        except Exception as exc:
+            raise ProviderError("openai-tts", f"{type(exc).__name__}: {exc}") from exc
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.int16)
+        return [SynthChunk(AudioFrame(samples, _RATE), text)]

