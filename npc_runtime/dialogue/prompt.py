@@ -1,0 +1,321 @@
+"""Build the chat messages for a language model from one turn's :class:`DialogueContext`. Pure.
+
+The system message tells the model who it is (persona), what it knows (persona knowledge plus the
+NPC's own view of the world: nothing else is ever put in the prompt, so the model cannot reveal
+what the NPC does not know), what it remembers, how it stands with the player, the authored lines
+it should prefer when they fit, the actions it may take now, and the rules of speech (stay in
+character, no stage directions, short spoken replies). The conversation history follows as
+user/assistant messages, then the player's line.
+
+Everything fits a token budget (estimated cheaply as characters / 4). When over budget, the
+builder drops, in order: the oldest history beyond the last exchange, the lowest-ranked memories,
+the rest of the history, the authored lines to prefer, the player facts, the world facts (last
+first). The persona, the rules and the player's line are always kept. :class:`Prompt` reports what
+was dropped, for metrics and tests.
+
+Actions reach the model either as tools (``action_tools``: OpenAI function-calling schema built
+from the persona's typed parameters) or, for servers without tool support, as instructions to end
+the reply with a line ``[action name {"param": value}]`` (``text_actions=True``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..personas.schema import ActionSpec, ParamSpec
+from .context import DialogueContext, HistoryEntry
+
+__all__ = [
+    "Prompt",
+    "PromptSettings",
+    "action_tools",
+    "allowed_actions",
+    "build_prompt",
+    "estimate_tokens",
+    "param_schema",
+]
+
+MESSAGE_OVERHEAD = 4  # tokens a chat template adds around each message
+STRING_MAX_LENGTH = 200  # keeps small models from rambling inside a JSON string
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    max_prompt_tokens: int = 1500  # system + history + player line (+ tools, when given)
+    max_history: int = 12  # entries (player lines and NPC lines), newest kept
+    reply_sentences: int = 3  # "answer in at most N short sentences"
+    keep_recent: int = 2  # history entries dropped only after all memories
+
+
+@dataclass
+class Prompt:
+    messages: list[dict[str, str]]
+    tokens: int
+    dropped: dict[str, int] = field(default_factory=dict)  # section -> how many items were dropped
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters per token for English text; cheap and good enough for a budget."""
+    return (len(text) + 3) // 4
+
+
+def allowed_actions(ctx: DialogueContext) -> list[ActionSpec]:
+    """The persona's actions whose ``when`` holds on the NPC's view now."""
+    return [a for a in ctx.persona.actions if ctx.allows(a.when)]
+
+
+def param_schema(spec: ParamSpec) -> dict[str, Any]:
+    """JSON schema of one typed action parameter."""
+    out: dict[str, Any]
+    if spec.type == "int":
+        out = {"type": "integer"}
+    elif spec.type == "float":
+        out = {"type": "number"}
+    elif spec.type == "bool":
+        out = {"type": "boolean"}
+    else:
+        out = {"type": "string", "maxLength": STRING_MAX_LENGTH}
+    if spec.type in ("int", "float"):
+        if spec.min is not None:
+            out["minimum"] = spec.min
+        if spec.max is not None:
+            out["maximum"] = spec.max
+    if spec.enum is not None:
+        out["enum"] = list(spec.enum)
+        out.pop("maxLength", None)
+    description = spec.description
+    if spec.type == "entity":
+        description = (
+            description + " " if description else ""
+        ) + "(the id of a person or thing in the world)"
+    if description:
+        out["description"] = description
+    return out
+
+
+def _parameters(action: ActionSpec) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: param_schema(p) for name, p in action.params.items()},
+        "required": [name for name, p in action.params.items() if p.required],
+        "additionalProperties": False,
+    }
+
+
+def action_tools(actions: list[ActionSpec]) -> list[dict[str, Any]]:
+    """OpenAI ``tools`` for the given actions (function calling)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": a.name,
+                "description": a.description or a.name.replace("_", " "),
+                "parameters": _parameters(a),
+            },
+        }
+        for a in actions
+    ]
+
+
+def _bullets(items: list[str]) -> str:
+    return "\n".join(f"- {item.strip()}" for item in items if item.strip())
+
+
+def _relationship(values: dict[str, float]) -> str:
+    parts = []
+    for axis, value in values.items():
+        if value <= -0.5:
+            word = "very low"
+        elif value < -0.15:
+            word = "low"
+        elif value <= 0.15:
+            word = "neutral"
+        elif value < 0.5:
+            word = "high"
+        else:
+            word = "very high"
+        parts.append(f"{axis.replace('_', ' ')}: {word} ({value:+.2f})")
+    return "; ".join(parts)
+
+
+def _preferred_lines(ctx: DialogueContext) -> list[str]:
+    out: list[str] = []
+    for topic in ctx.persona.topics:
+        if not ctx.allows(topic.when):
+            continue
+        lines = [line.text for line in topic.lines if ctx.allows(line.when)]
+        if lines:
+            said = " / ".join(f'"{t}"' for t in lines)
+            out.append(f'If asked something like "{topic.phrasings[0]}": {said}')
+    return out
+
+
+def _action_lines(actions: list[ActionSpec]) -> list[str]:
+    out = []
+    for a in actions:
+        params = ", ".join(
+            f"{name}: {p.type}"
+            + (f" one of {p.enum}" if p.enum else "")
+            + ("" if p.required else " (optional)")
+            for name, p in a.params.items()
+        )
+        desc = f": {a.description}" if a.description else ""
+        out.append(f"{a.name}({params}){desc}")
+    return out
+
+
+@dataclass
+class _Parts:
+    """The droppable sections, each a list ordered from most to least important."""
+
+    facts: list[str]
+    memories: list[str]
+    player_facts: list[str]
+    lines: list[str]
+    history: list[HistoryEntry]
+
+
+def _system(
+    ctx: DialogueContext,
+    parts: _Parts,
+    settings: PromptSettings,
+    *,
+    text_actions: bool,
+    actions: list[ActionSpec],
+) -> str:
+    p = ctx.persona
+    player = str(ctx.extra.get("player_name") or ctx.player_id)
+    intro = f"You are {p.name}" + (f", {p.role.strip()}" if p.role.strip() else "") + "."
+    sections = [intro]
+    if p.backstory.strip():
+        sections.append("Your story:\n" + p.backstory.strip())
+    if p.personality:
+        sections.append("Your personality: " + ", ".join(p.personality) + ".")
+    if p.speaking_style.strip():
+        sections.append("How you speak: " + p.speaking_style.strip())
+    known = [*p.knowledge, *parts.facts]
+    if known:
+        sections.append("What you know (and all you know):\n" + _bullets(known))
+    if ctx.world_state:
+        state = [f"{k}: {v}" for k, v in ctx.world_state.items()]
+        sections.append("What you can see right now:\n" + _bullets(state))
+    if parts.memories:
+        sections.append("What you remember (most relevant first):\n" + _bullets(parts.memories))
+    about = []
+    if ctx.relationship:
+        about.append(f"How you feel about {player}: " + _relationship(ctx.relationship))
+    about.extend(parts.player_facts)
+    if about:
+        sections.append(f"You are talking with {player}.\n" + _bullets(about))
+    else:
+        sections.append(f"You are talking with {player}.")
+    if ctx.others:
+        sections.append("Also in the conversation: " + ", ".join(ctx.others) + ".")
+    if parts.lines:
+        sections.append(
+            "Lines your writers gave you; when one fits, say it (you may adapt it lightly):\n"
+            + _bullets(parts.lines)
+        )
+    if actions and text_actions:
+        sections.append(
+            "Things you can do now (only these):\n"
+            + _bullets(_action_lines(actions))
+            + '\nTo do one, end your reply with one more line exactly like: [action NAME {"param": value}]'
+            "\nOnly do something when the conversation calls for it."
+        )
+    elif actions:
+        sections.append(
+            "You can act through the provided tools; call one only when the conversation calls for it, "
+            "and still say your line."
+        )
+    sections.append(
+        "Rules:\n"
+        + _bullets(
+            [
+                f"Stay in character as {p.name}; never mention being an AI, a model or a game.",
+                "You know only what is written above. If asked about anything else, say in character that "
+                "you don't know; never invent names, places, prices or events.",
+                "Reply with spoken words only: no stage directions, no asterisks, no emotes, no parentheses, "
+                "no markdown, no emoji, no name before your line.",
+                f"Keep it short: at most {settings.reply_sentences} short sentences, as people speak.",
+            ]
+        )
+    )
+    return "\n\n".join(sections)
+
+
+def _history_messages(ctx: DialogueContext, history: list[HistoryEntry]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    me = ctx.persona.id
+    for entry in history:
+        if entry.speaker == me:
+            out.append({"role": "assistant", "content": entry.text})
+        elif entry.speaker == "player":
+            out.append({"role": "user", "content": entry.text})
+        else:
+            out.append({"role": "user", "content": f"({entry.speaker} says) {entry.text}"})
+    return out
+
+
+def _count(messages: list[dict[str, str]]) -> int:
+    return sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages)
+
+
+def build_prompt(
+    ctx: DialogueContext,
+    settings: PromptSettings | None = None,
+    *,
+    text_actions: bool = False,
+    tools: list[dict[str, Any]] | None = None,
+) -> Prompt:
+    """Messages for one turn, within ``settings.max_prompt_tokens`` (tools count against it)."""
+    settings = settings or PromptSettings()
+    actions = allowed_actions(ctx)
+    history = ctx.history[-settings.max_history :] if settings.max_history > 0 else []
+    parts = _Parts(
+        facts=list(ctx.world_facts),
+        memories=list(ctx.memories),
+        player_facts=list(ctx.player_facts),
+        lines=_preferred_lines(ctx),
+        history=list(history),
+    )
+    dropped: dict[str, int] = {}
+    if len(ctx.history) > len(history):
+        dropped["history"] = len(ctx.history) - len(history)
+    fixed = estimate_tokens(json.dumps(tools)) if tools else 0
+    final = {"role": "user", "content": ctx.player_text or "(says nothing)"}
+
+    def render() -> list[dict[str, str]]:
+        system = _system(ctx, parts, settings, text_actions=text_actions, actions=actions)
+        return [{"role": "system", "content": system}, *_history_messages(ctx, parts.history), final]
+
+    messages = render()
+    tokens = _count(messages) + fixed
+    while tokens > settings.max_prompt_tokens:
+        section = _drop_one(parts, settings.keep_recent)
+        if section is None:
+            break  # only the persona, the rules and the player's line are left
+        dropped[section] = dropped.get(section, 0) + 1
+        messages = render()
+        tokens = _count(messages) + fixed
+    return Prompt(messages=messages, tokens=tokens, dropped=dropped)
+
+
+def _drop_one(parts: _Parts, keep_recent: int) -> str | None:
+    if len(parts.history) > keep_recent:
+        parts.history.pop(0)
+        return "history"
+    if parts.memories:
+        parts.memories.pop()
+        return "memories"
+    if parts.history:
+        parts.history.pop(0)
+        return "history"
+    for name in ("lines", "player_facts", "facts"):
+        items: list[str] = getattr(parts, name)
+        if items:
+            items.pop()
+            return name
+    return None

@@ -1,0 +1,373 @@
+"""The ``openai`` dialogue provider: any OpenAI-compatible chat endpoint, streamed token by token.
+
+Works with OpenAI itself and with local servers that speak the same API: Ollama
+(``http://127.0.0.1:11434/v1``), llama.cpp's ``llama-server``, vLLM, LM Studio. See docs/llm.md.
+
+One turn: :func:`~npc_runtime.dialogue.prompt.build_prompt` turns the :class:`DialogueContext` into
+chat messages; the allowed actions go out as tools (function calling), or, with
+``actions = "text"`` for servers without tool support, as an instruction to end the reply with a
+line ``[action name {json}]`` that is parsed out of the stream here. The reply streams back through
+:class:`~npc_runtime.dialogue.hygiene.SpokenFilter`. The provider yields ``SourceTag("llm")`` with
+the first piece of the reply, then the text pieces, then the action proposals (the runtime checks
+them against the persona and the world before anything happens).
+
+Every failure (time-out, HTTP error status, connection refused, a malformed stream, an empty
+reply) becomes a :class:`~npc_runtime.errors.ProviderError` (``timeout=True`` for time-outs), so
+the conversation answers with an authored fallback line and warns the client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ...errors import ConfigError, ProviderError
+from ..base import ActionProposal, DialogueChunk, DialogueProvider, ProviderCapabilities, SourceTag, TextPiece
+from ..context import DialogueContext
+from ..hygiene import SpokenFilter
+from ..prompt import Prompt, PromptSettings, action_tools, allowed_actions, build_prompt
+
+__all__ = ["ActionLineParser", "OpenAIProvider", "OpenAISettings"]
+
+log = logging.getLogger(__name__)
+
+LOCAL_DUMMY_KEY = "sk-local-no-key"
+_ACTION_BODY = re.compile(r"action\s+([a-z][a-z0-9_]*)\s*(\{.*\})?\s*", re.DOTALL)
+_MAX_ACTION_LINE = 600
+
+
+class OpenAISettings(BaseModel):
+    """The ``dialogue`` settings section for ``provider = "openai"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["openai"] = "openai"
+    base_url: str | None = Field(
+        default=None, description="e.g. http://127.0.0.1:11434/v1 for Ollama; empty: api.openai.com"
+    )
+    model: str = Field(min_length=1, description="Model name as the server knows it")
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the API key (optional for loopback servers)",
+    )
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(
+        default=160, ge=1, le=8192, description="Reply token limit; null: not sent"
+    )
+    timeout: float = Field(default=30.0, gt=0, description="Seconds for the whole reply")
+    first_token_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to the first token, and the longest pause between tokens"
+    )
+    connect_timeout: float = Field(default=3.0, gt=0)
+    max_retries: int = Field(
+        default=0, ge=0, le=5, description="Retries of a failed request (each adds latency)"
+    )
+    actions: Literal["tools", "text", "none"] = Field(
+        default="tools",
+        description="How actions reach the model: function calling, a reply line, or not at all",
+    )
+    prompt_tokens: int = Field(
+        default=1500, ge=200, description="Token budget of the prompt (chars/4 estimate)"
+    )
+    history: int = Field(default=12, ge=0, description="Most recent history entries put in the prompt")
+    reply_sentences: int = Field(default=3, ge=1, le=10)
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="Extra JSON fields for the server, e.g. Ollama's options"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"base_url must be an http(s) URL such as http://127.0.0.1:11434/v1, got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        host = urlsplit(self.base_url).hostname if self.base_url else None
+        if host is None:
+            return False
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass
+class _ToolCall:
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass
+class ActionLineParser:
+    """Removes ``[action name {json}]`` lines from a text stream and collects them (streaming-safe).
+
+    ``feed`` returns the text to pass on; a ``[`` is held back until it is known whether it opens an
+    action line. Brackets inside JSON strings are handled; an unclosed line longer than
+    ``_MAX_ACTION_LINE`` characters is released as text.
+    """
+
+    proposals: list[ActionProposal] = field(default_factory=list)
+    _buf: str = ""
+
+    def feed(self, text: str) -> str:
+        self._buf += text
+        out: list[str] = []
+        while self._buf:
+            start = self._buf.find("[")
+            if start < 0:
+                out.append(self._buf)
+                self._buf = ""
+                break
+            out.append(self._buf[:start])
+            self._buf = self._buf[start:]
+            head = self._buf[1:].lstrip()[:6]
+            if not "action".startswith(head) and not head.startswith("action"):
+                out.append("[")  # some other bracket: hygiene decides what to do with it
+                self._buf = self._buf[1:]
+                continue
+            end = _matching_bracket(self._buf)
+            if end is None:
+                if len(self._buf) > _MAX_ACTION_LINE:
+                    out.append(self._buf[0])
+                    self._buf = self._buf[1:]
+                    continue
+                break  # wait for more
+            self._parse(self._buf[1:end])
+            self._buf = self._buf[end + 1 :]
+        return "".join(out)
+
+    def finish(self) -> str:
+        rest, self._buf = self._buf, ""
+        return "" if rest.lstrip("[ ").startswith("action") else rest
+
+    def _parse(self, body: str) -> None:
+        m = _ACTION_BODY.fullmatch(body.strip())
+        if m is None:
+            log.debug("ignored a malformed action line")
+            return
+        args: Any = {}
+        if m.group(2):
+            try:
+                args = json.loads(m.group(2))
+            except json.JSONDecodeError:
+                log.debug("ignored action %s: its arguments are not JSON", m.group(1))
+                return
+        if not isinstance(args, dict):
+            log.debug("ignored action %s: its arguments are not an object", m.group(1))
+            return
+        self.proposals.append(ActionProposal(m.group(1), args))
+
+
+def _matching_bracket(text: str) -> int | None:
+    """Index of the ``]`` closing the ``[`` at text[0], skipping JSON strings; None if not yet."""
+    depth = 0
+    in_string = escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
+def _tool_proposals(calls: dict[int, _ToolCall]) -> list[ActionProposal]:
+    out: list[ActionProposal] = []
+    for index in sorted(calls):
+        call = calls[index]
+        if not call.name:
+            continue
+        try:
+            args = json.loads(call.arguments) if call.arguments.strip() else {}
+        except json.JSONDecodeError:
+            log.debug("ignored tool call %s: its arguments are not JSON", call.name)
+            continue
+        if not isinstance(args, dict):
+            log.debug("ignored tool call %s: its arguments are not an object", call.name)
+            continue
+        out.append(ActionProposal(call.name, args))
+    return out
+
+
+class OpenAIProvider(DialogueProvider):
+    name: ClassVar[str] = "openai"
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(streaming=True, actions=True)
+
+    def __init__(self, settings: OpenAISettings, *, api_key: str) -> None:
+        super().__init__(first_chunk_timeout=settings.first_token_timeout, total_timeout=settings.timeout)
+        self.settings = settings
+        self._api_key = api_key
+        self._client: openai.AsyncOpenAI | None = None
+        self.last_prompt: Prompt | None = None  # for metrics and debugging
+
+    @classmethod
+    def from_settings(cls, d: dict[str, Any], environ: dict[str, str] | None = None) -> OpenAIProvider:
+        """Validate the ``dialogue`` settings section; raise ConfigError naming every problem."""
+        try:
+            settings = OpenAISettings.model_validate(d)
+        except ValidationError as exc:
+            lines = [
+                f"dialogue.{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                for e in exc.errors()
+            ]
+            raise ConfigError("invalid openai dialogue settings:\n  " + "\n  ".join(lines)) from None
+        env = os.environ if environ is None else environ
+        key = env.get(settings.api_key_env, "").strip()
+        if not key:
+            if not settings.is_local:
+                where = settings.base_url or "api.openai.com"
+                raise ConfigError(
+                    f"the openai dialogue provider needs an API key for {where}: set the environment variable "
+                    f"{settings.api_key_env} (or point dialogue.api_key_env at the variable that holds it)"
+                )
+            key = LOCAL_DUMMY_KEY  # local servers ignore the key, but the client wants one
+        return cls(settings, api_key=key)
+
+    def _get_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            s = self.settings
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=s.base_url,
+                max_retries=s.max_retries,
+                timeout=openai.Timeout(s.timeout, connect=s.connect_timeout, read=s.first_token_timeout),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    def _request(self, ctx: DialogueContext) -> dict[str, Any]:
+        s = self.settings
+        actions = allowed_actions(ctx) if s.actions != "none" else []
+        tools = action_tools(actions) if s.actions == "tools" and actions else None
+        prompt = build_prompt(
+            ctx,
+            PromptSettings(
+                max_prompt_tokens=s.prompt_tokens, max_history=s.history, reply_sentences=s.reply_sentences
+            ),
+            text_actions=s.actions == "text",
+            tools=tools,
+        )
+        self.last_prompt = prompt
+        if prompt.dropped:
+            log.debug("prompt for %s over budget; dropped %s", ctx.persona.id, prompt.dropped)
+        request: dict[str, Any] = {
+            "model": s.model,
+            "messages": prompt.messages,
+            "stream": True,
+            "temperature": s.temperature,
+        }
+        if s.max_tokens is not None:
+            request["max_tokens"] = s.max_tokens
+        if tools:
+            request["tools"] = tools
+            request["tool_choice"] = "auto"
+        if s.extra_body:
+            request["extra_body"] = s.extra_body
+        return request
+
+    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        persona = ctx.persona
+        player = str(ctx.extra.get("player_name") or ctx.player_id)
+        spoken = SpokenFilter(
+            speaker_names=[persona.name, persona.id, "npc", "assistant"],
+            other_speakers=["player", "user", "you", player, *ctx.others],
+        )
+        lines = ActionLineParser() if self.settings.actions == "text" else None
+        calls: dict[int, _ToolCall] = {}
+        started = said = False
+        try:
+            stream = await self._get_client().chat.completions.create(**self._request(ctx))
+            async with stream:
+                async for chunk in stream:
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta
+                    for tc in delta.tool_calls or ():
+                        call = calls.setdefault(tc.index if tc.index is not None else len(calls), _ToolCall())
+                        if tc.function is not None:
+                            call.name += tc.function.name or ""
+                            call.arguments += tc.function.arguments or ""
+                    text = delta.content or ""
+                    if lines is not None:
+                        text = lines.feed(text)
+                    text = spoken.feed(text)
+                    if text:
+                        if not started:
+                            started = True
+                            yield SourceTag("llm")
+                        said = True
+                        yield TextPiece(text)
+                    if spoken.stopped:
+                        log.debug("the model began another speaker's line; reply cut there")
+                        break
+                    if chunk.choices[0].finish_reason == "length":
+                        log.info("reply of %s hit max_tokens (%s)", persona.id, self.settings.max_tokens)
+        except openai.APITimeoutError as exc:
+            raise ProviderError(self.name, f"{self._where()} timed out", timeout=True) from exc
+        except openai.APIStatusError as exc:
+            raise ProviderError(
+                self.name, f"{self._where()} answered HTTP {exc.status_code}: {_short(exc)}"
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise ProviderError(
+                self.name, f"cannot reach {self._where()} ({_short(exc)}); is the server running?"
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise ProviderError(self.name, f"{type(exc).__name__}: {_short(exc)}") from exc
+        rest = lines.finish() if lines is not None else ""
+        tail = spoken.feed(rest) + spoken.finish()
+        proposals = [*(lines.proposals if lines is not None else []), *_tool_proposals(calls)]
+        if tail:
+            if not started:
+                started = True
+                yield SourceTag("llm")
+            said = True
+            yield TextPiece(tail)
+        if not said and not proposals:
+            raise ProviderError(self.name, f"{self.settings.model} returned no speakable text")
+        if not started:
+            yield SourceTag("llm")
+        for proposal in proposals:
+            yield proposal
+
+    def _where(self) -> str:
+        return self.settings.base_url or "api.openai.com"
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
