@@ -196,6 +196,11 @@ class AsyncClient:
     async def end_conversation(self, conversation_id: str) -> None:
         await self.send(ConversationEnd(conversation_id=conversation_id, id=self.next_id()))
 
+    async def abort(self) -> None:
+        """Drop the connection without a ``bye``, as a crashed game would (tests use this)."""
+        self.welcome = None
+        await self.close()
+
     async def close(self) -> None:
         if self.closed:
             return

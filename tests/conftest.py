@@ -1,0 +1,111 @@
+"""Shared fixtures: a real runtime on a random loopback port and real clients.
+
+``runtime_server`` runs the runtime in the test's own event loop (real ZeroMQ ROUTER on
+127.0.0.1, real SQLite file in tmp_path, personas copied from the repo so tests may edit them).
+``runtime_process`` runs ``npc-runtime serve`` as a real subprocess for tests that kill it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from testsupport import ClientFactory, RuntimeProcess, start_runtime_process
+
+from npc_runtime.runtime.app import Runtime
+from npc_runtime.runtime.settings import Settings
+from npc_runtime.transport.client import AsyncClient
+
+REPO = Path(__file__).resolve().parent.parent
+PERSONAS = REPO / "personas"
+
+
+@pytest.fixture
+def personas_dir(tmp_path: Path) -> Path:
+    dst = tmp_path / "personas"
+    shutil.copytree(PERSONAS, dst)
+    return dst
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, personas_dir: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "bind": "tcp://127.0.0.1:0",
+            "personas_dir": personas_dir,
+            "db": str(tmp_path / "runtime.sqlite3"),
+            "heartbeat_interval": 0.5,
+            "client_timeout": 5.0,
+            "reload_interval": 0.1,
+        }
+        base.update(overrides)
+        return Settings.model_validate(base)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def runtime_server(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+@pytest.fixture
+async def make_client(runtime_server: Runtime) -> AsyncIterator[ClientFactory]:
+    clients: list[AsyncClient] = []
+
+    async def make(name: str = "test-client", connect: bool = True) -> AsyncClient:
+        c = AsyncClient(runtime_server.endpoint, name=name)
+        clients.append(c)
+        if connect:
+            await c.connect(timeout=5.0)
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> AsyncClient:
+    return await make_client()
+
+
+@pytest.fixture
+def runtime_process(tmp_path: Path, personas_dir: Path) -> Iterator[Callable[..., RuntimeProcess]]:
+    procs: list[RuntimeProcess] = []
+
+    def start(*extra: str, db: Path | None = None) -> RuntimeProcess:
+        rp = start_runtime_process(
+            [
+                "--bind",
+                "tcp://127.0.0.1:0",
+                "--personas",
+                str(personas_dir),
+                "--db",
+                str(db or tmp_path / "runtime.sqlite3"),
+                *extra,
+            ]
+        )
+        procs.append(rp)
+        return rp
+
+    yield start
+    for rp in procs:
+        if rp.proc.poll() is None:
+            rp.proc.kill()
+        rp.proc.wait(timeout=10)
+        if rp.proc.stdout:
+            rp.proc.stdout.close()
