@@ -5,6 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this concern's subcommands to the `npc-runtime` parser."""
     return None

@@ -79,7 +79,7 @@ _IPA_ARPA: list[tuple[str, str]] = sorted(
         ("t", "T"),
         ("v", "V"),
         ("z", "Z"),
-    ],  # fmt: skip
+    ],
     key=lambda kv: -len(kv[0]),
 )
 _SKIP = set("ˈˌːˑ̩̃ʔ-‿ ")

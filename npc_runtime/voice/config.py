@@ -1,0 +1,53 @@
+"""The ``voice`` section of the runtime settings, validated at the edge."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_BACKCHANNELS = [
+    "uh-huh", "uh huh", "uhhuh", "mhm", "mm", "mmm", "hmm", "hm", "uh", "um", "ah", "oh", "yeah",
+    "yep", "yes", "right", "okay", "ok", "sure", "i see", "aha", "huh", "wow", "oh yeah", "uh-hum",
+]  # fmt: skip
+
+
+class VoiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stt: Literal["pocketsphinx", "openai"] = "pocketsphinx"
+    stt_options: dict[str, Any] = Field(default_factory=dict)
+    tts: Literal["piper", "espeak", "openai"] = Field(
+        default="piper", description="Default TTS; a persona's voice.tts overrides it"
+    )
+    tts_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per TTS provider, e.g. {openai: {base_url: ...}}"
+    )
+    fallback_tts: Literal["piper", "espeak", "openai"] | None = Field(
+        default="espeak", description="Used when the chosen TTS fails"
+    )
+    vad: Literal["silero", "webrtc"] = "silero"
+    vad_threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Speech probability that counts as voice"
+    )
+    min_speech_ms: float = Field(default=90, ge=0, description="Voice needed before a turn starts")
+    end_silence_ms: float = Field(default=300, ge=60, description="Hands-free: silence that ends the turn")
+    pre_roll_ms: float = Field(default=400, ge=0, description="Audio kept from before speech onset")
+    max_utterance_s: float = Field(default=20.0, gt=0)
+    audio_timeout_s: float = Field(
+        default=2.0, gt=0, description="An utterance with no audio for this long is dropped (audio_timeout)"
+    )
+    barge_in: bool = Field(default=True, description="Player speech may interrupt the NPC")
+    barge_in_min_ms: float = Field(default=300, ge=0, description="Voice needed before a barge-in counts")
+    echo_threshold: float = Field(
+        default=0.8, gt=0, lt=1, description="VAD threshold while the client plays NPC audio"
+    )
+    backchannels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BACKCHANNELS),
+        description="Utterances that never interrupt the NPC and are not answered while it speaks",
+    )
+    ptt_interrupts: bool = Field(default=True, description="Push-to-talk speech_start interrupts at once")
+    report_wait_ms: float = Field(default=500, ge=0, description="Wait for playback_report after stop")
+    chunk_ms: float = Field(default=200, ge=20, le=2000, description="Duration of each npc_audio chunk")
+    scene_words: list[str] = Field(default_factory=list, description="Extra names to recognise")
+    warm_up: bool = Field(default=True, description="Load and run the models at start-up")

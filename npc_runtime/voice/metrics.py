@@ -1,0 +1,40 @@
+"""Per-turn latency, measured from the end of the player's speech on the injected clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..protocol.messages.voice import TurnMetrics
+
+
+@dataclass
+class TurnTimer:
+    conversation_id: str
+    utterance: int
+    mode: str
+    t_end: float  # clock seconds at the end of the player's speech
+    end_of_speech: float | None = None  # clock seconds when it was detected
+    transcript_final: float | None = None
+    first_dialogue_token: float | None = None
+    first_tts_audio: float | None = None
+    first_audio_sent: float | None = None
+    barge_in_ms: float | None = None
+    turn_id: int | None = None
+    sent: bool = False
+
+    def _ms(self, t: float | None) -> float | None:
+        return None if t is None else round((t - self.t_end) * 1000.0, 1)
+
+    def message(self) -> TurnMetrics:
+        return TurnMetrics(
+            conversation_id=self.conversation_id,
+            turn_id=self.turn_id,
+            utterance=self.utterance,
+            mode=self.mode,
+            end_of_speech=self._ms(self.end_of_speech),
+            transcript_final=self._ms(self.transcript_final),
+            first_dialogue_token=self._ms(self.first_dialogue_token),
+            first_tts_audio=self._ms(self.first_tts_audio),
+            first_audio_sent=self._ms(self.first_audio_sent),
+            barge_in=self.barge_in_ms,
+        )

@@ -1,0 +1,308 @@
+"""One voice conversation: player audio in -> turns -> transcripts, and the NPC's voice out.
+
+I/O-free apart from the :class:`VoicePort` it is given (send a message, start a dialogue turn,
+cancel the reply in flight), so it runs the same under the runtime and in unit tests.
+Audio is queued by the wire handler and processed by one task per conversation; VAD runs
+inline (75 us a frame), STT decoding in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..clock import Clock
+from ..protocol.errors import ErrorCode, ProtocolError
+from ..protocol.messages import Message
+from ..protocol.messages.core import Error
+from ..protocol.messages.voice import MAX_AUDIO_CHUNK_BYTES, Transcript
+from .config import VoiceConfig
+from .frames import STT_RATE, Int16Array
+from .metrics import TurnTimer
+from .resample import StreamResampler
+from .speaker import Reply, Speaker
+from .stt.base import SttProvider, SttStream
+from .tts.base import TtsProvider
+from .turns import Segmenter, SpeechAudio, SpeechEnded, SpeechStarted, classify
+from .vad.base import VadModel
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+class VoicePort(Protocol):
+    async def send(self, msg: Message) -> None: ...
+
+    def start_turn(self, text: str) -> None: ...
+
+    def interrupt_reply(self) -> bool: ...
+
+
+@dataclass
+class _Item:
+    kind: str  # audio | key_down | key_up
+    at: float  # clock seconds on arrival
+    samples: Int16Array | None = None
+
+
+class VoiceConversation:
+    def __init__(
+        self,
+        conversation_id: str,
+        mode: str,
+        cfg: VoiceConfig,
+        vad: VadModel,
+        stt: SttProvider,
+        port: VoicePort,
+        clock: Clock,
+        fallback_tts: TtsProvider | None = None,
+    ) -> None:
+        if mode not in ("push_to_talk", "hands_free"):
+            raise ValueError(f"not a voice mode: {mode}")
+        self.id = conversation_id
+        self.mode = mode
+        self.cfg = cfg
+        self._stt = stt
+        self._port = port
+        self._clock = clock
+        self.segmenter = Segmenter(
+            vad.stream(),
+            hands_free=mode == "hands_free",
+            threshold=cfg.vad_threshold,
+            echo_threshold=cfg.echo_threshold,
+            min_speech_ms=cfg.min_speech_ms,
+            end_silence_ms=cfg.end_silence_ms,
+            pre_roll_ms=cfg.pre_roll_ms,
+        )
+        self.speaker = Speaker(conversation_id, port.send, clock, cfg.chunk_ms, lambda: fallback_tts)
+        self.sample_rate: int | None = None
+        self._resampler: StreamResampler | None = None
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._stream: SttStream | None = None
+        self._utterance = 0
+        self._utt_samples = 0
+        self._barged = False  # this utterance already interrupted the NPC
+        self._utt_during_npc = False
+        self._last_seq = -1
+        self.next_timer: TurnTimer | None = None
+        self.closed = False
+        self.turn_tasks: set[asyncio.Task[None]] = set()
+
+    # -- from the wire (validation happens here, processing in the worker) ----------------------
+    def configure(self, sample_rate: int, fmt: str, channels: int, ref: str | int | None = None) -> None:
+        if fmt.lower() != "s16le":
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                f"audio format {fmt!r} is not supported; send PCM 's16le'",
+                ref=ref,
+            )
+        if channels != 1:
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                f"{channels} channels are not supported; send mono (1)",
+                ref=ref,
+            )
+        if sample_rate not in SUPPORTED_RATES:
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                f"sample rate {sample_rate} is not supported; use one of {', '.join(map(str, SUPPORTED_RATES))}",
+                ref=ref,
+            )
+        if self.sample_rate != sample_rate:
+            self.sample_rate = sample_rate
+            self._resampler = StreamResampler(sample_rate, STT_RATE)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name=f"voice-{self.id}")
+
+    def audio(self, seq: int, pcm: bytes, ref: str | int | None = None) -> None:
+        if self._resampler is None:
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                "send audio_start (sample rate, format) before audio_chunk",
+                ref=ref,
+            )
+        if len(pcm) > MAX_AUDIO_CHUNK_BYTES:
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                f"audio chunk of {len(pcm)} bytes is over {MAX_AUDIO_CHUNK_BYTES}; send 20-100 ms per chunk",
+                ref=ref,
+            )
+        if len(pcm) % 2:
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                f"s16le audio needs an even number of bytes, got {len(pcm)} (chunk {seq} dropped)",
+                ref=ref,
+            )
+        if seq <= self._last_seq:
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                f"audio chunk seq {seq} after {self._last_seq}; chunk dropped",
+                ref=ref,
+            )
+        self._last_seq = seq
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+        self._queue.put_nowait(_Item("audio", self._clock.monotonic(), samples))
+
+    def key(self, down: bool, ref: str | int | None = None) -> None:
+        if self.mode != "push_to_talk":
+            raise ProtocolError(
+                ErrorCode.AUDIO_INVALID,
+                "speech_start/speech_end are for push_to_talk conversations; this one is hands_free",
+                ref=ref,
+            )
+        if self._worker is None:
+            raise ProtocolError(ErrorCode.AUDIO_INVALID, "send audio_start before speech_start", ref=ref)
+        self._queue.put_nowait(_Item("key_down" if down else "key_up", self._clock.monotonic()))
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+        if self._stream is not None:
+            await asyncio.to_thread(self._stream.cancel)
+            self._stream = None
+        for reply in list(self.speaker.replies.values()):
+            if reply.task is not None and not reply.task.done():
+                reply.task.cancel()
+        for task in list(self.turn_tasks):
+            task.cancel()
+
+    # -- worker --------------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            timeout = self.cfg.audio_timeout_s if self.segmenter.in_speech else None
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                await self._time_out()
+                continue
+            try:
+                await self._handle(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("voice processing failed in conversation %s; utterance dropped", self.id)
+                await self._drop_utterance()
+
+    async def _handle(self, item: _Item) -> None:
+        if item.kind == "audio":
+            assert item.samples is not None and self._resampler is not None
+            samples = self._resampler.process(item.samples)
+            events = self.segmenter.process(samples, self.speaker.playing() is not None)
+        elif item.kind == "key_down":
+            events = self.segmenter.key_down()
+        else:
+            events = self.segmenter.key_up()
+        for ev in events:
+            if isinstance(ev, SpeechStarted):
+                await self._on_start(ev, item.at)
+            elif isinstance(ev, SpeechAudio):
+                await self._on_audio(ev.samples)
+            else:
+                await self._on_end(ev, item.at)
+
+    async def _on_start(self, ev: SpeechStarted, at: float) -> None:
+        self._utterance += 1
+        self._utt_samples = 0
+        self._barged = False
+        playing = self.speaker.playing()
+        self._utt_during_npc = playing is not None
+        self._stream = await asyncio.to_thread(self._stt.stream)
+        if playing is not None and self.mode == "push_to_talk" and self.cfg.ptt_interrupts:
+            await self._barge_in(playing, at)
+        await self._on_audio(ev.pre_roll)
+
+    async def _on_audio(self, samples: Int16Array) -> None:
+        if self._stream is None or len(samples) == 0:
+            return
+        self._utt_samples += len(samples)
+        if self._utt_samples > self.cfg.max_utterance_s * STT_RATE:
+            if self.mode == "hands_free":  # a monologue or a stuck noise: end it here
+                await self._on_end(
+                    SpeechEnded(self.segmenter.t, self.segmenter.t, self.segmenter.voiced_ms), None
+                )
+                self.segmenter.abort()
+            return
+        interim = await asyncio.to_thread(self._stream.feed, samples)
+        if interim:
+            await self._port.send(
+                Transcript(conversation_id=self.id, utterance=self._utterance, text=interim, final=False)
+            )
+            playing = self.speaker.playing()
+            if (
+                playing is not None
+                and self.cfg.barge_in
+                and not self._barged
+                and self.segmenter.voiced_ms >= self.cfg.barge_in_min_ms
+                and classify(interim, self.cfg.backchannels, playing.text) == "speech"
+            ):
+                await self._barge_in(playing, self._clock.monotonic())
+
+    async def _on_end(self, ev: SpeechEnded, at: float | None) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        now = self._clock.monotonic()
+        if self.mode == "hands_free":
+            t_end = (at if at is not None else now) - (self.segmenter.t - ev.t_last_voice)
+        else:
+            t_end = at if at is not None else now
+        timer = TurnTimer(self.id, self._utterance, self.mode, t_end, end_of_speech=now)
+        text = (await asyncio.to_thread(stream.finish)).strip()
+        timer.transcript_final = self._clock.monotonic()
+        playing = self.speaker.playing()
+        kind = classify(text, self.cfg.backchannels, playing.text if playing else "")
+        used, reason = True, None
+        if kind == "empty":
+            used, reason = False, "no_speech"
+        elif (self._utt_during_npc or playing is not None) and not self._barged:
+            if kind != "speech" or not self.cfg.barge_in:
+                used, reason = False, kind if kind != "speech" else "npc_speaking"
+            elif playing is not None:
+                await self._barge_in(playing, self._clock.monotonic())
+        await self._port.send(
+            Transcript(
+                conversation_id=self.id,
+                utterance=self._utterance,
+                text=text,
+                final=True,
+                used=used,
+                reason=reason,
+            )
+        )
+        if not used:
+            return
+        self.next_timer = timer
+        self._port.start_turn(text)
+
+    async def _barge_in(self, reply: Reply, detected: float) -> None:
+        self._barged = True
+        await self.speaker.stop(reply, "barge_in")
+        self._port.interrupt_reply()
+        if reply.timer is not None:
+            reply.timer.barge_in_ms = round((self._clock.monotonic() - detected) * 1000.0, 1)
+        log.info("barge-in in conversation %s (turn %s)", self.id, reply.turn_id)
+
+    async def _time_out(self) -> None:
+        log.info("conversation %s: audio stopped mid-utterance; dropped it", self.id)
+        await self._drop_utterance()
+        await self._port.send(
+            Error(
+                code=ErrorCode.AUDIO_TIMEOUT,
+                message=f"no audio for {self.cfg.audio_timeout_s:g} s in the middle of an utterance; it was dropped"
+                + (" (send speech_end when the talk key is released)" if self.mode == "push_to_talk" else ""),
+                conversation_id=self.id,
+            )
+        )
+
+    async def _drop_utterance(self) -> None:
+        self.segmenter.abort()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await asyncio.to_thread(stream.cancel)

@@ -1,0 +1,277 @@
+"""The NPC's voice for one conversation: streamed reply text -> sentences -> TTS -> npc_audio.
+
+Synthesis starts as soon as the first sentence is complete and runs in a thread. Every chunk
+sent is numbered, carries the subtitle words it speaks and lip-sync values, and is remembered
+with word timings so that a playback report (``played_ms`` or ``heard_chars``) maps back to the
+exact words the player heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..clock import Clock
+from ..errors import ProviderError
+from ..protocol.messages import Message
+from ..protocol.messages.voice import NpcAudio, NpcAudioEnd, StopPlayback
+from .frames import AudioFrame, SynthChunk
+from .lipsync import mouth_open, speech_bounds, visemes_from_phonemes
+from .metrics import TurnTimer
+from .sentences import SentenceSplitter, speakable
+from .tts.base import TtsProvider, VoiceParams
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass
+class Reply:
+    """One NPC turn being spoken."""
+
+    turn_id: int
+    npc_id: str
+    provider: TtsProvider
+    params: VoiceParams
+    timer: TurnTimer | None = None
+    splitter: SentenceSplitter = field(default_factory=SentenceSplitter)
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+    text: str = ""  # everything streamed so far (the subtitle source)
+    seq: int = 0
+    sent_ms: float = 0.0  # audio duration sent
+    words: list[tuple[float, float, int, int]] = field(default_factory=list)  # ms, ms, chars
+    first_sent: float | None = None  # clock
+    playback_started: float | None = None  # clock, from the client
+    played_ms: float | None = None  # from the client's report
+    heard_chars: int | None = None
+    report: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)  # playback over (report or stop)
+    stopped: bool = False
+    stop_sent: bool = False
+    _cursor: int = 0  # char offset in ``text`` up to which words are timed
+
+    def heard_text(self, now: float) -> str:
+        """The words the player heard, as a prefix of the reply text."""
+        if self.heard_chars is not None:
+            cut = self.text[: self.heard_chars]
+            if (
+                self.heard_chars < len(self.text)
+                and not self.text[self.heard_chars : self.heard_chars + 1].isspace()
+            ):
+                cut = cut.rsplit(" ", 1)[0] if " " in cut else ""
+            return cut.rstrip()
+        played = self.played_ms
+        if played is None:  # no report: estimate from when playback began
+            start = self.playback_started or self.first_sent
+            played = 0.0 if start is None else min(self.sent_ms, (now - start) * 1000.0)
+        end_char = 0
+        for start_ms, end_ms, _start, end in self.words:
+            if start_ms + 0.5 * (end_ms - start_ms) <= played:
+                end_char = end
+        return self.text[:end_char].rstrip()
+
+    def playing(self, now: float, margin_s: float = 0.25) -> bool:
+        """True while the client is (probably) playing this reply's audio."""
+        if self.finished.is_set() or self.stopped:
+            return False
+        if self.task is not None and not self.task.done():
+            return True
+        start = self.playback_started or self.first_sent
+        if start is None:
+            return False
+        return now < start + self.sent_ms / 1000.0 + margin_s
+
+
+class Speaker:
+    def __init__(
+        self,
+        conversation_id: str,
+        send: Send,
+        clock: Clock,
+        chunk_ms: float,
+        fallback: Callable[[], TtsProvider | None],
+    ) -> None:
+        self.conversation_id = conversation_id
+        self._send = send
+        self._clock = clock
+        self._chunk_ms = chunk_ms
+        self._fallback = fallback
+        self.replies: dict[int, Reply] = {}
+        self.current: Reply | None = None
+
+    # -- from the TurnSink ---------------------------------------------------------------------
+    def begin(self, reply: Reply) -> None:
+        self.replies[reply.turn_id] = reply
+        self.current = reply
+        reply.task = asyncio.create_task(
+            self._synth_loop(reply), name=f"tts-{self.conversation_id}-{reply.turn_id}"
+        )
+        for old in list(self.replies):  # keep a few for late playback reports
+            if old < reply.turn_id - 4:
+                del self.replies[old]
+
+    def text(self, reply: Reply, delta: str) -> None:
+        if reply.timer is not None and reply.timer.first_dialogue_token is None:
+            reply.timer.first_dialogue_token = self._clock.monotonic()
+        reply.text += delta
+        for sentence in reply.splitter.feed(delta):
+            reply.queue.put_nowait(sentence)
+
+    def end_of_text(self, reply: Reply) -> None:
+        for sentence in reply.splitter.flush():
+            reply.queue.put_nowait(sentence)
+        reply.queue.put_nowait(None)
+
+    async def stop(self, reply: Reply, reason: str) -> None:
+        """Cancel synthesis and tell the client to stop playing (at most once)."""
+        reply.stopped = True
+        if reply.task is not None and not reply.task.done():
+            reply.task.cancel()
+        if not reply.stop_sent and reply.seq > 0:
+            reply.stop_sent = True
+            await self._send(
+                StopPlayback(conversation_id=self.conversation_id, turn_id=reply.turn_id, reason=reason)
+            )
+
+    async def wait_synth(self, reply: Reply, timeout: float) -> None:
+        if reply.task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(reply.task), timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            if reply.task.cancelled() or reply.stopped:
+                return
+            raise
+
+    def playing(self) -> Reply | None:
+        now = self._clock.monotonic()
+        for reply in self.replies.values():
+            if reply.playing(now):
+                return reply
+        return None
+
+    # -- synthesis -----------------------------------------------------------------------------
+    async def _synth_loop(self, reply: Reply) -> None:
+        interrupted = False
+        try:
+            while True:
+                sentence = await reply.queue.get()
+                if sentence is None:
+                    break
+                spoken = speakable(sentence)
+                if not spoken:
+                    self._time_words(reply, sentence, reply.sent_ms, reply.sent_ms)
+                    continue
+                chunks = await self._synthesize(reply, spoken)
+                if reply.timer is not None and reply.timer.first_tts_audio is None:
+                    reply.timer.first_tts_audio = self._clock.monotonic()
+                await self._send_sentence(reply, sentence, chunks)
+        except asyncio.CancelledError:
+            interrupted = True
+            raise
+        finally:
+            if reply.seq > 0 or interrupted:
+                end = NpcAudioEnd(
+                    conversation_id=self.conversation_id,
+                    turn_id=reply.turn_id,
+                    npc_id=reply.npc_id,
+                    chunks=reply.seq,
+                    duration_ms=round(reply.sent_ms, 1),
+                    interrupted=interrupted,
+                )
+                await asyncio.shield(self._send(end))
+
+    async def _synthesize(self, reply: Reply, text: str) -> list[SynthChunk]:
+        try:
+            return await asyncio.to_thread(reply.provider.synthesize, text, reply.params)
+        except ProviderError as exc:
+            fallback = self._fallback()
+            if fallback is None or fallback is reply.provider:
+                raise
+            log.warning("TTS %s failed (%s); using %s", reply.provider.name, exc, fallback.name)
+            reply.provider = fallback
+            reply.params = VoiceParams(speed=reply.params.speed, pitch=reply.params.pitch)
+            return await asyncio.to_thread(fallback.synthesize, text, reply.params)
+
+    def _time_words(self, reply: Reply, sentence: str, start_ms: float, end_ms: float) -> None:
+        """Spread the sentence's words over [start_ms, end_ms] by length; record their end chars."""
+        spans: list[tuple[int, int]] = []
+        for m in re.finditer(r"\S+", sentence):
+            pos = reply.text.find(m.group(0), reply._cursor)
+            if pos < 0:
+                continue
+            reply._cursor = pos + len(m.group(0))
+            spans.append((pos, reply._cursor))
+        total = sum(b - a for a, b in spans) or 1
+        t = start_ms
+        for a, b in spans:
+            dur = (end_ms - start_ms) * (b - a) / total
+            reply.words.append((t, t + dur, a, b))
+            t += dur
+
+    async def _send_sentence(self, reply: Reply, sentence: str, chunks: list[SynthChunk]) -> None:
+        frames = [c for c in chunks if len(c.audio.samples)]
+        if not frames:
+            return
+        rate = frames[0].audio.sample_rate
+        samples = np.concatenate([c.audio.samples for c in frames])
+        whole = AudioFrame(samples, rate)
+        phonemes: list[tuple[float, str]] = []
+        offset = 0.0
+        for c in frames:
+            phonemes += [(offset + t, p) for t, p in c.phonemes]
+            offset += c.audio.duration
+        base_ms = reply.sent_ms
+        lo, hi = speech_bounds(whole)
+        first_word = len(reply.words)
+        self._time_words(reply, sentence, base_ms + lo * 1000.0, base_ms + hi * 1000.0)
+        sentence_words = reply.words[first_word:]
+        step = max(1, int(rate * self._chunk_ms / 1000.0))
+        for i in range(0, len(samples), step):
+            part = AudioFrame(samples[i : i + step], rate)
+            t0 = i / rate
+            t1 = t0 + part.duration
+            if phonemes:
+                timed = [(t - t0, p) for t, p in phonemes if t0 <= t < t1]
+                visemes = visemes_from_phonemes(timed, part.duration)
+                kind = "viseme"
+            else:
+                visemes = mouth_open(part)
+                kind = "mouth_open"
+            lo_ms, hi_ms = base_ms + t0 * 1000.0, base_ms + t1 * 1000.0
+            last = i + step >= len(samples)
+            words = [
+                reply.text[a:b]
+                for s_ms, _e_ms, a, b in sentence_words
+                if (lo_ms <= s_ms < hi_ms) or (i == 0 and s_ms < lo_ms) or (last and s_ms >= hi_ms)
+            ]
+            await self._send(
+                NpcAudio(
+                    conversation_id=self.conversation_id,
+                    turn_id=reply.turn_id,
+                    npc_id=reply.npc_id,
+                    seq=reply.seq,
+                    sample_rate=rate,
+                    pcm=part.to_bytes(),
+                    text=" ".join(w for w in words if w),
+                    visemes=visemes,
+                    viseme_kind=kind,
+                )
+            )
+            reply.seq += 1
+            reply.sent_ms += part.duration * 1000.0
+            now = self._clock.monotonic()
+            if reply.first_sent is None:
+                reply.first_sent = now
+            if reply.timer is not None and reply.timer.first_audio_sent is None:
+                reply.timer.first_audio_sent = now
+                reply.timer.turn_id = reply.turn_id
+                reply.timer.sent = True
+                await self._send(reply.timer.message())
