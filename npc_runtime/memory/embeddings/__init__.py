@@ -21,4 +21,11 @@ def make_embedder(name: str, *, model_dir: str | None = None) -> Embedder | None
     raise ConfigError(f"unknown memory embeddings provider '{name}'; use one of {', '.join(PROVIDERS)}")
 
 
-__all__ = ["DEFAULT_MODEL_DIR", "PROVIDERS", "Embedder", "HashedNgramEmbedder", "StaticEmbedder", "make_embedder"]
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "PROVIDERS",
+    "Embedder",
+    "HashedNgramEmbedder",
+    "StaticEmbedder",
+    "make_embedder",
+]

@@ -1,0 +1,70 @@
+"""Retrieval scores, pure numpy: recency, importance and relevance, each normalised, then weighted.
+
+This follows the scheme of Generative Agents (Park et al., 2023) with changes explained in
+docs/memory.md ("Scoring"): recency decays from when a memory was *formed* (not last retrieved),
+per game hour with a half-life; and min-max normalisation has a floor on the range, so that a
+score whose values hardly differ is not stretched to the full [0, 1] and allowed to decide.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Smallest range each raw score is stretched over (raw units): recency in [0, 1], importance
+# 1..10, relevance a cosine-like value in [-1, 1].
+MIN_SPAN_RECENCY = 0.1
+MIN_SPAN_IMPORTANCE = 2.0
+MIN_SPAN_RELEVANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Components:
+    """The normalised scores (each in [0, 1]) and the weighted total, aligned with the candidates."""
+
+    recency: np.ndarray
+    importance: np.ndarray
+    relevance: np.ndarray
+    total: np.ndarray
+
+
+def recency(now_hours: float, times_hours: np.ndarray, half_life_hours: float) -> np.ndarray:
+    """exp decay: 1 for a memory formed now, 0.5 one half-life ago; future times count as now."""
+    age = np.maximum(now_hours - times_hours, 0.0)
+    return np.exp(age * (-math.log(2.0) / half_life_hours)).astype(np.float32)
+
+
+def normalise(values: np.ndarray, min_span: float) -> np.ndarray:
+    """Min-max to [0, 1], but over a range of at least ``min_span`` (so near-ties stay near)."""
+    if values.size == 0:
+        return values.astype(np.float32)
+    lo = float(values.min())
+    span = max(float(values.max()) - lo, min_span)
+    return ((values - lo) / span).astype(np.float32)
+
+
+def combine(
+    rec_raw: np.ndarray,
+    imp_raw: np.ndarray,
+    rel_raw: np.ndarray | None,
+    w_recency: float,
+    w_importance: float,
+    w_relevance: float,
+) -> Components:
+    rec = normalise(rec_raw, MIN_SPAN_RECENCY)
+    imp = normalise(imp_raw, MIN_SPAN_IMPORTANCE)
+    rel = normalise(rel_raw, MIN_SPAN_RELEVANCE) if rel_raw is not None else np.zeros_like(rec)
+    total = w_recency * rec + w_importance * imp + (w_relevance * rel if rel_raw is not None else 0.0)
+    return Components(rec, imp, rel, np.asarray(total, dtype=np.float32))
+
+
+def top_k(total: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best totals, best first (ties: the later, i.e. newer, row wins)."""
+    n = total.shape[0]
+    if n == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-total, k - 1)[:k] if k < n else np.arange(n)
+    order = np.lexsort((-part, -total[part]))
+    return part[order].astype(np.int64)

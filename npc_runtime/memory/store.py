@@ -1,0 +1,481 @@
+"""The memory stream: one table of memories per runtime database (namespace ``memory``).
+
+Writes commit before they return, so a memory whose id was returned survives ``kill -9`` (WAL).
+Relevance search keeps, per NPC, the unit-length embeddings in a numpy matrix that is loaded from
+SQLite the first time that NPC is searched and appended to on every later write; SQLite FTS5
+(bm25) gives the lexical part of relevance and is the whole of it without an embedder.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..clock import Clock
+from ..storage import Database
+from . import scoring
+from .embeddings import Embedder
+from .settings import MemorySettings
+from .tokenizer import basic_split
+from .types import InvalidMemoryError, Memory, NewMemory, Retrieved, check_id
+
+NAMESPACE = "memory"
+
+MIGRATIONS = [
+    """
+    CREATE TABLE memory_items (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        npc_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        importance REAL NOT NULL,
+        game_time REAL NOT NULL,
+        wall_time REAL NOT NULL,
+        player_id TEXT,
+        speaker TEXT,
+        conversation_id TEXT,
+        embedding BLOB,
+        model_id TEXT
+    );
+    CREATE INDEX memory_items_npc ON memory_items(npc_id, id);
+    CREATE VIRTUAL TABLE memory_fts USING fts5(
+        text, content='memory_items', content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE TRIGGER memory_items_ai AFTER INSERT ON memory_items BEGIN
+        INSERT INTO memory_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER memory_items_ad AFTER DELETE ON memory_items BEGIN
+        INSERT INTO memory_fts(memory_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TABLE memory_evidence (
+        reflection_id INTEGER NOT NULL REFERENCES memory_items(id) ON DELETE CASCADE,
+        memory_id INTEGER NOT NULL REFERENCES memory_items(id) ON DELETE CASCADE,
+        PRIMARY KEY (reflection_id, memory_id)
+    );
+    CREATE INDEX memory_evidence_memory ON memory_evidence(memory_id);
+    CREATE TABLE memory_npc_state (
+        npc_id TEXT PRIMARY KEY,
+        seeded INTEGER NOT NULL DEFAULT 0,
+        pending_importance REAL NOT NULL DEFAULT 0,
+        reflected_upto INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE memory_relationships (
+        npc_id TEXT NOT NULL,
+        player_id TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        value REAL NOT NULL,
+        game_time REAL NOT NULL,
+        PRIMARY KEY (npc_id, player_id, dimension)
+    );
+    CREATE TABLE memory_player_facts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        npc_id TEXT NOT NULL,
+        player_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        game_time REAL NOT NULL,
+        UNIQUE (npc_id, player_id, kind, text)
+    );
+    """,
+]
+
+_COLUMNS = "id, npc_id, kind, text, importance, game_time, wall_time, player_id, speaker, conversation_id"
+_STOPWORD_TEXT = """
+a an the and or but if of to in on at by for with from about as is are was were be been being do does
+did have has had i me my you your he him his she her it its we us our they them their this that these
+those what which who whom whose where when why how any anything all can could would should will shall
+may might must not no yes so than then there here up down out over just now very too also still
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_LEXICAL_HITS = 100
+
+
+@dataclass
+class _Index:
+    """One NPC's memories as columns; rows are in id order (ids only grow: AUTOINCREMENT)."""
+
+    ids: np.ndarray
+    importance: np.ndarray
+    times: np.ndarray
+    players: list[str | None]
+    vecs: np.ndarray | None
+    n: int
+
+    def append(
+        self, mid: int, importance: float, t: float, player: str | None, vec: np.ndarray | None
+    ) -> None:
+        if self.n == self.ids.shape[0]:
+            cap = max(64, self.n * 2)
+            self.ids = _grow(self.ids, cap)
+            self.importance = _grow(self.importance, cap)
+            self.times = _grow(self.times, cap)
+            if self.vecs is not None:
+                self.vecs = _grow(self.vecs, cap)
+        self.ids[self.n] = mid
+        self.importance[self.n] = importance
+        self.times[self.n] = t
+        self.players.append(player)
+        if self.vecs is not None and vec is not None:
+            self.vecs[self.n] = vec
+        self.n += 1
+
+
+def _grow(a: np.ndarray, cap: int) -> np.ndarray:
+    out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+def _row(r: Sequence[object]) -> Memory:
+    return Memory(
+        id=int(r[0]),  # type: ignore[call-overload]
+        npc_id=str(r[1]),
+        kind=str(r[2]),
+        text=str(r[3]),
+        importance=float(r[4]),  # type: ignore[arg-type]
+        game_time=float(r[5]),  # type: ignore[arg-type]
+        wall_time=float(r[6]),  # type: ignore[arg-type]
+        player_id=r[7] if r[7] is None else str(r[7]),
+        speaker=r[8] if r[8] is None else str(r[8]),
+        conversation_id=r[9] if r[9] is None else str(r[9]),
+    )
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 OR-query of the content words in ``text`` (None when there are none)."""
+    words = [w for w in basic_split(text) if w.isalnum() and len(w) > 1 and w not in _STOPWORDS]
+    if not words:
+        return None
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+class MemoryStore:
+    """Memories of every NPC in one runtime database."""
+
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder | None,
+        settings: MemorySettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.settings = settings or MemorySettings()
+        self._wall = clock.wall if clock is not None else time.time
+        self._indexes: dict[str, _Index] = {}
+        db.migrate(NAMESPACE, MIGRATIONS)
+
+    # -- writing ---------------------------------------------------------------------------
+    def add(self, memory: NewMemory) -> int:
+        """Write one memory; returns its id after the commit (the memory is then durable)."""
+        return self.add_many([memory])[0]
+
+    def add_many(self, memories: Sequence[NewMemory]) -> list[int]:
+        """Write memories in one transaction; returns their ids after the commit."""
+        for m in memories:
+            m.validate()
+        vecs = self._embed([m.text for m in memories])
+        blobs = [None if vecs is None else vecs[i].astype(np.float16).tobytes() for i in range(len(memories))]
+        model_id = self.embedder.model_id if self.embedder is not None else None
+        wall = self._wall()
+        ids: list[int] = []
+        with self.db.transaction() as conn:
+            for m, blob in zip(memories, blobs, strict=True):
+                cur = conn.execute(
+                    "INSERT INTO memory_items(npc_id, kind, text, importance, game_time, wall_time, player_id, "
+                    "speaker, conversation_id, embedding, model_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        m.npc_id, m.kind, m.text, float(m.importance), float(m.game_time), wall,
+                        m.player_id, m.speaker, m.conversation_id, blob, model_id,
+                    ),
+                )  # fmt: skip
+                mid = int(cur.lastrowid or 0)
+                ids.append(mid)
+                if m.evidence:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO memory_evidence(reflection_id, memory_id) "
+                        "SELECT ?, id FROM memory_items WHERE id=? AND npc_id=?",
+                        [(mid, e, m.npc_id) for e in m.evidence],
+                    )
+            pending: dict[str, float] = {}
+            for m in memories:
+                if m.kind not in ("reflection", "seed"):
+                    pending[m.npc_id] = pending.get(m.npc_id, 0.0) + float(m.importance)
+            for npc_id, imp in pending.items():
+                conn.execute(
+                    "INSERT INTO memory_npc_state(npc_id, pending_importance) VALUES (?, ?) "
+                    "ON CONFLICT(npc_id) DO UPDATE SET pending_importance = pending_importance + excluded.pending_importance",
+                    (npc_id, imp),
+                )
+        for i, (m, mid) in enumerate(zip(memories, ids, strict=True)):
+            idx = self._indexes.get(m.npc_id)
+            if idx is not None:
+                idx.append(
+                    mid,
+                    float(m.importance),
+                    float(m.game_time),
+                    m.player_id,
+                    None if vecs is None else vecs[i],
+                )
+        return ids
+
+    def seed(self, npc_id: str, memories: Sequence[NewMemory]) -> bool:
+        """Write a persona's seed memories once per NPC; False when it was seeded before."""
+        check_id(npc_id, "npc_id")
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT seeded FROM memory_npc_state WHERE npc_id=?", (npc_id,)).fetchone()
+            if row and row[0]:
+                return False
+            if memories:
+                self.add_many(memories)
+            conn.execute(
+                "INSERT INTO memory_npc_state(npc_id, seeded) VALUES (?, 1) "
+                "ON CONFLICT(npc_id) DO UPDATE SET seeded = 1",
+                (npc_id,),
+            )
+        return True
+
+    def _embed(self, texts: list[str]) -> np.ndarray | None:
+        return None if self.embedder is None else self.embedder.embed(texts)
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, memory_id: int) -> Memory | None:
+        r = self.db.execute(f"SELECT {_COLUMNS} FROM memory_items WHERE id=?", (memory_id,)).fetchone()
+        if r is None:
+            return None
+        ev = self.db.execute(
+            "SELECT memory_id FROM memory_evidence WHERE reflection_id=? ORDER BY memory_id", (memory_id,)
+        ).fetchall()
+        m = _row(r)
+        return Memory(**{**m.__dict__, "evidence": tuple(int(e[0]) for e in ev)})
+
+    def recent(
+        self, npc_id: str, *, limit: int = 20, player_id: str | None = None, after_id: int = 0
+    ) -> list[Memory]:
+        """Newest first."""
+        sql = f"SELECT {_COLUMNS} FROM memory_items WHERE npc_id=? AND id>?"
+        params: list[object] = [npc_id, after_id]
+        if player_id is not None:
+            sql += " AND player_id=?"
+            params.append(player_id)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [_row(r) for r in self.db.execute(sql, params).fetchall()]
+
+    def count(self, npc_id: str) -> int:
+        return int(
+            self.db.execute("SELECT count(*) FROM memory_items WHERE npc_id=?", (npc_id,)).fetchone()[0]
+        )
+
+    def npc_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT npc_id FROM memory_items ORDER BY npc_id")]
+
+    # -- retrieval -------------------------------------------------------------------------
+    def retrieve(
+        self,
+        npc_id: str,
+        query: str | None,
+        now: float,
+        *,
+        k: int = 10,
+        player_id: str | None = None,
+    ) -> list[Retrieved]:
+        """The ``k`` best memories for ``query`` at game time ``now`` (hours), with their scores."""
+        check_id(npc_id, "npc_id")
+        if query is not None and len(query) > 4000:
+            raise InvalidMemoryError("query is longer than 4000 characters")
+        idx = self._index(npc_id)
+        n = idx.n
+        if n == 0:
+            return []
+        s = self.settings
+        rec = scoring.recency(now, idx.times[:n], s.recency_half_life_hours)
+        imp = idx.importance[:n]
+        rel = self._relevance(npc_id, idx, query) if query and query.strip() else None
+        if player_id is not None:
+            mask = np.fromiter((p == player_id for p in idx.players), dtype=bool, count=n)
+            pos = np.flatnonzero(mask)
+            rec, imp = rec[pos], imp[pos]
+            rel = rel[pos] if rel is not None else None
+        else:
+            pos = None
+        comp = scoring.combine(rec, imp, rel, s.weights.recency, s.weights.importance, s.weights.relevance)
+        best = scoring.top_k(comp.total, k)
+        rows = [int(idx.ids[b if pos is None else pos[b]]) for b in best]
+        by_id = self._fetch(rows)
+        return [
+            Retrieved(
+                memory=by_id[mid],
+                score=float(comp.total[b]),
+                recency=float(comp.recency[b]),
+                importance=float(comp.importance[b]),
+                relevance=float(comp.relevance[b]),
+            )
+            for b, mid in zip(best, rows, strict=True)
+            if mid in by_id
+        ]
+
+    def _relevance(self, npc_id: str, idx: _Index, query: str) -> np.ndarray:
+        """Cosine similarity blended with normalised bm25 (``lexical_weight``); bm25 alone when
+        there is no embedder or no token of the query is known to it."""
+        n = idx.n
+        rel = np.zeros(n, dtype=np.float32)
+        lam = self.settings.lexical_weight
+        q = self.embedder.embed_one(query) if self.embedder is not None and idx.vecs is not None else None
+        if q is None or not q.any():
+            lam = 1.0
+        else:
+            assert idx.vecs is not None
+            rel += (1.0 - lam) * (idx.vecs[:n] @ q)
+        if lam > 0.0:
+            hits = self.lexical(npc_id, query)
+            if hits:
+                hit_ids = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
+                scores = np.fromiter(hits.values(), dtype=np.float32, count=len(hits))
+                where = np.searchsorted(idx.ids[:n], hit_ids)
+                ok = (where < n) & (idx.ids[np.minimum(where, n - 1)] == hit_ids)
+                rel[where[ok]] += lam * scores[ok] / float(scores.max())
+        return rel
+
+    def lexical(self, npc_id: str, query: str) -> dict[int, float]:
+        """FTS5 bm25 hits (id -> positive score, higher is better) among one NPC's memories."""
+        match = fts_query(query)
+        if match is None:
+            return {}
+        rows = self.db.execute(
+            "SELECT m.id, -bm25(memory_fts) FROM memory_fts JOIN memory_items m ON m.id = memory_fts.rowid "
+            "WHERE memory_fts MATCH ? AND m.npc_id = ? ORDER BY bm25(memory_fts) LIMIT ?",
+            (match, npc_id, _LEXICAL_HITS),
+        ).fetchall()
+        return {int(r[0]): max(float(r[1]), 1e-6) for r in rows}
+
+    def _fetch(self, ids: list[int]) -> dict[int, Memory]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM memory_items WHERE id IN ({marks})", ids).fetchall()
+        return {int(r[0]): _row(r) for r in rows}
+
+    def _index(self, npc_id: str) -> _Index:
+        idx = self._indexes.get(npc_id)
+        if idx is None:
+            idx = self._load_index(npc_id)
+            self._indexes[npc_id] = idx
+        return idx
+
+    def _load_index(self, npc_id: str) -> _Index:
+        rows = self.db.execute(
+            "SELECT id, importance, game_time, player_id, embedding, model_id, text FROM memory_items "
+            "WHERE npc_id=? ORDER BY id",
+            (npc_id,),
+        ).fetchall()
+        n = len(rows)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        imp = np.fromiter((r[1] for r in rows), dtype=np.float32, count=n)
+        times = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
+        players: list[str | None] = [r[3] for r in rows]
+        vecs = None
+        if self.embedder is not None:
+            dim, model_id = self.embedder.dim, self.embedder.model_id
+            vecs = np.zeros((n, dim), dtype=np.float32)
+            stale = [i for i, r in enumerate(rows) if r[5] != model_id or r[4] is None]
+            fresh = np.array(
+                [i for i, r in enumerate(rows) if r[5] == model_id and r[4] is not None], dtype=np.int64
+            )
+            if fresh.size:
+                buf = b"".join(rows[i][4] for i in fresh)
+                vecs[fresh] = np.frombuffer(buf, dtype=np.float16).reshape(-1, dim)
+            if stale:
+                self._reembed(rows, stale, vecs, model_id)
+        return _Index(ids, imp, times, players, vecs, n)
+
+    def _reembed(self, rows: list[sqlite3.Row], stale: list[int], vecs: np.ndarray, model_id: str) -> None:
+        """Vectors written by another model (or none): compute and store them once."""
+        new = self._embed([rows[i][6] for i in stale])
+        assert new is not None
+        vecs[stale] = new
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "UPDATE memory_items SET embedding=?, model_id=? WHERE id=?",
+                [(new[j].astype(np.float16).tobytes(), model_id, rows[i][0]) for j, i in enumerate(stale)],
+            )
+
+    def invalidate(self, npc_id: str | None = None) -> None:
+        """Forget cached indexes (after a save was loaded or rows were deleted)."""
+        if npc_id is None:
+            self._indexes.clear()
+        else:
+            self._indexes.pop(npc_id, None)
+
+    # -- forgetting ------------------------------------------------------------------------
+    def prune(self, npc_id: str, now: float, *, force: bool = False) -> int:
+        """Forget memories past capacity (least important and oldest first) and, when
+        ``forget_after_hours`` is set, unimportant ones older than that. Seeds are kept."""
+        s = self.settings
+        deleted = 0
+        with self.db.transaction() as conn:
+            if s.forget_after_hours is not None:
+                cur = conn.execute(
+                    "DELETE FROM memory_items WHERE npc_id=? AND kind NOT IN ('seed') AND importance < ? "
+                    "AND game_time < ?",
+                    (npc_id, s.forget_below_importance, now - s.forget_after_hours),
+                )
+                deleted += cur.rowcount
+            total = int(
+                conn.execute("SELECT count(*) FROM memory_items WHERE npc_id=?", (npc_id,)).fetchone()[0]
+            )
+            limit = s.capacity if force else int(s.capacity * (1.0 + s.prune_slack))
+            if total > limit:
+                rows = conn.execute(
+                    "SELECT id, importance, game_time FROM memory_items WHERE npc_id=? AND kind != 'seed'",
+                    (npc_id,),
+                ).fetchall()
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                imp = np.array([r[1] for r in rows], dtype=np.float32)
+                t = np.array([r[2] for r in rows], dtype=np.float64)
+                retention = (imp - 1.0) / 9.0 + scoring.recency(now, t, s.recency_half_life_hours)
+                drop = ids[np.argsort(retention, kind="stable")[: total - s.capacity]]
+                conn.executemany("DELETE FROM memory_items WHERE id=?", [(int(i),) for i in drop])
+                deleted += len(drop)
+        if deleted:
+            self.invalidate(npc_id)
+        return deleted
+
+    def over_capacity(self, npc_id: str) -> bool:
+        idx = self._indexes.get(npc_id)
+        n = idx.n if idx is not None else self.count(npc_id)
+        return n > int(self.settings.capacity * (1.0 + self.settings.prune_slack))
+
+    # -- reflection bookkeeping ------------------------------------------------------------
+    def pending_importance(self, npc_id: str) -> tuple[float, int]:
+        """(summed importance since the last reflection, id of the last memory reflected on)."""
+        r = self.db.execute(
+            "SELECT pending_importance, reflected_upto FROM memory_npc_state WHERE npc_id=?", (npc_id,)
+        ).fetchone()
+        return (float(r[0]), int(r[1])) if r else (0.0, 0)
+
+    def mark_reflected(self, npc_id: str, upto_id: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO memory_npc_state(npc_id, pending_importance, reflected_upto) VALUES (?, 0, ?) "
+                "ON CONFLICT(npc_id) DO UPDATE SET pending_importance = 0, reflected_upto = excluded.reflected_upto",
+                (npc_id, upto_id),
+            )
+
+    def vectors(self, npc_id: str, ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Cached embeddings of some of an NPC's memories (empty without an embedder)."""
+        idx = self._index(npc_id)
+        if idx.vecs is None:
+            return {}
+        want = np.fromiter(ids, dtype=np.int64)
+        where = np.searchsorted(idx.ids[: idx.n], want)
+        out: dict[int, np.ndarray] = {}
+        for mid, w in zip(want, where, strict=True):
+            if w < idx.n and idx.ids[w] == mid:
+                out[int(mid)] = idx.vecs[w]
+        return out
