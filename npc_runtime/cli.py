@@ -90,6 +90,7 @@ def cmd_persona_schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(persona_json_schema(), indent=2)
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     else:
         print(text)

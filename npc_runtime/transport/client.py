@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -64,6 +65,7 @@ class AsyncClient:
         self._ids = itertools.count(1)
         self._pending: dict[int | str, asyncio.Future[Message]] = {}
         self.events: asyncio.Queue[Message] = asyncio.Queue()
+        self._backlog: deque[Message] = deque(maxlen=10_000)  # events passed over by a filtered wait
         self._tasks: list[asyncio.Task[None]] = []
         self.welcome: Welcome | None = None
         self.closed = False
@@ -117,16 +119,32 @@ class AsyncClient:
         types: tuple[str, ...] | None = None,
         where: Callable[[Message], bool] | None = None,
     ) -> Message:
-        """The next event (not a request's reply); with ``types``/``where``, skip until one matches."""
+        """The next event (not a request's reply) matching ``types``/``where``.
+
+        Events that do not match are kept, in order, for later calls: nothing is lost by waiting
+        for something else.
+        """
+
+        def matches(msg: Message) -> bool:
+            return (types is None or msg.type in types) and (where is None or where(msg))  # type: ignore[attr-defined]
+
+        for i, msg in enumerate(self._backlog):
+            if matches(msg):
+                del self._backlog[i]
+                return msg
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"no {types or 'event'} within {timeout}s")
-            msg = await asyncio.wait_for(self.events.get(), remaining)
-            if (types is None or msg.type in types) and (where is None or where(msg)):  # type: ignore[attr-defined]
+            try:
+                msg = await asyncio.wait_for(self.events.get(), remaining)
+            except TimeoutError:
+                raise TimeoutError(f"no {types or 'event'} within {timeout}s") from None
+            if matches(msg):
                 return msg
+            self._backlog.append(msg)
 
     async def _reader(self) -> None:
         while True:
@@ -180,18 +198,31 @@ class AsyncClient:
         timeout: float = 30.0,
         on_delta: Callable[[str], None] | None = None,
     ) -> NpcTextFinal:
+        """Wait for the conversation's next ``npc_text_final`` (with ``ref``: the one answering it).
+
+        Deltas of the conversation are consumed (and passed to ``on_delta``); an ``error`` answering ``ref``
+        raises :class:`RuntimeErrorReply`; every other event stays queued for :meth:`next_event`.
+        """
+
+        def mine(msg: Message) -> bool:
+            if isinstance(msg, Error):
+                return ref is not None and msg.ref == ref
+            if getattr(msg, "conversation_id", None) != conversation_id:
+                return False
+            if msg.type == "npc_text_delta":  # type: ignore[attr-defined]
+                return True  # the turn's pieces are consumed with it
+            return isinstance(msg, NpcTextFinal) and (ref is None or msg.ref == ref)
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            msg = await self.next_event(timeout=max(deadline - loop.time(), 0.001))
-            if isinstance(msg, Error) and ref is not None and msg.ref == ref:
+            msg = await self.next_event(timeout=max(deadline - loop.time(), 0.001), where=mine)
+            if isinstance(msg, Error):
                 raise RuntimeErrorReply(msg)
-            if getattr(msg, "conversation_id", None) != conversation_id:
-                continue
-            if msg.type == "npc_text_delta" and on_delta is not None:  # type: ignore[attr-defined]
-                on_delta(msg.text)  # type: ignore[attr-defined]
-            if isinstance(msg, NpcTextFinal) and (ref is None or msg.ref == ref):
+            if isinstance(msg, NpcTextFinal):
                 return msg
+            if on_delta is not None:
+                on_delta(msg.text)  # type: ignore[attr-defined]
 
     async def end_conversation(self, conversation_id: str) -> None:
         await self.send(ConversationEnd(conversation_id=conversation_id, id=self.next_id()))
