@@ -93,10 +93,17 @@ class CRule:
 
 
 class _Scope:
-    def __init__(self, world: World, event_fields: dict[str, Type] | None = None, npc: bool = False) -> None:
+    def __init__(
+        self,
+        world: World,
+        event_fields: dict[str, Type] | None = None,
+        npc: bool = False,
+        prefix: str = "event",
+    ) -> None:
         self.world = world
         self.event_fields = event_fields or {}
         self._npc = npc
+        self.prefix = prefix + "."
 
     @property
     def npc_context(self) -> bool:
@@ -109,15 +116,15 @@ class _Scope:
             q = name[len("quest.") :]
             if q in self.world.quest_types:
                 return "quest", self.world.quest_types[q]
-        if name.startswith("event."):
-            f = name[len("event.") :]
+        if name.startswith(self.prefix):
+            f = name[len(self.prefix) :]
             if f in self.event_fields:
                 return "event", self.event_fields[f]
         return None
 
     def suggest(self, name: str) -> str | None:
         names = list(self.world.var_types) + [f"quest.{q}" for q in self.world.quest_types]
-        names += [f"event.{f}" for f in self.event_fields]
+        names += [self.prefix + f for f in self.event_fields]
         hits = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         return hits[0] if hits else None
 
@@ -161,8 +168,12 @@ class World:
         e = self.file.entities.get(eid)
         return (e.name or eid) if e else eid
 
-    def scope(self, event_fields: dict[str, Type] | None = None, npc: bool = False) -> _Scope:
-        return _Scope(self, event_fields, npc)
+    def scope(
+        self, event_fields: dict[str, Type] | None = None, npc: bool = False, prefix: str = "event"
+    ) -> _Scope:
+        """Names for checking: world variables and quests, plus ``<prefix>.<field>`` (event fields
+        in rules, ``arg.<param>`` in persona actions); ``npc`` allows ``knows(fact)``."""
+        return _Scope(self, event_fields, npc, prefix)
 
     def event_fields(self, on: str) -> dict[str, Type] | None:
         if on in BUILTIN_FIELDS:
@@ -427,8 +438,8 @@ def problems_with_lines(raw: list[RawProblem], file: str, lines: dict[Loc, int])
     return [Problem(file, line_for(lines, p.loc), field_name(p.loc), p.message, p.severity) for p in raw]
 
 
-def parse_world_text(text: str, file: str) -> tuple[World | None, list[Problem], dict[Loc, int]]:
-    """Parse and compile; returns the world (None when unusable) and every problem found."""
+def compile_text(text: str, file: str) -> tuple[World | None, list[Problem], dict[Loc, int]]:
+    """Parse and compile; the world is returned whenever the schema validated, even with problems."""
     try:
         data, lines = load_yaml(text, file)
     except YamlProblem as exc:
@@ -440,7 +451,12 @@ def parse_world_text(text: str, file: str) -> tuple[World | None, list[Problem],
     except ValidationError as exc:
         return None, validation_problems(exc, file, lines), lines
     world = compile_world(model, file)
-    problems = problems_with_lines(world.problems, file, lines)
+    return world, problems_with_lines(world.problems, file, lines), lines
+
+
+def parse_world_text(text: str, file: str) -> tuple[World | None, list[Problem], dict[Loc, int]]:
+    """Parse and compile; the world is None when it has errors (every problem is listed)."""
+    world, problems, lines = compile_text(text, file)
     if any(p.severity == "error" for p in problems):
         return None, problems, lines
     return world, problems, lines

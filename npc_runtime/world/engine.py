@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import NpcRuntimeError
 from .compiled import BUILTIN_FIELDS, CEffect, CTransition, World, value_fits
 from .evaluate import Fn
-from .expr import EvalError, ExprError, Hidden
+from .expr import BOOL, INT, STRING, EvalError, ExprError, Hidden, Type
 from .knowledge import NpcView, event_prose
 from .state import Known, WorldState
 
@@ -91,7 +91,10 @@ class Changes:
         )
 
 
-class _Env:
+Persist = Callable[["WorldEvent", "Changes", WorldState], None]
+
+
+class WorldEnv:
     """Reads the whole world (transitions and rules); ``event`` reads the current event's fields."""
 
     def __init__(self, state: WorldState, fields: dict[str, Any] | None = None) -> None:
@@ -232,19 +235,23 @@ class Engine:
     def __init__(self, world: World, state: WorldState) -> None:
         self.world = world
         self.state = state
-        self._action_cache: dict[tuple[str, str], CEffect] = {}
+        self._action_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], CEffect] = {}
         self.npc_conditions: dict[str, Fn] = {}  # persona conditions compiled once
 
     # public -------------------------------------------------------------------------------------
     def start(self) -> Changes:
         """Settle a fresh state: transitions that hold at the start fire, start rumours are queued."""
+        for npc, facts in sorted(self.state.knowledge.items()):
+            for fid in sorted(facts):
+                decl = self.world.file.facts.get(fid)
+                if decl is not None and decl.rumour is not None:
+                    heapq.heappush(self.state.pending, (decl.rumour.delay, npc, fid))
+        return self.settle_all()
+
+    def settle_all(self) -> Changes:
+        """Evaluate every quest's transitions (after a start or a reconciled load)."""
         txn = _Txn(self)
         try:
-            for npc, facts in self.state.knowledge.items():
-                for fid in facts:
-                    decl = self.world.file.facts.get(fid)
-                    if decl is not None and decl.rumour is not None:
-                        heapq.heappush(self.state.pending, (decl.rumour.delay, npc, fid))
             txn.entered.extend(self.world.file.quests)
             self._settle(txn, [])
         except BaseException:
@@ -252,8 +259,11 @@ class Engine:
             raise
         return txn.finish()
 
-    def apply(self, event: WorldEvent) -> Changes:
-        """Validate and apply one event atomically; raises :class:`WorldRejected` (state unchanged)."""
+    def apply(self, event: WorldEvent, persist: Persist | None = None) -> Changes:
+        """Validate and apply one event atomically; raises :class:`WorldRejected` (state unchanged).
+
+        ``persist(event, changes, state)`` is called before returning (e.g. to commit to SQLite);
+        if it raises, the state is rolled back too, so memory never runs ahead of storage."""
         fields = self._validate(event)
         txn = _Txn(self)
         try:
@@ -263,6 +273,9 @@ class Engine:
             self._spread_rumours(txn)
             self._dispatch(event, fields, txn)
             self._settle(txn, event.witnesses)
+            changes = txn.finish()
+            if persist is not None:
+                persist(event, changes, self.state)
         except WorldRejected:
             txn.rollback()
             raise
@@ -272,7 +285,7 @@ class Engine:
         except BaseException:
             txn.rollback()
             raise
-        return txn.finish()
+        return changes
 
     def view(self, npc: str) -> NpcView:
         return NpcView(self, npc)
@@ -401,7 +414,7 @@ class Engine:
                 txn.add_event_fact(fid, text)
                 for npc in ev.witnesses:
                     txn.learn(npc, fid, "witnessed")
-        env = _Env(self.state, fields)
+        env = WorldEnv(self.state, fields)
         for rule in self.world.rules.get(on, ()):
             if rule.cond is not None and not rule.cond(env):
                 continue
@@ -423,18 +436,22 @@ class Engine:
                 raise WorldRejected(f"action '{name}': {npc} does not know '{exc.name}'", "when") from None
             if not ok:
                 raise WorldRejected(f"action '{name}' is not allowed now: '{when}' does not hold", "when")
+        args = d.get("args") or {}
+        if not isinstance(args, dict):
+            raise WorldRejected(f"action '{name}': args must be a map", "args")
+        types = {k: _type_of(v) for k, v in args.items()}
         for src in d.get("effects") or []:
-            key = (npc, src)
+            key = (npc, src, tuple(sorted((k, str(t)) for k, t in types.items())))
             eff = self._action_cache.get(key)
             if eff is None:
                 try:
-                    eff, _ = self.world.effect(src, self.world.scope(npc=True))
+                    eff, _ = self.world.effect(src, self.world.scope(types, npc=True, prefix="arg"))
                 except ExprError as exc:
                     raise WorldRejected(f"action '{name}': effect '{src}': {exc}", "effects") from None
                 self._action_cache[key] = eff
-            self._effect(eff, _Env(self.state), txn, f"action '{name}' (effect '{src}')")
+            self._effect(eff, WorldEnv(self.state, args), txn, f"action '{name}' (effect '{src}')")
 
-    def _effect(self, eff: CEffect, env: _Env, txn: _Txn, why: str) -> None:
+    def _effect(self, eff: CEffect, env: WorldEnv, txn: _Txn, why: str) -> None:
         op = eff.op
         if op in ("set", "add", "sub"):
             assert eff.value is not None
@@ -456,7 +473,7 @@ class Engine:
         """Fire transitions until none holds; each pass looks only at affected transitions."""
         w = self.world
         quests = self.state.quests
-        env = _Env(self.state)
+        env = WorldEnv(self.state)
         firings = 0
         while txn.dirty or txn.entered:
             candidates: set[int] = set()
@@ -485,7 +502,7 @@ class Engine:
                     )
                 self._fire(t, txn, env, witnesses)
 
-    def _fire(self, t: CTransition, txn: _Txn, env: _Env, witnesses: list[str]) -> None:
+    def _fire(self, t: CTransition, txn: _Txn, env: WorldEnv, witnesses: list[str]) -> None:
         txn.set_quest(t.quest, t.to)
         for eff in t.effects:
             self._effect(eff, env, txn, f"transition {t.quest}.{t.label}")
@@ -519,6 +536,16 @@ class Engine:
                         txn.learn(other, fid, f"rumour:{npc}")
                     finally:
                         self.state.game_time = saved
+
+
+def _type_of(value: Any) -> Type:
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    if isinstance(value, str):
+        return STRING
+    raise WorldRejected(f"action argument {value!r} is not a bool, int or string", "args")
 
 
 __all__ = [

@@ -44,7 +44,7 @@ def compile_node(node: Node) -> Fn:
             q = name[len("quest.") :]
             return lambda env: env.quest(q)
         if node.kind == "event":
-            f = name[len("event.") :]
+            f = name.split(".", 1)[1]
             return lambda env: env.event(f)
         raise ExprError(f"name '{name}' was not checked", node.col)
     if isinstance(node, Unary):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 ID = r"^[a-z][a-z0-9_]*$"
 VAR_NAME = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
-RESERVED_PREFIXES = ("quest.", "event.")
+RESERVED_PREFIXES = ("quest.", "event.", "arg.")
 BUILTIN_EVENTS = ("item_given", "enemy_killed", "location_entered")
 DEFAULT_RELATION_TYPES = ("located_in", "owns", "member_of", "knows", "hostile_to", "likes", "guards")
 
@@ -241,7 +241,7 @@ class WorldFile(_Strict):
             if not re.match(VAR_NAME, key):
                 raise ValueError(f"'{key}' must be lowercase ids joined by dots, e.g. player.gold")
             if key.startswith(RESERVED_PREFIXES):
-                raise ValueError(f"'{key}': names starting with quest. or event. are reserved")
+                raise ValueError(f"'{key}': names starting with quest., event. or arg. are reserved")
         return items
 
 

@@ -1,0 +1,88 @@
+"""Checking persona files against a world: conditions and action effects. No I/O.
+
+Persona ``when:`` conditions are evaluated on the NPC's *view*, so besides unknown names and type
+errors, a name the NPC can never see (not in its ``visible_to`` and exposed by no fact) is reported:
+such a condition would always be false.
+"""
+
+from __future__ import annotations
+
+from ..personas.schema import ActionSpec, ParamSpec, Persona
+from .compiled import World
+from .expr import BOOL, INT, STRING, ExprError, Type, check_condition, check_effect, enum
+
+
+def param_type(spec: ParamSpec) -> Type:
+    if spec.enum:
+        return enum(spec.enum)
+    return {"int": INT, "bool": BOOL}.get(spec.type, STRING)
+
+
+def can_ever_see(world: World, npc: str) -> set[str]:
+    """Keys (v:<var>, q:<quest>) the NPC sees now or could see after learning some fact."""
+    keys = {"v:" + v for v in world.var_visible.get(npc, ())}
+    keys |= {"q:" + q for q in world.quest_visible.get(npc, ())}
+    for fact in world.file.facts.values():
+        for name in fact.exposes:
+            keys.add("q:" + name[len("quest.") :] if name.startswith("quest.") else "v:" + name)
+    return keys
+
+
+def check_persona(world: World, persona: Persona) -> list[tuple[str, str]]:
+    """Problems as (field path, message)."""
+    out: list[tuple[str, str]] = []
+    scope = world.scope(npc=True)
+    npc = persona.id
+    if npc not in world.npcs:
+        out.append(
+            ("id", f"'{npc}' is not a character of world '{world.file.world}'; it sees no world state")
+        )
+    seeable = can_ever_see(world, npc)
+    for path, src in persona.conditions():
+        try:
+            checked = check_condition(src, scope)
+        except ExprError as exc:
+            out.append((path, _msg(exc, src)))
+            continue
+        blind = sorted(k for k in checked.reads if k[:2] in ("v:", "q:") and k not in seeable)
+        if blind:
+            names = ", ".join(("quest." + k[2:]) if k.startswith("q:") else k[2:] for k in blind)
+            out.append(
+                (
+                    path,
+                    f"{npc} can never see {names} (not in its visible_to, no fact exposes it): '{src}' is always false",
+                )
+            )
+    for i, action in enumerate(persona.actions):
+        out.extend(check_action_effects(world, action, f"actions.{i}"))
+    return out
+
+
+def check_action_effects(world: World, action: ActionSpec, path: str) -> list[tuple[str, str]]:
+    out = []
+    scope = world.scope({k: param_type(p) for k, p in action.params.items()}, npc=True, prefix="arg")
+    for j, src in enumerate(action.effects):
+        try:
+            check_effect(src, scope)
+        except ExprError as exc:
+            out.append((f"{path}.effects.{j}", _msg(exc, src)))
+    return out
+
+
+def action_writes(world: World, personas: list[Persona]) -> set[str]:
+    """Keys persona actions may write (for lint's 'can never fire' analysis)."""
+    keys: set[str] = set()
+    for persona in personas:
+        for action in persona.actions:
+            scope = world.scope({k: param_type(p) for k, p in action.params.items()}, npc=True, prefix="arg")
+            for src in action.effects:
+                try:
+                    keys |= check_effect(src, scope).writes
+                except ExprError:
+                    continue
+    return keys
+
+
+def _msg(exc: ExprError, src: str) -> str:
+    col = f" (column {exc.col})" if exc.col else ""
+    return f"{exc.message}{col} in '{src}'"

@@ -1,0 +1,100 @@
+"""One running world: content + engine + the injected store, with saves and loads.
+
+The runtime's :class:`~npc_runtime.runtime.world_ext.WorldExtension` is wire glue around this; tools
+and tests use it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from ..errors import SaveFormatError
+from .compiled import World
+from .engine import Changes, Engine, WorldEvent
+from .knowledge import NpcView
+from .saves import Policy, read_part, reconcile, save_part
+from .state import WorldState, initial_state
+from .store import WorldStore, replay
+
+log = logging.getLogger(__name__)
+
+
+class WorldService:
+    def __init__(self, world: World, store: WorldStore, policy: Policy = "reconcile") -> None:
+        self.world = world
+        self.store = store
+        self.policy = policy
+        self.notes: list[str] = []  # what the last reconciliation changed
+        self.start_changes = Changes()
+        stored = store.load()
+        if stored is None:
+            self.engine = Engine(world, initial_state(world))
+            self.start_changes = self.engine.start()
+            store.reset(self.engine.state, world.hash, "new game")
+        elif stored.world_hash == world.hash:
+            self.engine = Engine(world, WorldState.from_dict(stored.doc, world))
+        else:
+            if policy == "refuse":
+                raise SaveFormatError(
+                    f"the database holds world '{world.file.world}' made with another version of the world "
+                    f"file (content hash {stored.world_hash}, now {world.hash}) and world.reconcile is "
+                    "'refuse'; restore the old world file, use another database, or set it to 'reconcile'"
+                )
+            doc, self.notes = reconcile(stored.doc, world, stored.world_hash)
+            self.engine = Engine(world, WorldState.from_dict(doc, world))
+            self.start_changes = self.engine.settle_all()
+            store.reset(self.engine.state, world.hash, "world file changed")
+            for note in self.notes:
+                log.info("world reconciled with the changed world file: %s", note)
+
+    @property
+    def state(self) -> WorldState:
+        return self.engine.state
+
+    def apply(self, event: WorldEvent) -> Changes:
+        """Apply and commit one event; when this returns, the event is durable."""
+        return self.engine.apply(event, persist=self.store.commit)
+
+    def view(self, npc: str) -> NpcView:
+        return self.engine.view(npc)
+
+    def new_game(self) -> None:
+        self.engine = Engine(self.world, initial_state(self.world))
+        self.start_changes = self.engine.start()
+        self.store.reset(self.engine.state, self.world.hash, "new game")
+
+    # saves -------------------------------------------------------------------------------------------
+    def save_part(self) -> dict[str, Any]:
+        return save_part(self.world, self.engine.state)
+
+    def prepare_load(self, part: Any) -> tuple[WorldState, list[str]]:
+        """Check (and reconcile) a save part without touching anything; raises SaveFormatError."""
+        state, notes, reconciled = read_part(part, self.world, self.policy)
+        if reconciled:
+            Engine(self.world, state).settle_all()
+        return state, notes
+
+    def write_load(self, state: WorldState, conn: sqlite3.Connection | None = None) -> None:
+        self.store.reset(state, self.world.hash, "load", conn)
+
+    def finish_load(self, state: WorldState, notes: list[str]) -> None:
+        self.engine = Engine(self.world, state)
+        self.notes = notes
+
+    def load(self, part: Any) -> list[str]:
+        """Load a save part (prepare + write + finish); returns the reconciliation notes."""
+        state, notes = self.prepare_load(part)
+        self.write_load(state)
+        self.finish_load(state, notes)
+        return notes
+
+    # the log -------------------------------------------------------------------------------------------
+    def replayed(self, epoch: int | None = None) -> WorldState:
+        """The state rebuilt from an epoch's snapshot and its logged events (for checks and tools)."""
+        epoch = epoch if epoch is not None else self.store.epoch()
+        doc, _ = self.store.snapshot(epoch)
+        engine = Engine(self.world, WorldState.from_dict(doc, self.world))
+        replay(engine, self.store.events(epoch))
+        return engine.state

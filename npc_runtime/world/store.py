@@ -1,0 +1,199 @@
+"""World state and the event log in SQLite (the runtime's shared :class:`Database`, WAL mode).
+
+The engine does no I/O; this store is what the runtime injects. Every applied event is written in
+*one* transaction together with the state rows it changed, so an event the runtime acknowledged
+survives ``kill -9``. The log is split into *epochs*: epoch 1 starts from the world's initial
+state, and every load of a save (or reconciliation with a changed world file) starts a new epoch
+whose snapshot is stored, so any epoch replays deterministically: snapshot + its events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from ..storage import Database
+from .engine import Changes, Engine, WorldEvent
+from .state import WorldState
+
+NAMESPACE = "world"
+MIGRATIONS = [
+    """
+    CREATE TABLE world_meta (key TEXT PRIMARY KEY, value BLOB);
+    CREATE TABLE world_vars (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE world_quests (quest TEXT PRIMARY KEY, state TEXT NOT NULL);
+    CREATE TABLE world_relations (src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL,
+                                  PRIMARY KEY (src, type, dst));
+    CREATE TABLE world_knowledge (npc TEXT NOT NULL, fact TEXT NOT NULL, since REAL NOT NULL,
+                                  source TEXT NOT NULL, PRIMARY KEY (npc, fact));
+    CREATE TABLE world_event_facts (fact TEXT PRIMARY KEY, text TEXT NOT NULL);
+    CREATE TABLE world_epochs (epoch INTEGER PRIMARY KEY, reason TEXT NOT NULL, world_hash TEXT NOT NULL,
+                               snapshot BLOB NOT NULL);
+    CREATE TABLE world_events (epoch INTEGER NOT NULL, seq INTEGER NOT NULL, game_time REAL NOT NULL,
+                               event BLOB NOT NULL, PRIMARY KEY (epoch, seq));
+    """
+]
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+@dataclass
+class Stored:
+    """What the database holds: a state document (``WorldState.to_dict`` layout) and its world."""
+
+    doc: dict[str, Any]
+    world_hash: str
+    epoch: int
+
+
+class WorldStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.migrate(NAMESPACE, MIGRATIONS)
+
+    # reading -------------------------------------------------------------------------------------
+    def load(self) -> Stored | None:
+        """The stored state, or None when this database holds no world yet."""
+        with self.db.transaction() as conn:
+            meta = {k: _unpack(v) for k, v in conn.execute("SELECT key, value FROM world_meta")}
+            if "world_hash" not in meta:
+                return None
+            doc = {
+                "vars": {n: _unpack(v) for n, v in conn.execute("SELECT name, value FROM world_vars")},
+                "quests": dict(conn.execute("SELECT quest, state FROM world_quests").fetchall()),
+                "relations": [list(r) for r in conn.execute("SELECT src, type, dst FROM world_relations")],
+                "knowledge": {},
+                "event_facts": dict(conn.execute("SELECT fact, text FROM world_event_facts").fetchall()),
+                "pending": meta.get("pending", []),
+                "seq": meta.get("seq", 0),
+                "game_time": meta.get("game_time", 0.0),
+            }
+            for npc, fact, since, source in conn.execute(
+                "SELECT npc, fact, since, source FROM world_knowledge"
+            ):
+                doc["knowledge"].setdefault(npc, {})[fact] = [since, source]
+            return Stored(doc, str(meta["world_hash"]), int(meta.get("epoch", 1)))
+
+    def events(self, epoch: int | None = None) -> list[WorldEvent]:
+        """The events of an epoch (default: the current one), in order."""
+        with self.db.transaction() as conn:
+            if epoch is None:
+                epoch = self._epoch(conn)
+            rows = conn.execute(
+                "SELECT event FROM world_events WHERE epoch=? ORDER BY seq", (epoch,)
+            ).fetchall()
+        return [WorldEvent.from_dict(_unpack(r[0])) for r in rows]
+
+    def snapshot(self, epoch: int) -> tuple[dict[str, Any], str]:
+        row = self.db.execute(
+            "SELECT snapshot, world_hash FROM world_epochs WHERE epoch=?", (epoch,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no epoch {epoch} in the world log")
+        return _unpack(row[0]), str(row[1])
+
+    def epoch(self) -> int:
+        with self.db.transaction() as conn:
+            return self._epoch(conn)
+
+    @staticmethod
+    def _epoch(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM world_meta WHERE key='epoch'").fetchone()
+        return int(_unpack(row[0])) if row else 0
+
+    # writing -------------------------------------------------------------------------------------
+    def reset(
+        self, state: WorldState, world_hash: str, reason: str, conn: sqlite3.Connection | None = None
+    ) -> int:
+        """Replace the whole stored state and start a new epoch; returns its number.
+
+        Pass ``conn`` to write inside a transaction that the caller owns (the runtime's load)."""
+        if conn is not None:
+            return write_state(conn, state, world_hash, reason)
+        with self.db.transaction() as c:
+            return write_state(c, state, world_hash, reason)
+
+    def commit(self, event: WorldEvent, changes: Changes, state: WorldState) -> None:
+        """Persist one applied event and what it changed, in one transaction."""
+        with self.db.transaction() as conn:
+            epoch = self._epoch(conn)
+            conn.execute(
+                "INSERT INTO world_events(epoch, seq, game_time, event) VALUES(?, ?, ?, ?)",
+                (epoch, state.seq, state.game_time, _pack(event.to_dict())),
+            )
+            if changes.vars:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO world_vars(name, value) VALUES(?, ?)",
+                    [(n, _pack(v[1])) for n, v in changes.vars.items()],
+                )
+            if changes.quests:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO world_quests(quest, state) VALUES(?, ?)",
+                    [(q, v[1]) for q, v in changes.quests.items()],
+                )
+            conn.executemany("INSERT OR IGNORE INTO world_relations VALUES(?, ?, ?)", changes.relations_added)
+            conn.executemany(
+                "DELETE FROM world_relations WHERE src=? AND type=? AND dst=?", changes.relations_removed
+            )
+            if changes.event_facts:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO world_event_facts VALUES(?, ?)", changes.event_facts.items()
+                )
+            for npc, fact, _ in changes.learned:
+                k = state.knowledge[npc][fact]
+                conn.execute(
+                    "INSERT OR REPLACE INTO world_knowledge VALUES(?, ?, ?, ?)",
+                    (npc, fact, k.since, k.source),
+                )
+            meta: list[tuple[str, Any]] = [("seq", state.seq), ("game_time", state.game_time)]
+            if changes.pending_changed:
+                meta.append(("pending", [list(p) for p in state.pending]))
+            conn.executemany(
+                "INSERT OR REPLACE INTO world_meta VALUES(?, ?)", [(k, _pack(v)) for k, v in meta]
+            )
+
+
+def write_state(conn: sqlite3.Connection, state: WorldState, world_hash: str, reason: str) -> int:
+    """Write a whole state as a new epoch with ``conn`` (inside the caller's transaction)."""
+    for table in ("world_vars", "world_quests", "world_relations", "world_knowledge", "world_event_facts"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.executemany("INSERT INTO world_vars VALUES(?, ?)", [(n, _pack(v)) for n, v in state.vars.items()])
+    conn.executemany("INSERT INTO world_quests VALUES(?, ?)", state.quests.items())
+    conn.executemany("INSERT INTO world_relations VALUES(?, ?, ?)", state.relations())
+    conn.executemany(
+        "INSERT INTO world_knowledge VALUES(?, ?, ?, ?)",
+        [(n, f, k.since, k.source) for n, facts in state.knowledge.items() for f, k in facts.items()],
+    )
+    conn.executemany("INSERT INTO world_event_facts VALUES(?, ?)", state.event_facts.items())
+    row = conn.execute("SELECT MAX(epoch) FROM world_epochs").fetchone()
+    epoch = (row[0] or 0) + 1
+    conn.execute(
+        "INSERT INTO world_epochs(epoch, reason, world_hash, snapshot) VALUES(?, ?, ?, ?)",
+        (epoch, reason, world_hash, _pack(state.to_dict())),
+    )
+    meta = {
+        "world_hash": world_hash,
+        "epoch": epoch,
+        "seq": state.seq,
+        "game_time": state.game_time,
+        "pending": [list(p) for p in state.pending],
+    }
+    conn.executemany(
+        "INSERT OR REPLACE INTO world_meta VALUES(?, ?)", [(k, _pack(v)) for k, v in meta.items()]
+    )
+    return epoch
+
+
+def replay(engine: Engine, events: list[WorldEvent]) -> None:
+    """Apply logged events in order to ``engine`` (built on the epoch's snapshot)."""
+    for ev in events:
+        engine.apply(ev)
