@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testsupport import ClientFactory, RuntimeProcess, start_runtime_process
 
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
+from testsupport import ClientFactory, RuntimeProcess, start_runtime_process
 
 REPO = Path(__file__).resolve().parent.parent
 PERSONAS = REPO / "personas"

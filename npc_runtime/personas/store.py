@@ -104,7 +104,7 @@ class PersonaStore:
         if report:
             for npc_id, file in report.loaded:
                 log.info("persona %s loaded from %s", npc_id, file)
-            for file, _live, problems in report.failed:
+            for _file, _live, problems in report.failed:
                 for p in problems:
                     log.error("persona file problem: %s", p)
             for listener in self.listeners:

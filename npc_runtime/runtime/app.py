@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import zmq
@@ -154,6 +154,7 @@ class Runtime:
         self.server: RouterServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_notices: list[Message] = []
+        self._background: set[asyncio.Future[None]] = set()
         self.started = asyncio.Event()
         self.endpoint = ""
 
@@ -428,7 +429,13 @@ class Runtime:
     # -- liveness and reload ------------------------------------------------------------------
     def _schedule_drop(self, session: Session, reason: str) -> None:
         if session.identity in self.sessions:
-            asyncio.ensure_future(self.drop_session(session, reason))
+            self._spawn(self.drop_session(session, reason))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a background coroutine, keeping a reference until it finishes."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def drop_session(self, session: Session, reason: str) -> None:
         if self.sessions.pop(session.identity, None) is None:
@@ -478,10 +485,7 @@ class Runtime:
             except Exception:
                 log.exception("extension %s failed on persona reload", ext.name)
         if self.started.is_set():
-            try:
-                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_notices()))
-            except RuntimeError:
-                pass
+            self._spawn(self._flush_notices())
 
     async def _flush_notices(self) -> None:
         notices, self._pending_notices = self._pending_notices, []

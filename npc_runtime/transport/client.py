@@ -10,6 +10,7 @@ interval the ``welcome`` asked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 from collections import deque
@@ -237,10 +238,8 @@ class AsyncClient:
             return
         self.closed = True
         if self.welcome is not None:
-            try:
+            with contextlib.suppress(zmq.ZMQError):
                 await self.send(Bye())
-            except zmq.ZMQError:
-                pass
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

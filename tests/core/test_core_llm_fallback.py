@@ -10,8 +10,8 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-
 from dialogue.fake_openai_server import FakeOpenAIServer, HttpError, Stall, text_reply
+
 from npc_runtime.protocol.messages import Warning
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.runtime.settings import Settings

@@ -9,7 +9,6 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
-from testsupport import ClientFactory, wait_for
 
 from npc_runtime.protocol import codec
 from npc_runtime.protocol.messages import (
@@ -27,6 +26,7 @@ from npc_runtime.protocol.messages import (
 )
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
+from testsupport import ClientFactory, wait_for
 
 
 async def test_hello_welcome_lists_npcs(client: AsyncClient) -> None:
