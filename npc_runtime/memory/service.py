@@ -26,7 +26,56 @@ log = logging.getLogger(__name__)
 
 # Words that make something a player said more memorable (offline importance; see docs/memory.md).
 _SALIENT = frozenset(
-    ["promise", "promised", "swear", "swore", "vow", "owe", "owes", "debt", "pay", "paid", "gold", "coin", "coins", "reward", "quest", "help", "kill", "killed", "dead", "die", "died", "death", "murder", "stole", "steal", "stolen", "thief", "love", "hate", "secret", "betray", "betrayed", "lie", "lied", "name", "brother", "sister", "mother", "father", "son", "daughter", "wife", "husband", "friend", "enemy", "war", "dragon", "danger"]
+    [
+        "promise",
+        "promised",
+        "swear",
+        "swore",
+        "vow",
+        "owe",
+        "owes",
+        "debt",
+        "pay",
+        "paid",
+        "gold",
+        "coin",
+        "coins",
+        "reward",
+        "quest",
+        "help",
+        "kill",
+        "killed",
+        "dead",
+        "die",
+        "died",
+        "death",
+        "murder",
+        "stole",
+        "steal",
+        "stolen",
+        "thief",
+        "love",
+        "hate",
+        "secret",
+        "betray",
+        "betrayed",
+        "lie",
+        "lied",
+        "name",
+        "brother",
+        "sister",
+        "mother",
+        "father",
+        "son",
+        "daughter",
+        "wife",
+        "husband",
+        "friend",
+        "enemy",
+        "war",
+        "dragon",
+        "danger",
+    ]
 )
 
 
@@ -129,6 +178,40 @@ class MemoryService:
         if player_text:
             for kind, fact in extract_facts(player_text):
                 self.facts.add(npc_id, player_id, kind, fact, game_time=game_time)
+        self._maybe_prune(npc_id, game_time)
+        return ids
+
+    def remember_overheard(
+        self,
+        npc_id: str,
+        player_id: str,
+        *,
+        speaker: str,
+        player_text: str | None,
+        heard_text: str,
+        game_time: float,
+        conversation_id: str | None = None,
+    ) -> list[int]:
+        """A bystander in a group conversation: heard the player, and another NPC's reply."""
+        s = self.settings
+        items = [
+            NewMemory(
+                npc_id,
+                text.strip()[:4000],
+                kind="heard",
+                importance=dialogue_importance(text, base),
+                game_time=game_time,
+                player_id=player_id,
+                speaker=who,
+                conversation_id=conversation_id,
+            )
+            for text, who, base in (
+                (player_text or "", player_id, s.importance_heard),
+                (heard_text, speaker, s.importance_said),
+            )
+            if text and text.strip()
+        ]
+        ids = self.store.add_many(items) if items else []
         self._maybe_prune(npc_id, game_time)
         return ids
 

@@ -91,7 +91,9 @@ def _finite(value: object) -> bool:
 def describe(m: Memory, now: float | None = None) -> str:
     """A memory as one line of prose from the NPC's point of view, for prompts and tools."""
     who = m.speaker or m.player_id or "someone"
-    if m.kind == "heard":
+    if m.kind == "heard" and m.speaker and m.player_id and m.speaker != m.player_id:
+        body = f'{m.speaker} said to {m.player_id}: "{m.text}"'
+    elif m.kind == "heard":
         body = f'{who} said to me: "{m.text}"'
     elif m.kind == "said":
         body = f'I said to {m.player_id or "someone"}: "{m.text}"'

@@ -1,9 +1,360 @@
-"""Runtime glue for the memory concern (replaced by the memory work)."""
+"""Runtime glue for the memory concern (docs/memory.md).
+
+What an NPC remembers comes only from what it perceived:
+
+- every finished turn: what the NPC heard the player say and what the player *heard* the NPC say
+  (``TurnRecord.heard_text``, shorter than the reply after an interruption); other NPCs of a group
+  conversation overhear both;
+- persona ``memories:`` (seeded once per NPC);
+- what the game or the world says the NPC witnessed or was told: ``memory_add`` on the wire, or
+  :meth:`MemoryExtension.observe` from another extension (the world calls it for witnesses).
+
+Public methods for other extensions (``runtime.extension("memory")``): :meth:`observe`,
+:meth:`relationship`, :meth:`adjust_relationship`, :meth:`learn_fact`.
+"""
 
 from __future__ import annotations
 
-from .extension import Extension
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..dialogue.context import DialogueContext
+from ..memory import InvalidMemoryError, MemoryService, MemorySettings, RelationshipChange
+from ..memory.snapshot import export_state, import_state
+from ..personas.schema import ActionSpec
+from ..protocol import ErrorCode, Message, ProtocolError
+from ..protocol.messages.memory import (
+    MemoryAdd,
+    MemoryAdded,
+    MemoryOut,
+    MemoryQuery,
+    MemoryResults,
+    PlayerFactAdd,
+    Relationship,
+    RelationshipAdjust,
+    RelationshipChanged,
+    RelationshipGet,
+    RelationshipSet,
+)
+from .extension import ActionRejected, Extension, Handler, TurnRecord
+
+if TYPE_CHECKING:
+    from .app import Runtime, Session
+    from .conversations import Conversation
+
+log = logging.getLogger(__name__)
+
+# Persona action effects on relationships, e.g. ``relationship.trust += 0.1``.
+_EFFECT_RE = re.compile(r"^\s*relationship\.([a-z][a-z0-9_]*)\s*(\+=|-=|=)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
 class MemoryExtension(Extension):
     name = "memory"
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.settings = MemorySettings.from_section(runtime.settings.memory)
+        self._service: MemoryService | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reflecting: set[str] = set()
+
+    @property
+    def service(self) -> MemoryService:
+        if self._service is None:
+            raise RuntimeError("the memory extension has not started")
+        return self._service
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._service = MemoryService(self.runtime.db, self.settings, clock=self.runtime.clock)
+        self._seed(self.runtime.personas.ids())
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def on_personas_changed(self, npc_ids: list[str]) -> None:
+        if self._service is not None:
+            self._seed(npc_ids)
+
+    def _seed(self, npc_ids: list[str]) -> None:
+        for npc_id in npc_ids:
+            persona = self.runtime.personas.get(npc_id)
+            if persona is None:
+                continue
+            seeds = [(m.text, float(m.importance), m.player, m.game_time) for m in persona.memories]
+            if self.service.seed(npc_id, seeds) and seeds:
+                log.info("memory: seeded %d memories for %s", len(seeds), npc_id)
+
+    # -- public API for other extensions ---------------------------------------------------
+    def observe(
+        self,
+        npc_id: str,
+        text: str,
+        importance: float = 5.0,
+        game_time: float | None = None,
+        player_id: str | None = None,
+        *,
+        kind: str = "observed",
+    ) -> int:
+        """Record that ``npc_id`` witnessed (``observed``) or was told (``told``) ``text``.
+
+        Durable when it returns (the id of the new memory). Raises
+        :class:`~npc_runtime.memory.InvalidMemoryError` for bad input."""
+        t = self.runtime.game_time if game_time is None else game_time
+        mid = self.service.observe(
+            npc_id, text, importance=importance, game_time=t, player_id=player_id, kind=kind
+        )
+        self._after_write(npc_id, t)
+        return mid
+
+    def relationship(self, npc_id: str, player_id: str) -> dict[str, float]:
+        """Current values, e.g. ``{"trust": 0.2, "affinity": 0.0}`` (for world conditions)."""
+        return self.service.relationships.get(npc_id, player_id)
+
+    def adjust_relationship(
+        self,
+        npc_id: str,
+        player_id: str,
+        deltas: dict[str, float],
+        *,
+        reason: str | None = None,
+        absolute: bool = False,
+    ) -> RelationshipChange:
+        """Add (or set) values, clamped to their bounds; sends ``relationship_changed``."""
+        change = self.service.adjust_relationship(
+            npc_id, player_id, deltas, game_time=self.runtime.game_time, reason=reason, absolute=absolute
+        )
+        if change.changes:
+            self._spawn(self._announce(change))
+        return change
+
+    def learn_fact(self, npc_id: str, player_id: str, kind: str, text: str) -> bool:
+        """Remember a fact about a player (kind: name, promise, deed, fact)."""
+        return self.service.facts.add(npc_id, player_id, kind, text, game_time=self.runtime.game_time)
+
+    # -- turns -----------------------------------------------------------------------------
+    async def contribute_context(self, conv: Conversation, ctx: DialogueContext) -> None:
+        part = self.service.context(
+            ctx.persona.id, ctx.player_id, ctx.player_text or None, self.runtime.game_time
+        )
+        ctx.memories = part.memories
+        ctx.relationship = part.relationship
+        ctx.player_facts = part.player_facts
+
+    async def on_turn_done(self, conv: Conversation, record: TurnRecord) -> None:
+        t = record.game_time if record.game_time is not None else self.runtime.game_time
+        svc = self.service
+        svc.remember_turn(
+            record.npc_id,
+            record.player_id,
+            player_text=record.player_text,
+            heard_text=record.heard_text,
+            game_time=t,
+            conversation_id=record.conversation_id,
+        )
+        for other in conv.npc_ids:
+            if other != record.npc_id:
+                svc.remember_overheard(
+                    other,
+                    record.player_id,
+                    speaker=record.npc_id,
+                    player_text=record.player_text,
+                    heard_text=record.heard_text,
+                    game_time=t,
+                    conversation_id=record.conversation_id,
+                )
+        for npc_id in conv.npc_ids:
+            self._after_write(npc_id, t)
+
+    async def apply_action(
+        self, conv: Conversation, npc_id: str, spec: ActionSpec, args: dict[str, Any]
+    ) -> None:
+        """Persona action effects ``relationship.<dimension> (+=|-=|=) <number>``."""
+        deltas: dict[str, float] = {}
+        absolute: dict[str, float] = {}
+        for effect in spec.effects:
+            m = _EFFECT_RE.match(effect)
+            if not m:
+                continue
+            dim, op, num = m.group(1), m.group(2), float(m.group(3))
+            if dim not in self.settings.relationships:
+                raise ActionRejected(f"unknown relationship dimension '{dim}' in action '{spec.name}'")
+            if op == "=":
+                absolute[dim] = num
+            else:
+                deltas[dim] = deltas.get(dim, 0.0) + (num if op == "+=" else -num)
+        if absolute:
+            self.adjust_relationship(
+                npc_id, conv.player_id, absolute, reason=f"action:{spec.name}", absolute=True
+            )
+        if deltas:
+            self.adjust_relationship(npc_id, conv.player_id, deltas, reason=f"action:{spec.name}")
+
+    def check_persona(self, persona: Any) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        for i, action in enumerate(getattr(persona, "actions", [])):
+            for j, effect in enumerate(action.effects):
+                m = _EFFECT_RE.match(effect)
+                if m and m.group(1) not in self.settings.relationships:
+                    problems.append(
+                        (
+                            f"actions.{i}.effects.{j}",
+                            f"unknown relationship dimension '{m.group(1)}'; configured: "
+                            f"{', '.join(self.settings.relationships)}",
+                        )
+                    )
+        return problems
+
+    def _after_write(self, npc_id: str, now: float) -> None:
+        if npc_id not in self._reflecting and self.service.reflection_due(npc_id):
+            self._reflecting.add(npc_id)
+            persona = self.runtime.personas.get(npc_id)
+            name = persona.name if persona is not None else npc_id
+            self._spawn(self._reflect(npc_id, name, now))
+
+    async def _reflect(self, npc_id: str, name: str, now: float) -> None:
+        try:
+            ids = await self.service.reflect(npc_id, name, now)
+            if ids:
+                log.info("memory: %s reflected (%d new insights)", npc_id, len(ids))
+        except Exception:
+            log.exception("memory: reflection for %s failed", npc_id)
+        finally:
+            self._reflecting.discard(npc_id)
+
+    async def _announce(self, change: RelationshipChange) -> None:
+        await self.runtime.broadcast(
+            RelationshipChanged(
+                npc_id=change.npc_id,
+                player_id=change.player_id,
+                values=change.values,
+                changes=change.changes,
+                reason=change.reason,
+            )
+        )
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # called outside the runtime's loop: nothing to notify
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- wire ------------------------------------------------------------------------------
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "memory_add": self._on_memory_add,
+            "memory_query": self._on_memory_query,
+            "relationship_get": self._on_relationship_get,
+            "relationship_adjust": self._on_relationship_adjust,
+            "relationship_set": self._on_relationship_set,
+            "player_fact_add": self._on_player_fact_add,
+        }
+
+    def _npc(self, npc_id: str, ref: Any) -> str:
+        if self.runtime.personas.get(npc_id) is None:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_NPC,
+                f"unknown NPC id '{npc_id}'; known: {', '.join(self.runtime.personas.ids())}",
+                ref=ref,
+            )
+        return npc_id
+
+    async def _on_memory_add(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, MemoryAdd)
+        npc_id = self._npc(msg.npc_id, msg.id)
+        with _wire_errors(msg.id):
+            mid = self.observe(npc_id, msg.text, msg.importance, msg.game_time, msg.player_id, kind=msg.kind)
+        await self.runtime.send(session, MemoryAdded(ref=msg.id, npc_id=npc_id, memory_id=mid))
+
+    async def _on_memory_query(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, MemoryQuery)
+        npc_id = self._npc(msg.npc_id, msg.id)
+        with _wire_errors(msg.id):
+            found = self.service.retrieve(
+                npc_id, msg.query, self.runtime.game_time, k=msg.limit, player_id=msg.player_id
+            )
+        out = [
+            MemoryOut(
+                id=r.memory.id,
+                kind=r.memory.kind,
+                text=r.memory.text,
+                importance=r.memory.importance,
+                game_time=r.memory.game_time,
+                player_id=r.memory.player_id,
+                score=round(r.score, 4),
+                recency=round(r.recency, 4),
+                importance_score=round(r.importance, 4),
+                relevance=round(r.relevance, 4),
+            )
+            for r in found
+        ]
+        await self.runtime.send(session, MemoryResults(ref=msg.id, npc_id=npc_id, memories=out))
+
+    async def _reply_relationship(self, session: Session, ref: Any, npc_id: str, player_id: str) -> None:
+        await self.runtime.send(
+            session,
+            Relationship(
+                ref=ref,
+                npc_id=npc_id,
+                player_id=player_id,
+                values=self.relationship(npc_id, player_id),
+                facts=self.service.facts.describe(npc_id, player_id),
+            ),
+        )
+
+    async def _on_relationship_get(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, RelationshipGet)
+        npc_id = self._npc(msg.npc_id, msg.id)
+        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+
+    async def _on_relationship_adjust(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, RelationshipAdjust)
+        npc_id = self._npc(msg.npc_id, msg.id)
+        with _wire_errors(msg.id):
+            self.adjust_relationship(npc_id, msg.player_id, msg.changes, reason=msg.reason or "game")
+        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+
+    async def _on_relationship_set(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, RelationshipSet)
+        npc_id = self._npc(msg.npc_id, msg.id)
+        with _wire_errors(msg.id):
+            self.adjust_relationship(
+                npc_id, msg.player_id, msg.values, reason=msg.reason or "game", absolute=True
+            )
+        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+
+    async def _on_player_fact_add(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, PlayerFactAdd)
+        npc_id = self._npc(msg.npc_id, msg.id)
+        with _wire_errors(msg.id):
+            self.learn_fact(npc_id, msg.player_id, msg.kind, msg.text)
+        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+
+    # -- saves -----------------------------------------------------------------------------
+    def save_part(self) -> Any:
+        with self.runtime.db.transaction() as conn:
+            return export_state(conn)
+
+    def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
+        import_state(conn, data, self.service.store.embedder)
+
+    def after_load(self) -> None:
+        self.service.store.invalidate()
+
+
+@contextmanager
+def _wire_errors(ref: Any) -> Iterator[None]:
+    """Turn :class:`InvalidMemoryError` into a typed ``error`` answering message ``ref``."""
+    try:
+        yield
+    except InvalidMemoryError as exc:
+        raise ProtocolError(ErrorCode.MEMORY_INVALID, str(exc), ref=ref) from None
