@@ -160,9 +160,9 @@ class SpokenFilter:
                 if self._depth == 0:
                     self._close_block()
                     return i + 1
-        self._held += ch
-        if len(self._held) > self._max_hold:
+        if len(self._held) >= self._max_hold:
             return -1
+        self._held += ch
         return i + 1
 
     def _close_block(self) -> None:

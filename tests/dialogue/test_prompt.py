@@ -1,0 +1,240 @@
+"""Prompt building: persona, the NPC's own knowledge only, lines and actions whose `when` holds, budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from npc_runtime.dialogue.context import DialogueContext, HistoryEntry
+from npc_runtime.dialogue.prompt import (
+    PromptSettings,
+    action_tools,
+    allowed_actions,
+    build_prompt,
+    estimate_tokens,
+    param_schema,
+)
+from npc_runtime.personas.schema import ParamSpec, Persona
+
+MIRA: dict[str, Any] = {
+    "id": "mira",
+    "name": "Mira Holt",
+    "role": "the village blacksmith",
+    "backstory": "Came to Oakvale after the war and never left.",
+    "personality": ["gruff", "loyal"],
+    "speaking_style": "Short sentences, smithing words.",
+    "knowledge": ["The forge has burned for forty years."],
+    "topics": [
+        {
+            "id": "wolves",
+            "phrasings": ["what about the wolves?"],
+            "lines": ["The wolves came down the ridge."],
+        },
+        {
+            "id": "secret",
+            "phrasings": ["who is the traitor?"],
+            "lines": ["The mayor sold us out."],
+            "when": "quest.traitor == 'known'",
+        },
+        {
+            "id": "price",
+            "phrasings": ["how much for a sword?"],
+            "lines": [{"text": "Ten silver.", "when": "player.friend"}, "Twenty silver, stranger."],
+        },
+    ],
+    "fallback": ["Hm."],
+    "actions": [
+        {
+            "name": "sell_sword",
+            "description": "Sell the player a sword",
+            "params": {
+                "price": {"type": "int", "min": 1, "max": 50, "description": "in silver"},
+                "quality": {"type": "string", "enum": ["plain", "fine"], "required": False},
+            },
+        },
+        {"name": "open_gate", "when": "quest.traitor == 'known'"},
+        {
+            "name": "follow",
+            "params": {
+                "target": {"type": "entity"},
+                "run": {"type": "bool"},
+                "speed": {"type": "float", "min": 0.5},
+            },
+        },
+    ],
+}
+
+
+def _ctx(holds: set[str] | None = None, **kw: Any) -> DialogueContext:
+    holds = holds or set()
+    return DialogueContext(
+        persona=Persona.model_validate(MIRA),
+        player_id="p1",
+        player_text=kw.pop("player_text", "Got any work?"),
+        condition=lambda expr: expr in holds,
+        **kw,
+    )
+
+
+def _system(ctx: DialogueContext, **kw: Any) -> str:
+    return build_prompt(ctx, **kw).messages[0]["content"]
+
+
+def test_persona_and_rules_are_in_the_system_message() -> None:
+    msgs = build_prompt(_ctx()).messages
+    assert msgs[0]["role"] == "system"
+    system = msgs[0]["content"]
+    for part in (
+        "You are Mira Holt, the village blacksmith.",
+        "Came to Oakvale after the war",
+        "gruff, loyal",
+        "Short sentences, smithing words.",
+        "The forge has burned for forty years.",
+        "Stay in character as Mira Holt",
+        "no stage directions, no asterisks",
+        "at most 3 short sentences",
+        "say in character that you don't know",
+    ):
+        assert part in system, part
+    assert msgs[-1] == {"role": "user", "content": "Got any work?"}
+
+
+def test_world_view_memories_relationship_and_player_facts() -> None:
+    ctx = _ctx(
+        world_facts=["The north bridge is out."],
+        world_state={"time_of_day": "dusk", "weather": "rain"},
+        memories=["The player brought me iron ore.", "The player was rude once."],
+        relationship={"trust": 0.6, "fear": -0.3},
+        player_facts=["Their name is Ash."],
+        extra={"player_name": "Ash"},
+    )
+    system = _system(ctx)
+    assert "- The north bridge is out." in system
+    assert "- time_of_day: dusk" in system and "- weather: rain" in system
+    assert system.index("iron ore") < system.index("rude once")  # best first
+    assert "You are talking with Ash." in system
+    assert "trust: very high (+0.60)" in system and "fear: low (-0.30)" in system
+    assert "- Their name is Ash." in system
+
+
+def test_only_lines_and_actions_whose_when_holds() -> None:
+    closed = _ctx()
+    system = _system(closed, text_actions=True)
+    assert "The wolves came down the ridge." in system
+    assert "The mayor sold us out." not in system  # a secret the NPC may not tell yet
+    assert "Twenty silver, stranger." in system and "Ten silver." not in system
+    assert "open_gate" not in system
+    assert [a.name for a in allowed_actions(closed)] == ["sell_sword", "follow"]
+
+    opened = _ctx({"quest.traitor == 'known'", "player.friend"})
+    system = _system(opened, text_actions=True)
+    assert "The mayor sold us out." in system and "Ten silver." in system
+    assert "open_gate()" in system
+    assert "[action NAME" in system
+    assert [t["function"]["name"] for t in action_tools(allowed_actions(opened))] == [
+        "sell_sword",
+        "open_gate",
+        "follow",
+    ]
+
+
+def test_text_action_instructions_only_in_text_mode() -> None:
+    assert "[action" not in _system(_ctx())
+    assert "provided tools" in _system(_ctx())
+    assert "sell_sword(price: int, quality: string one of ['plain', 'fine'] (optional))" in _system(
+        _ctx(), text_actions=True
+    )
+
+
+def test_tool_parameter_schemas_follow_param_specs() -> None:
+    tools = {t["function"]["name"]: t["function"] for t in action_tools(allowed_actions(_ctx()))}
+    sell = tools["sell_sword"]
+    assert sell["description"] == "Sell the player a sword"
+    assert sell["parameters"] == {
+        "type": "object",
+        "properties": {
+            "price": {"type": "integer", "minimum": 1, "maximum": 50, "description": "in silver"},
+            "quality": {"type": "string", "enum": ["plain", "fine"]},
+        },
+        "required": ["price"],
+        "additionalProperties": False,
+    }
+    follow = tools["follow"]["parameters"]["properties"]
+    assert (
+        follow["target"]["type"] == "string" and "id of a person or thing" in follow["target"]["description"]
+    )
+    assert follow["target"]["maxLength"] == 200
+    assert follow["run"] == {"type": "boolean"}
+    assert follow["speed"] == {"type": "number", "minimum": 0.5}
+    assert tools["follow"]["description"] == "follow"
+    assert param_schema(ParamSpec(type="string")) == {"type": "string", "maxLength": 200}
+
+
+def test_history_roles() -> None:
+    ctx = _ctx(
+        history=[
+            HistoryEntry("player", "Hello."),
+            HistoryEntry("mira", "Hm. What?"),
+            HistoryEntry("bram", "She means welcome."),
+        ],
+        others=["bram"],
+    )
+    msgs = build_prompt(ctx).messages
+    assert msgs[1:] == [
+        {"role": "user", "content": "Hello."},
+        {"role": "assistant", "content": "Hm. What?"},
+        {"role": "user", "content": "(bram says) She means welcome."},
+        {"role": "user", "content": "Got any work?"},
+    ]
+    assert "Also in the conversation: bram." in msgs[0]["content"]
+
+
+def test_max_history_keeps_the_newest() -> None:
+    history = [HistoryEntry("player" if i % 2 == 0 else "mira", f"line {i}") for i in range(30)]
+    prompt = build_prompt(_ctx(history=history), PromptSettings(max_history=4))
+    assert [m["content"] for m in prompt.messages[1:-1]] == ["line 26", "line 27", "line 28", "line 29"]
+    assert prompt.dropped == {"history": 26}
+
+
+def test_budget_drops_oldest_history_then_lowest_memories_and_keeps_the_core() -> None:
+    history = [
+        HistoryEntry("player" if i % 2 == 0 else "mira", f"history {i} " + "x" * 200) for i in range(12)
+    ]
+    memories = [f"memory {i} " + "y" * 200 for i in range(10)]
+    ctx = _ctx(history=history, memories=memories)
+    full = build_prompt(ctx, PromptSettings(max_prompt_tokens=100_000))
+    assert full.dropped == {}
+    budget = full.tokens - 700  # forces some history and some memories out
+    prompt = build_prompt(ctx, PromptSettings(max_prompt_tokens=budget))
+    assert prompt.tokens <= budget
+    contents = [m["content"] for m in prompt.messages]
+    system = contents[0]
+    kept_history = [c.split()[1] for c in contents[1:-1]]
+    assert kept_history == ["10", "11"]  # history goes first, oldest first, down to the last exchange
+    assert prompt.dropped["history"] == 10
+    kept_memories = [i for i in range(10) if f"memory {i} " in system]
+    assert kept_memories == list(range(len(kept_memories)))  # the best-ranked are kept
+    assert 0 < len(kept_memories) < 10
+    assert prompt.dropped["memories"] == 10 - len(kept_memories)
+
+    tiny = build_prompt(ctx, PromptSettings(max_prompt_tokens=200))
+    system = tiny.messages[0]["content"]
+    assert "You are Mira Holt" in system and "Rules:" in system
+    assert tiny.messages[-1]["content"] == "Got any work?"
+    assert "memory" not in system and len(tiny.messages) == 2
+    assert "- The forge has burned for forty years." in system  # persona knowledge is never dropped
+
+
+def test_tools_count_against_the_budget() -> None:
+    ctx = _ctx(memories=[f"memory {i} " + "y" * 100 for i in range(10)])
+    tools = action_tools(allowed_actions(ctx))
+    without = build_prompt(ctx, PromptSettings(max_prompt_tokens=700))
+    with_tools = build_prompt(ctx, PromptSettings(max_prompt_tokens=700), tools=tools)
+    assert with_tools.dropped.get("memories", 0) > without.dropped.get("memories", 0)
+    assert with_tools.tokens <= 700
+
+
+def test_empty_player_text_and_token_estimate() -> None:
+    assert build_prompt(_ctx(player_text="")).messages[-1]["content"] == "(says nothing)"
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("abcd") == 1
+    assert estimate_tokens("abcde") == 2
