@@ -64,7 +64,10 @@ class DialogueProvider(ABC):
             if first:
                 budget = min(budget, self.first_chunk_timeout)
             try:
-                chunk = await asyncio.wait_for(agen.__anext__(), timeout=max(budget, 0.001))
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation (a
+                # barge-in) that arrives just as the chunk is ready, and runs each step in a new task.
+                async with asyncio.timeout(max(budget, 0.001)):
+                    chunk = await agen.__anext__()
             except StopAsyncIteration:
                 return
             except TimeoutError:
