@@ -447,3 +447,35 @@ async def test_local_server_gets_the_dummy_key(
     server.script(text_reply("Aye."))
     await _collect(make_provider(environ={}), _ctx())
     assert server.requests[0].headers["authorization"] == f"Bearer {LOCAL_DUMMY_KEY}"
+
+
+async def test_server_without_tool_support_switches_to_action_lines(
+    server: FakeOpenAIServer, make_provider: ProviderFactory
+) -> None:
+    # What Ollama answers for a model without tool support.
+    server.script(
+        HttpError(400, "registry.ollama.ai/library/gemma:2b does not support tools"),
+        text_reply("Cider it is.", '\n[action serve_drink {"drink": "cider"}]'),
+        text_reply("Another?"),
+    )
+    provider = make_provider()
+    chunks = await _collect(provider, _ctx("A cider, please."))
+    assert chunks == [
+        SourceTag("llm"),
+        TextPiece("Cider it is."),
+        ActionProposal("serve_drink", {"drink": "cider"}),
+    ]
+    first, second = server.requests
+    assert "tools" in first.body and "tools" not in second.body
+    assert "[action NAME" in second.body["messages"][0]["content"]
+    assert _text(await _collect(provider, _ctx())) == "Another?"
+    assert len(server.requests) == 3 and "tools" not in server.requests[2].body  # remembered
+
+
+async def test_an_unrelated_400_is_not_retried(
+    server: FakeOpenAIServer, make_provider: ProviderFactory
+) -> None:
+    server.script(HttpError(400, "context length exceeded"))
+    with pytest.raises(ProviderError, match="HTTP 400"):
+        await _collect(make_provider(), _ctx())
+    assert len(server.requests) == 1

@@ -229,6 +229,8 @@ class OpenAIProvider(DialogueProvider):
         self._api_key = api_key
         self._client: openai.AsyncOpenAI | None = None
         self.last_prompt: Prompt | None = None  # for metrics and debugging
+        # "tools" turns into "text" for good when the server says it does not support tools.
+        self.actions_mode: str = settings.actions
 
     @classmethod
     def from_settings(cls, d: dict[str, Any], environ: dict[str, str] | None = None) -> OpenAIProvider:
@@ -269,16 +271,16 @@ class OpenAIProvider(DialogueProvider):
             client, self._client = self._client, None
             await client.close()
 
-    def _request(self, ctx: DialogueContext) -> dict[str, Any]:
+    def _request(self, ctx: DialogueContext, mode: str) -> dict[str, Any]:
         s = self.settings
-        actions = allowed_actions(ctx) if s.actions != "none" else []
-        tools = action_tools(actions) if s.actions == "tools" and actions else None
+        actions = allowed_actions(ctx) if mode != "none" else []
+        tools = action_tools(actions) if mode == "tools" and actions else None
         prompt = build_prompt(
             ctx,
             PromptSettings(
                 max_prompt_tokens=s.prompt_tokens, max_history=s.history, reply_sentences=s.reply_sentences
             ),
-            text_actions=s.actions == "text",
+            text_actions=mode == "text",
             tools=tools,
         )
         self.last_prompt = prompt
@@ -306,11 +308,25 @@ class OpenAIProvider(DialogueProvider):
             speaker_names=[persona.name, persona.id, "npc", "assistant"],
             other_speakers=["player", "user", "you", player, *ctx.others],
         )
-        lines = ActionLineParser() if self.settings.actions == "text" else None
+        mode = self.actions_mode
+        lines = ActionLineParser() if mode == "text" else None
         calls: dict[int, _ToolCall] = {}
         started = said = False
         try:
-            stream = await self._get_client().chat.completions.create(**self._request(ctx))
+            request = self._request(ctx, mode)
+            try:
+                stream = await self._get_client().chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                if "tools" not in request or not _rejects_tools(exc):
+                    raise
+                log.warning(
+                    "%s rejected tools (HTTP %s); using [action ...] reply lines from now on",
+                    self._where(),
+                    exc.status_code,
+                )
+                self.actions_mode = mode = "text"
+                lines = ActionLineParser()
+                stream = await self._get_client().chat.completions.create(**self._request(ctx, mode))
             async with stream:
                 async for chunk in stream:
                     if not chunk.choices:
@@ -366,6 +382,11 @@ class OpenAIProvider(DialogueProvider):
 
     def _where(self) -> str:
         return self.settings.base_url or "api.openai.com"
+
+
+def _rejects_tools(exc: openai.APIStatusError) -> bool:
+    """Does this error say the server or model cannot do function calling?"""
+    return exc.status_code in (400, 404, 422, 500, 501) and "tool" in str(exc).lower()
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
