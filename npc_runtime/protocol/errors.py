@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     ACTION_REJECTED = "action_rejected"  # a warning: the model proposed an action the rules refuse
     # world, memory, voice
     WORLD_EVENT_INVALID = "world_event_invalid"
+    WORLD_UNAVAILABLE = "world_unavailable"  # a world message, but no world file is loaded
     SAVE_INVALID = "save_invalid"
     MEMORY_INVALID = "memory_invalid"
     AUDIO_INVALID = "audio_invalid"

@@ -1,9 +1,298 @@
-"""Runtime glue for the world concern (replaced by the world work)."""
+"""Runtime glue for the world concern: wire messages, dialogue views, actions, saves.
+
+The world file comes from ``settings.world.file``, or is the single ``*.world.yaml`` in the personas
+folder; with none, the extension stays inactive (NPCs then have no world view, and world messages
+are answered with a ``world_unavailable`` error). State and the event log live in the runtime's
+SQLite file; every event is committed in one transaction before it is acknowledged.
+"""
 
 from __future__ import annotations
 
-from .extension import Extension
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..dialogue.context import DialogueContext
+from ..errors import ConfigError, SaveFormatError
+from ..personas.schema import ActionSpec, Persona
+from ..protocol.errors import ErrorCode, ProtocolError
+from ..protocol.messages import Message
+from ..protocol.messages.world import (
+    FactOut,
+    LearnedOut,
+    TransitionOut,
+    WorldChanged,
+    WorldEventApplied,
+    WorldEventMsg,
+    WorldReset,
+    WorldStateQuery,
+    WorldStateReply,
+    WorldTell,
+)
+from ..world.compiled import WORLD_SUFFIX, load_world
+from ..world.engine import Changes, WorldEvent, WorldRejected
+from ..world.personas import check_persona
+from ..world.service import WorldService
+from ..world.state import WorldState
+from ..world.store import WorldStore
+from .extension import ActionRejected, Extension, Handler
+
+if TYPE_CHECKING:
+    from .app import Session
+    from .conversations import Conversation
+
+log = logging.getLogger(__name__)
+
+
+class WorldSettings(BaseModel):
+    """The ``[world]`` section of the runtime settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Path | None = None  # default: the single *.world.yaml in the personas folder
+    enabled: bool = True
+    reconcile: Literal["reconcile", "refuse"] = "reconcile"  # saves from a changed world file
+
+
+def delta_fields(changes: Changes) -> dict[str, Any]:
+    """The wire form of a change set (shared by world_event_applied and world_changed)."""
+    return {
+        "seq": changes.seq,
+        "game_time": changes.game_time,
+        "variables": {k: v[1] for k, v in changes.vars.items()},
+        "quests": {k: v[1] for k, v in changes.quests.items()},
+        "transitions": [
+            TransitionOut(
+                quest=f.quest,
+                transition=f.transition,
+                from_state=f.from_state,
+                to_state=f.to_state,
+                silent=f.say is None,
+                say_npc=f.say[0] if f.say else None,
+                say_text=f.say[1] if f.say else None,
+            )
+            for f in changes.fired
+        ],
+        "relations_added": [list(r) for r in changes.relations_added],
+        "relations_removed": [list(r) for r in changes.relations_removed],
+        "learned": [LearnedOut(npc=n, fact=f, source=s) for n, f, s in changes.learned],
+    }
+
+
+def full_fields(state: WorldState) -> dict[str, Any]:
+    return {
+        "seq": state.seq,
+        "game_time": state.game_time,
+        "variables": dict(state.vars),
+        "quests": dict(state.quests),
+    }
 
 
 class WorldExtension(Extension):
     name = "world"
+
+    def __init__(self, runtime: Any) -> None:
+        super().__init__(runtime)
+        self.service: WorldService | None = None
+        self.settings = WorldSettings()
+        self._loading: tuple[WorldState, list[str]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # lifecycle -------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        try:
+            self.settings = WorldSettings.model_validate(self.runtime.settings.world or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"world.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid world settings: {problems}") from None
+        if not self.settings.enabled:
+            return
+        path = self.settings.file or self._find_world_file(Path(self.runtime.settings.personas_dir))
+        if path is None:
+            log.info("no *%s in %s: world features are off", WORLD_SUFFIX, self.runtime.settings.personas_dir)
+            return
+        world = load_world(path)  # raises WorldContentError listing every problem
+        self.service = WorldService(world, WorldStore(self.runtime.db), self.settings.reconcile)
+        log.info(
+            "world '%s' loaded from %s (hash %s, %d quests, seq %d)",
+            world.file.world, path, world.hash, len(world.file.quests), self.service.state.seq,
+        )  # fmt: skip
+        for note in self.service.notes:
+            log.warning("world state reconciled with the changed world file: %s", note)
+
+    @staticmethod
+    def _find_world_file(folder: Path) -> Path | None:
+        found = sorted(folder.glob(f"*{WORLD_SUFFIX}")) if folder.is_dir() else []
+        if len(found) > 1:
+            names = ", ".join(f.name for f in found)
+            raise ConfigError(f"several world files in {folder} ({names}); set world.file to choose one")
+        return found[0] if found else None
+
+    def _require(self, ref: Any) -> WorldService:
+        if self.service is None:
+            raise ProtocolError(
+                ErrorCode.WORLD_UNAVAILABLE,
+                "no world is loaded: put one *.world.yaml in the personas folder or set world.file",
+                ref=ref,
+            )
+        return self.service
+
+    # wire -------------------------------------------------------------------------------------------
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "world_event": self._on_event,
+            "world_state": self._on_state,
+            "world_tell": self._on_tell,
+            "world_reset": self._on_reset,
+        }
+
+    def _apply(self, event: WorldEvent, ref: Any) -> Changes:
+        svc = self._require(ref)
+        try:
+            return svc.apply(event)
+        except WorldRejected as exc:
+            raise ProtocolError(ErrorCode.WORLD_EVENT_INVALID, exc.message, ref=ref) from None
+
+    async def _on_event(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, WorldEventMsg)
+        await self._catch_up(msg.id)
+        data: dict[str, Any] = {}
+        if msg.kind == "custom":
+            data = {"name": msg.name, "payload": msg.payload}
+        else:
+            for key in ("item", "giver", "receiver", "enemy", "count", "by", "location", "who"):
+                value = getattr(msg, key)
+                if value is not None:
+                    data[key] = value
+        game_time = msg.game_time if msg.game_time is not None else self.runtime.game_time
+        changes = self._apply(WorldEvent(msg.kind, data, list(msg.witnesses), game_time), msg.id)
+        await self.runtime.send(session, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
+        await self._broadcast(changes, "event")
+
+    async def _on_tell(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, WorldTell)
+        game_time = msg.game_time if msg.game_time is not None else self.runtime.game_time
+        ev = WorldEvent(
+            "tell", {"npc": msg.npc_id, "fact": msg.fact, "by": msg.by or "player"}, [], game_time
+        )
+        changes = self._apply(ev, msg.id)
+        await self.runtime.send(session, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
+        await self._broadcast(changes, "tell", npc_id=msg.npc_id)
+
+    async def _on_state(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, WorldStateQuery)
+        svc = self._require(msg.id)
+        await self._catch_up(msg.id)
+        state = svc.state
+        common = {"ref": msg.id, "world": svc.world.file.world, "world_hash": svc.world.hash}
+        if msg.npc_id is None:
+            reply = WorldStateReply(
+                **common, **full_fields(state), relations=[list(r) for r in state.relations()]
+            )
+        else:
+            if msg.npc_id not in svc.world.npcs:
+                raise ProtocolError(
+                    ErrorCode.UNKNOWN_NPC, f"'{msg.npc_id}' is not a character of this world", ref=msg.id
+                )
+            view = svc.view(msg.npc_id)
+            known = state.knowledge.get(msg.npc_id, {})
+            facts = []
+            for fid in view.fact_ids():
+                decl = svc.world.file.facts.get(fid)
+                text = decl.text if decl is not None else state.event_facts.get(fid, "")
+                facts.append(FactOut(id=fid, text=text, source=known[fid].source, since=known[fid].since))
+            reply = WorldStateReply(
+                **common, seq=state.seq, game_time=state.game_time, npc_id=msg.npc_id,
+                variables=view.variables(), quests=view.quests(), facts=facts,
+            )  # fmt: skip
+        await self.runtime.send(session, reply)
+
+    async def _on_reset(self, session: Session, msg: Message) -> None:
+        assert isinstance(msg, WorldReset)
+        svc = self._require(msg.id)
+        svc.new_game()
+        await self.runtime.broadcast(WorldChanged(cause="reset", **full_fields(svc.state)))
+
+    async def _catch_up(self, ref: Any) -> None:
+        """Spread rumours that fell due since the game last reported the time."""
+        svc = self.service
+        if svc is None:
+            return
+        now = float(self.runtime.game_time)
+        pending = svc.state.pending
+        if now > svc.state.game_time and pending and pending[0][0] <= now:
+            changes = self._apply(WorldEvent("time", game_time=now), ref)
+            await self._broadcast(changes, "time")
+
+    async def _broadcast(self, changes: Changes, cause: str, **extra: Any) -> None:
+        if changes.empty() and not changes.fired:
+            return
+        await self.runtime.broadcast(WorldChanged(cause=cause, **extra, **delta_fields(changes)))
+
+    # dialogue -------------------------------------------------------------------------------------------
+    async def contribute_context(self, conv: Conversation, ctx: DialogueContext) -> None:
+        svc = self.service
+        if svc is None:
+            return
+        await self._catch_up(None)
+        view = svc.view(ctx.persona.id)
+        ctx.world_facts = view.facts()
+        ctx.world_state = {**view.variables(), **{f"quest.{q}": s for q, s in view.quests().items()}}
+        ctx.condition = view.condition
+
+    async def apply_action(
+        self, conv: Conversation, npc_id: str, spec: ActionSpec, args: dict[str, Any]
+    ) -> None:
+        if not spec.effects:
+            return
+        svc = self.service
+        if svc is None:
+            raise ActionRejected(f"action '{spec.name}' has world effects, but no world is loaded")
+        data = {
+            "npc": npc_id,
+            "action": spec.name,
+            "effects": list(spec.effects),
+            "when": spec.when,
+            "args": args,
+        }
+        try:
+            changes = svc.apply(WorldEvent("action", data, [], self.runtime.game_time))
+        except WorldRejected as exc:
+            raise ActionRejected(exc.message) from None
+        await self._broadcast(changes, "action", conversation_id=conv.id, npc_id=npc_id)
+
+    def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
+        if self.service is None:
+            return []
+        return check_persona(self.service.world, persona)
+
+    # saves ---------------------------------------------------------------------------------------------
+    def save_part(self) -> Any:
+        return self.service.save_part() if self.service is not None else None
+
+    def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
+        if self.service is None:
+            raise SaveFormatError("the save holds a world part, but this runtime has no world loaded")
+        state, notes = self.service.prepare_load(data)
+        self.service.write_load(state, conn)
+        self._loading = (state, notes)
+
+    def after_load(self) -> None:
+        if self.service is None or self._loading is None:
+            return
+        state, notes = self._loading
+        self._loading = None
+        self.service.finish_load(state, notes)
+        msg = WorldChanged(cause="load", notes=notes, **full_fields(state))
+        try:
+            task = asyncio.get_running_loop().create_task(self.runtime.broadcast(msg))
+        except RuntimeError:  # no loop (tools calling load outside the runtime)
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -37,7 +37,7 @@ WORLD_SUFFIX = ".world.yaml"
 
 # Fields of the built-in events, as seen by rule conditions (event.<field>).
 BUILTIN_FIELDS: dict[str, dict[str, Type]] = {
-    "item_given": {"item": STRING, "from": STRING, "to": STRING},
+    "item_given": {"item": STRING, "giver": STRING, "receiver": STRING},
     "enemy_killed": {"enemy": STRING, "count": INT, "by": STRING},
     "location_entered": {"location": STRING, "who": STRING},
 }

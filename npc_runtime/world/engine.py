@@ -308,8 +308,8 @@ class Engine:
         if ev.kind == "item_given":
             out = {
                 "item": self._entity(d, "item", ("item",)),
-                "to": self._entity(d, "to", None, "player"),
-                "from": self._entity(d, "from", None, ""),
+                "receiver": self._entity(d, "receiver", None, "player"),
+                "giver": self._entity(d, "giver", None, ""),
             }
         elif ev.kind == "enemy_killed":
             count = d.get("count", 1)
@@ -391,7 +391,7 @@ class Engine:
             for owner, _, key in list(g.in_edges(fields["item"], keys=True)):
                 if key == "owns":
                     txn.unrelate(owner, "owns", fields["item"], "item_given")
-            txn.relate(fields["to"], "owns", fields["item"], "item_given")
+            txn.relate(fields["receiver"], "owns", fields["item"], "item_given")
         elif kind == "location_entered":
             g = self.state.graph
             for _, place, key in list(g.out_edges(fields["who"], keys=True)):

@@ -121,9 +121,9 @@ def event_prose(world: World, kind: str, on: str, fields: dict[str, Any]) -> str
     """One sentence a witness remembers about an event."""
     n = world.entity_name
     if kind == "item_given":
-        if fields.get("from"):
-            return f"{n(fields['from'])} gave {n(fields['item'])} to {n(fields['to'])}."
-        return f"{n(fields['to'])} got {n(fields['item'])}."
+        if fields.get("giver"):
+            return f"{n(fields['giver'])} gave {n(fields['item'])} to {n(fields['receiver'])}."
+        return f"{n(fields['receiver'])} got {n(fields['item'])}."
     if kind == "enemy_killed":
         count = fields.get("count", 1)
         what = n(fields["enemy"]) + (f" (x{count})" if count > 1 else "")

@@ -20,12 +20,12 @@ import networkx as nx
 
 from ..personas.loader import PERSONA_SUFFIX, load_persona_file
 from ..personas.schema import Persona
-from ..personas.yamlfile import Loc, Problem, field_name, line_for
+from ..personas.yamlfile import Loc, Problem, field_name, line_for, load_yaml
 from .compiled import WORLD_SUFFIX, World, compile_text
 from .engine import WorldEnv
 from .evaluate import compile_node
 from .expr import Bin, ExprError, Lit, Name, Node, check_condition
-from .personas import action_writes, check_persona
+from .personas import action_writes, check_persona, persona_warnings
 from .state import initial_state
 
 # Keys that the game itself can change through built-in events and messages.
@@ -72,6 +72,10 @@ def lint_world_text(text: str, file: str, persona_files: Iterable[Path] = ()) ->
         problems.extend(found)
         if persona is not None:
             personas.append(persona)
+            _, plines = load_yaml(pf.read_text(encoding="utf-8"), str(pf))
+            for fld, message in persona_warnings(world, persona):
+                loc = tuple(int(x) if x.isdigit() else x for x in fld.split("."))
+                problems.append(Problem(str(pf), line_for(plines, loc), fld, message, "warning"))
     writes = world.writes | GAME_WRITES | action_writes(world, personas)
     for loc, message, severity in graph_problems(world, writes):
         problems.append(Problem(file, line_for(lines, loc), field_name(loc), message, severity))

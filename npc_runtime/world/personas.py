@@ -29,32 +29,36 @@ def can_ever_see(world: World, npc: str) -> set[str]:
 
 
 def check_persona(world: World, persona: Persona) -> list[tuple[str, str]]:
-    """Problems as (field path, message)."""
+    """Errors as (field path, message): unknown names, type errors in conditions and effects."""
     out: list[tuple[str, str]] = []
     scope = world.scope(npc=True)
+    for path, src in persona.conditions():
+        try:
+            check_condition(src, scope)
+        except ExprError as exc:
+            out.append((path, _msg(exc, src)))
+    for i, action in enumerate(persona.actions):
+        out.extend(check_action_effects(world, action, f"actions.{i}"))
+    return out
+
+
+def persona_warnings(world: World, persona: Persona) -> list[tuple[str, str]]:
+    """Warnings: a persona that is no character of the world, conditions the NPC can never satisfy
+    because it can never see what they read."""
     npc = persona.id
     if npc not in world.npcs:
-        out.append(
-            ("id", f"'{npc}' is not a character of world '{world.file.world}'; it sees no world state")
-        )
+        return [("id", f"'{npc}' is not a character of world '{world.file.world}': it sees no world state")]
+    out = []
     seeable = can_ever_see(world, npc)
     for path, src in persona.conditions():
         try:
-            checked = check_condition(src, scope)
-        except ExprError as exc:
-            out.append((path, _msg(exc, src)))
+            checked = check_condition(src, world.scope(npc=True))
+        except ExprError:
             continue
         blind = sorted(k for k in checked.reads if k[:2] in ("v:", "q:") and k not in seeable)
         if blind:
             names = ", ".join(("quest." + k[2:]) if k.startswith("q:") else k[2:] for k in blind)
-            out.append(
-                (
-                    path,
-                    f"{npc} can never see {names} (not in its visible_to, no fact exposes it): '{src}' is always false",
-                )
-            )
-    for i, action in enumerate(persona.actions):
-        out.extend(check_action_effects(world, action, f"actions.{i}"))
+            out.append((path, f"{npc} can never see {names} (not in its visible_to, no fact exposes it)"))
     return out
 
 
