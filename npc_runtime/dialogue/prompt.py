@@ -1,10 +1,11 @@
 """Build the chat messages for a language model from one turn's :class:`DialogueContext`. Pure.
 
-The system message tells the model who it is (persona), what it knows (persona knowledge plus the
-NPC's own view of the world: nothing else is ever put in the prompt, so the model cannot reveal
-what the NPC does not know), what it remembers, how it stands with the player, the authored lines
-it should prefer when they fit, the actions it may take now, and the rules of speech (stay in
-character, no stage directions, short spoken replies). The conversation history follows as
+The system message tells the model who it is (persona), what it always knows, the rules of speech
+(stay in character, no stage directions, short spoken replies), the actions it may take now, the
+authored lines it should prefer when they fit, and then what changes from turn to turn: the NPC's
+own view of the world, what it remembers, how it stands with the player. Only the NPC's own
+knowledge is ever put in the prompt, so the model cannot reveal what the NPC does not know. The
+stable parts come first so that servers with a prompt cache reuse them between turns. The conversation history follows as
 user/assistant messages, then the player's line.
 
 Everything fits a token budget (estimated cheaply as characters / 4). When over budget, the
@@ -195,9 +196,42 @@ def _system(
         sections.append("Your personality: " + ", ".join(p.personality) + ".")
     if p.speaking_style.strip():
         sections.append("How you speak: " + p.speaking_style.strip())
-    known = [*p.knowledge, *parts.facts]
-    if known:
-        sections.append("What you know (and all you know):\n" + _bullets(known))
+    # Stable parts first, the parts that change every turn last: servers with a prompt cache
+    # (llama.cpp, vLLM, Ollama) then reuse the persona and rules and only read the new tail.
+    if p.knowledge:
+        sections.append("What you know:\n" + _bullets(p.knowledge))
+    sections.append(
+        "Rules:\n"
+        + _bullets(
+            [
+                f"Stay in character as {p.name}; never mention being an AI, a model or a game.",
+                "You know only what is written in this message. If asked about anything else, say in "
+                "character that you don't know; never invent names, places, prices or events.",
+                "Reply with spoken words only: no stage directions, no asterisks, no emotes, no parentheses, "
+                "no markdown, no emoji, no name before your line.",
+                f"Keep it short: at most {settings.reply_sentences} short sentences, as people speak.",
+            ]
+        )
+    )
+    if actions and text_actions:
+        sections.append(
+            "Things you can do now (only these):\n"
+            + _bullets(_action_lines(actions))
+            + '\nTo do one, end your reply with one more line exactly like: [action NAME {"param": value}]'
+            "\nOnly do something when the conversation calls for it."
+        )
+    elif actions:
+        sections.append(
+            "You can act through the provided tools; call one only when the conversation calls for it, "
+            "and still say your line."
+        )
+    if parts.lines:
+        sections.append(
+            "Lines your writers gave you; when one fits, say it (you may adapt it lightly):\n"
+            + _bullets(parts.lines)
+        )
+    if parts.facts:
+        sections.append("What you know of the world now:\n" + _bullets(parts.facts))
     if ctx.world_state:
         state = [f"{k}: {v}" for k, v in ctx.world_state.items()]
         sections.append("What you can see right now:\n" + _bullets(state))
@@ -213,36 +247,6 @@ def _system(
         sections.append(f"You are talking with {player}.")
     if ctx.others:
         sections.append("Also in the conversation: " + ", ".join(ctx.others) + ".")
-    if parts.lines:
-        sections.append(
-            "Lines your writers gave you; when one fits, say it (you may adapt it lightly):\n"
-            + _bullets(parts.lines)
-        )
-    if actions and text_actions:
-        sections.append(
-            "Things you can do now (only these):\n"
-            + _bullets(_action_lines(actions))
-            + '\nTo do one, end your reply with one more line exactly like: [action NAME {"param": value}]'
-            "\nOnly do something when the conversation calls for it."
-        )
-    elif actions:
-        sections.append(
-            "You can act through the provided tools; call one only when the conversation calls for it, "
-            "and still say your line."
-        )
-    sections.append(
-        "Rules:\n"
-        + _bullets(
-            [
-                f"Stay in character as {p.name}; never mention being an AI, a model or a game.",
-                "You know only what is written above. If asked about anything else, say in character that "
-                "you don't know; never invent names, places, prices or events.",
-                "Reply with spoken words only: no stage directions, no asterisks, no emotes, no parentheses, "
-                "no markdown, no emoji, no name before your line.",
-                f"Keep it short: at most {settings.reply_sentences} short sentences, as people speak.",
-            ]
-        )
-    )
     return "\n\n".join(sections)
 
 

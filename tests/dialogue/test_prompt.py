@@ -238,3 +238,23 @@ def test_empty_player_text_and_token_estimate() -> None:
     assert estimate_tokens("") == 0
     assert estimate_tokens("abcd") == 1
     assert estimate_tokens("abcde") == 2
+
+
+def test_stable_parts_come_first_for_prompt_caches() -> None:
+    a = _system(_ctx(world_facts=["It is raining."], memories=["The player bought nails."]))
+    b = _system(
+        _ctx(world_facts=["The sun is out."], memories=["The player owes me."], relationship={"trust": 0.1})
+    )
+    shared = 0
+    while shared < min(len(a), len(b)) and a[shared] == b[shared]:
+        shared += 1
+    prefix = a[:shared]
+    for stable in (
+        "You are Mira Holt",
+        "The forge has burned",
+        "Rules:",
+        "provided tools",
+        "The wolves came",
+    ):
+        assert stable in prefix, stable
+    assert "raining" not in prefix and "nails" not in prefix

@@ -83,7 +83,7 @@ class OpenAISettings(BaseModel):
     history: int = Field(default=12, ge=0, description="Most recent history entries put in the prompt")
     reply_sentences: int = Field(default=3, ge=1, le=10)
     extra_body: dict[str, Any] = Field(
-        default_factory=dict, description="Extra JSON fields for the server, e.g. Ollama's options"
+        default_factory=dict, description="Extra JSON fields the server understands, e.g. top_k"
     )
 
     @field_validator("base_url")
