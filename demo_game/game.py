@@ -1,0 +1,194 @@
+"""The frame loop: input, movement, talking, drawing. Never waits on the network."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygame
+
+from .hud import PANEL_W, Hud
+from .net import NetLink
+from .player import Player, tile_centre
+from .render import draw_person, map_surface
+from .script import ScriptRunner
+from .talk import Phase, Talk
+from .world_map import COLS, PLAYER_START, ROWS, TILE, NpcSpot, TileMap
+from .voice import PushToTalk
+from .worldlink import WorldLink
+
+log = logging.getLogger(__name__)
+
+TALK_RANGE = 52.0  # pixels between the player and an NPC to show "E to talk"
+MAP_W, MAP_H = COLS * TILE, ROWS * TILE
+
+
+@dataclass
+class Npc:
+    spot: NpcSpot
+    name: str
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return tile_centre(self.spot.tile)
+
+
+class Game:
+    def __init__(self, link: NetLink, *, fps: int = 60, voice: PushToTalk | None = None) -> None:
+        assert link.welcome is not None, "connect the link first"
+        self.link = link
+        self.fps = fps
+        self.voice = voice
+        self.screen = pygame.display.set_mode((MAP_W + PANEL_W, MAP_H))
+        pygame.display.set_caption("Thornbrook — npc_runtime demo")
+        self.tiles = TileMap()
+        self.background = map_surface(self.tiles)
+        self.hud = Hud(MAP_W, MAP_H)
+        self.label_font = pygame.font.Font(None, 20)
+        names = {n.id: n.name for n in link.welcome.npcs}
+        self.npcs = [Npc(s, names[s.npc_id]) for s in self.tiles.npc_spots if s.npc_id in names]
+        self.player = Player.at_tile(PLAYER_START, {n.spot.tile for n in self.npcs})
+        self.talk = Talk(link, names)
+        self.world = WorldLink(link, self.talk, self.tiles)
+        self.typed = ""
+        self.keys_down: set[int] = set()
+        self.place = ""
+        self.running = True
+        self.frames = 0
+        self.clock_s = 0.0
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def run(self, script: ScriptRunner | None = None, max_frames: int | None = None) -> None:
+        clock = pygame.time.Clock()
+        while self.running and (max_frames is None or self.frames < max_frames):
+            dt = min(clock.tick(self.fps) / 1000.0, 0.05)
+            self.step(dt, script)
+            if script is not None and script.done:
+                for _ in range(3):  # let the last replies land on screen
+                    self.step(clock.tick(self.fps) / 1000.0, None)
+                break
+
+    def step(self, dt: float, script: ScriptRunner | None) -> None:
+        self.frames += 1
+        self.clock_s += dt
+        self.talk.tick(self.clock_s)
+        events = pygame.event.get()
+        move = (0.0, 0.0)
+        if script is not None and not script.done:
+            scripted, move = script.frame(self)
+            events += scripted
+        for event in events:
+            self.handle(event)
+        for msg in self.link.poll():
+            if not self.world.handle(msg) and not self.talk.handle(msg):
+                log.debug("unhandled %s", type(msg).__name__)
+        if not self.talk.talking:
+            kx, ky = self._key_vector()
+            self.player.move(self.tiles, move[0] + kx, move[1] + ky, dt)
+        self._track_location()
+        self.draw()
+
+    # -- input -------------------------------------------------------------------------------------
+    def handle(self, event: pygame.event.Event) -> None:
+        if event.type == pygame.QUIT:
+            self.running = False
+        elif event.type == pygame.KEYDOWN:
+            self.keys_down.add(event.key)
+            self._key(event.key)
+        elif event.type == pygame.KEYUP:
+            self.keys_down.discard(event.key)
+        elif event.type == pygame.TEXTINPUT and self.talk.phase is Phase.OPEN:
+            self.typed = (self.typed + event.text)[:400]
+
+    def _key(self, key: int) -> None:
+        if not self.talk.talking:
+            if key == pygame.K_e and (npc := self.nearby()) is not None:
+                self.typed = ""
+                self.talk.begin(npc.spot.npc_id)
+                pygame.key.start_text_input()
+            elif key == pygame.K_ESCAPE:
+                self.running = False
+            return
+        if key == pygame.K_ESCAPE:
+            self.talk.end()
+            pygame.key.stop_text_input()
+        elif key in (pygame.K_RETURN, pygame.K_KP_ENTER):
+            if self.talk.say(self.typed):
+                self.typed = ""
+        elif key == pygame.K_BACKSPACE:
+            self.typed = self.typed[:-1]
+
+    def _key_vector(self) -> tuple[float, float]:
+        pressed = self.keys_down
+        dx = float((pygame.K_RIGHT in pressed or pygame.K_d in pressed) - (pygame.K_LEFT in pressed or pygame.K_a in pressed))
+        dy = float((pygame.K_DOWN in pressed or pygame.K_s in pressed) - (pygame.K_UP in pressed or pygame.K_w in pressed))
+        return dx, dy
+
+    def nearby(self) -> Npc | None:
+        best = min(self.npcs, key=lambda n: self.player.distance_to(n.centre), default=None)
+        if best is not None and self.player.distance_to(best.centre) <= TALK_RANGE:
+            return best
+        return None
+
+    def _track_location(self) -> None:
+        loc = self.tiles.location_at(*self.player.tile)
+        name = loc.name if loc else "the outskirts"
+        if name != self.place:
+            self.place = name
+            if loc is not None:
+                self.world.entered(loc)
+
+    # -- what the script sees (script.Driven) ------------------------------------------------------------
+    def walk_vector(self, npc_id: str) -> tuple[float, float] | None:
+        """Direction towards ``npc_id`` along a walkable path; None once in talking range."""
+        npc = next((n for n in self.npcs if n.spot.npc_id == npc_id), None)
+        if npc is None or self.player.distance_to(npc.centre) <= TALK_RANGE * 0.8:
+            return None
+        route = self.tiles.path(self.player.tile, npc.spot.tile, self.player.blocked)
+        if not route:
+            return None
+        target = tile_centre(route[0]) if len(route) > 1 or route[0] != npc.spot.tile else npc.centre
+        dx, dy = target[0] - self.player.x, target[1] - self.player.y
+        if math.hypot(dx, dy) < 2 and len(route) > 1:
+            target = tile_centre(route[1])
+            dx, dy = target[0] - self.player.x, target[1] - self.player.y
+        return dx, dy
+
+    def reply_pending(self) -> bool:
+        return self.talk.awaiting_reply or bool(self.talk.subtitle)
+
+    def talking(self) -> bool:
+        return self.talk.talking
+
+    # -- drawing -----------------------------------------------------------------------------------
+    def draw(self) -> None:
+        screen = self.screen
+        screen.blit(self.background, (0, 0))
+        near = self.nearby() if not self.talk.talking else None
+        for npc in self.npcs:
+            centre = (round(npc.centre[0]), round(npc.centre[1]))
+            speaking = self.talk.npc_id == npc.spot.npc_id
+            draw_person(screen, centre, npc.spot.colour, npc.name.split()[0], self.label_font, npc is near or speaking)
+            if speaking and self.talk.awaiting_reply and not self.talk.subtitle:
+                self._thinking(centre)
+        draw_person(screen, self.player.pos, (60, 60, 70), None, self.label_font)
+        if near is not None:
+            self.hud.prompt(screen, (round(near.centre[0]), round(near.centre[1])), near.name.split()[0])
+        if self.talk.subtitle:
+            self.hud.subtitle(screen, self.talk.name(self.talk.npc_id), self.talk.subtitle)
+        self.hud.notices(screen, self.talk)
+        self.hud.panel(screen, self.talk, self.typed, self.place, f"connected: {self.link.endpoint}")
+        pygame.display.flip()
+
+    def _thinking(self, centre: tuple[int, int]) -> None:
+        x, y = centre
+        pygame.draw.ellipse(self.screen, (250, 250, 245), (x + 8, y - 44, 34, 20))
+        for i in range(3):
+            on = (self.frames // 10) % 3 >= i
+            pygame.draw.circle(self.screen, (60, 60, 60) if on else (190, 190, 190), (x + 16 + i * 9, y - 34), 3)
+
+    def screenshot(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self.screen, str(path))
