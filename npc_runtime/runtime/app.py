@@ -364,7 +364,7 @@ class Runtime:
                 player_id=conv.player_id,
                 mode=conv.mode,
             ),
-        )  # type: ignore[arg-type]
+        )
         if msg.greet:
             persona = self.personas.get(conv.npc_ids[0])
             assert persona is not None

@@ -162,7 +162,7 @@ class Conversation:
             except Exception:
                 log.exception("extension %s failed on conversation end", ext.name)
         if notify:
-            await self.send(ConversationEnded(conversation_id=self.id, reason=reason))  # type: ignore[arg-type]
+            await self.send(ConversationEnded(conversation_id=self.id, reason=reason))
 
     async def say_farewell(self) -> None:
         persona = self.runtime.personas.get(self.last_speaker)
@@ -303,7 +303,7 @@ class Conversation:
                 turn_id=turn_id,
                 npc_id=npc_id,
                 text=state.text,
-                source=state.source,  # type: ignore[arg-type]
+                source=state.source,
                 interrupted=interrupted,
                 ref=ref,
                 actions=[ActionOut(name=n, args=a) for n, a in state.actions],

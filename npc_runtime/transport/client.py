@@ -173,7 +173,7 @@ class AsyncClient:
         ids = [npc_ids] if isinstance(npc_ids, str) else list(npc_ids)
         reply = await self.request(
             ConversationStart(npc_ids=ids, player_id=player_id, mode=mode, greet=greet)
-        )  # type: ignore[arg-type]
+        )
         assert isinstance(reply, ConversationStarted)
         return reply
 

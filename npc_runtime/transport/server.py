@@ -39,7 +39,7 @@ class RouterServer:
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat_ms * 3)
         self.sock.setsockopt(zmq.HEARTBEAT_TTL, heartbeat_ms * 3)
         # Sends go through a plain (sync) shadow of the same socket: same thread, never blocking.
-        self._tx = zmq.Socket.shadow(self.sock.underlying)
+        self._tx: zmq.Socket[bytes] = zmq.Socket.shadow(self.sock.underlying)
         self.endpoint = ""
 
     def bind(self, endpoint: str) -> str:

@@ -29,7 +29,8 @@ for _mod in _MODULES:
 def _union(classes: list[type[Message]]) -> TypeAdapter[Any]:
     if len(classes) == 1:
         return TypeAdapter(classes[0])
-    return TypeAdapter(Annotated[Union[tuple(classes)], Field(discriminator="type")])  # noqa: UP007
+    union: Any = Annotated[Union[tuple(classes)], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
 
 
 CLIENT_ADAPTER = _union(list(CLIENT_TYPES.values()))

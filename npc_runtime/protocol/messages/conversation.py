@@ -123,3 +123,19 @@ SERVER_MESSAGES = (
     PersonaReloaded,
     PersonaError,
 )
+
+__all__ = [
+    "ActionOut",
+    "ContentProblem",
+    "ConversationEnd",
+    "ConversationEnded",
+    "ConversationStart",
+    "ConversationStarted",
+    "Interrupt",
+    "NpcAction",
+    "NpcTextDelta",
+    "NpcTextFinal",
+    "PersonaError",
+    "PersonaReloaded",
+    "PlayerText",
+]

@@ -111,3 +111,21 @@ class Loaded(Message):
 
 CLIENT_MESSAGES = (Hello, Ping, ListNpcs, Bye, GameTime, Save, Load)
 SERVER_MESSAGES = (Welcome, Pong, Npcs, Error, Warning, SaveData, Loaded)
+
+__all__ = [
+    "Bye",
+    "Error",
+    "GameTime",
+    "Hello",
+    "ListNpcs",
+    "Load",
+    "Loaded",
+    "NpcInfo",
+    "Npcs",
+    "Ping",
+    "Pong",
+    "Save",
+    "SaveData",
+    "Warning",
+    "Welcome",
+]
