@@ -132,6 +132,7 @@ class Speaker:
     async def stop(self, reply: Reply, reason: str) -> None:
         """Cancel synthesis and tell the client to stop playing (at most once)."""
         reply.stopped = True
+        reply.finished.set()  # playback is over as far as the turn is concerned
         if reply.task is not None and not reply.task.done():
             reply.task.cancel()
         if not reply.stop_sent and reply.seq > 0:

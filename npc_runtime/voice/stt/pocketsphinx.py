@@ -33,7 +33,9 @@ class PocketsphinxStt(SttProvider):
     name = "pocketsphinx"
     caps = SttCaps(streaming=True, interim=True, offline=True)
 
-    def __init__(self, snap: bool = True, max_distance: float = 0.34, **config: Any) -> None:
+    def __init__(
+        self, snap: bool = True, max_distance: float = 0.34, name_weight: float = 100.0, **config: Any
+    ) -> None:
         self._config = {"loglevel": "ERROR", **config}
         self._lock = threading.Lock()
         self._idle: list[Any] = []
@@ -42,6 +44,7 @@ class PocketsphinxStt(SttProvider):
         self._versions: dict[int, int] = {}
         self._snap = snap
         self._max_distance = max_distance
+        self._weight = name_weight
         self._snapper: NameSnapper | None = None
         self._reference = self._new_decoder()  # for dictionary look-ups; fails early if broken
         self._idle.append(self._reference)
@@ -70,9 +73,20 @@ class PocketsphinxStt(SttProvider):
     def _apply_vocab(self, dec: Any) -> None:
         if self._versions.get(id(dec)) == self._vocab_version:
             return
-        missing = [w for w in self._vocab if dec.lookup_word(w.token) is None]
-        for i, w in enumerate(missing):
-            dec.add_word(w.token, " ".join(w.phones), i == len(missing) - 1)
+        lm = dec.get_lm()
+        entries: list[tuple[str, str]] = []
+        for w in self._vocab:
+            if lm is not None:
+                lm.add_word(w.token, self._weight)  # raise the unigram: the bias toward scene names
+            if dec.lookup_word(w.token) is None:
+                entries.append((w.token, " ".join(w.phones)))
+            elif w.alt and dec.lookup_word(f"{w.token}(2)") is None:
+                entries.append((f"{w.token}(2)", " ".join(w.alt)))  # e.g. Mira as "Meera"
+        if not entries:
+            entries.append(("<scene>", "SIL"))  # the decoder rereads its LM only when a word is added
+        for i, (token, phones) in enumerate(entries):
+            if dec.lookup_word(token) is None:
+                dec.add_word(token, phones, i == len(entries) - 1)
         self._versions[id(dec)] = self._vocab_version
 
     # vocabulary -------------------------------------------------------------------------------
@@ -81,9 +95,11 @@ class PocketsphinxStt(SttProvider):
         for display in words:
             token = display.lower()
             known = self.lookup(token)
-            phones = known or tuple(espeak_pronounce(display))
+            spoken = tuple(espeak_pronounce(display))
+            phones = known or spoken
             if phones:
-                entries.append(SceneWord(display, token, phones))
+                alt = spoken if known and spoken and spoken != known else ()
+                entries.append(SceneWord(display, token, phones, alt))
             else:
                 log.warning("no pronunciation for scene word %r; it will not be recognised", display)
         with self._lock:

@@ -150,6 +150,7 @@ class SceneWord:
     display: str  # as written in the persona ("Brannoc")
     token: str  # as the recognizer spells it ("brannoc")
     phones: tuple[str, ...]
+    alt: tuple[str, ...] = ()  # a second pronunciation (espeak-ng's) when cmudict's differs
 
 
 def _edit(a: tuple[str, ...], b: tuple[str, ...]) -> int:

@@ -1,0 +1,163 @@
+"""The I/O-free parts of the voice pipeline, driven with real models where they matter."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+
+from npc_runtime.errors import MissingDependencyError
+from npc_runtime.voice.frames import AudioFrame
+from npc_runtime.voice.lipsync import VISEMES, mouth_open, time_phonemes, visemes_from_phonemes
+from npc_runtime.voice.models import shared_vad
+from npc_runtime.voice.resample import StreamResampler, resample
+from npc_runtime.voice.sentences import SentenceSplitter, speakable
+from npc_runtime.voice.speaker import Reply
+from npc_runtime.voice.stt.vocab import NameSnapper, SceneWord, ipa_to_arpabet
+from npc_runtime.voice.tts.base import TtsProvider, VoiceParams
+from npc_runtime.voice.turns import Segmenter, SpeechAudio, SpeechEnded, SpeechStarted, classify
+
+from .conftest import player_line, silence
+
+BACKCHANNELS = ["uh-huh", "mm", "mhm", "yeah", "okay", "right"]
+
+
+def test_sentences_are_cut_as_the_text_streams() -> None:
+    sp = SentenceSplitter()
+    assert sp.feed("Hm.") == []  # complete only once the next word starts
+    assert sp.feed(" Customer or gawker? Mr. Vell said so. And") == [
+        "Hm.",
+        "Customer or gawker?",
+        "Mr. Vell said so.",
+    ]
+    assert sp.flush() == ["And"]
+    assert speakable("*slams tankard* Out! [laughs]") == "Out!"
+
+
+def test_classify_backchannel_echo_and_speech() -> None:
+    assert classify("uh huh", BACKCHANNELS) == "backchannel"
+    assert classify("mm", BACKCHANNELS) == "backchannel"
+    assert classify("yeah okay", BACKCHANNELS) == "backchannel"
+    assert classify("", BACKCHANNELS) == "empty"
+    assert classify("wait stop", BACKCHANNELS) == "speech"
+    npc = "Big grey one leads them. Torn ear."
+    assert classify("grey one leads them", BACKCHANNELS, npc) == "echo"
+    assert classify("where is the grey one", BACKCHANNELS, npc) == "speech"
+
+
+def test_visemes_from_phonemes_and_envelope() -> None:
+    rate = 16_000
+    t = np.arange(rate) / rate
+    tone = (np.sin(2 * np.pi * 220 * t) * 8000 * (t > 0.25)).astype(np.int16)  # silent first quarter
+    frame = AudioFrame(tone, rate)
+    timed = time_phonemes(list("hɛlˈoʊ wˈɜːld"), frame)
+    assert timed[0][0] == pytest.approx(0.25, abs=0.02)  # speech starts after the silence
+    vis = visemes_from_phonemes(timed, frame.duration)
+    assert all(v in VISEMES for _, v in vis) and vis[-1] == [1000.0, "sil"]
+    assert [t for t, _ in vis] == sorted(t for t, _ in vis)
+    env = mouth_open(frame)
+    assert env[0][1] == 0.0 and max(v for _, v in env) == 1.0  # type: ignore[type-var]
+
+
+def test_resampling_keeps_duration_and_pitch() -> None:
+    rate = 48_000
+    t = np.arange(rate) / rate
+    tone = (np.sin(2 * np.pi * 440 * t) * 10000).astype(np.int16)
+    rs = StreamResampler(rate, 16_000)
+    out = np.concatenate(
+        [rs.process(tone[i : i + 960]) for i in range(0, rate, 960)] + [rs.process(tone[:0], last=True)]
+    )
+    assert abs(len(out) - 16_000) <= 16
+    spectrum = np.abs(np.fft.rfft(out[:16000].astype(np.float64)))
+    assert abs(int(np.argmax(spectrum)) - 440) <= 2
+    assert len(resample(tone, rate, 16_000)) == 16_000
+
+
+def test_ipa_to_arpabet_and_snapping() -> None:
+    assert ipa_to_arpabet("θˈɔːɹnwɪk") == ["TH", "AO", "R", "N", "W", "IH", "K"]
+    assert ipa_to_arpabet("bɹˈænək") == ["B", "R", "AE", "N", "AH", "K"]
+    names = [SceneWord("Brannoc", "brannoc", ("B", "R", "AE", "N", "AH", "K"))]
+    lexicon = {
+        "bran": ("B", "R", "AE", "N"),
+        "knock": ("N", "AA", "K"),
+        "rock": ("R", "AA", "K"),
+        "me": ("M", "IY"),
+    }
+    snapper = NameSnapper(names, lexicon.get)
+    assert snapper.snap("tell bran knock") == "tell Brannoc"  # two near-miss words become the name
+    assert snapper.snap("brannoc rock me") == "Brannoc rock me"  # far words stay
+
+
+def _segments(seg: Segmenter, audio: np.ndarray, chunk: int = 1600) -> list[object]:
+    events: list[object] = []
+    for i in range(0, len(audio), chunk):
+        events += seg.process(audio[i : i + chunk], npc_playing=False)
+    return events
+
+
+@pytest.mark.parametrize("vad_name", ["silero", "webrtc"])
+def test_hands_free_end_of_turn_from_real_vad(vad_name: str) -> None:
+    line = player_line("Can I buy a sword, please?")
+    audio = np.concatenate([silence(0.5), line, silence(1.0)])
+    seg = Segmenter(shared_vad(vad_name).stream(), hands_free=True, end_silence_ms=300, pre_roll_ms=400)
+    events = _segments(seg, audio)
+    starts = [e for e in events if isinstance(e, SpeechStarted)]
+    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(starts) == 1 and len(ends) == 1, events  # one clean segment, commas do not split it
+    speech_end = (0.5 * 16000 + len(line)) / 16000
+    assert abs(ends[0].t_last_voice - speech_end) < 0.25  # Piper leaves a little silence at the end
+    assert 0.29 <= ends[0].t_detected - ends[0].t_last_voice <= 0.36  # the configured 300 ms (+1 frame)
+    assert len(starts[0].pre_roll) >= 0.3 * 16000  # the pre-roll pocketsphinx needs
+    assert sum(len(e.samples) for e in events if isinstance(e, SpeechAudio)) > len(line) * 0.7
+
+
+def test_silence_and_noise_do_not_open_a_turn() -> None:
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True)
+    rng = np.random.default_rng(7)
+    noise = (rng.normal(0, 1500, 16000 * 3)).astype(np.int16)  # steady hiss at about -27 dBFS
+    assert _segments(seg, silence(3.0)) == []
+    assert not any(isinstance(e, SpeechStarted) for e in _segments(seg, noise))
+
+
+def test_push_to_talk_key_bounds_the_utterance() -> None:
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=False)
+    assert _segments(seg, player_line("Hello there.")) == []  # no key, no turn
+    started = seg.key_down()
+    assert isinstance(started[0], SpeechStarted) and len(started[0].pre_roll) > 0
+    _segments(seg, player_line("Open the gate."))
+    ended = seg.key_up()
+    assert isinstance(ended[-1], SpeechEnded) and ended[-1].voiced_ms > 300
+
+
+class _FakeTts(TtsProvider):  # only its identity is used by Reply
+    name = "none"
+
+
+def test_heard_text_from_playback_report() -> None:
+    reply = Reply(1, "bram", _FakeTts(), VoiceParams())
+    reply.text = "Wolf traps. Twenty of them."
+    reply.words = [
+        (0, 300, 0, 4),
+        (300, 700, 5, 11),
+        (800, 1200, 12, 18),
+        (1200, 1400, 19, 21),
+        (1400, 1800, 22, 27),
+    ]
+    reply.played_ms = 750
+    assert reply.heard_text(0.0) == "Wolf traps."
+    reply.played_ms = None
+    reply.heard_chars = 14
+    assert reply.heard_text(0.0) == "Wolf traps."  # cut back to a whole word
+    reply.heard_chars = None
+    reply.first_sent, reply.sent_ms = 10.0, 1800.0
+    assert reply.heard_text(11.1) == "Wolf traps. Twenty"  # no report: estimated from time played
+
+
+def test_missing_optional_package_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "webrtcvad", None)  # as if webrtcvad-wheels were not installed
+    monkeypatch.delitem(sys.modules, "npc_runtime.voice.vad.webrtc", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'npc-runtime\[voice\]'") as info:
+        importlib.import_module("npc_runtime.voice.vad.webrtc")
+    assert isinstance(info.value, MissingDependencyError) and "webrtcvad-wheels" in str(info.value)
