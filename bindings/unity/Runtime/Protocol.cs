@@ -1,0 +1,366 @@
+// NPC Runtime client for Unity / plain .NET: the wire protocol v1 messages (docs/protocol.md).
+//
+// NuGet is not reachable from the machines this project is built and tested on, so
+// MessagePack-CSharp and NetMQ cannot be used: messages are plain Dictionary<string, object>
+// maps (see MsgPack.cs) built by the helpers below in the field order of docs/protocol.md, and
+// incoming maps are read through small typed views (Welcome, NpcTextDelta, ...). Every view keeps
+// the whole map in Raw, so fields added by newer runtimes stay reachable (unknown fields are ignored).
+// Compiles with `mcs -langversion:7.2` (Mono) and with Unity's compiler; no UnityEngine reference.
+
+using System;
+using System.Collections.Generic;
+
+namespace NpcRuntime
+{
+    /// <summary>Builders for the messages a game client sends. A null id leaves the field out.</summary>
+    public static class Protocol
+    {
+        public const int Version = 1;
+
+        static Dictionary<string, object> Msg(string type, object id)
+        {
+            var m = new Dictionary<string, object>();
+            m["type"] = type;
+            if (id != null) m["id"] = id;
+            return m;
+        }
+
+        public static Dictionary<string, object> Hello(object id, string client, int protocol = Version)
+        {
+            var m = Msg("hello", id);
+            m["protocol"] = (long)protocol;
+            if (client != null) m["client"] = client;
+            return m;
+        }
+
+        public static Dictionary<string, object> Ping(object id, double t)
+        {
+            var m = Msg("ping", id);
+            m["t"] = t;
+            return m;
+        }
+
+        public static Dictionary<string, object> ListNpcs(object id)
+        {
+            return Msg("list_npcs", id);
+        }
+
+        public static Dictionary<string, object> GameTime(double hours)
+        {
+            var m = Msg("game_time", null);
+            m["hours"] = hours;
+            return m;
+        }
+
+        public static Dictionary<string, object> Bye()
+        {
+            return Msg("bye", null);
+        }
+
+        public static Dictionary<string, object> ConversationStart(
+            object id, IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true)
+        {
+            if (npcIds == null || npcIds.Count < 1 || npcIds.Count > 8)
+                throw new ArgumentException("a conversation needs 1 to 8 NPC ids");
+            var m = Msg("conversation_start", id);
+            m["npc_ids"] = new List<object>(npcIds);
+            m["player_id"] = playerId;
+            m["mode"] = mode;
+            m["greet"] = greet;
+            return m;
+        }
+
+        public static Dictionary<string, object> PlayerText(object id, string conversationId, string text, string to = null)
+        {
+            var m = Msg("player_text", id);
+            m["conversation_id"] = conversationId;
+            m["text"] = text;
+            if (to != null) m["to"] = to;
+            return m;
+        }
+
+        public static Dictionary<string, object> Interrupt(string conversationId)
+        {
+            var m = Msg("interrupt", null);
+            m["conversation_id"] = conversationId;
+            return m;
+        }
+
+        public static Dictionary<string, object> ConversationEnd(object id, string conversationId)
+        {
+            var m = Msg("conversation_end", id);
+            m["conversation_id"] = conversationId;
+            return m;
+        }
+
+        public static Dictionary<string, object> Save(object id)
+        {
+            return Msg("save", id);
+        }
+
+        public static Dictionary<string, object> Load(object id, byte[] blob)
+        {
+            var m = Msg("load", id);
+            m["blob"] = blob;
+            return m;
+        }
+
+        // ------------------------------------------------------------ reading fields leniently
+        public static string Str(IDictionary<string, object> m, string key, string fallback = null)
+        {
+            object v;
+            return m != null && m.TryGetValue(key, out v) && v is string ? (string)v : fallback;
+        }
+
+        public static long Int(IDictionary<string, object> m, string key, long fallback = 0)
+        {
+            object v;
+            if (m == null || !m.TryGetValue(key, out v) || v == null) return fallback;
+            if (v is long) return (long)v;
+            if (v is double) return (long)(double)v;
+            return fallback;
+        }
+
+        /// <summary>A float field (an int on the wire is accepted).</summary>
+        public static double Float(IDictionary<string, object> m, string key, double fallback = 0)
+        {
+            object v;
+            if (m == null || !m.TryGetValue(key, out v) || v == null) return fallback;
+            if (v is double) return (double)v;
+            if (v is long) return (long)v;
+            return fallback;
+        }
+
+        public static bool Bool(IDictionary<string, object> m, string key, bool fallback = false)
+        {
+            object v;
+            return m != null && m.TryGetValue(key, out v) && v is bool ? (bool)v : fallback;
+        }
+
+        public static List<object> List(IDictionary<string, object> m, string key)
+        {
+            object v;
+            return m != null && m.TryGetValue(key, out v) && v is List<object> ? (List<object>)v : new List<object>();
+        }
+
+        public static Dictionary<string, object> Map(IDictionary<string, object> m, string key)
+        {
+            object v;
+            return m != null && m.TryGetValue(key, out v) && v is Dictionary<string, object>
+                ? (Dictionary<string, object>)v
+                : new Dictionary<string, object>();
+        }
+
+        /// <summary>The message's id or ref as given (long or string), or null.</summary>
+        public static object Ref(IDictionary<string, object> m, string key = "ref")
+        {
+            object v;
+            return m != null && m.TryGetValue(key, out v) && (v is long || v is string) ? v : null;
+        }
+    }
+
+    public class NpcInfo
+    {
+        public string Id, Name, Role;
+
+        public static NpcInfo From(Dictionary<string, object> m)
+        {
+            return new NpcInfo { Id = Protocol.Str(m, "id"), Name = Protocol.Str(m, "name"), Role = Protocol.Str(m, "role") };
+        }
+
+        public static List<NpcInfo> ListFrom(Dictionary<string, object> m)
+        {
+            var npcs = new List<NpcInfo>();
+            foreach (object o in Protocol.List(m, "npcs"))
+            {
+                var d = o as Dictionary<string, object>;
+                if (d != null) npcs.Add(From(d));
+            }
+            return npcs;
+        }
+
+        public override string ToString() { return Id + " (" + Name + ", " + Role + ")"; }
+    }
+
+    public class Welcome
+    {
+        public long Protocol;
+        public string Runtime, Session;
+        public List<NpcInfo> Npcs;
+        public double HeartbeatInterval, ClientTimeout;
+        public long MaxMessageBytes;
+        public Dictionary<string, object> Raw;
+
+        public static Welcome From(Dictionary<string, object> m)
+        {
+            return new Welcome
+            {
+                Protocol = NpcRuntime.Protocol.Int(m, "protocol"),
+                Runtime = NpcRuntime.Protocol.Str(m, "runtime"),
+                Session = NpcRuntime.Protocol.Str(m, "session"),
+                Npcs = NpcInfo.ListFrom(m),
+                HeartbeatInterval = NpcRuntime.Protocol.Float(m, "heartbeat_interval", 2.0),
+                ClientTimeout = NpcRuntime.Protocol.Float(m, "client_timeout", 10.0),
+                MaxMessageBytes = NpcRuntime.Protocol.Int(m, "max_message_bytes", 1 << 20),
+                Raw = m,
+            };
+        }
+    }
+
+    public class ConversationStarted
+    {
+        public string ConversationId, PlayerId, Mode;
+        public List<string> NpcIds = new List<string>();
+        public Dictionary<string, object> Raw;
+
+        public static ConversationStarted From(Dictionary<string, object> m)
+        {
+            var c = new ConversationStarted
+            {
+                ConversationId = Protocol.Str(m, "conversation_id"),
+                PlayerId = Protocol.Str(m, "player_id"),
+                Mode = Protocol.Str(m, "mode"),
+                Raw = m,
+            };
+            foreach (object o in Protocol.List(m, "npc_ids")) if (o is string) c.NpcIds.Add((string)o);
+            return c;
+        }
+    }
+
+    /// <summary>A piece of an NPC's reply (show it as a subtitle as it arrives).</summary>
+    public class NpcTextDelta
+    {
+        public string ConversationId, NpcId, Text;
+        public long TurnId, Seq;
+        public Dictionary<string, object> Raw;
+
+        public static NpcTextDelta From(Dictionary<string, object> m)
+        {
+            return new NpcTextDelta
+            {
+                ConversationId = Protocol.Str(m, "conversation_id"),
+                NpcId = Protocol.Str(m, "npc_id"),
+                Text = Protocol.Str(m, "text", ""),
+                TurnId = Protocol.Int(m, "turn_id"),
+                Seq = Protocol.Int(m, "seq"),
+                Raw = m,
+            };
+        }
+    }
+
+    /// <summary>An action the NPC takes (already checked by the runtime); the game performs it.</summary>
+    public class NpcAction
+    {
+        public string ConversationId, NpcId, Name;
+        public long TurnId;
+        public Dictionary<string, object> Args;
+        public Dictionary<string, object> Raw;
+
+        public static NpcAction From(Dictionary<string, object> m)
+        {
+            return new NpcAction
+            {
+                ConversationId = Protocol.Str(m, "conversation_id"),
+                NpcId = Protocol.Str(m, "npc_id"),
+                Name = Protocol.Str(m, "name"),
+                TurnId = Protocol.Int(m, "turn_id"),
+                Args = Protocol.Map(m, "args"),
+                Raw = m,
+            };
+        }
+    }
+
+    /// <summary>The whole line of a turn; Source is authored, llm, fallback, greeting or farewell.</summary>
+    public class NpcTextFinal
+    {
+        public object Ref;
+        public string ConversationId, NpcId, Text, Source;
+        public long TurnId;
+        public bool Interrupted;
+        public List<NpcAction> Actions = new List<NpcAction>();
+        public Dictionary<string, object> Raw;
+
+        public static NpcTextFinal From(Dictionary<string, object> m)
+        {
+            var f = new NpcTextFinal
+            {
+                Ref = Protocol.Ref(m),
+                ConversationId = Protocol.Str(m, "conversation_id"),
+                NpcId = Protocol.Str(m, "npc_id"),
+                Text = Protocol.Str(m, "text", ""),
+                Source = Protocol.Str(m, "source"),
+                TurnId = Protocol.Int(m, "turn_id"),
+                Interrupted = Protocol.Bool(m, "interrupted"),
+                Raw = m,
+            };
+            foreach (object o in Protocol.List(m, "actions"))
+            {
+                var d = o as Dictionary<string, object>;
+                if (d == null) continue;
+                f.Actions.Add(new NpcAction
+                {
+                    ConversationId = f.ConversationId,
+                    NpcId = f.NpcId,
+                    TurnId = f.TurnId,
+                    Name = Protocol.Str(d, "name"),
+                    Args = Protocol.Map(d, "args"),
+                    Raw = d,
+                });
+            }
+            return f;
+        }
+    }
+
+    /// <summary>An `error` (request refused, nothing done) or `warning` (the runtime coped).</summary>
+    public class RuntimeNotice
+    {
+        public bool IsWarning;
+        public string Code, Message, ConversationId;
+        public object Ref;
+        public Dictionary<string, object> Raw;
+
+        public static RuntimeNotice From(Dictionary<string, object> m)
+        {
+            return new RuntimeNotice
+            {
+                IsWarning = Protocol.Str(m, "type") == "warning",
+                Code = Protocol.Str(m, "code", "internal"),
+                Message = Protocol.Str(m, "message", ""),
+                ConversationId = Protocol.Str(m, "conversation_id"),
+                Ref = Protocol.Ref(m),
+                Raw = m,
+            };
+        }
+
+        public override string ToString() { return (IsWarning ? "warning " : "error ") + Code + ": " + Message; }
+    }
+
+    public class ConversationEnded
+    {
+        public string ConversationId, Reason;
+        public Dictionary<string, object> Raw;
+
+        public static ConversationEnded From(Dictionary<string, object> m)
+        {
+            return new ConversationEnded
+            {
+                ConversationId = Protocol.Str(m, "conversation_id"),
+                Reason = Protocol.Str(m, "reason"),
+                Raw = m,
+            };
+        }
+    }
+
+    /// <summary>The runtime answered a request with an `error` message.</summary>
+    public class NpcRuntimeException : Exception
+    {
+        public readonly string Code;
+        public readonly RuntimeNotice Error;
+
+        public NpcRuntimeException(RuntimeNotice error) : base(error.Code + ": " + error.Message)
+        {
+            Code = error.Code;
+            Error = error;
+        }
+    }
+}
