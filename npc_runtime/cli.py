@@ -113,6 +113,16 @@ def cmd_persona_lint(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    import zmq.auth
+
+    out = Path(args.directory)
+    out.mkdir(parents=True, exist_ok=True)
+    public, secret = zmq.auth.create_certificates(str(out), args.name)
+    print(f"wrote {public} (give to clients / put in curve_clients_dir) and {secret} (keep private)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="npc-runtime", description="Local-first NPC voice runtime for games"
@@ -142,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("paths", nargs="+")
     lint.add_argument("--world", help="also check conditions against this world file")
     lint.set_defaults(func=cmd_persona_lint)
+
+    keys = sub.add_parser("keys", help="CURVE certificates for encrypted, authenticated connections")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    gen = ksub.add_parser("generate", help="write NAME.key (public) and NAME.key_secret into DIRECTORY")
+    gen.add_argument("directory")
+    gen.add_argument("--name", default="server")
+    gen.set_defaults(func=cmd_keys_generate)
 
     from .memory import cli as memory_cli
     from .voice import cli as voice_cli

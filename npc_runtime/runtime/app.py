@@ -168,6 +168,8 @@ class Runtime:
         self._pending_notices.clear()  # start-up problems are logged; clients get later ones
         self._zctx = zmq.asyncio.Context()
         self.server = RouterServer(self._zctx, heartbeat_ms=int(self.settings.heartbeat_interval * 1000))
+        if self.settings.curve_secret_file is not None:
+            self.server.enable_curve(self.settings.curve_secret_file, self.settings.curve_clients_dir)
         self.endpoint = self.server.bind(self.settings.bind)
         self._tasks = [
             asyncio.create_task(self.server.serve(self._on_frame), name="router"),

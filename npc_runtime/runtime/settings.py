@@ -25,6 +25,14 @@ class Settings(BaseModel):
 
     bind: str = Field(default="tcp://127.0.0.1:7600", description="ZeroMQ endpoint the ROUTER binds")
     allow_remote: bool = Field(default=False, description="Allow binding a non-loopback address")
+    curve_secret_file: Path | None = Field(
+        default=None,
+        description="Server's CURVE secret certificate (npc-runtime keys generate): encrypts and authenticates",
+    )
+    curve_clients_dir: Path | None = Field(
+        default=None,
+        description="Folder of allowed clients' public certificates; unset: any client knowing the server key",
+    )
     personas_dir: Path = Field(
         default=Path("personas"), description="Folder of *.persona.yaml (and the world file)"
     )

@@ -56,13 +56,29 @@ class AsyncClient:
         *,
         name: str = "python-client",
         ctx: zmq.asyncio.Context | None = None,
+        server_key: bytes | None = None,
+        client_cert: str | None = None,
     ) -> None:
+        """``server_key``: the runtime's CURVE public key (Z85) when it runs with CURVE;
+        ``client_cert``: this client's ``.key_secret`` certificate file (else an ephemeral key pair)."""
         self.endpoint = endpoint
         self.name = name
         self._own_ctx = ctx is None
         self._ctx = ctx or zmq.asyncio.Context()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if server_key is not None:
+            if client_cert is not None:
+                from zmq.auth.certs import load_certificate
+
+                public, secret = load_certificate(client_cert)
+                if secret is None:
+                    raise ValueError(f"{client_cert} holds no secret key; use the .key_secret file")
+            else:
+                public, secret = zmq.curve_keypair()
+            self._sock.curve_serverkey = server_key
+            self._sock.curve_publickey = public
+            self._sock.curve_secretkey = secret
         self._ids = itertools.count(1)
         self._pending: dict[int | str, asyncio.Future[Message]] = {}
         self.events: asyncio.Queue[Message] = asyncio.Queue()
@@ -251,15 +267,17 @@ class AsyncClient:
 class Client:
     """Synchronous front: the same :class:`AsyncClient`, run on a private event-loop thread."""
 
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, name: str = "python-client") -> None:
+    def __init__(
+        self, endpoint: str = DEFAULT_ENDPOINT, *, name: str = "python-client", **kwargs: Any
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="npc-client", daemon=True)
         self._thread.start()
-        self._async = self._call(self._make(endpoint, name))
+        self._async = self._call(self._make(endpoint, name, kwargs))
 
     @staticmethod
-    async def _make(endpoint: str, name: str) -> AsyncClient:
-        return AsyncClient(endpoint, name=name)
+    async def _make(endpoint: str, name: str, kwargs: dict[str, Any]) -> AsyncClient:
+        return AsyncClient(endpoint, name=name, **kwargs)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import zmq
 import zmq.asyncio
+import zmq.auth
+
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,8 @@ class PeerOverloaded(Exception):
 
 class RouterServer:
     def __init__(self, ctx: zmq.asyncio.Context, *, sndhwm: int = 100_000, heartbeat_ms: int = 2000) -> None:
+        self._ctx = ctx
+        self._auth: Any = None
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -41,6 +48,35 @@ class RouterServer:
         # Sends go through a plain (sync) shadow of the same socket: same thread, never blocking.
         self._tx: zmq.Socket[bytes] = zmq.Socket.shadow(self.sock.underlying)
         self.endpoint = ""
+
+    def enable_curve(self, secret_file: Path, clients_dir: Path | None) -> None:
+        """Encrypt and authenticate with CURVE, through pyzmq's stock authenticator.
+
+        ``secret_file`` is the server's ``.key_secret`` certificate; ``clients_dir`` holds the public
+        certificates of allowed clients (None: any client that knows the server's public key).
+        """
+        from zmq.auth.asyncio import AsyncioAuthenticator
+        from zmq.auth.certs import load_certificate
+
+        if not zmq.has("curve"):
+            raise ConfigError("this libzmq was built without CURVE support")
+        try:
+            public, secret = load_certificate(str(secret_file))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read CURVE certificate {secret_file}: {exc}") from exc
+        if secret is None:
+            raise ConfigError(f"{secret_file} holds no secret key; use the .key_secret file")
+        self._auth = AsyncioAuthenticator(self._ctx)
+        self._auth.start()
+        if clients_dir is not None:
+            if not Path(clients_dir).is_dir():
+                raise ConfigError(f"curve_clients_dir {clients_dir} is not a folder")
+            self._auth.configure_curve(domain="*", location=str(clients_dir))
+        else:
+            self._auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)
+        self.sock.curve_secretkey = secret
+        self.sock.curve_publickey = public
+        self.sock.curve_server = True
 
     def bind(self, endpoint: str) -> str:
         if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
@@ -91,3 +127,5 @@ class RouterServer:
 
     def close(self) -> None:
         self.sock.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
