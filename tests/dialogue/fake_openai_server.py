@@ -105,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Like real servers: without it, Nagle + delayed ACK hold each small SSE event ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.state.lock:
             self.server.state.sockets.add(self.connection)
 
