@@ -53,7 +53,7 @@ def evaluate(
     elif embedder is None and provider == "hashed":
         embedder = HashedNgramEmbedder()
     settings = MemorySettings(
-        embeddings=provider,  # type: ignore[arg-type]
+        embeddings=provider,
         lexical_weight=lam,
         weights=Weights(recency=0.0, importance=0.0, relevance=1.0),
     )

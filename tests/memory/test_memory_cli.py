@@ -1,0 +1,54 @@
+"""`npc-runtime memory show` on a real database file, run as the installed command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from npc_runtime.memory import MemoryService
+from npc_runtime.storage import Database
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "npc_runtime.cli", "memory", "show", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_show_explains_retrieval(tmp_path: Path) -> None:
+    path = tmp_path / "runtime.sqlite3"
+    db = Database(path)
+    svc = MemoryService(db)
+    svc.remember_turn(
+        "mira", "hero", player_text="My name is Aldric; my brother is lost.", heard_text="Oh no.", game_time=9
+    )
+    svc.observe("mira", "The mill burned down.", importance=8, game_time=2)
+    svc.adjust_relationship("mira", "hero", {"trust": 0.2}, game_time=9)
+    db.close()
+
+    res = _run("mira", "--player", "hero", "--query", "who lost a sibling?", "--db", str(path))
+    assert res.returncode == 0, res.stderr
+    assert "relationship with hero: trust +0.20, affinity +0.00" in res.stdout
+    assert "knows: Their name is Aldric." in res.stdout
+    assert "score  recency  importance  relevance" in res.stdout
+
+    res = _run("mira", "--query", "a fire", "--db", str(path), "--json", "--at", "12")
+    out = json.loads(res.stdout)
+    top = out["query"]["results"][0]
+    assert top["text"] == "The mill burned down." and top["relevance"] == 1.0
+    assert set(top) >= {"score", "recency", "importance_score", "relevance"}
+    assert out["memories"] == 3 and out["game_time"] == 12
+
+
+def test_show_refuses_a_missing_or_foreign_file(tmp_path: Path) -> None:
+    res = _run("mira", "--db", str(tmp_path / "missing.sqlite3"))
+    assert res.returncode == 2 and "no such database" in res.stderr
+    foreign = tmp_path / "foreign.sqlite3"
+    foreign.write_bytes(b"not a database at all" * 100)
+    res = _run("mira", "--db", str(foreign))
+    assert res.returncode == 2 and "npc-runtime:" in res.stderr
