@@ -23,10 +23,16 @@ log = logging.getLogger("demo_game")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from .embedded import REPO_PERSONAS
 
-    p = argparse.ArgumentParser(prog="python -m demo_game", description="Thornbrook: an npc_runtime demo game")
-    p.add_argument("--connect", metavar="ENDPOINT", help="use a running runtime (default: start one in-process)")
+    p = argparse.ArgumentParser(
+        prog="python -m demo_game", description="Thornbrook: an npc_runtime demo game"
+    )
+    p.add_argument(
+        "--connect", metavar="ENDPOINT", help="use a running runtime (default: start one in-process)"
+    )
     p.add_argument("--personas", type=Path, default=REPO_PERSONAS, help="embedded runtime: personas folder")
-    p.add_argument("--db", type=Path, help="embedded runtime: SQLite file (default ~/.cache/thornbrook-demo/)")
+    p.add_argument(
+        "--db", type=Path, help="embedded runtime: SQLite file (default ~/.cache/thornbrook-demo/)"
+    )
     p.add_argument("--headless", action="store_true", help="no window (SDL dummy drivers)")
     p.add_argument("--script", type=Path, help="play script of scripted input (see demo_game/script.py)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
@@ -43,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -77,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             link.connect(timeout=10.0)
         except TimeoutError:
-            raise DemoError(f"no runtime answered at {endpoint}; start one with `npc-runtime serve`") from None
+            raise DemoError(
+                f"no runtime answered at {endpoint}; start one with `npc-runtime serve`"
+            ) from None
         pygame.init()
         voice = None if args.no_voice else PushToTalk.open(link)
         game = Game(link, fps=args.fps, voice=voice)

@@ -15,8 +15,8 @@ from .player import Player, tile_centre
 from .render import draw_person, map_surface
 from .script import ScriptRunner
 from .talk import Phase, Talk
-from .world_map import COLS, PLAYER_START, ROWS, TILE, NpcSpot, TileMap
 from .voice import PushToTalk
+from .world_map import COLS, PLAYER_START, ROWS, TILE, NpcSpot, TileMap
 from .worldlink import WorldLink
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class Game:
         self.player = Player.at_tile(PLAYER_START, {n.spot.tile for n in self.npcs})
         self.talk = Talk(link, names)
         self.world = WorldLink(link, self.talk, self.tiles)
+        self.world.refresh()
         self.typed = ""
         self.keys_down: set[int] = set()
         self.place = ""
@@ -122,8 +123,14 @@ class Game:
 
     def _key_vector(self) -> tuple[float, float]:
         pressed = self.keys_down
-        dx = float((pygame.K_RIGHT in pressed or pygame.K_d in pressed) - (pygame.K_LEFT in pressed or pygame.K_a in pressed))
-        dy = float((pygame.K_DOWN in pressed or pygame.K_s in pressed) - (pygame.K_UP in pressed or pygame.K_w in pressed))
+        dx = float(
+            (pygame.K_RIGHT in pressed or pygame.K_d in pressed)
+            - (pygame.K_LEFT in pressed or pygame.K_a in pressed)
+        )
+        dy = float(
+            (pygame.K_DOWN in pressed or pygame.K_s in pressed)
+            - (pygame.K_UP in pressed or pygame.K_w in pressed)
+        )
         return dx, dy
 
     def nearby(self) -> Npc | None:
@@ -162,6 +169,9 @@ class Game:
     def talking(self) -> bool:
         return self.talk.talking
 
+    def has_text(self, text: str) -> bool:
+        return any(text in e.text for e in self.talk.history)
+
     # -- drawing -----------------------------------------------------------------------------------
     def draw(self) -> None:
         screen = self.screen
@@ -170,16 +180,19 @@ class Game:
         for npc in self.npcs:
             centre = (round(npc.centre[0]), round(npc.centre[1]))
             speaking = self.talk.npc_id == npc.spot.npc_id
-            draw_person(screen, centre, npc.spot.colour, npc.name.split()[0], self.label_font, npc is near or speaking)
+            draw_person(
+                screen, centre, npc.spot.colour, npc.name.split()[0], self.label_font, npc is near or speaking
+            )
             if speaking and self.talk.awaiting_reply and not self.talk.subtitle:
                 self._thinking(centre)
         draw_person(screen, self.player.pos, (60, 60, 70), None, self.label_font)
         if near is not None:
             self.hud.prompt(screen, (round(near.centre[0]), round(near.centre[1])), near.name.split()[0])
-        if self.talk.subtitle:
-            self.hud.subtitle(screen, self.talk.name(self.talk.npc_id), self.talk.subtitle)
+        if self.talk.caption:
+            self.hud.subtitle(screen, self.talk.name(self.talk.npc_id), self.talk.caption)
         self.hud.notices(screen, self.talk)
-        self.hud.panel(screen, self.talk, self.typed, self.place, f"connected: {self.link.endpoint}")
+        status = f"runtime: {self.link.endpoint}"
+        self.hud.panel(screen, self.talk, self.typed, self.place, status, self.world.journal())
         pygame.display.flip()
 
     def _thinking(self, centre: tuple[int, int]) -> None:
@@ -187,7 +200,9 @@ class Game:
         pygame.draw.ellipse(self.screen, (250, 250, 245), (x + 8, y - 44, 34, 20))
         for i in range(3):
             on = (self.frames // 10) % 3 >= i
-            pygame.draw.circle(self.screen, (60, 60, 60) if on else (190, 190, 190), (x + 16 + i * 9, y - 34), 3)
+            pygame.draw.circle(
+                self.screen, (60, 60, 60) if on else (190, 190, 190), (x + 16 + i * 9, y - 34), 3
+            )
 
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

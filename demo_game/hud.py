@@ -44,17 +44,27 @@ class Hud:
         self.font = pygame.font.Font(None, 22)
         self.small = pygame.font.Font(None, 18)
         self.big = pygame.font.Font(None, 30)
+        self.voice_hint = False  # show "Hold V to speak" (a microphone is open)
 
     # -- side panel -----------------------------------------------------------------------------------
-    def panel(self, screen: pygame.Surface, talk: Talk, typed: str, place: str, status: str) -> None:
+    def panel(
+        self, screen: pygame.Surface, talk: Talk, typed: str, place: str, status: str, journal: list[str]
+    ) -> None:
         x0 = self.map_w
         pygame.draw.rect(screen, PANEL_BG, (x0, 0, PANEL_W, self.height))
         pygame.draw.line(screen, (70, 60, 50), (x0, 0), (x0, self.height), 3)
         screen.blit(self.big.render("Thornbrook", True, (250, 210, 120)), (x0 + 14, 10))
         screen.blit(self.small.render(place, True, (190, 190, 200)), (x0 + 16, 38))
         screen.blit(self.small.render(status, True, (130, 170, 130)), (x0 + 16, 54))
+        top = 78
+        if journal:
+            screen.blit(self.font.render("Journal", True, (250, 210, 120)), (x0 + 14, top))
+            for i, line in enumerate(journal):
+                screen.blit(self.small.render(line, True, (215, 205, 185)), (x0 + 20, top + 20 + i * 16))
+            top += 28 + 16 * len(journal)
+            pygame.draw.line(screen, (70, 60, 50), (x0 + 10, top), (x0 + PANEL_W - 10, top), 1)
         bottom = self._input_box(screen, talk, typed) if talk.talking else self._controls(screen)
-        self._log(screen, talk, top=76, bottom=bottom - 6)
+        self._log(screen, talk, top=top + 6, bottom=bottom - 6)
 
     def _log(self, screen: pygame.Surface, talk: Talk, top: int, bottom: int) -> None:
         width = PANEL_W - 28
@@ -88,8 +98,6 @@ class Hud:
             shown = shown[1:]
         screen.blit(self.font.render("> " + shown + "_", True, TEXT), (x0 + 8, top + 28))
         return top
-
-    voice_hint = False
 
     def _controls(self, screen: pygame.Surface) -> int:
         lines = ["Arrows / WASD: walk", "E: talk to someone nearby", "Esc: quit"]

@@ -93,7 +93,7 @@ class NetLink:
 
     # -- fire-and-forget requests --------------------------------------------------------------------
     def start_conversation(self, npc_id: str, *, player_id: str = "player", mode: str = "text") -> None:
-        msg = ConversationStart(npc_ids=[npc_id], player_id=player_id, mode=mode, greet=True)  # type: ignore[arg-type]
+        msg = ConversationStart(npc_ids=[npc_id], player_id=player_id, mode=mode, greet=True)
         self.request(msg, what=f"talk to {npc_id}")
 
     def say(self, conversation_id: str, text: str) -> None:

@@ -66,7 +66,9 @@ def _decorate(surf: pygame.Surface, terrain: Terrain, rect: pygame.Rect, rng: ra
             pygame.draw.line(surf, (100, 70, 40), (x + dx, y), (x + dx, y + TILE), 2)
     elif terrain is Terrain.WALL:
         for dx in range(0, TILE, 8):
-            pygame.draw.polygon(surf, (140, 104, 64), [(x + dx, y + TILE), (x + dx + 4, y), (x + dx + 8, y + TILE)])
+            pygame.draw.polygon(
+                surf, (140, 104, 64), [(x + dx, y + TILE), (x + dx + 4, y), (x + dx + 8, y + TILE)]
+            )
     elif terrain is Terrain.GATE:
         pygame.draw.rect(surf, (60, 40, 20), rect, 3)
         pygame.draw.line(surf, (180, 180, 190), (x, y + 16), (x + TILE, y + 16), 3)
@@ -85,7 +87,9 @@ def _building(surf: pygame.Surface, b: Building, font: pygame.font.Font) -> None
     roof.height = int(body.height * 0.62)
     pygame.draw.rect(surf, b.roof, roof)
     for ry in range(roof.top + 6, roof.bottom, 8):  # roof tiles
-        pygame.draw.line(surf, tuple(max(c - 30, 0) for c in b.roof), (roof.left, ry), (roof.right - 1, ry), 1)
+        pygame.draw.line(
+            surf, tuple(max(c - 30, 0) for c in b.roof), (roof.left, ry), (roof.right - 1, ry), 1
+        )
     pygame.draw.rect(surf, (60, 40, 30), body, 2)
     door_x = b.door[0] * TILE + TILE // 2
     pygame.draw.rect(surf, (90, 55, 30), (door_x - 7, body.bottom - 18, 14, 18))
@@ -99,7 +103,9 @@ def _building(surf: pygame.Surface, b: Building, font: pygame.font.Font) -> None
         centre = (body.right + 14, body.centery)
         pygame.draw.circle(surf, (100, 70, 40), centre, 14, 3)
         for dx, dy in ((14, 0), (0, 14), (10, 10), (10, -10)):
-            pygame.draw.line(surf, (100, 70, 40), (centre[0] - dx, centre[1] - dy), (centre[0] + dx, centre[1] + dy), 2)
+            pygame.draw.line(
+                surf, (100, 70, 40), (centre[0] - dx, centre[1] - dy), (centre[0] + dx, centre[1] + dy), 2
+            )
     if b.label:
         text = font.render(b.label, True, WHITE)
         box = text.get_rect(center=(body.centerx, roof.centery))

@@ -8,6 +8,7 @@
     wait_idle             wait until the conversation has closed (after Esc: the farewell)
     wait 30               wait that many frames
     hold v 40             hold a key down for that many frames (push-to-talk)
+    wait_text Quest       wait until the chat log has a line containing that text
 
 Waiting commands give up after ``timeout_frames``; the run then fails with the step named.
 """
@@ -31,7 +32,7 @@ KEYS = {
     "return": pygame.K_RETURN,
     "backspace": pygame.K_BACKSPACE,
 }
-COMMANDS = ("walk_to", "press", "type", "enter", "wait", "wait_reply", "wait_idle", "hold")
+COMMANDS = ("walk_to", "press", "type", "enter", "wait", "wait_reply", "wait_idle", "wait_text", "hold")
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,21 @@ class Driven(Protocol):
     def walk_vector(self, npc_id: str) -> tuple[float, float] | None: ...
     def reply_pending(self) -> bool: ...
     def talking(self) -> bool: ...
+    def has_text(self, text: str) -> bool: ...
 
 
 def parse(text: str, source: str = "<script>") -> list[Step]:
     steps: list[Step] = []
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("type ") else raw.strip()
+        verbatim = raw.lstrip().startswith(("type ", "wait_text "))
+        line = raw.strip() if verbatim else raw.split("#", 1)[0].strip()
         if not line:
             continue
         command, _, arg = line.partition(" ")
         if command not in COMMANDS:
-            raise ScriptError(f"{source}:{number}: unknown command '{command}'; use one of {', '.join(COMMANDS)}")
+            raise ScriptError(
+                f"{source}:{number}: unknown command '{command}'; use one of {', '.join(COMMANDS)}"
+            )
         if command == "press" and arg.strip().lower() not in KEYS and len(arg.strip()) != 1:
             raise ScriptError(f"{source}:{number}: unknown key '{arg}'; use one of {', '.join(KEYS)}")
         parts = arg.split()
@@ -65,7 +70,9 @@ def parse(text: str, source: str = "<script>") -> list[Step]:
             command == "hold" and not (len(parts) == 2 and parts[1].isdigit())
         ):
             raise ScriptError(f"{source}:{number}: '{command}' needs a number of frames (hold: 'hold v 40')")
-        steps.append(Step(number, command, arg.strip() if command != "type" else arg))
+        if command in ("walk_to", "type", "wait_text") and not arg.strip():
+            raise ScriptError(f"{source}:{number}: '{command}' needs an argument")
+        steps.append(Step(number, command, arg if command == "type" else arg.strip()))
     return steps
 
 
@@ -118,6 +125,8 @@ class ScriptRunner:
             finished = not game.reply_pending()
         elif step.command == "wait_idle":
             finished = not game.talking()
+        elif step.command == "wait_text":
+            finished = game.has_text(step.arg)
         elif step.command == "hold":
             events += self._hold(step)
             finished = self.held is None

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 EntryKind = Literal["npc", "player", "action", "notice", "system", "error"]
 NOTICE_SECONDS = 5.0
+CAPTION_SECONDS = 4.0
 MAX_LOG = 200
 
 
@@ -106,6 +107,8 @@ class Talk:
     history: list[LogEntry] = field(default_factory=list)  # everything, for --chat-log
     notices: list[Notice] = field(default_factory=list)
     now: float = 0.0
+    caption_until: float = 0.0  # the last final line stays on screen until then
+    last_line: str = ""
     _stash: list[Message] = field(default_factory=list)
 
     # -- player intents ------------------------------------------------------------------------------
@@ -137,6 +140,13 @@ class Talk:
     @property
     def talking(self) -> bool:
         return self.phase is not Phase.IDLE
+
+    @property
+    def caption(self) -> str:
+        """What the subtitle bar shows: the line being streamed, else the last line for a while."""
+        if self.subtitle:
+            return self.subtitle
+        return self.last_line if self.now < self.caption_until and self.talking else ""
 
     def name(self, npc_id: str | None) -> str:
         return first_name(self.names.get(npc_id or "", npc_id or "someone"))
@@ -208,6 +218,7 @@ class Talk:
             text += " —"
         self._add("npc", self.name(msg.npc_id), text)
         self.subtitle = ""
+        self.last_line, self.caption_until = text, self.now + CAPTION_SECONDS
         self.awaiting_reply = False
 
     def _closed(self) -> None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from npc_runtime.protocol.messages.world import WorldChanged, WorldDelta, WorldEventApplied, WorldEventMsg
+from npc_runtime.protocol.messages.world import (
+    WorldChanged,
+    WorldDelta,
+    WorldEventApplied,
+    WorldEventMsg,
+    WorldStateQuery,
+    WorldStateReply,
+)
 
 from .net import Inbound, LinkProblem
 from .talk import Talk
@@ -15,6 +22,9 @@ from .world_map import Location, TileMap
 log = logging.getLogger(__name__)
 
 REPORT = "report entering "
+LOOK = "read the world state"
+# The game's own names for the quests of personas/village.world.yaml (others show their ids).
+QUEST_TITLES = {"wolves": "Wolves at the fold", "gate": "The closed gate", "remedy": "Elda's remedy"}
 
 
 class Requester(Protocol):
@@ -29,13 +39,14 @@ def describe_delta(delta: WorldDelta, names: dict[str, str]) -> list[tuple[str, 
     """(kind, text) notices for a change set: quest moves, spoken lines, the player's gold."""
     out: list[tuple[str, str]] = []
     for t in delta.transitions:
-        out.append(("notice", f"Quest '{_nice(t.quest)}': {_nice(t.from_state)} -> {_nice(t.to_state)}"))
+        title = QUEST_TITLES.get(t.quest, _nice(t.quest))
+        out.append(("notice", f"Quest updated: {title}: {_nice(t.from_state)} -> {_nice(t.to_state)}"))
         if t.say_npc and t.say_text:
             out.append(("npc", f"{names.get(t.say_npc, t.say_npc).split()[0]}: {t.say_text}"))
     shown = {t.quest for t in delta.transitions}
     for quest, state in delta.quests.items():
         if quest not in shown:
-            out.append(("notice", f"Quest '{_nice(quest)}' is now {_nice(state)}"))
+            out.append(("notice", f"Quest updated: {QUEST_TITLES.get(quest, _nice(quest))}: {_nice(state)}"))
     if "player.gold" in delta.variables:
         out.append(("notice", f"Your purse: {delta.variables['player.gold']} gold"))
     return out
@@ -48,6 +59,18 @@ class WorldLink:
         self.tiles = tiles
         self.enabled = True  # off once the runtime says it has no world
         self.last_seq = -1
+        self.quests: dict[str, str] = {}
+        self.gold: Any = None
+
+    def refresh(self) -> None:
+        """Ask for the whole world state (for the journal); the answer arrives through poll."""
+        self.link.request(WorldStateQuery(), what=LOOK)
+
+    def journal(self) -> list[str]:
+        lines = [f"Purse: {self.gold} gold"] if self.gold is not None else []
+        for quest, state in self.quests.items():
+            lines.append(f"{QUEST_TITLES.get(quest, _nice(quest))}: {_nice(state)}")
+        return lines
 
     def entered(self, loc: Location) -> None:
         """The player walked into ``loc``: say so on screen and report it to the runtime."""
@@ -61,7 +84,7 @@ class WorldLink:
     def handle(self, msg: Inbound) -> bool:
         """Take a world message (or a failed world request); False when it is none of those."""
         if isinstance(msg, LinkProblem):
-            if not msg.what.startswith(REPORT):
+            if not msg.what.startswith(REPORT) and msg.what != LOOK:
                 return False
             if msg.code == "world_unavailable":
                 self.enabled = False
@@ -70,10 +93,19 @@ class WorldLink:
                 log.warning("world event refused (%s): %s", msg.code, msg.message)
             return True
         if isinstance(msg, WorldEventApplied | WorldChanged):
-            if msg.seq <= self.last_seq and not (isinstance(msg, WorldChanged) and msg.cause in ("load", "reset")):
+            if msg.seq <= self.last_seq and not (
+                isinstance(msg, WorldChanged) and msg.cause in ("load", "reset")
+            ):
                 return True  # the same change reaches us twice: as our reply and as a broadcast
             self.last_seq = msg.seq
+            self.quests.update(msg.quests)
+            self.gold = msg.variables.get("player.gold", self.gold)
             for kind, text in describe_delta(msg, self.talk.names):
                 self.talk.notify(text, "npc" if kind == "npc" else "notice")
+            return True
+        if isinstance(msg, WorldStateReply):
+            self.quests = dict(msg.quests)
+            self.gold = msg.variables.get("player.gold")
+            self.last_seq = max(self.last_seq, msg.seq)
             return True
         return False

@@ -1,0 +1,134 @@
+"""The Thornbrook demo, run headless (SDL dummy drivers) against the real runtime.
+
+Each test starts ``python -m demo_game`` as a real process with a play script, then reads the chat
+log and the screenshot it wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from npc_runtime.protocol.messages.world import WorldEventMsg, WorldStateQuery, WorldStateReply
+from npc_runtime.runtime.app import Runtime
+from testsupport import ClientFactory, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "demo_game" / "scripts" / "talk_to_mira.txt"
+ENV = {
+    **os.environ,
+    "SDL_VIDEODRIVER": "dummy",
+    "SDL_AUDIODRIVER": "dummy",
+    "PYGAME_HIDE_SUPPORT_PROMPT": "1",
+}
+GRASS = (96, 156, 72)
+INN_ROOF = (150, 60, 45)
+
+
+def demo_cmd(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "demo_game",
+        "--headless",
+        "--fps",
+        "120",
+        "--screenshot",
+        str(tmp_path / "shot.png"),
+        "--chat-log",
+        str(tmp_path / "chat.json"),
+        *extra,
+    ]
+
+
+def colour_share(path: Path, colour: tuple[int, int, int]) -> float:
+    """The share of sampled pixels (a 7-pixel grid) that are exactly ``colour``."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame
+
+    surf = pygame.image.load(str(path))
+    w, h = surf.get_size()
+    samples = [surf.get_at((x, y))[:3] for x in range(0, w, 7) for y in range(0, h, 7)]
+    return sum(1 for s in samples if tuple(s) == colour) / len(samples)
+
+
+def test_walk_to_mira_and_talk(tmp_path: Path, personas_dir: Path) -> None:
+    """Embedded runtime: walk to Mira, order an ale, ask for rumours, leave with Esc."""
+    proc = subprocess.run(
+        [
+            *demo_cmd(tmp_path, "--script", str(SCRIPT)),
+            "--personas",
+            str(personas_dir),
+            "--db",
+            str(tmp_path / "rt.sqlite3"),
+        ],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr
+    log = json.loads((tmp_path / "chat.json").read_text())
+    said = [(e["kind"], e["speaker"], e["text"]) for e in log]
+
+    mira = yaml.safe_load((personas_dir / "mira.persona.yaml").read_text())
+    topics = {t["id"]: t["lines"] for t in mira["topics"]}
+    mira_lines = [text for kind, speaker, text in said if kind == "npc" and speaker == "Mira"]
+    assert mira_lines[0] in mira["greeting"]
+    assert mira_lines[1] in topics["drink"]  # the authored answer to "pour me an ale"
+    assert mira_lines[2] in topics["rumours"]
+    assert mira_lines[-1] in mira["farewell"]  # Esc: she says goodbye
+    assert ("action", "", "Mira serves you an ale") in said
+    player = [text for kind, _, text in said if kind == "player"]
+    assert player == ["pour me an ale", "heard any rumours?"]
+
+    shot = tmp_path / "shot.png"
+    assert shot.stat().st_size > 10_000
+    assert colour_share(shot, GRASS) > 0.2  # the village is drawn, not a blank frame
+    assert colour_share(shot, INN_ROOF) > 0.01
+
+
+async def test_connect_reports_location_and_shows_quest_notices(
+    tmp_path: Path, runtime_server: Runtime, make_client: ClientFactory
+) -> None:
+    """--connect to a running runtime: walking to the gate is reported as location_entered, and a
+    world change made by another client (a bribe) shows up as quest notices in the game."""
+    script = tmp_path / "gate.txt"
+    script.write_text("walk_to tomas\nwait_text Quest updated: The closed gate\nwait 5\n")
+    proc = await asyncio.create_subprocess_exec(
+        *demo_cmd(tmp_path, "--connect", runtime_server.endpoint, "--script", str(script)),
+        env=ENV,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await wait_for(
+            lambda: any(
+                s.client == "thornbrook-demo" and s.introduced for s in runtime_server.sessions.values()
+            ),
+            timeout=30,
+        )
+        other = await make_client("engine-tools")
+        await other.request(WorldEventMsg(kind="custom", name="bribe_offered", payload={"amount": 10}))
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, stderr.decode()
+
+    texts = [e["text"] for e in json.loads((tmp_path / "chat.json").read_text())]
+    assert "Quest updated: The closed gate: closed -> bribed" in texts
+    assert "Your purse: 5 gold" in texts
+
+    state = await other.request(WorldStateQuery())
+    assert isinstance(state, WorldStateReply)
+    assert ["player", "located_in", "north_gate"] in state.relations
