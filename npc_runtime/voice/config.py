@@ -46,6 +46,16 @@ class VoiceConfig(BaseModel):
         default_factory=lambda: list(DEFAULT_BACKCHANNELS),
         description="Utterances that never interrupt the NPC and are not answered while it speaks",
     )
+    backchannel_max_ms: float = Field(
+        default=500, ge=0, description="Voice under this is a backchannel unless it is an interrupt word"
+    )
+    min_interrupt_words: int = Field(
+        default=2, ge=1, description="Words needed to interrupt the NPC (interrupt words count alone)"
+    )
+    interrupt_words: list[str] = Field(
+        default_factory=lambda: ["stop", "wait", "hold", "no", "hey", "enough", "quiet", "listen"],
+        description="Short words that do interrupt the NPC",
+    )
     ptt_interrupts: bool = Field(default=True, description="Push-to-talk speech_start interrupts at once")
     report_wait_ms: float = Field(default=500, ge=0, description="Wait for playback_report after stop")
     chunk_ms: float = Field(default=200, ge=20, le=2000, description="Duration of each npc_audio chunk")

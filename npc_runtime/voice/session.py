@@ -240,7 +240,7 @@ class VoiceConversation:
                 and self.cfg.barge_in
                 and not self._barged
                 and self.segmenter.voiced_ms >= self.cfg.barge_in_min_ms
-                and classify(interim, self.cfg.backchannels, playing.text) == "speech"
+                and self._classify(interim, playing.text, self.segmenter.voiced_ms) == "speech"
             ):
                 await self._barge_in(playing, self._clock.monotonic())
 
@@ -257,7 +257,7 @@ class VoiceConversation:
         text = (await asyncio.to_thread(stream.finish)).strip()
         timer.transcript_final = self._clock.monotonic()
         playing = self.speaker.playing()
-        kind = classify(text, self.cfg.backchannels, playing.text if playing else "")
+        kind = self._classify(text, playing.text if playing else "", ev.voiced_ms)
         used, reason = True, None
         if kind == "empty":
             used, reason = False, "no_speech"
@@ -281,9 +281,19 @@ class VoiceConversation:
         self.next_timer = timer
         self._port.start_turn(text)
 
+    def _classify(self, text: str, npc_text: str, voiced_ms: float) -> str:
+        return classify(
+            text,
+            self.cfg.backchannels,
+            npc_text,
+            short=voiced_ms < self.cfg.backchannel_max_ms,
+            interrupt_words=self.cfg.interrupt_words,
+            min_words=self.cfg.min_interrupt_words,
+        )
+
     async def _barge_in(self, reply: Reply, detected: float) -> None:
         self._barged = True
-        await self.speaker.stop(reply, "barge_in")
+        await self.speaker.stop(reply, "barge_in", detected)
         self._port.interrupt_reply()
         if reply.timer is not None:
             reply.timer.barge_in_ms = round((self._clock.monotonic() - detected) * 1000.0, 1)

@@ -129,7 +129,7 @@ class Speaker:
             reply.queue.put_nowait(sentence)
         reply.queue.put_nowait(None)
 
-    async def stop(self, reply: Reply, reason: str) -> None:
+    async def stop(self, reply: Reply, reason: str, detected: float | None = None) -> None:
         """Cancel synthesis and tell the client to stop playing (at most once)."""
         reply.stopped = True
         reply.finished.set()  # playback is over as far as the turn is concerned
@@ -137,8 +137,14 @@ class Speaker:
             reply.task.cancel()
         if not reply.stop_sent and reply.seq > 0:
             reply.stop_sent = True
+            after = None if detected is None else round((self._clock.monotonic() - detected) * 1000.0, 1)
             await self._send(
-                StopPlayback(conversation_id=self.conversation_id, turn_id=reply.turn_id, reason=reason)
+                StopPlayback(
+                    conversation_id=self.conversation_id,
+                    turn_id=reply.turn_id,
+                    reason=reason,
+                    detection_ms=after,
+                )
             )
 
     async def wait_synth(self, reply: Reply, timeout: float) -> None:

@@ -169,9 +169,22 @@ def _norm(text: str) -> list[str]:
     return _TOKEN.findall(text.lower().replace("-", " "))
 
 
-def classify(text: str, backchannels: list[str], npc_text: str = "") -> str:
+def classify(
+    text: str,
+    backchannels: list[str],
+    npc_text: str = "",
+    *,
+    short: bool = False,
+    interrupt_words: list[str] | None = None,
+    min_words: int = 1,
+) -> str:
     """What an utterance is: ``speech`` (answer it / let it interrupt), ``backchannel``,
-    ``echo`` (mostly the NPC's own current words) or ``empty``."""
+    ``echo`` (mostly the NPC's own current words) or ``empty``.
+
+    ``short`` marks an utterance with little voice (under ``backchannel_max_ms``): the recogniser
+    mangles "mm-hmm" into any short word, so one or two words of it count as a backchannel unless
+    one of them is an ``interrupt_words`` command ("stop", "wait"). Likewise any utterance of
+    fewer than ``min_words`` words."""
     words = _norm(text)
     if not words:
         return "empty"
@@ -179,6 +192,10 @@ def classify(text: str, backchannels: list[str], npc_text: str = "") -> str:
     singles = {w for p in phrases for w in p.split()}
     if " ".join(words) in phrases or all(w in singles for w in words):
         return "backchannel"
+    commands = set(interrupt_words or ())
+    if (short and len(words) <= 2) or len(words) < min_words:
+        if not any(w in commands for w in words):
+            return "backchannel"
     if npc_text:
         npc_words = set(_norm(npc_text))
         if len(words) >= 2 and sum(w in npc_words for w in words) / len(words) >= 0.75:

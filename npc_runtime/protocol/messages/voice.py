@@ -111,6 +111,7 @@ class StopPlayback(Message):
     conversation_id: str
     turn_id: int
     reason: Literal["barge_in", "interrupt"] = "barge_in"
+    detection_ms: float | None = Field(default=None, description="Barge-in detected -> this message sent")
 
 
 class TurnMetrics(Message):
