@@ -193,9 +193,8 @@ def classify(
     if " ".join(words) in phrases or all(w in singles for w in words):
         return "backchannel"
     commands = set(interrupt_words or ())
-    if (short and len(words) <= 2) or len(words) < min_words:
-        if not any(w in commands for w in words):
-            return "backchannel"
+    if ((short and len(words) <= 2) or len(words) < min_words) and not any(w in commands for w in words):
+        return "backchannel"
     if npc_text:
         npc_words = set(_norm(npc_text))
         if len(words) >= 2 and sum(w in npc_words for w in words) / len(words) >= 0.75:

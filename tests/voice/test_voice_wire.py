@@ -183,7 +183,7 @@ async def test_several_voice_conversations_at_once(runtime_server: Runtime, make
         await mic.push_to_talk(player_line(text))
         msgs = await collect(c, conv.conversation_id, _is_final, timeout=30)
         audio = _check_npc_audio(msgs, ready)
-        transcript = [t for t in of_type(msgs, "transcript") if t.final][0].text
+        transcript = next(t for t in of_type(msgs, "transcript") if t.final).text
         return npc, transcript, len(audio)
 
     results = await asyncio.gather(*(one(n, t) for n, t in lines.items()))
