@@ -229,7 +229,7 @@ def value_fits(value: Any, v: Variable | PayloadField) -> str | None:
     else:
         ok = isinstance(value, str)
     if not ok:
-        return f"{value!r} is not a {v.type}"
+        return f"{value!r} is not {'an' if v.type == 'int' else 'a'} {v.type}"
     if v.type == "enum" and value not in (v.values or []):
         return f"{value!r} is not one of {', '.join(v.values or [])}"
     if v.type == "int":
@@ -269,6 +269,10 @@ def _npc_list(w: World, who: Visibility, loc: Loc) -> set[str]:
     return out
 
 
+def _an(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def _unknown(what: str, value: str, pool: Any) -> str:
     hits = difflib.get_close_matches(value, list(pool), n=1, cutoff=0.6)
     return f"unknown {what} '{value}'" + (f"; did you mean '{hits[0]}'?" if hits else "")
@@ -290,7 +294,7 @@ def _check_entities(w: World) -> None:
                     _err(
                         w,
                         ("relations", i, end),
-                        f"'{r.type}' needs a {' or '.join(kinds)} here, '{eid}' is a {f.entities[eid].kind}",
+                        f"'{r.type}' needs {_an(' or '.join(kinds))} here, '{eid}' is {_an(f.entities[eid].kind)}",
                     )
     if "player" not in f.entities:
         _err(w, ("entities",), "no 'player' entity: built-in events default to the player", "warning")

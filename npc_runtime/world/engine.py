@@ -352,7 +352,7 @@ class Engine:
         if kind is None:
             raise WorldRejected(f"'{key}': unknown entity '{value}'; declare it under 'entities'", key)
         if kinds and kind not in kinds:
-            raise WorldRejected(f"'{key}': '{value}' is a {kind}, expected a {' or '.join(kinds)}", key)
+            raise WorldRejected(f"'{key}': '{value}' is {_an(kind)}, expected {_an(' or '.join(kinds))}", key)
         return value
 
     def _payload(self, d: dict[str, Any]) -> dict[str, Any]:
@@ -536,6 +536,10 @@ class Engine:
                         txn.learn(other, fid, f"rumour:{npc}")
                     finally:
                         self.state.game_time = saved
+
+
+def _an(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _type_of(value: Any) -> Type:

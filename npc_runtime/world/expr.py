@@ -42,6 +42,14 @@ class Type:
         return self.kind
 
     @property
+    def a(self) -> str:
+        """With its article: "an int", "a bool", "one of ..."."""
+        text = str(self)
+        if self.kind == "enum":
+            return text
+        return ("an " if text[0] in "aeiou" else "a ") + text
+
+    @property
     def stringy(self) -> bool:
         return self.kind in ("string", "enum")
 
@@ -389,7 +397,7 @@ class _Checker:
             t = self.check(node.arg)
             want = BOOL if node.op == "not" else INT
             if t.kind != want.kind:
-                raise ExprError(f"'{node.op}' needs a {want} but got a {t}", node.col)
+                raise ExprError(f"'{node.op}' needs {want.a} but got {t.a}", node.col)
             return want
         if isinstance(node, ListLit):
             if not node.items:
@@ -398,7 +406,7 @@ class _Checker:
             first = types[0]
             for t, item in zip(types, node.items, strict=True):
                 if _join(first, t) is None:
-                    raise ExprError(f"a list mixes a {first} and a {t}", item.col)
+                    raise ExprError(f"a list mixes {first.a} and {t.a}", item.col)
             return Type("list", item=STRING if first.stringy else first)
         if isinstance(node, Call):
             return self.call(node, CONDITION_FUNCTIONS)
@@ -425,12 +433,12 @@ class _Checker:
         if op in ("and", "or"):
             for t, side in ((lt, node.left), (rt, node.right)):
                 if t.kind != "bool":
-                    raise ExprError(f"'{op}' joins true/false values, not a {t}", side.col)
+                    raise ExprError(f"'{op}' joins true/false values, not {t.a}", side.col)
             return BOOL
         if op in ("+", "-", "*", "/", "%"):
             for t, side in ((lt, node.left), (rt, node.right)):
                 if t.kind != "int":
-                    raise ExprError(f"'{op}' needs numbers but got a {t}", side.col)
+                    raise ExprError(f"'{op}' needs numbers but got {t.a}", side.col)
             return INT
         if op in ("in", "not in"):
             if rt.kind != "list" or rt.item is None:
@@ -443,10 +451,10 @@ class _Checker:
     def compare(self, lt: Type, rt: Type, left: Node, right: Node, op: str) -> None:
         if op in ("<", "<=", ">", ">="):
             if lt.kind != "int" or rt.kind != "int":
-                raise ExprError(f"'{op}' compares numbers, not a {lt} and a {rt}", left.col)
+                raise ExprError(f"'{op}' compares numbers, not {lt.a} and {rt.a}", left.col)
             return
         if _join(lt, rt) is None:
-            raise ExprError(f"cannot compare a {lt} with a {rt}", right.col)
+            raise ExprError(f"cannot compare {lt.a} with {rt.a}", right.col)
         # A string literal compared with an enumeration must be one of its members.
         for t, other in ((lt, right), (rt, left)):
             if t.kind == "enum" and t.values is not None:
@@ -475,7 +483,7 @@ class _Checker:
         for role, arg in zip(roles, node.args, strict=True):
             t = self.check(arg)
             if not t.stringy:
-                raise ExprError(f"{node.fn}() needs a {role} id (a string), got a {t}", arg.col)
+                raise ExprError(f"{node.fn}() needs a {role} id (a string), got {t.a}", arg.col)
             if isinstance(arg, Lit):
                 problem = self.scope.check_id(role, arg.value)
                 if problem:
@@ -509,7 +517,7 @@ def check_condition(src: str, scope: Scope) -> Checked:
     checker = _Checker(scope)
     t = checker.check(node)
     if t.kind != "bool":
-        raise ExprError(f"a condition must be true or false, but this is a {t}", node.col)
+        raise ExprError(f"a condition must be true or false, but this is {t.a}", node.col)
     return Checked(node, t, checker.reads)
 
 
@@ -539,7 +547,7 @@ def check_effect(src: str, scope: Scope) -> CheckedEffect:
         value_t = checker.check(eff.value)
         if eff.op in ("+=", "-="):
             if target_t.kind != "int" or value_t.kind != "int":
-                raise ExprError(f"'{eff.op}' adds numbers; '{eff.target.name}' is a {target_t}", eff.col)
+                raise ExprError(f"'{eff.op}' adds numbers; '{eff.target.name}' is {target_t.a}", eff.col)
         else:
             checker.compare(target_t, value_t, eff.target, eff.value, "==")
         writes.add("v:" + eff.target.name)

@@ -114,7 +114,7 @@ def test_when_both_branches_hold_at_once_the_first_declared_wins() -> None:
     ("event", "message", "field"),
     [
         (WorldEvent("item_given", {"item": "dragon_egg"}), "unknown entity 'dragon_egg'", "item"),
-        (WorldEvent("item_given", {"item": "mira"}), "'mira' is a character, expected a item", "item"),
+        (WorldEvent("item_given", {"item": "mira"}), "'mira' is a character, expected an item", "item"),
         (WorldEvent("item_given", {}), "'item' is required", "item"),
         (
             WorldEvent("enemy_killed", {"enemy": "wolf", "count": 0}),
@@ -128,15 +128,15 @@ def test_when_both_branches_hold_at_once_the_first_declared_wins() -> None:
         ),
         (
             WorldEvent("location_entered", {"location": "wolf_pelt"}),
-            "is a item, expected a location",
+            "is an item, expected a location",
             "location",
         ),
         (
             custom("bribe_offered", amount="ten"),
-            "payload field 'amount': 'ten' is not a int",
+            "payload field 'amount': 'ten' is not an int",
             "payload.amount",
         ),
-        (custom("bribe_offered", amount=True), "'amount': True is not a int", "payload.amount"),
+        (custom("bribe_offered", amount=True), "'amount': True is not an int", "payload.amount"),
         (custom("bribe_offered", amount=0), "0 is below the minimum 1", "payload.amount"),
         (custom("bribe_offered"), "payload field 'amount' is required", "payload.amount"),
         (custom("bribe_offered", amount=1, tip=2), "has no payload field(s) tip", "payload"),

@@ -1,0 +1,183 @@
+"""Designer tools: lint reports every problem at once with file, line and field; show draws."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from npc_runtime.world.lint import lint_path, lint_world_text
+
+from .conftest import VILLAGE
+
+BROKEN = """\
+world: broken
+entities:
+  player: character
+  tomas: {kind: character}
+  gate: {kind: location}
+relations:
+  - [tomas, guards, gate]
+  - [tomas, guards, castle]
+variables:
+  gold: {type: int, initial: 5, min: 0, max: 3}
+  trust: {type: int, min: 0, max: 5}
+  door.open: {type: bool}
+  frozen: {type: bool}
+events:
+  bribe:
+    payload:
+      amount: {type: int}
+rules:
+  - event: bribe
+    effects: ["gold -= event.amount", "trust += evnt.amount"]
+  - event: bribee
+quests:
+  gate:
+    initial: closed
+    states:
+      closed: {}
+      open: {}
+      lost: {}
+      done: {final: true}
+    transitions:
+      - from: closed
+        to: open
+        when: trust >= 6
+      - from: closed
+        to: done
+        when: frozen
+      - from: closed
+        to: open
+        when: gold > "3"
+      - from: closed
+        to: open
+      - from: closed
+        to: done
+        when: door.open
+      - from: open
+        to: nowhere
+facts:
+  secret:
+    text: Tomas is afraid of the dark.
+    known_by: [tomas, tomass]
+"""
+
+
+def problems_by_field(text: str) -> dict[str, tuple[int | None, str, str]]:
+    return {p.field: (p.line, p.severity, p.message) for p in lint_world_text(text, "broken.world.yaml")}
+
+
+def test_every_problem_is_reported_at_once_with_line_and_field() -> None:
+    found = problems_by_field(BROKEN)
+    expected = {
+        "relations.1.to": (8, "unknown entity 'castle'"),
+        "variables.gold.initial": (10, "initial value 5 is above the maximum 3"),
+        "rules.0.effects.1": (20, "unknown name 'evnt.amount'; did you mean 'event.amount'?"),
+        "rules.1.event": (21, "unknown event 'bribee'; did you mean 'bribe'?"),
+        "quests.gate.transitions.2.when": (39, "'>' compares numbers, not an int and a string (column 1)"),
+        "quests.gate.transitions.5.to": (46, "unknown state 'nowhere' of quest 'gate'"),
+        "facts.secret.known_by.1": (50, "unknown character 'tomass'; did you mean 'tomas'?"),
+        # graph analyses
+        "quests.gate.states.lost": (28, "state 'lost' of quest 'gate' cannot be reached from 'closed'"),
+        "quests.gate.transitions.0": (31, "can never fire: no value of trust (min 0, max 5) satisfies it"),
+        "quests.gate.transitions.1": (
+            34,
+            "can never fire: it reads only frozen, which no event rule, transition or persona action changes",
+        ),
+        "quests.gate.transitions.4": (
+            42,
+            "can never fire: transition 3 from 'closed' has no condition and always fires first",
+        ),
+        "quests.gate.states.open": (27, "dead end: quest 'gate' can reach state 'open' but never leave it"),
+    }
+    for field, (line, text) in expected.items():
+        assert field in found, f"missing {field}: {found}"
+        got_line, severity, message = found[field]
+        assert text in message, (field, message)
+        assert got_line == line, (field, got_line, message)
+        assert severity == "error"
+    assert found["quests.gate.states.closed"][1:] == (
+        "warning",
+        "from state 'closed' quest 'gate' can never reach a final state",
+    )
+
+
+def test_the_sample_world_and_its_personas_are_clean() -> None:
+    assert lint_path(VILLAGE.parent) == []
+
+
+def test_persona_conditions_are_checked_against_the_world(tmp_path: Path) -> None:
+    shutil.copy(VILLAGE, tmp_path / VILLAGE.name)
+    (tmp_path / "tomas.persona.yaml").write_text(
+        """\
+id: tomas
+name: Tomas
+fallback: [Move along., Nothing to see.]
+topics:
+  - id: gate
+    phrasings: [open the gate]
+    when: 'quest.gate == "opened"'
+    lines: [Gate's shut.]
+actions:
+  - name: take_coin
+    params: {amount: {type: int}}
+    effects: ["player.gold -= arg.amount", "gate.bribe += arg.amont"]
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "mira.persona.yaml").write_text(
+        """\
+id: mira
+name: Mira
+fallback: [Hm., Say that again.]
+topics:
+  - id: wolves
+    phrasings: [any wolves]
+    lines:
+      - {text: Quiet now., when: 'wolves.killed >= 3'}
+""",
+        encoding="utf-8",
+    )
+    problems = lint_path(tmp_path)
+    text = "\n".join(str(p) for p in problems)
+    assert 'tomas.persona.yaml:7: [topics.0.when] error: "opened" is not one of' in text
+    assert (
+        "tomas.persona.yaml:12: [actions.0.effects.1] error: unknown name 'arg.amont'; did you mean 'arg.amount'?"
+        in text
+    )
+    # only a warning: Tomas never sees wolves.killed (no visible_to, no fact exposes it)
+    assert "mira.persona.yaml:8: [topics.0.lines.0.when] warning: mira can never see wolves.killed" in text
+
+
+def test_cli_lint_exit_codes_and_show_formats(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.world.yaml"
+    bad.write_text(BROKEN, encoding="utf-8")
+    cli = [sys.executable, "-m", "npc_runtime.cli", "world"]
+    res = subprocess.run([*cli, "lint", str(bad)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "broken.world.yaml:8: [relations.1.to] error: unknown entity 'castle'" in res.stdout
+    assert (
+        res.stdout.strip().endswith("12 error(s), 0 warning(s)") or "error(s)" in res.stdout.splitlines()[-1]
+    )
+    ok = subprocess.run([*cli, "lint", str(VILLAGE.parent)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    for fmt, magic in (("png", b"\x89PNG"), ("svg", b"<?xml"), ("dot", b"digraph")):
+        out = tmp_path / f"village.{fmt}"
+        res = subprocess.run(
+            [*cli, "show", str(VILLAGE), "--format", fmt, "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, res.stderr
+        data = out.read_bytes()
+        assert data.startswith(magic), fmt
+    dot = (tmp_path / "village.dot").read_text()
+    assert '"gate.closed" -> "gate.bribed"' in dot and "either" in dot and "style=dashed" in dot
+    assert "Tomas opened the gate for" in (tmp_path / "village.svg").read_text()
+    res = subprocess.run(
+        [*cli, "show", str(bad), "-o", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 1 and "unknown entity 'castle'" in res.stderr
