@@ -130,6 +130,8 @@ namespace NpcRuntime
             lock (pendingLock) pending[p.Id] = p.Reply;
             try
             {
+                if (disconnectReason != null) // checked after registering: FailPending cannot miss it
+                    throw new ZmtpException("disconnected from the runtime: " + disconnectReason);
                 Send(message);
             }
             catch (Exception)
@@ -274,6 +276,7 @@ namespace NpcRuntime
             finally
             {
                 if (disconnectReason == null) disconnectReason = "closed";
+                dealer.Close(); // later sends fail at once instead of writing into a dead socket
                 FailPending(new ZmtpException("disconnected from the runtime: " + disconnectReason));
                 lock (queueLock) Monitor.PulseAll(queueLock);
             }
