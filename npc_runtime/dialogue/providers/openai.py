@@ -227,7 +227,9 @@ class OpenAIProvider(DialogueProvider):
         super().__init__(first_chunk_timeout=settings.first_token_timeout, total_timeout=settings.timeout)
         self.settings = settings
         self._api_key = api_key
-        self._client: openai.AsyncOpenAI | None = None
+        # Made now, not on the first turn: building the client (TLS context, lazy imports) takes
+        # ~60-120 ms that the first player would otherwise wait through.
+        self._client: openai.AsyncOpenAI | None = self._make_client()
         self.last_prompt: Prompt | None = None  # for metrics and debugging
         # "tools" turns into "text" for good when the server says it does not support tools.
         self.actions_mode: str = settings.actions
@@ -255,15 +257,20 @@ class OpenAIProvider(DialogueProvider):
             key = LOCAL_DUMMY_KEY  # local servers ignore the key, but the client wants one
         return cls(settings, api_key=key)
 
+    def _make_client(self) -> openai.AsyncOpenAI:
+        s = self.settings
+        client = openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=s.base_url,
+            max_retries=s.max_retries,
+            timeout=openai.Timeout(s.timeout, connect=s.connect_timeout, read=s.first_token_timeout),
+        )
+        _ = client.chat.completions  # resolve the lazily imported resources now
+        return client
+
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
-            s = self.settings
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=s.base_url,
-                max_retries=s.max_retries,
-                timeout=openai.Timeout(s.timeout, connect=s.connect_timeout, read=s.first_token_timeout),
-            )
+            self._client = self._make_client()
         return self._client
 
     async def aclose(self) -> None:
