@@ -29,6 +29,8 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import Choice
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ...errors import ConfigError, ProviderError
@@ -219,6 +221,68 @@ def _tool_proposals(calls: dict[int, _ToolCall]) -> list[ActionProposal]:
     return out
 
 
+class _Reply:
+    """Turns the deltas of one streamed reply into chunks: text through hygiene, then actions."""
+
+    def __init__(self, ctx: DialogueContext, mode: str) -> None:
+        persona = ctx.persona
+        player = str(ctx.extra.get("player_name") or ctx.player_id)
+        self.mode = mode
+        self.spoken = SpokenFilter(
+            speaker_names=[persona.name, persona.id, "npc", "assistant"],
+            other_speakers=["player", "user", "you", player, *ctx.others],
+        )
+        self.lines = ActionLineParser() if mode == "text" else None
+        self.calls: dict[int, _ToolCall] = {}
+        self.started = self.said = self.empty = False
+        self.persona_id = persona.id
+
+    @property
+    def stopped(self) -> bool:
+        return self.spoken.stopped
+
+    def use_action_lines(self) -> None:
+        self.mode = "text"
+        self.lines = ActionLineParser()
+
+    def feed(self, choice: Choice) -> list[DialogueChunk]:
+        delta = choice.delta
+        for tc in delta.tool_calls or ():
+            call = self.calls.setdefault(tc.index if tc.index is not None else len(self.calls), _ToolCall())
+            if tc.function is not None:
+                call.name += tc.function.name or ""
+                call.arguments += tc.function.arguments or ""
+        if choice.finish_reason == "length":
+            log.info("the reply of %s hit max_tokens", self.persona_id)
+        text = delta.content or ""
+        if self.lines is not None:
+            text = self.lines.feed(text)
+        return self._text(self.spoken.feed(text))
+
+    def finish(self) -> list[DialogueChunk]:
+        """The rest: held text, then the proposals. Sets :attr:`empty` when there was nothing to say or do."""
+        rest = self.lines.finish() if self.lines is not None else ""
+        out = self._text(self.spoken.feed(rest) + self.spoken.finish())
+        proposals = [*(self.lines.proposals if self.lines is not None else []), *_tool_proposals(self.calls)]
+        if not self.said and not proposals:
+            self.empty = True
+            return []
+        if not self.started:
+            out.append(SourceTag("llm"))
+        return [*out, *proposals]
+
+    def _text(self, text: str) -> list[DialogueChunk]:
+        if not text:
+            return []
+        out: list[DialogueChunk] = []
+        if not self.started:
+            self.started = True
+            out.append(SourceTag("llm"))
+        self.said = True
+        out.append(TextPiece(text))
+        return out
+
+
 class OpenAIProvider(DialogueProvider):
     name: ClassVar[str] = "openai"
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(streaming=True, actions=True)
@@ -309,83 +373,52 @@ class OpenAIProvider(DialogueProvider):
         return request
 
     async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
-        persona = ctx.persona
-        player = str(ctx.extra.get("player_name") or ctx.player_id)
-        spoken = SpokenFilter(
-            speaker_names=[persona.name, persona.id, "npc", "assistant"],
-            other_speakers=["player", "user", "you", player, *ctx.others],
-        )
-        mode = self.actions_mode
-        lines = ActionLineParser() if mode == "text" else None
-        calls: dict[int, _ToolCall] = {}
-        started = said = False
+        reply = _Reply(ctx, self.actions_mode)
         try:
-            request = self._request(ctx, mode)
-            try:
-                stream = await self._get_client().chat.completions.create(**request)
-            except openai.APIStatusError as exc:
-                if "tools" not in request or not _rejects_tools(exc):
-                    raise
-                log.warning(
-                    "%s rejected tools (HTTP %s); using [action ...] reply lines from now on",
-                    self._where(),
-                    exc.status_code,
-                )
-                self.actions_mode = mode = "text"
-                lines = ActionLineParser()
-                stream = await self._get_client().chat.completions.create(**self._request(ctx, mode))
+            stream = await self._open(ctx, reply)
             async with stream:
                 async for chunk in stream:
                     if not chunk.choices:
                         continue
-                    delta = chunk.choices[0].delta
-                    for tc in delta.tool_calls or ():
-                        call = calls.setdefault(tc.index if tc.index is not None else len(calls), _ToolCall())
-                        if tc.function is not None:
-                            call.name += tc.function.name or ""
-                            call.arguments += tc.function.arguments or ""
-                    text = delta.content or ""
-                    if lines is not None:
-                        text = lines.feed(text)
-                    text = spoken.feed(text)
-                    if text:
-                        if not started:
-                            started = True
-                            yield SourceTag("llm")
-                        said = True
-                        yield TextPiece(text)
-                    if spoken.stopped:
+                    for piece in reply.feed(chunk.choices[0]):
+                        yield piece
+                    if reply.stopped:
                         log.debug("the model began another speaker's line; reply cut there")
                         break
-                    if chunk.choices[0].finish_reason == "length":
-                        log.info("reply of %s hit max_tokens (%s)", persona.id, self.settings.max_tokens)
-        except openai.APITimeoutError as exc:
-            raise ProviderError(self.name, f"{self._where()} timed out", timeout=True) from exc
-        except openai.APIStatusError as exc:
-            raise ProviderError(
-                self.name, f"{self._where()} answered HTTP {exc.status_code}: {_short(exc)}"
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderError(
-                self.name, f"cannot reach {self._where()} ({_short(exc)}); is the server running?"
-            ) from exc
         except openai.OpenAIError as exc:
-            raise ProviderError(self.name, f"{type(exc).__name__}: {_short(exc)}") from exc
-        rest = lines.finish() if lines is not None else ""
-        tail = spoken.feed(rest) + spoken.finish()
-        proposals = [*(lines.proposals if lines is not None else []), *_tool_proposals(calls)]
-        if tail:
-            if not started:
-                started = True
-                yield SourceTag("llm")
-            said = True
-            yield TextPiece(tail)
-        if not said and not proposals:
+            raise self._error(exc) from exc
+        pieces = reply.finish()
+        if reply.empty:
             raise ProviderError(self.name, f"{self.settings.model} returned no speakable text")
-        if not started:
-            yield SourceTag("llm")
-        for proposal in proposals:
-            yield proposal
+        for piece in pieces:
+            yield piece
+
+    async def _open(self, ctx: DialogueContext, reply: _Reply) -> openai.AsyncStream[ChatCompletionChunk]:
+        """Send the request; if the server rejects tools, resend with action lines (and remember)."""
+        request = self._request(ctx, reply.mode)
+        try:
+            return await self._get_client().chat.completions.create(**request)
+        except openai.APIStatusError as exc:
+            if "tools" not in request or not _rejects_tools(exc):
+                raise
+            log.warning(
+                "%s rejected tools (HTTP %s); using [action ...] reply lines from now on",
+                self._where(),
+                exc.status_code,
+            )
+            self.actions_mode = "text"
+            reply.use_action_lines()
+            return await self._get_client().chat.completions.create(**self._request(ctx, "text"))
+
+    def _error(self, exc: openai.OpenAIError) -> ProviderError:
+        where = self._where()
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderError(self.name, f"{where} timed out", timeout=True)
+        if isinstance(exc, openai.APIStatusError):
+            return ProviderError(self.name, f"{where} answered HTTP {exc.status_code}: {_short(exc)}")
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderError(self.name, f"cannot reach {where} ({_short(exc)}); is the server running?")
+        return ProviderError(self.name, f"{type(exc).__name__}: {_short(exc)}")
 
     def _where(self) -> str:
         return self.settings.base_url or "api.openai.com"
