@@ -18,7 +18,6 @@ class TurnTimer:
     first_dialogue_token: float | None = None
     first_tts_audio: float | None = None
     first_audio_sent: float | None = None
-    barge_in_ms: float | None = None
     turn_id: int | None = None
     sent: bool = False
 
@@ -36,5 +35,4 @@ class TurnTimer:
             first_dialogue_token=self._ms(self.first_dialogue_token),
             first_tts_audio=self._ms(self.first_tts_audio),
             first_audio_sent=self._ms(self.first_audio_sent),
-            barge_in=self.barge_in_ms,
         )

@@ -295,8 +295,6 @@ class VoiceConversation:
         self._barged = True
         await self.speaker.stop(reply, "barge_in", detected)
         self._port.interrupt_reply()
-        if reply.timer is not None:
-            reply.timer.barge_in_ms = round((self._clock.monotonic() - detected) * 1000.0, 1)
         log.info("barge-in in conversation %s (turn %s)", self.id, reply.turn_id)
 
     async def _time_out(self) -> None:

@@ -128,7 +128,6 @@ class TurnMetrics(Message):
     first_dialogue_token: float | None = None
     first_tts_audio: float | None = None
     first_audio_sent: float | None = None
-    barge_in: float | None = Field(default=None, description="Detection -> stop_playback sent")
 
 
 CLIENT_MESSAGES = (AudioStart, AudioChunk, SpeechStart, SpeechEnd, PlaybackStarted, PlaybackReport)
