@@ -40,6 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--screenshot", type=Path, help="write a PNG of the last frame here")
     p.add_argument("--chat-log", type=Path, help="write the chat log (JSON) here on exit")
     p.add_argument("--no-voice", action="store_true", help="text only, even with a microphone")
+    p.add_argument("--mute", action="store_true", help="do not play NPC voices (subtitles only)")
+    p.add_argument(
+        "--mic-wav", type=Path, help="a 16-bit mono WAV that stands in for the microphone (hold V)"
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.headless and args.script is None and args.frames is None:
@@ -70,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     from .game import Game
     from .net import NetLink
     from .script import ScriptRunner, load
-    from .voice import PushToTalk
 
     steps = load(args.script) if args.script else None  # fail on a bad script before starting anything
     embedded: EmbeddedRuntime | None = None
@@ -89,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 f"no runtime answered at {endpoint}; start one with `npc-runtime serve`"
             ) from None
         pygame.init()
-        voice = None if args.no_voice else PushToTalk.open(link)
-        game = Game(link, fps=args.fps, voice=voice)
+        game = Game(link, fps=args.fps, voice=not args.no_voice, mic_wav=args.mic_wav, mute=args.mute)
         try:
             game.run(ScriptRunner(steps) if steps is not None else None, max_frames=args.frames)
         except DemoError as exc:

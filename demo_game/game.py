@@ -36,11 +36,18 @@ class Npc:
 
 
 class Game:
-    def __init__(self, link: NetLink, *, fps: int = 60, voice: PushToTalk | None = None) -> None:
+    def __init__(
+        self,
+        link: NetLink,
+        *,
+        fps: int = 60,
+        voice: bool = True,
+        mic_wav: Path | None = None,
+        mute: bool = False,
+    ) -> None:
         assert link.welcome is not None, "connect the link first"
         self.link = link
         self.fps = fps
-        self.voice = voice
         self.screen = pygame.display.set_mode((MAP_W + PANEL_W, MAP_H))
         pygame.display.set_caption("Thornbrook — npc_runtime demo")
         self.tiles = TileMap()
@@ -53,6 +60,8 @@ class Game:
         self.talk = Talk(link, names)
         self.world = WorldLink(link, self.talk, self.tiles)
         self.world.refresh()
+        self.voice = PushToTalk.open(link, self.talk, mic_wav, mute) if voice else None
+        self.hud.voice_hint = self.voice is not None
         self.typed = ""
         self.keys_down: set[int] = set()
         self.place = ""
@@ -83,8 +92,12 @@ class Game:
         for event in events:
             self.handle(event)
         for msg in self.link.poll():
-            if not self.world.handle(msg) and not self.talk.handle(msg):
+            if not (
+                self.world.handle(msg) or self.talk.handle(msg) or (self.voice and self.voice.handle(msg))
+            ):
                 log.debug("unhandled %s", type(msg).__name__)
+        if self.voice is not None:
+            self.voice.update(dt, self.clock_s)
         if not self.talk.talking:
             kx, ky = self._key_vector()
             self.player.move(self.tiles, move[0] + kx, move[1] + ky, dt)
@@ -100,14 +113,18 @@ class Game:
             self._key(event.key)
         elif event.type == pygame.KEYUP:
             self.keys_down.discard(event.key)
+            if event.key == pygame.K_v and self.voice is not None:
+                self.voice.release()
         elif event.type == pygame.TEXTINPUT and self.talk.phase is Phase.OPEN:
+            if self.voice is not None and self.voice.holding and event.text in ("v", "V"):
+                return  # the push-to-talk key, not a letter
             self.typed = (self.typed + event.text)[:400]
 
     def _key(self, key: int) -> None:
         if not self.talk.talking:
             if key == pygame.K_e and (npc := self.nearby()) is not None:
                 self.typed = ""
-                self.talk.begin(npc.spot.npc_id)
+                self.talk.begin(npc.spot.npc_id, self.voice.mode if self.voice else "text")
                 pygame.key.start_text_input()
             elif key == pygame.K_ESCAPE:
                 self.running = False
@@ -115,6 +132,8 @@ class Game:
         if key == pygame.K_ESCAPE:
             self.talk.end()
             pygame.key.stop_text_input()
+        elif key == pygame.K_v and self.voice is not None and not self.typed:
+            self.voice.press()
         elif key in (pygame.K_RETURN, pygame.K_KP_ENTER):
             if self.talk.say(self.typed):
                 self.typed = ""
@@ -192,6 +211,9 @@ class Game:
             self.hud.subtitle(screen, self.talk.name(self.talk.npc_id), self.talk.caption)
         self.hud.notices(screen, self.talk)
         status = f"runtime: {self.link.endpoint}"
+        if self.voice is not None and self.voice.metrics:
+            status = self.voice.metrics
+        self.hud.listening = self.voice is not None and self.voice.holding
         self.hud.panel(screen, self.talk, self.typed, self.place, status, self.world.journal())
         pygame.display.flip()
 

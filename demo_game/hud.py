@@ -45,6 +45,7 @@ class Hud:
         self.small = pygame.font.Font(None, 18)
         self.big = pygame.font.Font(None, 30)
         self.voice_hint = False  # show "Hold V to speak" (a microphone is open)
+        self.listening = False  # V is held
 
     # -- side panel -----------------------------------------------------------------------------------
     def panel(
@@ -88,10 +89,13 @@ class Hud:
         box = pygame.Rect(x0, top, PANEL_W - 20, h)
         pygame.draw.rect(screen, (44, 42, 54), box, border_radius=6)
         pygame.draw.rect(screen, (120, 110, 90), box, 2, border_radius=6)
-        if talk.awaiting_reply:
+        if self.listening:
+            pygame.draw.circle(screen, (230, 60, 60), (box.right - 16, top + 13), 6)
+            hint = "Listening... release V to finish."
+        elif talk.awaiting_reply:
             hint = f"{talk.name(talk.npc_id)} is answering..."
         else:
-            hint = "Type, Enter to say it. Esc to leave." + ("  Hold V to speak." if self.voice_hint else "")
+            hint = "Type, Enter to say it. Esc to leave." + (" Hold V: speak." if self.voice_hint else "")
         screen.blit(self.small.render(hint, True, (170, 170, 180)), (x0 + 8, top + 6))
         shown = typed
         while shown and self.font.size("> " + shown + "_")[0] > box.width - 16:

@@ -15,6 +15,7 @@ Waiting commands give up after ``timeout_frames``; the run then fails with the s
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,8 @@ from typing import Protocol
 import pygame
 
 from .errors import ScriptError
+
+log = logging.getLogger(__name__)
 
 KEYS = {
     "e": pygame.K_e,
@@ -133,6 +136,9 @@ class ScriptRunner:
         if not finished and self.frames_in_step > self.timeout_frames:
             raise ScriptError(f"script line {step.line}: '{step.command} {step.arg}' did not finish in time")
         if finished:
+            log.debug(
+                "script line %d '%s' done after %d frames", step.line, step.command, self.frames_in_step
+            )
             self.index += 1
             self.frames_in_step = 0
         return events, move

@@ -117,14 +117,14 @@ class Talk:
             return
         self.phase, self.npc_id, self.conversation_id = Phase.STARTING, npc_id, None
         self.subtitle, self.awaiting_reply = "", True
-        self._add("system", "", f"You approach {self.name(npc_id)}.")
+        self.add("system", "", f"You approach {self.name(npc_id)}.")
         self.link.start_conversation(npc_id, player_id=self.player_id, mode=mode)
 
     def say(self, text: str) -> bool:
         text = text.strip()
         if not text or self.phase is not Phase.OPEN or self.conversation_id is None:
             return False
-        self._add("player", "You", text)
+        self.add("player", "You", text)
         self.awaiting_reply = True
         self.link.say(self.conversation_id, text)
         return True
@@ -159,7 +159,7 @@ class Talk:
     def notify(self, text: str, kind: EntryKind = "notice", log_it: bool = True) -> None:
         self.notices.append(Notice(text, kind, self.now + NOTICE_SECONDS))
         if log_it:
-            self._add(kind, "", text)
+            self.add(kind, "", text)
 
     def handle(self, msg: Inbound) -> bool:
         """Apply one inbound item; False when it is not a conversation matter (the caller may use it)."""
@@ -184,7 +184,7 @@ class Talk:
             self.notify(describe_action(self.name(msg.npc_id), msg.name, msg.args), "action")
         elif isinstance(msg, ConversationEnded):
             if msg.reason != "client":
-                self._add("system", "", f"The conversation ended ({msg.reason}).")
+                self.add("system", "", f"The conversation ended ({msg.reason}).")
             self._closed()
         elif isinstance(msg, Warning):
             log.info("runtime warning %s: %s", msg.code, msg.message)
@@ -216,7 +216,7 @@ class Talk:
         text = msg.text or self.subtitle
         if msg.interrupted:
             text += " —"
-        self._add("npc", self.name(msg.npc_id), text)
+        self.add("npc", self.name(msg.npc_id), text)
         self.subtitle = ""
         self.last_line, self.caption_until = text, self.now + CAPTION_SECONDS
         self.awaiting_reply = False
@@ -225,7 +225,7 @@ class Talk:
         self.phase, self.npc_id, self.conversation_id = Phase.IDLE, None, None
         self.subtitle, self.awaiting_reply, self._stash = "", False, []
 
-    def _add(self, kind: EntryKind, speaker: str, text: str) -> None:
+    def add(self, kind: EntryKind, speaker: str, text: str) -> None:
         entry = LogEntry(kind, speaker, text)
         self.log.append(entry)
         self.history.append(entry)

@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from npc_runtime.protocol.messages.world import WorldEventMsg, WorldStateQuery, WorldStateReply
@@ -132,3 +134,53 @@ async def test_connect_reports_location_and_shows_quest_notices(
     state = await other.request(WorldStateQuery())
     assert isinstance(state, WorldStateReply)
     assert ["player", "located_in", "north_gate"] in state.relations
+
+
+def write_player_wav(path: Path, text: str) -> None:
+    """The player's line spoken by the real Piper voice, 16 kHz mono (the stand-in microphone)."""
+    from piper import SynthesisConfig
+
+    from npc_runtime.voice.models import shared_tts
+    from npc_runtime.voice.resample import resample
+
+    voice = shared_tts("piper")._voice(None)  # type: ignore[attr-defined]
+    cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.0)  # deterministic
+    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize(text, cfg)])
+    pcm = resample(audio.astype(np.int16), voice.config.sample_rate, 16_000).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(pcm.tobytes())
+
+
+def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) -> None:
+    """Hold V: the WAV streams as audio chunks, the runtime transcribes it, Mira answers (muted:
+    playback is covered by test_demo_units, and real-time playback would make this test slow)."""
+    mic = tmp_path / "drink.wav"
+    write_player_wav(mic, "Something to drink.")
+    script = tmp_path / "voice.txt"
+    script.write_text("walk_to mira\npress e\nwait_reply\nhold v 150\nwait_text serves you\nwait_reply\n")
+    proc = subprocess.run(
+        [
+            *demo_cmd(tmp_path, "--script", str(script), "--mic-wav", str(mic), "--mute"),
+            "--personas",
+            str(personas_dir),
+            "--db",
+            str(tmp_path / "rt.sqlite3"),
+        ],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr
+    log = json.loads((tmp_path / "chat.json").read_text())
+    said = [(e["kind"], e["speaker"], e["text"]) for e in log]
+    assert ("player", "You (spoken)", "something to drink") in said
+    assert ("action", "", "Mira serves you an ale") in said
+    mira = yaml.safe_load((personas_dir / "mira.persona.yaml").read_text())
+    drink = next(t["lines"] for t in mira["topics"] if t["id"] == "drink")
+    assert any(kind == "npc" and text in drink for kind, _, text in said)
+    assert [e for e in said if e[0] == "error"] == []
