@@ -91,6 +91,9 @@ class RouterServer:
     def send(self, identity: bytes, payload: bytes) -> None:
         try:
             self._tx.send_multipart((identity, payload), flags=zmq.NOBLOCK, copy=len(payload) < 65536)
+            # The ZMQ_FD is edge-triggered: a send on the shadow socket can consume the edge that
+            # announced incoming frames, and the async recv() would then wait forever. Re-check.
+            self.sock._schedule_remaining_events()  # type: ignore[operator]
         except zmq.Again:
             raise PeerOverloaded() from None
         except zmq.ZMQError as exc:
