@@ -79,6 +79,7 @@ func run(endpoint):
 	conversation(c)
 	errors(c)
 	heartbeat(c)
+	node_wrapper(endpoint)
 
 	c.close()
 	t.check(not c.is_connected_to_runtime(), "close() disconnects")
@@ -183,3 +184,42 @@ func heartbeat(c):
 		"the silent bare DEALER's session timed out", reply)
 	bare.close()
 	bare = null
+
+
+var signalled = []
+
+
+func _on_signal(a, name):
+	signalled.append([name, a])
+
+
+func node_wrapper(endpoint):
+	# The Node front: polled from _process, it turns messages into signals (Godot 3 connect syntax
+	# here; the node itself is Godot 3/4 common subset).
+	var node = load("res://addons/npc_runtime/npc_runtime_node.gd").new()
+	node.endpoint = endpoint
+	node.client_name = "godot-node"
+	for sig in ["connected", "npc_text_final", "reply", "message", "conversation_started"]:
+		node.connect(sig, self, "_on_signal", [sig])
+	t.check(node.connect_to_runtime() == "", "the node starts connecting")
+	var deadline = OS.get_ticks_msec() + 10000
+	var cid = ""
+	var greeted = false
+	while OS.get_ticks_msec() < deadline and not greeted:
+		node._process(0.016)
+		for s in signalled:
+			if s[0] == "connected" and cid == "":
+				cid = "pending"
+				node.client.start_conversation(["mira"], "hero")
+			if s[0] == "npc_text_final" and s[1].get("source") == "greeting":
+				greeted = true
+		OS.delay_msec(2)
+	var names = []
+	for s in signalled:
+		if not s[0] in names:
+			names.append(s[0])
+	t.check(greeted, "the node emits connected, then npc_text_final for the greeting", names)
+	t.check("conversation_started" in names and "reply" in names and "message" in names,
+		"the node emits conversation_started, reply and message", names)
+	node.client.close()
+	node.free()

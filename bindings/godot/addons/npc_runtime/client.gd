@@ -42,9 +42,9 @@ static func now_ms():
 
 
 # Start connecting; the hello is sent as soon as the ZMTP handshake is done. Returns "" or why not.
-func connect_to_runtime(endpoint_ = "tcp://127.0.0.1:7600", client_name_ = "godot-client"):
-	endpoint = endpoint_
-	client_name = client_name_
+func connect_to_runtime(p_endpoint = "tcp://127.0.0.1:7600", p_client_name = "godot-client"):
+	endpoint = p_endpoint
+	client_name = p_client_name
 	welcome = null
 	error = ""
 	_disconnect_reported = false
@@ -78,7 +78,10 @@ func send_raw(bytes):
 	if _zmtp == null or not _zmtp.is_open():
 		return false
 	if welcome != null and bytes.size() > int(welcome.get("max_message_bytes", 1048576)):
-		push_error("npc_runtime: message of %d bytes is over the runtime's limit; send audio in smaller chunks" % bytes.size())
+		push_error(
+			"npc_runtime: message of %d bytes is over the runtime's limit; send audio in smaller chunks"
+			% bytes.size()
+		)
 		return false
 	_last_send_ms = now_ms()
 	return _zmtp.send(bytes)

@@ -7,10 +7,11 @@
 #     var bytes = MsgPack.encode({"type": "ping"})
 #     var result = MsgPack.decode(bytes)   # [value, ""] or [null, "what is wrong"]
 #
-# Mapping: nil <-> null, bool, int (64-bit; uint64 above 2^63 wraps), float32/64 -> float (floats are
-# written as float64, ints in their smallest form, like Python's msgpack, so re-encoding a decoded
-# message gives the same bytes), str <-> String, bin <-> byte array, array <-> Array,
-# map <-> Dictionary (string keys; insertion order = wire order). Ext types are refused.
+# Mapping: nil <-> null, bool, int (64-bit; uint64 above 2^63 wraps), float32/64 -> float
+# (floats are written as float64, ints in their smallest form, like Python's msgpack, so
+# re-encoding a decoded message gives the same bytes), str <-> String, bin <-> byte array,
+# array <-> Array, map <-> Dictionary (string keys; insertion order = wire order).
+# Ext types are refused.
 
 const MAX_DEPTH = 64
 

@@ -7,8 +7,6 @@
 
 extends Node
 
-const NpcClient = preload("res://addons/npc_runtime/client.gd")
-
 signal connected(welcome)
 signal disconnected(reason)
 signal message(msg)  # every message, after the specific signal below
@@ -21,6 +19,7 @@ signal runtime_warning(msg)
 signal conversation_started(msg)
 signal conversation_ended(msg)
 
+const NpcClient = preload("res://addons/npc_runtime/client.gd")
 const SIGNAL_FOR = {
 	"welcome": "connected",
 	"npc_text_delta": "npc_text_delta",

@@ -32,7 +32,10 @@ static func parse_endpoint(endpoint):
 		if digits != "" and str(digits.to_int()) == digits:
 			port = digits.to_int()
 	if port < 1 or port > 65535:
-		return [null, "endpoint needs a host and a port 1-65535, e.g. tcp://127.0.0.1:7600, got '%s'" % endpoint]
+		return [
+			null,
+			"endpoint needs a host and a port 1-65535, e.g. tcp://127.0.0.1:7600, got '%s'" % endpoint
+		]
 	return [rest.substr(0, colon).replace("[", "").replace("]", ""), port]
 
 
@@ -196,7 +199,10 @@ func _process_input(out):
 				if g[i] != 0:
 					mech += char(g[i])
 			if mech != "NULL":
-				_fail("the runtime asks for the %s security mechanism; this client only speaks NULL (no CURVE yet)" % mech)
+				_fail(
+					"the runtime asks for the %s security mechanism; this client only speaks NULL"
+					% mech + " (no CURVE yet)"
+				)
 				return
 			if not _write(frame(ready_body("DEALER"), 0x04)):
 				return
