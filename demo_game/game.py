@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pygame
 
+from .gameclock import GameClock
 from .hud import PANEL_W, Hud
 from .net import NetLink
 from .player import Player, tile_centre
@@ -60,6 +61,7 @@ class Game:
         self.talk = Talk(link, names)
         self.world = WorldLink(link, self.talk, self.tiles)
         self.world.refresh()
+        self.clock = GameClock(link)
         self.voice = PushToTalk.open(link, self.talk, mic_wav, mute) if voice else None
         self.hud.voice_hint = self.voice is not None
         self.typed = ""
@@ -96,6 +98,10 @@ class Game:
                 self.world.handle(msg) or self.talk.handle(msg) or (self.voice and self.voice.handle(msg))
             ):
                 log.debug("unhandled %s", type(msg).__name__)
+        if self.world.world_hours is not None:
+            self.clock.resume_from(self.world.world_hours)
+            self.world.world_hours = None
+        self.clock.update(self.clock_s)
         if self.voice is not None:
             self.voice.update(dt, self.clock_s)
         if not self.talk.talking:
@@ -137,6 +143,8 @@ class Game:
         elif key in (pygame.K_RETURN, pygame.K_KP_ENTER):
             if self.talk.say(self.typed):
                 self.typed = ""
+            elif not self.typed.strip():
+                self.talk.interrupt()  # Enter on an empty line cuts the NPC short
         elif key == pygame.K_BACKSPACE:
             self.typed = self.typed[:-1]
 
@@ -214,7 +222,8 @@ class Game:
         if self.voice is not None and self.voice.metrics:
             status = self.voice.metrics
         self.hud.listening = self.voice is not None and self.voice.holding
-        self.hud.panel(screen, self.talk, self.typed, self.place, status, self.world.journal())
+        place = f"{self.clock.label()} · {self.place}"
+        self.hud.panel(screen, self.talk, self.typed, place, status, self.world.journal())
         pygame.display.flip()
 
     def _thinking(self, centre: tuple[int, int]) -> None:

@@ -93,7 +93,7 @@ class Hud:
             pygame.draw.circle(screen, (230, 60, 60), (box.right - 16, top + 13), 6)
             hint = "Listening... release V to finish."
         elif talk.awaiting_reply:
-            hint = f"{talk.name(talk.npc_id)} is answering..."
+            hint = f"{talk.name(talk.npc_id)} is answering... (Enter: interrupt)"
         else:
             hint = "Type, Enter to say it. Esc to leave." + (" Hold V: speak." if self.voice_hint else "")
         screen.blit(self.small.render(hint, True, (170, 170, 180)), (x0 + 8, top + 6))

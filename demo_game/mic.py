@@ -1,8 +1,10 @@
 """Microphones for push-to-talk: the real one (sounddevice) or a WAV file standing in for it.
 
-A microphone captures while :attr:`Microphone.live` is set and hands s16le mono PCM to its sink.
-The sounddevice one does it on PortAudio's thread; the WAV one in :meth:`Microphone.pump`, called
-every frame with the frame's duration, so it streams at the pace a real one would.
+A microphone streams while :attr:`Microphone.live` is set (the whole voice conversation, not only
+while V is held: the runtime keeps the last 400 ms before the key press as a pre-roll) and hands
+s16le mono PCM to its sink. The sounddevice one does it on PortAudio's thread; the WAV one in
+:meth:`Microphone.pump`, called every frame with the frame's duration, so it streams at the pace a
+real one would: silence, and the file from its start each time the key goes down.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class Microphone:
     def pump(self, dt: float) -> None:
         """Frame-driven sources deliver ``dt`` seconds of audio here."""
 
+    def key_down(self) -> None:
+        """The talk key went down (a real microphone does not care)."""
+
     def close(self) -> None:
         self.end()
 
@@ -80,7 +85,7 @@ class DeviceMicrophone(Microphone):
 
 
 class WavMicrophone(Microphone):
-    """A 16-bit mono WAV played into the conversation on every push-to-talk press, then silence."""
+    """A 16-bit mono WAV said into the conversation on every push-to-talk press; silence otherwise."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -95,12 +100,15 @@ class WavMicrophone(Microphone):
         except (OSError, wave.Error) as exc:
             raise DemoError(f"cannot read microphone WAV {path}: {exc}") from exc
         self.name = f"WAV {path.name}"
-        self._pos = 0
+        self._pos = len(self.samples)  # nothing to say until the key goes down
         self._owed = 0.0
 
     def begin(self, sink: PcmSink) -> None:
-        self._pos, self._owed = 0, 0.0
+        self._owed = 0.0
         super().begin(sink)
+
+    def key_down(self) -> None:
+        self._pos = 0
 
     def pump(self, dt: float) -> None:
         if not self.live:
@@ -109,7 +117,7 @@ class WavMicrophone(Microphone):
         step = self.rate * CHUNK_MS // 1000
         while self._owed >= step:
             part = self.samples[self._pos : self._pos + step]
-            if len(part) < step:  # past the end: the room is quiet
+            if len(part) < step:  # nothing (more) said: the room is quiet
                 part = np.concatenate([part, np.zeros(step - len(part), dtype="<i2")])
             self._pos += step
             self._owed -= step

@@ -129,6 +129,11 @@ class Talk:
         self.link.say(self.conversation_id, text)
         return True
 
+    def interrupt(self) -> None:
+        """Cut the NPC's reply in flight (it keeps what it had said)."""
+        if self.phase is Phase.OPEN and self.conversation_id is not None and self.awaiting_reply:
+            self.link.interrupt(self.conversation_id)
+
     def end(self) -> None:
         """Esc: say goodbye (the NPC answers with its farewell, then the conversation closes)."""
         if self.phase is Phase.OPEN and self.conversation_id is not None:

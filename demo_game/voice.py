@@ -4,7 +4,8 @@ Only used when a microphone exists (or ``--mic-wav`` stands in for one); convers
 started in ``push_to_talk`` mode. Without one, the game stays in text mode and says why in the log.
 
     conversation_started ─► audio_start {sample_rate} ─► audio_ready
-    V down ─► speech_start, audio_chunk × n ... V up ─► speech_end
+    audio_chunk × n, all the time (the runtime keeps a pre-roll)
+    V down ─► speech_start ... V up ─► speech_end
     ◄─ transcript {final, used} ◄─ npc_text_delta / npc_audio × n ◄─ npc_audio_end
     playback_started / playback_report (what the player heard) ─►
 """
@@ -84,6 +85,7 @@ class PushToTalk:
         if cid == self.conversation_id:
             return
         self.release()
+        self.mic.end()
         if self.speaker is not None and cid is not None:
             self.speaker.stop()  # a new conversation: the old voice is cut
         self.conversation_id, self.ready, self._seq = cid, False, 0
@@ -99,14 +101,13 @@ class PushToTalk:
             self._send_all(self.speaker.stop())
         self.holding = True
         self.link.send(SpeechStart(conversation_id=self.conversation_id))
-        self.mic.begin(self._chunk)
+        self.mic.key_down()
         return True
 
     def release(self) -> None:
         if not self.holding:
             return
         self.holding = False
-        self.mic.end()
         if self.conversation_id is not None:
             self.link.send(SpeechEnd(conversation_id=self.conversation_id))
 
@@ -135,6 +136,7 @@ class PushToTalk:
             )
         if isinstance(msg, AudioReady):
             self.ready = True
+            self.mic.begin(self._chunk)  # stream from now on: the runtime keeps a pre-roll
         elif isinstance(msg, Transcript):
             self._transcript(msg)
         elif isinstance(msg, NpcAudio):

@@ -61,6 +61,7 @@ class WorldLink:
         self.last_seq = -1
         self.quests: dict[str, str] = {}
         self.gold: Any = None
+        self.world_hours: float | None = None  # the world's game time, from world_state
 
     def refresh(self) -> None:
         """Ask for the whole world state (for the journal); the answer arrives through poll."""
@@ -106,6 +107,7 @@ class WorldLink:
         if isinstance(msg, WorldStateReply):
             self.quests = dict(msg.quests)
             self.gold = msg.variables.get("player.gold")
+            self.world_hours = msg.game_time
             self.last_seq = max(self.last_seq, msg.seq)
             return True
         return False
