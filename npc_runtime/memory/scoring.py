@@ -61,10 +61,34 @@ def combine(
 
 
 def top_k(total: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best totals, best first (ties: the later, i.e. newer, row wins)."""
+    """Indices of the ``k`` best totals, best first; among equal totals the later (newer) row
+    comes first (which of several rows tied at the cut-off is kept is not specified).
+
+    Exact. On large arrays a threshold taken from a strided sample first narrows the rows that
+    need a partial sort (an argpartition of 100,000 floats costs about 1 ms; a compare, ~0.05 ms).
+    """
     n = total.shape[0]
     if n == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-total, k - 1)[:k] if k < n else np.arange(n)
+    if k >= n:
+        part = np.arange(n)
+    else:
+        part = _narrow(total, k)
+        if part is None:
+            part = np.argpartition(-total, k - 1)[:k]
+        else:
+            part = part[np.argpartition(-total[part], k - 1)[:k]]
     order = np.lexsort((-part, -total[part]))
     return part[order].astype(np.int64)
+
+
+def _narrow(total: np.ndarray, k: int) -> np.ndarray | None:
+    """Rows whose value reaches a threshold that at least ``k`` rows reach (None: no shortcut)."""
+    n = total.shape[0]
+    if n < 8192 or k * 16 > n:
+        return None
+    sample = total[:: n // 4096]
+    rank = min(sample.shape[0] - 1, int(2 * k * sample.shape[0] / n) + 8)
+    threshold = np.partition(sample, sample.shape[0] - 1 - rank)[sample.shape[0] - 1 - rank]
+    rows = np.flatnonzero(total >= threshold)
+    return rows if rows.shape[0] >= k else None

@@ -53,6 +53,11 @@ class MemorySettings(_Strict):
         le=1,
         description="Share of FTS5 bm25 in relevance (the rest is cosine); bm25 is always the fallback",
     )
+    exact_search_below: int = Field(
+        default=20_000, ge=0, description="Above this many memories, relevance is searched in two stages"
+    )
+    coarse_dims: int = Field(default=48, ge=0, description="Dimensions of the first stage (0: always exact)")
+    candidates: int = Field(default=512, ge=10, description="Memories rescored exactly after the first stage")
     capacity: int = Field(default=5000, ge=10, description="Memories kept per NPC before pruning")
     prune_slack: float = Field(default=0.1, ge=0, le=1, description="Prune when over capacity by this share")
     forget_after_hours: float | None = Field(

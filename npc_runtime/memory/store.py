@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from ..clock import Clock
 from ..storage import Database
 from . import scoring
 from .embeddings import Embedder
+from .search import NpcIndex, rank
 from .settings import MemorySettings
 from .tokenizer import basic_split
 from .types import InvalidMemoryError, Memory, NewMemory, Retrieved, check_id
@@ -94,42 +94,6 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _LEXICAL_HITS = 100
 
 
-@dataclass
-class _Index:
-    """One NPC's memories as columns; rows are in id order (ids only grow: AUTOINCREMENT)."""
-
-    ids: np.ndarray
-    importance: np.ndarray
-    times: np.ndarray
-    players: list[str | None]
-    vecs: np.ndarray | None
-    n: int
-
-    def append(
-        self, mid: int, importance: float, t: float, player: str | None, vec: np.ndarray | None
-    ) -> None:
-        if self.n == self.ids.shape[0]:
-            cap = max(64, self.n * 2)
-            self.ids = _grow(self.ids, cap)
-            self.importance = _grow(self.importance, cap)
-            self.times = _grow(self.times, cap)
-            if self.vecs is not None:
-                self.vecs = _grow(self.vecs, cap)
-        self.ids[self.n] = mid
-        self.importance[self.n] = importance
-        self.times[self.n] = t
-        self.players.append(player)
-        if self.vecs is not None and vec is not None:
-            self.vecs[self.n] = vec
-        self.n += 1
-
-
-def _grow(a: np.ndarray, cap: int) -> np.ndarray:
-    out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
 def _row(r: Sequence[object]) -> Memory:
     return Memory(
         id=int(r[0]),  # type: ignore[call-overload]
@@ -167,7 +131,7 @@ class MemoryStore:
         self.embedder = embedder
         self.settings = settings or MemorySettings()
         self._wall = clock.wall if clock is not None else time.time
-        self._indexes: dict[str, _Index] = {}
+        self._indexes: dict[str, NpcIndex] = {}
         db.migrate(NAMESPACE, MIGRATIONS)
 
     # -- writing ---------------------------------------------------------------------------
@@ -290,57 +254,43 @@ class MemoryStore:
         if query is not None and len(query) > 4000:
             raise InvalidMemoryError("query is longer than 4000 characters")
         idx = self._index(npc_id)
-        n = idx.n
-        if n == 0:
+        if idx.n == 0:
             return []
-        s = self.settings
-        rec = scoring.recency(now, idx.times[:n], s.recency_half_life_hours)
-        imp = idx.importance[:n]
-        rel = self._relevance(npc_id, idx, query) if query and query.strip() else None
-        if player_id is not None:
-            mask = np.fromiter((p == player_id for p in idx.players), dtype=bool, count=n)
-            pos = np.flatnonzero(mask)
-            rec, imp = rec[pos], imp[pos]
-            rel = rel[pos] if rel is not None else None
-        else:
-            pos = None
-        comp = scoring.combine(rec, imp, rel, s.weights.recency, s.weights.importance, s.weights.relevance)
-        best = scoring.top_k(comp.total, k)
-        rows = [int(idx.ids[b if pos is None else pos[b]]) for b in best]
+        query_vec, lexical = self._query(npc_id, idx, query) if query and query.strip() else (None, None)
+        r = rank(idx, now, self.settings, k, query_vec=query_vec, lexical=lexical, player_id=player_id)
+        rows = [int(idx.ids[p]) for p in r.positions]
         by_id = self._fetch(rows)
         return [
             Retrieved(
                 memory=by_id[mid],
-                score=float(comp.total[b]),
-                recency=float(comp.recency[b]),
-                importance=float(comp.importance[b]),
-                relevance=float(comp.relevance[b]),
+                score=float(r.total[i]),
+                recency=float(r.recency[i]),
+                importance=float(r.importance[i]),
+                relevance=float(r.relevance[i]),
             )
-            for b, mid in zip(best, rows, strict=True)
+            for i, mid in enumerate(rows)
             if mid in by_id
         ]
 
-    def _relevance(self, npc_id: str, idx: _Index, query: str) -> np.ndarray:
-        """Cosine similarity blended with normalised bm25 (``lexical_weight``); bm25 alone when
-        there is no embedder or no token of the query is known to it."""
-        n = idx.n
-        rel = np.zeros(n, dtype=np.float32)
-        lam = self.settings.lexical_weight
-        q = self.embedder.embed_one(query) if self.embedder is not None and idx.vecs is not None else None
-        if q is None or not q.any():
-            lam = 1.0
-        else:
-            assert idx.vecs is not None
-            rel += (1.0 - lam) * (idx.vecs[:n] @ q)
-        if lam > 0.0:
-            hits = self.lexical(npc_id, query)
-            if hits:
-                hit_ids = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
-                scores = np.fromiter(hits.values(), dtype=np.float32, count=len(hits))
-                where = np.searchsorted(idx.ids[:n], hit_ids)
-                ok = (where < n) & (idx.ids[np.minimum(where, n - 1)] == hit_ids)
-                rel[where[ok]] += lam * scores[ok] / float(scores.max())
-        return rel
+    def _query(self, npc_id: str, idx: NpcIndex, query: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The query's unit embedding (None without an embedder, or when no token of the query is
+        known to it) and bm25 normalised to 0..1 per index position (None when not used)."""
+        q = None
+        if self.embedder is not None and idx.mat is not None:
+            q = self.embedder.embed_one(query)
+            if not q.any():
+                q = None
+        if q is not None and self.settings.lexical_weight == 0.0:
+            return q, None
+        hits = self.lexical(npc_id, query)
+        if not hits:
+            return q, (None if q is not None else np.zeros(idx.n, dtype=np.float32))
+        lex = np.zeros(idx.n, dtype=np.float32)
+        hit_ids = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
+        scores = np.fromiter(hits.values(), dtype=np.float32, count=len(hits))
+        pos, ok = idx.positions_of(hit_ids)
+        lex[pos] = scores[ok] / float(scores.max())
+        return q, lex
 
     def lexical(self, npc_id: str, query: str) -> dict[int, float]:
         """FTS5 bm25 hits (id -> positive score, higher is better) among one NPC's memories."""
@@ -361,14 +311,14 @@ class MemoryStore:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM memory_items WHERE id IN ({marks})", ids).fetchall()
         return {int(r[0]): _row(r) for r in rows}
 
-    def _index(self, npc_id: str) -> _Index:
+    def _index(self, npc_id: str) -> NpcIndex:
         idx = self._indexes.get(npc_id)
         if idx is None:
             idx = self._load_index(npc_id)
             self._indexes[npc_id] = idx
         return idx
 
-    def _load_index(self, npc_id: str) -> _Index:
+    def _load_index(self, npc_id: str) -> NpcIndex:
         rows = self.db.execute(
             "SELECT id, importance, game_time, player_id, embedding, model_id, text FROM memory_items "
             "WHERE npc_id=? ORDER BY id",
@@ -392,7 +342,7 @@ class MemoryStore:
                 vecs[fresh] = np.frombuffer(buf, dtype=np.float16).reshape(-1, dim)
             if stale:
                 self._reembed(rows, stale, vecs, model_id)
-        return _Index(ids, imp, times, players, vecs, n)
+        return NpcIndex.build(ids, imp, times, players, vecs, self.settings.coarse_dims)
 
     def _reembed(self, rows: list[sqlite3.Row], stale: list[int], vecs: np.ndarray, model_id: str) -> None:
         """Vectors written by another model (or none): compute and store them once."""
@@ -470,12 +420,8 @@ class MemoryStore:
     def vectors(self, npc_id: str, ids: Iterable[int]) -> dict[int, np.ndarray]:
         """Cached embeddings of some of an NPC's memories (empty without an embedder)."""
         idx = self._index(npc_id)
-        if idx.vecs is None:
+        if idx.mat is None:
             return {}
         want = np.fromiter(ids, dtype=np.int64)
-        where = np.searchsorted(idx.ids[: idx.n], want)
-        out: dict[int, np.ndarray] = {}
-        for mid, w in zip(want, where, strict=True):
-            if w < idx.n and idx.ids[w] == mid:
-                out[int(mid)] = idx.vecs[w]
-        return out
+        pos, ok = idx.positions_of(want)
+        return {int(mid): idx.vector(int(p)) for mid, p in zip(want[ok], pos, strict=True)}

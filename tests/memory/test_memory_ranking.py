@@ -125,3 +125,19 @@ def test_context_shows_relationship_and_facts(service: MemoryService) -> None:
         "They promised: I promise to pay you back tomorrow.",
     ]
     assert any("Aldric" in line for line in part.memories)
+
+
+def test_top_k_on_large_arrays_is_exact() -> None:
+    rng = np.random.default_rng(3)
+    for values in (
+        rng.random(100_000),
+        np.round(rng.random(50_000), 2),
+        np.zeros(20_000),
+        -rng.random(30_000),
+    ):
+        values = values.astype(np.float32)
+        for k in (1, 10, 512):
+            got = scoring.top_k(values, k)
+            want = np.sort(values)[::-1][:k]
+            assert values[got].tolist() == want.tolist()  # the k best values, best first
+            assert len(set(got.tolist())) == k

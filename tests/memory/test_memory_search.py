@@ -1,0 +1,67 @@
+"""The two-stage relevance scan finds what the exact scan finds."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from npc_runtime.memory import MemoryService, NewMemory
+from npc_runtime.memory.quality import load_set
+
+MakeService = Callable[..., MemoryService]
+DATA = load_set(Path(__file__).parent / "data" / "paraphrases.yaml")
+WORDS = [
+    "bread",
+    "cart",
+    "river",
+    "tower",
+    "lantern",
+    "goat",
+    "smith",
+    "ledger",
+    "tax",
+    "bell",
+    "fog",
+    "cellar",
+    "barley",
+    "rope",
+    "road",
+    "apple",
+]
+
+
+def test_two_stage_search_matches_exact_search(make_service: MakeService, tmp_path: Path) -> None:
+    rng = random.Random(5)
+    filler = [" ".join(rng.choice(WORDS) for _ in range(8)) for _ in range(3000)]
+    items = [
+        NewMemory("mira", t, importance=float(rng.randint(1, 10)), game_time=rng.random() * 100)
+        for t in filler
+    ]
+    items += [NewMemory("mira", str(t), importance=5.0, game_time=50.0) for t in DATA["memories"].values()]
+    only_relevance = {"weights": {"recency": 0, "importance": 0, "relevance": 1}}
+    exact = make_service(tmp_path / "a.sqlite3", exact_search_below=10**9)
+    fast = make_service(tmp_path / "b.sqlite3", exact_search_below=0, candidates=256)
+    exact_rel = make_service(tmp_path / "a.sqlite3", exact_search_below=10**9, **only_relevance)
+    fast_rel = make_service(tmp_path / "b.sqlite3", exact_search_below=0, candidates=256, **only_relevance)
+    exact.store.add_many(items)
+    fast.store.add_many(items)
+    overlap: list[int] = []
+    same_top = near = 0
+    for q in DATA["queries"]:
+        # by relevance alone the candidates hold the exact top 10
+        a = [r.memory.id for r in exact_rel.retrieve("mira", q["q"], now=100.0, k=10)]
+        b = [r.memory.id for r in fast_rel.retrieve("mira", q["q"], now=100.0, k=10)]
+        same_top += a[0] == b[0]
+        overlap.append(len(set(a) & set(b)))
+        # with all three scores, relevance is normalised with an estimated minimum: near-ties may swap
+        a = [r.memory.id for r in exact.retrieve("mira", q["q"], now=100.0, k=3)]
+        b = [r.memory.id for r in fast.retrieve("mira", q["q"], now=100.0, k=3)]
+        near += b[0] in a
+    n = len(DATA["queries"])
+    assert sum(overlap) >= 0.95 * 10 * n and same_top >= 0.9 * n and near >= 0.9 * n
+    # the index keeps working as memories are appended after it was loaded
+    fast.observe("mira", "A griffin nested on the chapel roof.", importance=9, game_time=100.0)
+    assert fast.retrieve("mira", "Is there a winged beast on the church?", now=100.0, k=1)[
+        0
+    ].memory.text.startswith("A griffin")
