@@ -101,14 +101,14 @@ def bench(count: int, batch: int, queries: int, single: int, workdir: Path) -> d
     }
     rng = random.Random(11)
     tops: dict[str, list[list[int]]] = {}
-    configs = (
+    configs: tuple[tuple[str, dict[str, Any]], ...] = (
         ("retrieve_ms", {}),
         ("retrieve_exact_ms", {"exact_search_below": 10**9}),
         ("retrieve_hybrid_ms", {"lexical_weight": 0.1}),
     )
     for label, extra in configs:
         db = Database(path)
-        store = MemoryStore(db, emb, MemorySettings(capacity=max(count * 2, 10), **extra))  # type: ignore[arg-type]
+        store = MemoryStore(db, emb, MemorySettings(capacity=max(count * 2, 10), **extra))
         t0 = time.perf_counter()
         store.retrieve("bench", "warm up", now=count / 100.0, k=10)
         load_s = time.perf_counter() - t0

@@ -70,14 +70,15 @@ def top_k(total: np.ndarray, k: int) -> np.ndarray:
     n = total.shape[0]
     if n == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
+    part: np.ndarray
     if k >= n:
         part = np.arange(n)
     else:
-        part = _narrow(total, k)
-        if part is None:
+        rows = _narrow(total, k)
+        if rows is None:
             part = np.argpartition(-total, k - 1)[:k]
         else:
-            part = part[np.argpartition(-total[part], k - 1)[:k]]
+            part = rows[np.argpartition(-total[rows], k - 1)[:k]]
     order = np.lexsort((-part, -total[part]))
     return part[order].astype(np.int64)
 
