@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from npc_runtime.errors import NpcRuntimeError
+
 from .errors import DemoError
 
 log = logging.getLogger("demo_game")
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
         return run(args)
-    except DemoError as exc:
+    except (DemoError, NpcRuntimeError) as exc:  # NpcRuntimeError: e.g. the embedded runtime's settings
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -92,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
                 f"no runtime answered at {endpoint}; start one with `npc-runtime serve`"
             ) from None
         pygame.init()
+        try:
+            pygame.display.init()
+        except pygame.error as exc:
+            raise DemoError(f"no display ({exc}); run with --headless, or set DISPLAY") from None
         game = Game(link, fps=args.fps, voice=not args.no_voice, mic_wav=args.mic_wav, mute=args.mute)
         try:
             game.run(ScriptRunner(steps) if steps is not None else None, max_frames=args.frames)
