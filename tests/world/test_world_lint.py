@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from npc_runtime.cli import main
 from npc_runtime.world.lint import lint_path, lint_world_text
 
 from .conftest import VILLAGE
@@ -151,33 +155,33 @@ topics:
     assert "mira.persona.yaml:8: [topics.0.lines.0.when] warning: mira can never see wolves.killed" in text
 
 
-def test_cli_lint_exit_codes_and_show_formats(tmp_path: Path) -> None:
+def test_cli_lint_exit_codes_and_show_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "broken.world.yaml"
     bad.write_text(BROKEN, encoding="utf-8")
-    cli = [sys.executable, "-m", "npc_runtime.cli", "world"]
-    res = subprocess.run([*cli, "lint", str(bad)], capture_output=True, text=True, timeout=60)
+    # one real process for the exit code a CI job sees
+    res = subprocess.run(
+        [sys.executable, "-m", "npc_runtime.cli", "world", "lint", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 1
     assert "broken.world.yaml:8: [relations.1.to] error: unknown entity 'castle'" in res.stdout
-    assert (
-        res.stdout.strip().endswith("12 error(s), 0 warning(s)") or "error(s)" in res.stdout.splitlines()[-1]
-    )
-    ok = subprocess.run([*cli, "lint", str(VILLAGE.parent)], capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert res.stdout.splitlines()[-1] == "12 error(s), 1 warning(s)"
+    assert main(["world", "lint", str(VILLAGE.parent)]) == 0
+    assert capsys.readouterr().out.strip() == "0 error(s), 0 warning(s)"
     for fmt, magic in (("png", b"\x89PNG"), ("svg", b"<?xml"), ("dot", b"digraph")):
         out = tmp_path / f"village.{fmt}"
-        res = subprocess.run(
-            [*cli, "show", str(VILLAGE), "--format", fmt, "-o", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert res.returncode == 0, res.stderr
-        data = out.read_bytes()
-        assert data.startswith(magic), fmt
+        assert main(["world", "show", str(VILLAGE), "--format", fmt, "-o", str(out)]) == 0
+        assert out.read_bytes().startswith(magic), fmt
     dot = (tmp_path / "village.dot").read_text()
     assert '"gate.closed" -> "gate.bribed"' in dot and "either" in dot and "style=dashed" in dot
     assert "Tomas opened the gate for" in (tmp_path / "village.svg").read_text()
-    res = subprocess.run(
-        [*cli, "show", str(bad), "-o", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=60
+    capsys.readouterr()
+    assert main(["world", "show", str(bad), "-o", str(tmp_path / "x.png")]) == 1
+    assert "unknown entity 'castle'" in capsys.readouterr().err
+    schema = tmp_path / "world.schema.json"
+    assert main(["world", "schema", "-o", str(schema)]) == 0
+    assert json.loads(schema.read_text()) == json.loads(
+        (VILLAGE.parents[1] / "docs/schema/world.schema.json").read_text()
     )
-    assert res.returncode == 1 and "unknown entity 'castle'" in res.stderr
