@@ -67,6 +67,10 @@ class MemorySettings(_Strict):
     reflection_threshold: float = Field(
         default=60.0, gt=0, description="Summed importance of new memories that triggers a reflection"
     )
+    reflection: Literal["auto", "extractive"] = Field(
+        default="auto",
+        description="auto: ask the dialogue provider's language model when it offers complete(prompt)",
+    )
     reflection_window: int = Field(default=50, ge=3, le=500, description="Most recent memories reflected on")
     context_max_memories: int = Field(default=8, ge=0, le=50)
     context_token_budget: int = Field(default=300, ge=0, description="Tokens of memories put into the prompt")

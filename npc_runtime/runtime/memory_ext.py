@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dialogue.context import DialogueContext
 from ..memory import InvalidMemoryError, MemoryService, MemorySettings, RelationshipChange
+from ..memory.reflection import LLMReflector
 from ..memory.snapshot import export_state, import_state
 from ..personas.schema import ActionSpec
 from ..protocol import ErrorCode, Message, ProtocolError
@@ -72,6 +73,15 @@ class MemoryExtension(Extension):
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._service = MemoryService(self.runtime.db, self.settings, clock=self.runtime.clock)
+        complete = getattr(self.runtime.provider, "complete", None)
+        if (
+            self.settings.reflection == "auto"
+            and complete is not None
+            and asyncio.iscoroutinefunction(complete)
+        ):
+            # A provider with a language model that offers ``async complete(prompt) -> str``
+            # reflects with it; the extractive method stays the fallback.
+            self._service.reflector = LLMReflector(complete)
         self._seed(self.runtime.personas.ids())
 
     async def stop(self) -> None:
