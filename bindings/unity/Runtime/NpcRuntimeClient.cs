@@ -40,6 +40,7 @@ namespace NpcRuntime
         public event Action<string> Disconnected;
 
         readonly ZmtpDealer dealer = new ZmtpDealer();
+        readonly object connectLock = new object();
         readonly object pendingLock = new object();
         readonly Dictionary<long, TaskCompletionSource<Dictionary<string, object>>> pending =
             new Dictionary<long, TaskCompletionSource<Dictionary<string, object>>>();
@@ -75,8 +76,17 @@ namespace NpcRuntime
         /// <summary>Connect, say hello and return the runtime's welcome (blocking).</summary>
         public Welcome Connect()
         {
-            if (disposed) throw new ObjectDisposedException("NpcRuntimeClient");
-            if (Welcome != null) return Welcome;
+            lock (connectLock) // a second caller waits for the first and gets the same welcome
+            {
+                if (disposed) throw new ObjectDisposedException("NpcRuntimeClient");
+                if (Welcome != null) return Welcome;
+                if (reader != null) throw new InvalidOperationException("this client's connection failed or was closed; make a new client");
+                return ConnectOnce();
+            }
+        }
+
+        Welcome ConnectOnce()
+        {
             dealer.Connect(Endpoint, ConnectTimeoutMs);
             reader = new Thread(ReadLoop) { IsBackground = true, Name = "npc-runtime-reader" };
             reader.Start();

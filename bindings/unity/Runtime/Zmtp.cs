@@ -62,6 +62,7 @@ namespace NpcRuntime
             string host;
             int port;
             ParseEndpoint(endpoint, out host, out port);
+            closed = false;
             tcp = new TcpClient();
             tcp.NoDelay = true;
             try

@@ -48,10 +48,16 @@ namespace NpcRuntime.Tests
             proc.Start();
             proc.BeginOutputReadLine();
             proc.BeginErrorReadLine();
-            if (!ready.WaitOne(120000)) // imports are slow on a loaded machine
+            var waited = Stopwatch.StartNew();
+            while (!ready.WaitOne(200))
             {
-                Dispose();
-                Assert.Fail("the runtime did not print 'listening on' within 120 s:\n" + Log);
+                // the runtime's imports are slow on a loaded machine: allow 120 s, but stop at once if it exits
+                if (proc.HasExited || waited.Elapsed.TotalSeconds > 120)
+                {
+                    string why = proc.HasExited ? "exited with code " + proc.ExitCode : "did not print 'listening on' within 120 s";
+                    Dispose();
+                    Assert.Fail("the runtime (" + python + " -m npc_runtime.cli serve) " + why + ":\n" + Log);
+                }
             }
         }
 
@@ -247,7 +253,10 @@ namespace NpcRuntime.Tests
         {
             var c = new NpcRuntimeClient(runtime.Endpoint, "unity-async");
             clients.Add(c);
-            Welcome w = c.ConnectAsync().Result;
+            var first = c.ConnectAsync();
+            var second = c.ConnectAsync(); // e.g. a MonoBehaviour and a script both connecting
+            Welcome w = first.Result;
+            Assert.AreSame(w, second.Result, "concurrent connects share one session");
             Assert.AreEqual(1, w.Protocol);
             Assert.Greater(c.ListNpcsAsync().Result.Count, 0);
             ConversationStarted s = c.StartConversationAsync(new[] { "bram" }, "hero", "text", false).Result;
