@@ -59,6 +59,7 @@ func wait_for(c, want, timeout_ms = 10000):
 func run(endpoint):
 	var c = NpcClient.new()
 	t.check(c.connect_to_runtime(endpoint, "godot-e2e") == "", "connecting starts")
+	t.check(c.list_npcs() == -1, "a request before the connection is open is not sent (-1)")
 	var welcome = wait_for(c, {"type": "welcome"}, 10000)
 	if not t.check(welcome != null and c.is_connected_to_runtime(), "hello is answered with welcome", c.error):
 		return
@@ -109,6 +110,13 @@ func conversation(c):
 		in_order = in_order and deltas[i]["seq"] == i + 1 and deltas[i]["turn_id"] == final["turn_id"]
 	t.check(in_order, "the reply streamed as deltas in order (seq from 1)", deltas.size())
 	t.check(joined == final["text"], "the deltas add up to the final text", joined)
+
+	var long_line = ""
+	while long_line.length() < 1500:
+		long_line += "tell me about the wolves and the north gate, "
+	id = c.say(cid, long_line)  # a ZMTP long frame (> 255 bytes)
+	final = wait_for(c, {"type": "npc_text_final", "ref": id}, 15000)
+	t.check(final != null, "a long player line is answered", final)
 
 	c.end_conversation(cid)
 	var ended = wait_for(c, {"type": "conversation_ended", "conversation_id": cid})

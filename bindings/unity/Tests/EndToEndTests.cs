@@ -236,6 +236,21 @@ namespace NpcRuntime.Tests
         }
 
         [Test]
+        public void LongFramesTravelBothWays()
+        {
+            NpcRuntimeClient c = Connected("unity-e2e");
+            string cid = c.StartConversation(new[] { "mira" }, "hero", "text", false).ConversationId;
+            var line = new StringBuilder();
+            while (line.Length < 1500) line.Append("tell me about the wolves and the north gate, ");
+            long id = c.Say(cid, line.ToString()); // a ZMTP long frame (> 255 bytes)
+            Dictionary<string, object> final = c.WaitFor(m => Is("npc_text_final")(m) && id.Equals(Protocol.Ref(m)), 15000);
+            Assert.IsNotNull(final, "a long player line is answered");
+            var e = Assert.Throws<ArgumentException>(() => c.SendRaw(new byte[c.Welcome.MaxMessageBytes + 1]));
+            StringAssert.Contains("limit", e.Message);
+            Assert.IsTrue(c.IsConnected);
+        }
+
+        [Test]
         public void RequestsRefusedByTheRuntimeThrowTypedExceptions()
         {
             NpcRuntimeClient c = Connected("unity-e2e");
@@ -274,9 +289,11 @@ namespace NpcRuntime.Tests
         public void PingIsAnsweredWithPongEchoingT()
         {
             NpcRuntimeClient c = Connected("unity-e2e");
+            c.SetGameTime(30.5); // no reply; an error would arrive before the pong
             Dictionary<string, object> pong = c.Request(Protocol.Ping(null, 1234.5));
             Assert.AreEqual("pong", Protocol.Str(pong, "type"));
             Assert.AreEqual(1234.5, Protocol.Float(pong, "t"));
+            Assert.AreEqual(0, c.Pump(), "game_time caused no error");
         }
 
         [Test]

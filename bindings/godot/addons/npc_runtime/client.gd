@@ -87,11 +87,13 @@ func send_raw(bytes):
 	return _zmtp.send(bytes)
 
 
-# Give the message a fresh id, send it, and return the id (the reply carries it as "ref").
+# Give the message a fresh id, send it, and return the id (the reply carries it as "ref"),
+# or -1 when it could not be sent (not connected yet: wait for the welcome / "connected").
 func request(msg):
 	var id = next_id()
 	msg["id"] = id
-	send(msg)
+	if not send(msg):
+		return -1
 	return id
 
 
