@@ -9,6 +9,7 @@ TCP peers underneath the protocol-level ``ping``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..errors import ConfigError
 log = logging.getLogger(__name__)
 
 FrameHandler = Callable[[bytes, bytes], None]
+DRAIN_BATCH = 500  # frames handled per wake-up before yielding to other tasks
 
 
 class PeerGone(Exception):
@@ -37,6 +39,9 @@ class RouterServer:
     def __init__(self, ctx: zmq.asyncio.Context, *, sndhwm: int = 100_000, heartbeat_ms: int = 2000) -> None:
         self._ctx = ctx
         self._auth: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_frame: FrameHandler | None = None
+        self._drain_scheduled = False
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -45,7 +50,8 @@ class RouterServer:
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, heartbeat_ms)
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat_ms * 3)
         self.sock.setsockopt(zmq.HEARTBEAT_TTL, heartbeat_ms * 3)
-        # Sends go through a plain (sync) shadow of the same socket: same thread, never blocking.
+        # All I/O goes through a plain (sync) shadow of the socket, never blocking, on the loop's
+        # thread; the event loop only watches the socket's FD (see serve()).
         self._tx: zmq.Socket[bytes] = zmq.Socket.shadow(self.sock.underlying)
         self.endpoint = ""
 
@@ -91,30 +97,55 @@ class RouterServer:
     def send(self, identity: bytes, payload: bytes) -> None:
         try:
             self._tx.send_multipart((identity, payload), flags=zmq.NOBLOCK, copy=len(payload) < 65536)
-            # The ZMQ_FD is edge-triggered: a send on the shadow socket can consume the edge that
-            # announced incoming frames, and the async recv() would then wait forever. Re-check.
-            self.sock._schedule_remaining_events()  # type: ignore[operator]
         except zmq.Again:
             raise PeerOverloaded() from None
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EHOSTUNREACH:
                 raise PeerGone() from None
             raise
+        finally:
+            # ZMQ_FD is edge-triggered, and any socket operation may consume the edge that
+            # announced incoming frames: after sending, look at ZMQ_EVENTS and drain if needed.
+            if self._loop is not None and self._tx.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                self._schedule_drain()
 
     async def serve(self, on_frame: FrameHandler) -> None:
-        """Receive forever, calling ``on_frame(identity, payload)`` for every well-formed envelope."""
-        sock = self.sock
-        rx = self._tx
-        while True:
-            frames = await sock.recv_multipart()
+        """Receive until cancelled, calling ``on_frame(identity, payload)`` for every envelope.
+
+        The socket's FD is watched by the event loop; each wake-up drains every ready frame (up to
+        a batch, then yields to the loop) until EAGAIN, which re-arms the edge-triggered FD.
+        """
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._on_frame = on_frame
+        fd = self._tx.getsockopt(zmq.FD)
+        loop.add_reader(fd, self._schedule_drain)
+        self._schedule_drain()
+        try:
+            await loop.create_future()  # until cancelled
+        finally:
+            loop.remove_reader(fd)
+            self._loop = None
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled and self._loop is not None:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        on_frame = self._on_frame
+        if on_frame is None:
+            return
+        for _ in range(DRAIN_BATCH):
+            try:
+                frames = self._tx.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except zmq.ZMQError:  # socket closed during shutdown
+                return
             self._dispatch(frames, on_frame)
-            # Drain what is already queued without going back through the event loop.
-            for _ in range(1000):
-                try:
-                    frames = rx.recv_multipart(flags=zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                self._dispatch(frames, on_frame)
+        self._schedule_drain()  # more may be waiting: let other tasks run first
 
     @staticmethod
     def _dispatch(frames: list[bytes], on_frame: FrameHandler) -> None:
