@@ -106,7 +106,7 @@ class RouterServer:
         finally:
             # ZMQ_FD is edge-triggered, and any socket operation may consume the edge that
             # announced incoming frames: after sending, look at ZMQ_EVENTS and drain if needed.
-            if self._loop is not None and self._tx.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if self._loop is not None and int(self._tx.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 self._schedule_drain()
 
     async def serve(self, on_frame: FrameHandler) -> None:
@@ -118,7 +118,7 @@ class RouterServer:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._on_frame = on_frame
-        fd = self._tx.getsockopt(zmq.FD)
+        fd = int(self._tx.getsockopt(zmq.FD))
         loop.add_reader(fd, self._schedule_drain)
         self._schedule_drain()
         try:
