@@ -17,7 +17,7 @@ namespace NpcRuntime.Tests
     public sealed class RuntimeProcess : IDisposable
     {
         // short liveness settings so the heartbeat test stays quick (env overrides of the runtime)
-        public const double HeartbeatInterval = 0.25, ClientTimeout = 2.0;
+        public const double HeartbeatInterval = 0.5, ClientTimeout = 3.0;
 
         readonly Process proc;
         readonly StringBuilder log = new StringBuilder();
