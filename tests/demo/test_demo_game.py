@@ -113,11 +113,15 @@ async def test_connect_reports_location_and_shows_quest_notices(
     )
     try:
         await wait_for(
-            lambda: any(
-                s.client == "thornbrook-demo" and s.introduced for s in runtime_server.sessions.values()
+            lambda: (
+                proc.returncode is not None
+                or any(
+                    s.client == "thornbrook-demo" and s.introduced for s in runtime_server.sessions.values()
+                )
             ),
             timeout=30,
         )
+        assert proc.returncode is None, "the demo exited before connecting"
         other = await make_client("engine-tools")
         await other.request(WorldEventMsg(kind="custom", name="bribe_offered", payload={"amount": 10}))
         _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
