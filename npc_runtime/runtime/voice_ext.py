@@ -145,7 +145,9 @@ class VoiceExtension(Extension):
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         self._vad = shared_vad(self.cfg.vad)
-        self._stt = await asyncio.to_thread(shared_stt, self.cfg.stt, self.cfg.stt_options)
+        self._stt = await asyncio.to_thread(
+            shared_stt, self.cfg.stt, self.cfg.stt_options, self.cfg.stt_processes
+        )
         await asyncio.to_thread(self._update_vocabulary)
         if self.cfg.warm_up:
             provider = await asyncio.to_thread(self.tts, self.cfg.tts)

@@ -17,6 +17,12 @@ class VoiceConfig(BaseModel):
 
     stt: Literal["pocketsphinx", "openai"] = "pocketsphinx"
     stt_options: dict[str, Any] = Field(default_factory=dict)
+    stt_processes: int = Field(
+        default=2,
+        ge=0,
+        le=32,
+        description="Worker processes for pocketsphinx (it holds the GIL while decoding); 0: threads",
+    )
     tts: Literal["piper", "espeak", "openai"] = Field(
         default="piper", description="Default TTS; a persona's voice.tts overrides it"
     )

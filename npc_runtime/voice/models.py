@@ -22,8 +22,15 @@ def shared_vad(name: str) -> VadModel:
     return _get("vad", name, {}, lambda: load_vad(name))
 
 
-def shared_stt(name: str, options: dict[str, Any] | None = None) -> SttProvider:
+def shared_stt(name: str, options: dict[str, Any] | None = None, processes: int = 0) -> SttProvider:
+    """``processes`` > 0 runs the provider in that many worker processes (pocketsphinx holds the
+    GIL while decoding; see :mod:`.stt.procpool`)."""
     opts = options or {}
+    if processes > 0 and name == "pocketsphinx":
+        from .stt.procpool import ProcessPoolStt
+
+        key_opts = {**opts, "__processes": processes}
+        return _get("stt", name, key_opts, lambda: ProcessPoolStt(name, opts, processes))
     return _get("stt", name, opts, lambda: load_stt(name, **opts))
 
 

@@ -161,3 +161,25 @@ def test_missing_optional_package_names_the_install_command(monkeypatch: pytest.
     with pytest.raises(ImportError, match=r"pip install 'npc-runtime\[voice\]'") as info:
         importlib.import_module("npc_runtime.voice.vad.webrtc")
     assert isinstance(info.value, MissingDependencyError) and "webrtcvad-wheels" in str(info.value)
+
+
+async def test_decoding_in_worker_processes_leaves_the_event_loop_free() -> None:
+    """pocketsphinx holds the GIL while it decodes; the runtime's pool decodes in other processes,
+    so the event loop keeps ticking (in a thread it ticked twice in a 10 s decode)."""
+    import asyncio
+
+    from npc_runtime.voice.models import shared_stt
+
+    pool = shared_stt("pocketsphinx", {}, processes=2)
+    audio = np.tile(player_line("I need a bed for the night."), 4)
+    stream = pool.stream()
+    ticks = 0
+    decode = asyncio.create_task(asyncio.to_thread(stream.feed, audio))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while not decode.done():
+        await asyncio.sleep(0.005)
+        ticks += 1
+    elapsed = loop.time() - start
+    assert "night" in await asyncio.to_thread(stream.finish)
+    assert elapsed > 0.3 and ticks >= elapsed / 0.005 * 0.3  # the loop ran most of the time
