@@ -17,11 +17,18 @@ from npc_runtime.protocol.messages.voice import NpcAudio, PlaybackReport, Playba
 log = logging.getLogger(__name__)
 
 
+# How far the mouth opens for each Oculus viseme (docs/voice.md); "mouth_open" chunks carry 0..1.
+VISEME_OPEN = {"sil": 0.0, "PP": 0.05, "FF": 0.2, "TH": 0.3, "DD": 0.4, "kk": 0.4, "CH": 0.4, "SS": 0.3}
+VISEME_OPEN |= {"nn": 0.3, "RR": 0.4, "aa": 1.0, "E": 0.7, "ih": 0.5, "oh": 0.8, "ou": 0.6}
+
+
 @dataclass
 class _Chunk:
     turn_id: int
     sound: pygame.mixer.Sound
     ms: float
+    npc_id: str = ""
+    visemes: list[list[float | str]] | None = None
 
 
 @dataclass
@@ -69,7 +76,8 @@ class Speaker:
         if self.channels > 1:
             pcm = np.repeat(pcm, self.channels)
         ms = 1000.0 * len(samples) / self.rate
-        self.queue.append(_Chunk(msg.turn_id, pygame.mixer.Sound(buffer=pcm.tobytes()), ms))
+        sound = pygame.mixer.Sound(buffer=pcm.tobytes())
+        self.queue.append(_Chunk(msg.turn_id, sound, ms, msg.npc_id, msg.visemes))
 
     def end_turn(self, turn_id: int) -> None:
         if turn_id in self.turns:
@@ -113,6 +121,20 @@ class Speaker:
                     out.append(self._report(turn))
                 del self.turns[tid]
         return out
+
+    def mouth(self) -> tuple[str, float] | None:
+        """(npc id, mouth opening 0..1) of the chunk playing now, from its lip-sync track."""
+        chunk = self.current
+        if chunk is None:
+            return None
+        t_ms = (self.now - self.current_since) * 1000.0
+        value: float | str = 0.0
+        for key in chunk.visemes or []:
+            if float(key[0]) > t_ms:
+                break
+            value = key[1]
+        opening = VISEME_OPEN.get(value, 0.5) if isinstance(value, str) else float(value)
+        return chunk.npc_id, opening
 
     @property
     def playing(self) -> bool:

@@ -207,8 +207,15 @@ class Game:
         for npc in self.npcs:
             centre = (round(npc.centre[0]), round(npc.centre[1]))
             speaking = self.talk.npc_id == npc.spot.npc_id
+            mouth = self._mouth(npc.spot.npc_id) if speaking else 0.0
             draw_person(
-                screen, centre, npc.spot.colour, npc.name.split()[0], self.label_font, npc is near or speaking
+                screen,
+                centre,
+                npc.spot.colour,
+                npc.name.split()[0],
+                self.label_font,
+                npc is near or speaking,
+                mouth,
             )
             if speaking and self.talk.awaiting_reply and not self.talk.subtitle:
                 self._thinking(centre)
@@ -225,6 +232,13 @@ class Game:
         place = f"{self.clock.label()} · {self.place}"
         self.hud.panel(screen, self.talk, self.typed, place, status, self.world.journal())
         pygame.display.flip()
+
+    def _mouth(self, npc_id: str) -> float:
+        """Lip-sync from the voice being played; in text mode, flap while the subtitle shows."""
+        if self.voice is not None and self.voice.speaker is not None and self.voice.speaker.playing:
+            playing = self.voice.speaker.mouth()
+            return playing[1] if playing is not None and playing[0] == npc_id else 0.0
+        return 0.6 * ((self.frames // 6) % 2) if self.talk.caption else 0.0
 
     def _thinking(self, centre: tuple[int, int]) -> None:
         x, y = centre

@@ -127,8 +127,9 @@ def draw_person(
     label: str | None,
     font: pygame.font.Font,
     highlight: bool = False,
+    mouth: float = 0.0,
 ) -> None:
-    """A villager: shadow, body, head; a name label above."""
+    """A villager: shadow, body, head with a mouth open by ``mouth`` (0..1); a name label above."""
     x, y = centre
     pygame.draw.ellipse(screen, (40, 70, 35), (x - 10, y + 8, 20, 8))
     if highlight:
@@ -137,6 +138,10 @@ def draw_person(
     pygame.draw.circle(screen, (238, 200, 160), (x, y - 9), 7)
     pygame.draw.circle(screen, (30, 30, 30), (x - 2, y - 10), 1)
     pygame.draw.circle(screen, (30, 30, 30), (x + 3, y - 10), 1)
+    if mouth > 0.05:
+        pygame.draw.ellipse(screen, (120, 40, 40), (x - 2, y - 7, 5, 1 + round(4 * mouth)))
+    else:
+        pygame.draw.line(screen, (120, 60, 50), (x - 2, y - 6), (x + 2, y - 6), 1)
     if label:
         text = font.render(label, True, WHITE)
         box = text.get_rect(midbottom=(x, y - 18))

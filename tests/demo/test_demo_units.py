@@ -136,12 +136,16 @@ def test_npc_audio_is_played_and_reported(monkeypatch: pytest.MonkeyPatch) -> No
                     sample_rate=16_000,
                     pcm=tone,
                     text="Ale",
-                    visemes=[],
+                    visemes=[[0.0, "aa"], [60.0, "sil"]],
                     viseme_kind="mouth_open",
                 )
             )
         speaker.end_turn(3)
-        out = _play_until_report(speaker)
+        out = speaker.update(0.0)  # the first chunk starts playing
+        assert speaker.mouth() == ("mira", 1.0)  # lip-sync: "aa" at 0 ms
+        speaker.now = 0.08
+        assert speaker.mouth() == ("mira", 0.0)  # "sil" from 60 ms
+        out += _play_until_report(speaker)
         assert isinstance(out[0], PlaybackStarted) and out[0].turn_id == 3
         report = out[-1]
         assert isinstance(report, PlaybackReport) and report.finished
