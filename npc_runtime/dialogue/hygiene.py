@@ -35,7 +35,8 @@ _MAX_TAG = 40
 _THINK_END = "</think>"
 
 # "Mira:", "**Mira:**", "Old Mira:" at the start of a line; at most four words.
-_PREFIX = re.compile(r"(?:\*\*|\*|__)?\s*([A-Za-z][A-Za-z' \-]{0,40}?)\s*(?:\*\*|\*|__)?\s*:")
+_LETTER = r"[^\W\d_]"  # any letter, accented ones included
+_PREFIX = re.compile(rf"(?:\*\*|\*|__)?\s*({_LETTER}(?:{_LETTER}|['\- ]){{0,40}}?)\s*(?:\*\*|\*|__)?\s*:")
 
 
 def _is_emoji(ch: str) -> bool:
@@ -204,7 +205,7 @@ class SpokenFilter:
     def _may_be_prefix(self, rest: str) -> bool:
         """Could ``rest`` still grow into "<known name>:"?"""
         cand = " ".join(rest.lstrip("*_ \t").lower().split()).rstrip("*_ ")
-        if not re.fullmatch(r"[a-z' \-]*", cand):
+        if not re.fullmatch(rf"(?:{_LETTER}|['\- ])*", cand):
             return False
         return any(n.startswith(cand) for n in self._own | self._others)
 

@@ -8,7 +8,7 @@ import pytest
 
 from npc_runtime.dialogue.hygiene import SpokenFilter, clean_spoken, split_sentences
 
-OWN = ["Mira", "mira_smith"]
+OWN = ["Mira", "mira_smith", "Élodie"]
 OTHERS = ["Player", "Bram"]
 
 CASES = [
@@ -36,6 +36,8 @@ CASES = [
     ("Ask Bram.\nBram: Don't ask me.", "Ask Bram."),
     ("Listen: the mine is shut.", "Listen: the mine is shut."),
     ("mira smith: Yes.", "Yes."),
+    ("Élodie: Bonjour, voyageur.", "Bonjour, voyageur."),
+    ("Éric: not me.", "Éric: not me."),
     ("It costs 5 * 3 coins.", "It costs 5 3 coins."),
     ("Fire 🔥 and steel ⚔️ and a 👍🏽.", "Fire and steel and a."),
     ("A stage direction cut off at the end *leans in and", "A stage direction cut off at the end"),
