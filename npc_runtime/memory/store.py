@@ -141,25 +141,32 @@ class MemoryStore:
 
     def add_many(self, memories: Sequence[NewMemory]) -> list[int]:
         """Write memories in one transaction; returns their ids after the commit."""
+        if not memories:
+            return []
         for m in memories:
             m.validate()
         vecs = self._embed([m.text for m in memories])
         blobs = [None if vecs is None else vecs[i].astype(np.float16).tobytes() for i in range(len(memories))]
         model_id = self.embedder.model_id if self.embedder is not None else None
         wall = self._wall()
-        ids: list[int] = []
         with self.db.transaction() as conn:
-            for m, blob in zip(memories, blobs, strict=True):
-                cur = conn.execute(
-                    "INSERT INTO memory_items(npc_id, kind, text, importance, game_time, wall_time, player_id, "
-                    "speaker, conversation_id, embedding, model_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            conn.executemany(
+                "INSERT INTO memory_items(npc_id, kind, text, importance, game_time, wall_time, player_id, "
+                "speaker, conversation_id, embedding, model_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
                     (
                         m.npc_id, m.kind, m.text, float(m.importance), float(m.game_time), wall,
                         m.player_id, m.speaker, m.conversation_id, blob, model_id,
-                    ),
-                )  # fmt: skip
-                mid = int(cur.lastrowid or 0)
-                ids.append(mid)
+                    )
+                    for m, blob in zip(memories, blobs, strict=True)
+                ],
+            )  # fmt: skip
+            # AUTOINCREMENT inside one write transaction: the new ids are consecutive, ending at seq.
+            last = int(
+                conn.execute("SELECT seq FROM sqlite_sequence WHERE name='memory_items'").fetchone()[0]
+            )
+            ids = list(range(last - len(memories) + 1, last + 1))
+            for m, mid in zip(memories, ids, strict=True):
                 if m.evidence:
                     conn.executemany(
                         "INSERT OR IGNORE INTO memory_evidence(reflection_id, memory_id) "

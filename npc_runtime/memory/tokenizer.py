@@ -8,6 +8,7 @@ punctuation, greedy longest-match WordPiece), so the runtime needs only numpy to
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -35,8 +36,18 @@ def _is_cjk(cp: int) -> bool:
     )
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
+
+
 def basic_split(text: str) -> list[str]:
     """Lower-case, strip accents, and split into words and single punctuation marks."""
+    if text.isascii():  # fast path, same result: every printable ASCII non-alnum is punctuation
+        return _ASCII_TOKEN.findall(_ASCII_CONTROL.sub("", text.lower()))
+    return _basic_split_unicode(text)
+
+
+def _basic_split_unicode(text: str) -> list[str]:
     text = unicodedata.normalize("NFD", text.lower())
     out: list[str] = []
     word: list[str] = []
