@@ -7,7 +7,7 @@
     wait_reply            wait until the NPC has finished its line
     wait_idle             wait until the conversation has closed (after Esc: the farewell)
     wait 30               wait that many frames
-    hold v 40             hold a key down for that many frames (push-to-talk)
+    hold v 40             hold a key down for that many frames (push-to-talk; or walk: hold left 30)
     wait_text Quest       wait until the chat log has a line containing that text
 
 Waiting commands give up after ``timeout_frames``; the run then fails with the step named.
@@ -34,6 +34,10 @@ KEYS = {
     "enter": pygame.K_RETURN,
     "return": pygame.K_RETURN,
     "backspace": pygame.K_BACKSPACE,
+    "left": pygame.K_LEFT,
+    "right": pygame.K_RIGHT,
+    "up": pygame.K_UP,
+    "down": pygame.K_DOWN,
 }
 COMMANDS = ("walk_to", "press", "type", "enter", "wait", "wait_reply", "wait_idle", "wait_text", "hold")
 
