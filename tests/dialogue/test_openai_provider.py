@@ -169,9 +169,8 @@ async def test_request_carries_persona_settings_and_only_what_the_npc_knows(
         memories=["The player paid in imperial coin."],
         history=[HistoryEntry("player", "Evening."), HistoryEntry("mira", "Evening, love.")],
     )
-    await _collect(
-        make_provider(temperature=0.3, max_tokens=77, extra_body={"options": {"num_ctx": 2048}}), ctx
-    )
+    provider = make_provider(temperature=0.3, max_tokens=77, stop=["\nPlayer:"], extra_body={"top_k": 40})
+    await _collect(provider, ctx)
     (req,) = server.requests
     assert req.path == "/v1/chat/completions"
     assert req.headers["authorization"] == "Bearer sk-test-123"
@@ -179,7 +178,8 @@ async def test_request_carries_persona_settings_and_only_what_the_npc_knows(
     assert body["model"] == "fake-npc-model"
     assert body["stream"] is True
     assert body["temperature"] == 0.3 and body["max_tokens"] == 77
-    assert body["options"] == {"num_ctx": 2048}
+    assert body["top_k"] == 40
+    assert body["stop"] == ["\nPlayer:"]
     system = body["messages"][0]
     assert system["role"] == "system"
     for known in (

@@ -84,6 +84,9 @@ class OpenAISettings(BaseModel):
     )
     history: int = Field(default=12, ge=0, description="Most recent history entries put in the prompt")
     reply_sentences: int = Field(default=3, ge=1, le=10)
+    stop: list[str] = Field(
+        default_factory=list, max_length=4, description='Stop sequences, e.g. ["\\nPlayer:"]'
+    )
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="Extra JSON fields the server understands, e.g. top_k"
     )
@@ -365,6 +368,8 @@ class OpenAIProvider(DialogueProvider):
         }
         if s.max_tokens is not None:
             request["max_tokens"] = s.max_tokens
+        if s.stop:
+            request["stop"] = s.stop
         if tools:
             request["tools"] = tools
             request["tool_choice"] = "auto"
