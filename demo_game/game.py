@@ -11,7 +11,7 @@ import pygame
 
 from .gameclock import GameClock
 from .hud import PANEL_W, Hud
-from .net import NetLink
+from .net import Inbound, NetLink
 from .player import Player, tile_centre
 from .render import draw_person, map_surface
 from .script import ScriptRunner
@@ -94,10 +94,11 @@ class Game:
         for event in events:
             self.handle(event)
         for msg in self.link.poll():
-            if not (
-                self.world.handle(msg) or self.talk.handle(msg) or (self.voice and self.voice.handle(msg))
-            ):
+            if not (self.world.handle(msg) or self.talk.handle(msg) or self._to_voice(msg)):
                 log.debug("unhandled %s", type(msg).__name__)
+            for held in self.talk.unclaimed:  # messages that overtook conversation_started
+                self._to_voice(held)
+            self.talk.unclaimed.clear()
         if self.world.world_hours is not None:
             self.clock.resume_from(self.world.world_hours)
             self.world.world_hours = None
@@ -109,6 +110,9 @@ class Game:
             self.player.move(self.tiles, move[0] + kx, move[1] + ky, dt)
         self._track_location()
         self.draw()
+
+    def _to_voice(self, msg: Inbound) -> bool:
+        return self.voice is not None and self.voice.handle(msg)
 
     # -- input -------------------------------------------------------------------------------------
     def handle(self, event: pygame.event.Event) -> None:

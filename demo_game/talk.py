@@ -109,6 +109,7 @@ class Talk:
     now: float = 0.0
     caption_until: float = 0.0  # the last final line stays on screen until then
     last_line: str = ""
+    unclaimed: list[Message] = field(default_factory=list)  # replayed messages Talk does not handle
     _stash: list[Message] = field(default_factory=list)
 
     # -- player intents ------------------------------------------------------------------------------
@@ -212,8 +213,8 @@ class Talk:
         self.phase = Phase.OPEN
         stash, self._stash = self._stash, []
         for held in stash:
-            if getattr(held, "conversation_id", None) == msg.conversation_id:
-                self.handle(held)
+            if getattr(held, "conversation_id", None) == msg.conversation_id and not self.handle(held):
+                self.unclaimed.append(held)  # e.g. the greeting's audio: the caller passes it on
         if ending:
             self.end()
 

@@ -129,6 +129,7 @@ class PushToTalk:
                 self._send_all(reports)
 
     def handle(self, msg: Inbound) -> bool:
+        self.sync()  # the conversation may have started earlier in this same frame
         cid = getattr(msg, "conversation_id", None)
         if cid is None or cid != self.conversation_id:
             return isinstance(

@@ -81,9 +81,22 @@ def test_text_streamed_before_the_start_reply_is_kept_in_order() -> None:
     talk.handle(
         NpcTextFinal(conversation_id="c1", turn_id=1, npc_id="mira", text="Welcome", source="greeting")
     )
+    audio = NpcAudio(
+        conversation_id="c1",
+        turn_id=1,
+        npc_id="mira",
+        seq=0,
+        sample_rate=16_000,
+        pcm=b"\0\0",
+        text="Welcome",
+        visemes=[],
+        viseme_kind="viseme",
+    )
+    talk.handle(audio)
     assert talk.phase is Phase.STARTING and [e.kind for e in talk.log] == ["system"]
     talk.handle(ConversationStarted(conversation_id="c1", npc_ids=["mira"], player_id="player", mode="text"))
     assert talk.phase is Phase.OPEN and talk.log[-1].text == "Welcome" and not talk.awaiting_reply
+    assert talk.unclaimed == [audio]  # not Talk's business: handed back for the voice code
 
     assert talk.say("pour me an ale")
     talk.handle(NpcTextDelta(conversation_id="c1", turn_id=2, npc_id="mira", seq=1, text="Ale,"))
