@@ -83,7 +83,8 @@ class Changes:
     event_facts: dict[str, str] = field(default_factory=dict)
     fired: list[Fired] = field(default_factory=list)
     game_time: float = 0.0
-    pending_changed: bool = False
+    pending_added: list[tuple[float, str, str]] = field(default_factory=list)  # rumours queued
+    pending_removed: list[tuple[float, str, str]] = field(default_factory=list)  # rumours spread
 
     def empty(self) -> bool:
         return not (
@@ -129,7 +130,7 @@ class _Txn:
         self.ch = Changes()
         self.dirty: set[str] = set()
         self.entered: list[str] = []  # quests whose state changed, to evaluate their new state
-        self.pending0 = list(self.s.pending)
+        self._pending0: list[tuple[float, str, str]] | None = None  # copied on first change only
         self.time0 = self.s.game_time
         self.seq0 = self.s.seq
 
@@ -166,7 +167,7 @@ class _Txn:
         g.add_edge(a, b, key=rel)
         self.undo.append(lambda: g.remove_edge(a, b, key=rel))
         self.ch.relations_added.append((a, rel, b))
-        self.dirty.update(("r:" + rel, "r:*"))
+        self.dirty.update((f"r:{rel}:{b}", "r:" + rel, "r:*"))
 
     def unrelate(self, a: str, rel: str, b: str, why: str) -> None:
         self._check_relation(a, rel, b, why)
@@ -176,7 +177,7 @@ class _Txn:
         g.remove_edge(a, b, key=rel)
         self.undo.append(lambda: g.add_edge(a, b, key=rel))
         self.ch.relations_removed.append((a, rel, b))
-        self.dirty.update(("r:" + rel, "r:*"))
+        self.dirty.update((f"r:{rel}:{b}", "r:" + rel, "r:*"))
 
     def _check_relation(self, a: str, rel: str, b: str, why: str) -> None:
         w = self.e.world
@@ -201,8 +202,22 @@ class _Txn:
         self.dirty.update(("k:" + fact, "k:*"))
         decl = w.file.facts.get(fact)
         if decl is not None and decl.rumour is not None:
-            heapq.heappush(self.s.pending, (self.s.game_time + decl.rumour.delay, npc, fact))
-            self.ch.pending_changed = True
+            self.push_rumour((self.s.game_time + decl.rumour.delay, npc, fact))
+
+    def _touch_pending(self) -> None:
+        if self._pending0 is None:
+            self._pending0 = list(self.s.pending)
+
+    def push_rumour(self, item: tuple[float, str, str]) -> None:
+        self._touch_pending()
+        heapq.heappush(self.s.pending, item)
+        self.ch.pending_added.append(item)
+
+    def pop_rumour(self) -> tuple[float, str, str]:
+        self._touch_pending()
+        item = heapq.heappop(self.s.pending)
+        self.ch.pending_removed.append(item)
+        return item
 
     def add_event_fact(self, fid: str, text: str) -> None:
         facts = self.s.event_facts
@@ -213,7 +228,8 @@ class _Txn:
     def rollback(self) -> None:
         for fn in reversed(self.undo):
             fn()
-        self.s.pending[:] = self.pending0
+        if self._pending0 is not None:
+            self.s.pending[:] = self._pending0
         self.s.game_time = self.time0
         self.s.seq = self.seq0
 
@@ -224,6 +240,9 @@ class _Txn:
         added, removed = set(ch.relations_added), set(ch.relations_removed)
         ch.relations_added = [r for r in ch.relations_added if r not in removed]
         ch.relations_removed = [r for r in ch.relations_removed if r not in added]
+        queued, spread = set(ch.pending_added), set(ch.pending_removed)
+        ch.pending_added = [p for p in ch.pending_added if p not in spread]
+        ch.pending_removed = [p for p in ch.pending_removed if p not in queued]
         ch.game_time = self.s.game_time
         ch.seq = self.s.seq
         return ch
@@ -488,6 +507,8 @@ class Engine:
                     by_index[t.index] = t
             txn.dirty = set()
             txn.entered = []
+            if not candidates:
+                break
             for i in sorted(candidates):
                 t = by_index[i]
                 if quests[t.quest] != t.from_:
@@ -517,8 +538,7 @@ class Engine:
         now = self.state.game_time
         g = self.state.graph
         while pending and pending[0][0] <= now:
-            due, npc, fid = heapq.heappop(pending)
-            txn.ch.pending_changed = True
+            due, npc, fid = txn.pop_rumour()
             decl = self.world.file.facts[fid]
             along = set(decl.rumour.along) if decl.rumour else set()
             neighbours: set[str] = set()

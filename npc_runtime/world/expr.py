@@ -489,8 +489,13 @@ class _Checker:
                 if problem:
                     raise ExprError(problem, arg.col)
         if node.fn in ("rel", "relate", "unrelate"):
-            rel = node.args[1]
-            self.reads.add("r:" + rel.value if isinstance(rel, Lit) else "r:*")
+            rel, end = node.args[1], node.args[2]
+            if not isinstance(rel, Lit):
+                self.reads.add("r:*")
+            elif isinstance(end, Lit):
+                self.reads.add(f"r:{rel.value}:{end.value}")  # the finest key: type and target
+            else:
+                self.reads.add("r:" + rel.value)
         if node.fn == "knows":
             fact = node.args[-1]
             self.reads.add("k:" + fact.value if isinstance(fact, Lit) else "k:*")

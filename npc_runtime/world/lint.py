@@ -179,7 +179,7 @@ def _never_true(world: World, src: str, writes: set[str], state: Any) -> str | N
     bounds = _bounds_conflict(world, checked.node)
     if bounds:
         return bounds
-    static = [k for k in checked.reads if k not in writes]
+    static = [k for k in checked.reads if not _written(k, writes)]
     if len(static) == len(checked.reads):
         try:
             value = compile_node(checked.node)(WorldEnv(state))
@@ -189,6 +189,17 @@ def _never_true(world: World, src: str, writes: set[str], state: Any) -> str | N
             names = ", ".join(sorted(k[2:] for k in static))
             return f"it reads only {names}, which no event rule, transition or persona action changes, and it is false at the start"
     return None
+
+
+def _written(key: str, writes: set[str]) -> bool:
+    """Whether anything may change what ``key`` reads (r:<type>:<to> is covered by r:<type> and r:*)."""
+    if key in writes:
+        return True
+    if key.startswith("r:"):
+        return "r:*" in writes or "r:" + key.split(":")[1] in writes
+    if key.startswith("k:"):
+        return "k:*" in writes
+    return False
 
 
 def _conjuncts(node: Node) -> list[Node]:

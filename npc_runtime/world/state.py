@@ -66,7 +66,7 @@ class WorldState:
                 for npc, facts in sorted(self.knowledge.items())
             },
             "event_facts": dict(self.event_facts),
-            "pending": [list(p) for p in self.pending],
+            "pending": [list(p) for p in sorted(self.pending)],
             "seq": self.seq,
             "game_time": self.game_time,
         }
@@ -87,7 +87,7 @@ class WorldState:
             graph=g,
             knowledge=knowledge,
             event_facts=dict(doc.get("event_facts", {})),
-            pending=[(float(d), str(n), str(f)) for d, n, f in doc.get("pending", [])],
+            pending=sorted((float(d), str(n), str(f)) for d, n, f in doc.get("pending", [])),  # a valid heap
             seq=int(doc.get("seq", 0)),
             game_time=float(doc.get("game_time", 0.0)),
         )

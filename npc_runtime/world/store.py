@@ -34,7 +34,13 @@ MIGRATIONS = [
                                snapshot BLOB NOT NULL);
     CREATE TABLE world_events (epoch INTEGER NOT NULL, seq INTEGER NOT NULL, game_time REAL NOT NULL,
                                event BLOB NOT NULL, PRIMARY KEY (epoch, seq));
+    """,
+    # 2: rumours waiting to spread get rows of their own (one NPC passes one fact on once)
     """
+    CREATE TABLE world_pending (npc TEXT NOT NULL, fact TEXT NOT NULL, due REAL NOT NULL,
+                                PRIMARY KEY (npc, fact));
+    DELETE FROM world_meta WHERE key = 'pending';
+    """,
 ]
 
 
@@ -73,7 +79,12 @@ class WorldStore:
                 "relations": [list(r) for r in conn.execute("SELECT src, type, dst FROM world_relations")],
                 "knowledge": {},
                 "event_facts": dict(conn.execute("SELECT fact, text FROM world_event_facts").fetchall()),
-                "pending": meta.get("pending", []),
+                "pending": [
+                    [due, npc, fact]
+                    for npc, fact, due in conn.execute(
+                        "SELECT npc, fact, due FROM world_pending ORDER BY due, npc, fact"
+                    )
+                ],
                 "seq": meta.get("seq", 0),
                 "game_time": meta.get("game_time", 0.0),
             }
@@ -154,9 +165,17 @@ class WorldStore:
                     "INSERT OR REPLACE INTO world_knowledge VALUES(?, ?, ?, ?)",
                     (npc, fact, k.since, k.source),
                 )
+            if changes.pending_removed:
+                conn.executemany(
+                    "DELETE FROM world_pending WHERE npc=? AND fact=?",
+                    [(n, f) for _, n, f in changes.pending_removed],
+                )
+            if changes.pending_added:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO world_pending(npc, fact, due) VALUES(?, ?, ?)",
+                    [(n, f, d) for d, n, f in changes.pending_added],
+                )
             meta: list[tuple[str, Any]] = [("seq", state.seq), ("game_time", state.game_time)]
-            if changes.pending_changed:
-                meta.append(("pending", [list(p) for p in state.pending]))
             conn.executemany(
                 "INSERT OR REPLACE INTO world_meta VALUES(?, ?)", [(k, _pack(v)) for k, v in meta]
             )
@@ -164,7 +183,14 @@ class WorldStore:
 
 def write_state(conn: sqlite3.Connection, state: WorldState, world_hash: str, reason: str) -> int:
     """Write a whole state as a new epoch with ``conn`` (inside the caller's transaction)."""
-    for table in ("world_vars", "world_quests", "world_relations", "world_knowledge", "world_event_facts"):
+    for table in (
+        "world_vars",
+        "world_quests",
+        "world_relations",
+        "world_knowledge",
+        "world_event_facts",
+        "world_pending",
+    ):
         conn.execute(f"DELETE FROM {table}")
     conn.executemany("INSERT INTO world_vars VALUES(?, ?)", [(n, _pack(v)) for n, v in state.vars.items()])
     conn.executemany("INSERT INTO world_quests VALUES(?, ?)", state.quests.items())
@@ -174,6 +200,9 @@ def write_state(conn: sqlite3.Connection, state: WorldState, world_hash: str, re
         [(n, f, k.since, k.source) for n, facts in state.knowledge.items() for f, k in facts.items()],
     )
     conn.executemany("INSERT INTO world_event_facts VALUES(?, ?)", state.event_facts.items())
+    conn.executemany(
+        "INSERT INTO world_pending(npc, fact, due) VALUES(?, ?, ?)", [(n, f, d) for d, n, f in state.pending]
+    )
     row = conn.execute("SELECT MAX(epoch) FROM world_epochs").fetchone()
     epoch = (row[0] or 0) + 1
     conn.execute(
@@ -185,7 +214,6 @@ def write_state(conn: sqlite3.Connection, state: WorldState, world_hash: str, re
         "epoch": epoch,
         "seq": state.seq,
         "game_time": state.game_time,
-        "pending": [list(p) for p in state.pending],
     }
     conn.executemany(
         "INSERT OR REPLACE INTO world_meta VALUES(?, ?)", [(k, _pack(v)) for k, v in meta.items()]

@@ -95,7 +95,7 @@ def test_errors_name_the_problem_and_column(village: World, src: str, message: s
 def test_effects_are_checked_against_declared_types(village: World) -> None:
     scope = village.scope()
     assert check_effect("player.gold -= 10", scope).writes == {"v:player.gold"}
-    assert check_effect('relate("player", "owns", "wolf_pelt")', scope).writes == {"r:owns"}
+    assert check_effect('relate("player", "owns", "wolf_pelt")', scope).writes == {"r:owns:wolf_pelt"}
     assert check_effect('reveal("tomas_took_bribe", "mira")', scope).writes == {"k:tomas_took_bribe"}
     for src, message in [
         ('gate.open = "yes"', "cannot compare a bool with a string"),
@@ -118,7 +118,7 @@ def test_dependencies_are_collected_for_the_index(village: World) -> None:
         'and knows("mira", "tomas_took_bribe")',
         village.scope(),
     )
-    assert checked.reads == {"v:player.gold", "q:gate", "r:owns", "k:tomas_took_bribe"}
+    assert checked.reads == {"v:player.gold", "q:gate", "r:owns:wolf_pelt", "k:tomas_took_bribe"}
 
 
 def test_string_escapes_and_single_quotes() -> None:
