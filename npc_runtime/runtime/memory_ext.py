@@ -16,6 +16,7 @@ Public methods for other extensions (``runtime.extension("memory")``): :meth:`ob
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import sqlite3
@@ -77,7 +78,7 @@ class MemoryExtension(Extension):
         if (
             self.settings.reflection == "auto"
             and complete is not None
-            and asyncio.iscoroutinefunction(complete)
+            and inspect.iscoroutinefunction(complete)
         ):
             # A provider with a language model that offers ``async complete(prompt) -> str``
             # reflects with it; the extractive method stays the fallback.
@@ -359,6 +360,7 @@ class MemoryExtension(Extension):
 
     def after_load(self) -> None:
         self.service.store.invalidate()
+        self._seed(self.runtime.personas.ids())  # NPCs added after the save was made
 
 
 @contextmanager
