@@ -230,6 +230,9 @@ class Game:
             self.hud.subtitle(screen, self.talk.name(self.talk.npc_id), self.talk.caption)
         self.hud.notices(screen, self.talk)
         status = f"runtime: {self.link.endpoint}"
+        hb = self.link.welcome.heartbeat_interval if self.link.welcome else 2.0
+        if self.link.silent_for() > 3 * hb + 1:
+            status = "the runtime is not answering..."
         if self.voice is not None and self.voice.metrics:
             status = self.voice.metrics
         self.hud.listening = self.voice is not None and self.voice.holding

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class NetLink:
         self._thread = threading.Thread(target=self._loop.run_forever, name="demo-net", daemon=True)
         self._client: AsyncClient | None = None
         self._pump: asyncio.Task[None] | None = None
+        self.last_heard = time.monotonic()
 
     # -- lifecycle (blocking, called once at start-up and shut-down) --------------------------------
     def connect(self, timeout: float = 10.0) -> Welcome:
@@ -136,4 +138,11 @@ class NetLink:
 
     async def _forward_events(self, client: AsyncClient) -> None:
         while True:
-            self._inbox.put(await client.events.get())
+            msg = await client.events.get()
+            self.last_heard = time.monotonic()
+            self._inbox.put(msg)
+
+    def silent_for(self) -> float:
+        """Seconds since the runtime last sent anything (it answers our pings, so a long silence
+        means it is gone or stuck)."""
+        return time.monotonic() - self.last_heard
