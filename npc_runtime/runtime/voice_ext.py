@@ -55,6 +55,12 @@ class _Port:
         task.add_done_callback(self.voice.turn_tasks.discard)
 
     async def _turn(self, text: str) -> None:
+        assert self.voice is not None
+        try:
+            # After a barge-in the interrupted reply is still unwinding; start once it has.
+            await asyncio.wait_for(self.voice.stream_idle.wait(), 10.0)
+        except TimeoutError:
+            log.warning("conversation %s: previous reply still streaming; answering anyway", self.conv.id)
         try:
             await self.conv.run_turn(text)
         except asyncio.CancelledError:
@@ -75,6 +81,7 @@ class VoiceSink(TurnSink):
         self._replies: dict[int, Reply] = {}
 
     async def on_start(self, conv: Conversation, turn_id: int, npc_id: str) -> None:
+        self.voice.stream_idle.clear()
         provider, params = self.ext.voice_for(npc_id)
         reply = Reply(turn_id, npc_id, provider, params, timer=self.voice.next_timer)
         self.voice.next_timer = None
@@ -89,6 +96,7 @@ class VoiceSink(TurnSink):
     async def on_end(
         self, conv: Conversation, turn_id: int, npc_id: str, full_text: str, interrupted: bool
     ) -> str | None:
+        self.voice.stream_idle.set()  # the reply stream is over (the audio may still be playing)
         reply = self._replies.pop(turn_id, None)
         if reply is None:
             return None

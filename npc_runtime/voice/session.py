@@ -93,6 +93,10 @@ class VoiceConversation:
         self.next_timer: TurnTimer | None = None
         self.closed = False
         self.turn_tasks: set[asyncio.Task[None]] = set()
+        # Set while no reply is streaming: a new turn waits for it, because a conversation
+        # tracks one reply stream at a time (see runtime/conversations.py run_turn).
+        self.stream_idle = asyncio.Event()
+        self.stream_idle.set()
 
     # -- from the wire (validation happens here, processing in the worker) ----------------------
     def configure(self, sample_rate: int, fmt: str, channels: int, ref: str | int | None = None) -> None:
