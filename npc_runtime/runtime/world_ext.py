@@ -161,7 +161,7 @@ class WorldExtension(Extension):
 
     async def _on_event(self, session: Session, msg: Message) -> None:
         assert isinstance(msg, WorldEventMsg)
-        await self._catch_up(msg.id)
+        await self._catch_up()
         data: dict[str, Any] = {}
         if msg.kind == "custom":
             data = {"name": msg.name, "payload": msg.payload}
@@ -188,7 +188,7 @@ class WorldExtension(Extension):
     async def _on_state(self, session: Session, msg: Message) -> None:
         assert isinstance(msg, WorldStateQuery)
         svc = self._require(msg.id)
-        await self._catch_up(msg.id)
+        await self._catch_up()
         state = svc.state
         common = {"ref": msg.id, "world": svc.world.file.world, "world_hash": svc.world.hash}
         if msg.npc_id is None:
@@ -219,15 +219,19 @@ class WorldExtension(Extension):
         svc.new_game()
         await self.runtime.broadcast(WorldChanged(cause="reset", **full_fields(svc.state)))
 
-    async def _catch_up(self, ref: Any) -> None:
-        """Spread rumours that fell due since the game last reported the time."""
+    async def _catch_up(self) -> None:
+        """Spread rumours that fell due since the game last reported the time (never raises)."""
         svc = self.service
         if svc is None:
             return
         now = float(self.runtime.game_time)
         pending = svc.state.pending
         if now > svc.state.game_time and pending and pending[0][0] <= now:
-            changes = self._apply(WorldEvent("time", game_time=now), ref)
+            try:
+                changes = svc.apply(WorldEvent("time", game_time=now))
+            except WorldRejected as exc:  # e.g. a rumour's transition breaks a bound
+                log.warning("rumours due at game time %.2f could not spread: %s", now, exc.message)
+                return
             await self._broadcast(changes, "time")
 
     async def _broadcast(self, changes: Changes, cause: str, **extra: Any) -> None:
@@ -240,7 +244,7 @@ class WorldExtension(Extension):
         svc = self.service
         if svc is None:
             return
-        await self._catch_up(None)
+        await self._catch_up()
         view = svc.view(ctx.persona.id)
         ctx.world_facts = view.facts()
         ctx.world_state = {**view.variables(), **{f"quest.{q}": s for q, s in view.quests().items()}}

@@ -14,11 +14,12 @@ import yaml
 from dialogue.fake_openai_server import FakeOpenAIServer, text_reply, tool_reply
 
 from npc_runtime.protocol.codec import encode_map
-from npc_runtime.protocol.messages import Error, Load, Loaded, Save, SaveData, Warning
+from npc_runtime.protocol.messages import Error, GameTime, Load, Loaded, Save, SaveData, Warning
 from npc_runtime.protocol.messages.world import (
     WorldChanged,
     WorldEventApplied,
     WorldEventMsg,
+    WorldReset,
     WorldStateQuery,
     WorldStateReply,
     WorldTell,
@@ -277,3 +278,25 @@ async def test_acknowledged_events_survive_kill_9_of_the_runtime(
         assert after.seq == last and after.variables["wolves.killed"] == 40
     finally:
         await client.close()
+
+
+async def test_rumours_spread_as_the_game_reports_time_and_reset_starts_over(
+    make_client: ClientFactory,
+) -> None:
+    game = await make_client("game")
+    await game.request(bribe(10, game_time=10.0))
+    assert "tomas_took_bribe" not in [f.id for f in (await state(game, "mira")).facts]
+    await game.send(GameTime(hours=12.5))  # two game hours later the innkeeper has heard it
+    mira = await state(game, "mira")
+    assert "tomas_took_bribe" in [f.id for f in mira.facts] and mira.quests["gate"] == "exposed"
+    spread = await game.next_event(
+        types=("world_changed",), where=lambda m: getattr(m, "cause", "") == "time"
+    )
+    assert isinstance(spread, WorldChanged) and spread.quests == {"gate": "exposed"}
+    assert any(x.npc == "mira" and x.source == "rumour:tomas" for x in spread.learned)
+    await game.send(WorldReset(id=77))
+    reset = await game.next_event(
+        types=("world_changed",), where=lambda m: getattr(m, "cause", "") == "reset"
+    )
+    assert isinstance(reset, WorldChanged) and reset.quests["gate"] == "closed" and reset.seq == 0
+    assert (await state(game)).variables["player.gold"] == 15
