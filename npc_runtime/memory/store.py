@@ -132,6 +132,7 @@ class MemoryStore:
         self.settings = settings or MemorySettings()
         self._wall = clock.wall if clock is not None else time.time
         self._indexes: dict[str, NpcIndex] = {}
+        self._generation = 0  # bumped by invalidate(): an index built before is stale
         db.migrate(NAMESPACE, MIGRATIONS)
 
     # -- writing ---------------------------------------------------------------------------
@@ -318,6 +319,29 @@ class MemoryStore:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM memory_items WHERE id IN ({marks})", ids).fetchall()
         return {int(r[0]): _row(r) for r in rows}
 
+    def has_index(self, npc_id: str) -> bool:
+        return npc_id in self._indexes
+
+    def build_index(self, npc_id: str) -> tuple[int, NpcIndex]:
+        """Load an NPC's index without installing it (safe in a worker thread); pass the result
+        to :meth:`install_index` on the thread that writes."""
+        return self._generation, self._load_index(npc_id)
+
+    def install_index(self, npc_id: str, built: tuple[int, NpcIndex]) -> None:
+        """Install an index from :meth:`build_index`, with the memories written meanwhile."""
+        generation, idx = built
+        if generation != self._generation or npc_id in self._indexes:
+            return  # invalidated (load, prune) or already loaded while it was being built
+        last = int(idx.ids[idx.n - 1]) if idx.n else 0
+        rows = self.db.execute(
+            "SELECT id, importance, game_time, player_id, text FROM memory_items WHERE npc_id=? AND id>? ORDER BY id",
+            (npc_id, last),
+        ).fetchall()
+        vecs = self._embed([r[4] for r in rows]) if rows else None
+        for i, r in enumerate(rows):
+            idx.append(int(r[0]), float(r[1]), float(r[2]), r[3], None if vecs is None else vecs[i])
+        self._indexes[npc_id] = idx
+
     def _index(self, npc_id: str) -> NpcIndex:
         idx = self._indexes.get(npc_id)
         if idx is None:
@@ -364,6 +388,7 @@ class MemoryStore:
 
     def invalidate(self, npc_id: str | None = None) -> None:
         """Forget cached indexes (after a save was loaded or rows were deleted)."""
+        self._generation += 1
         if npc_id is None:
             self._indexes.clear()
         else:

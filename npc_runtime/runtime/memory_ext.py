@@ -150,7 +150,16 @@ class MemoryExtension(Extension):
         return self.service.facts.add(npc_id, player_id, kind, text, game_time=self.runtime.game_time)
 
     # -- turns -----------------------------------------------------------------------------
+    async def _ensure_index(self, npc_id: str) -> None:
+        """Load an NPC's vectors in a worker thread (about 1.5 s per 100,000 memories), so the
+        first turn with a long-lived NPC does not stall every other conversation."""
+        store = self.service.store
+        if not store.has_index(npc_id):
+            built = await asyncio.to_thread(store.build_index, npc_id)
+            store.install_index(npc_id, built)
+
     async def contribute_context(self, conv: Conversation, ctx: DialogueContext) -> None:
+        await self._ensure_index(ctx.persona.id)
         part = self.service.context(
             ctx.persona.id, ctx.player_id, ctx.player_text or None, self.runtime.game_time
         )
@@ -289,6 +298,7 @@ class MemoryExtension(Extension):
     async def _on_memory_query(self, session: Session, msg: Message) -> None:
         assert isinstance(msg, MemoryQuery)
         npc_id = self._npc(msg.npc_id, msg.id)
+        await self._ensure_index(npc_id)
         with _wire_errors(msg.id):
             found = self.service.retrieve(
                 npc_id, msg.query, self.runtime.game_time, k=msg.limit, player_id=msg.player_id

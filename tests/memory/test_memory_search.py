@@ -65,3 +65,21 @@ def test_two_stage_search_matches_exact_search(make_service: MakeService, tmp_pa
     assert fast.retrieve("mira", "Is there a winged beast on the church?", now=100.0, k=1)[
         0
     ].memory.text.startswith("A griffin")
+
+
+def test_an_index_built_in_a_thread_catches_up_and_goes_stale(service: MemoryService) -> None:
+    store = service.store
+    service.observe("mira", "The smith forged a sword.", game_time=1)
+    built = store.build_index("mira")  # as a worker thread would
+    service.observe("mira", "The baker burned the bread.", game_time=2)  # written meanwhile
+    store.install_index("mira", built)
+    assert store.has_index("mira")
+    assert {r.memory.text for r in service.retrieve("mira", "bread", now=2)} == {
+        "The smith forged a sword.",
+        "The baker burned the bread.",
+    }
+    store.invalidate()
+    stale = store.build_index("bram")
+    store.invalidate()  # e.g. a save was loaded meanwhile
+    store.install_index("bram", stale)
+    assert not store.has_index("bram")
