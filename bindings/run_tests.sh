@@ -21,8 +21,14 @@ APT_PACKAGES="mono-mcs mono-runtime libmono-system4.0-cil libnunit-cil-dev nunit
 
 PY="${NPC_RUNTIME_PYTHON:-}"
 if [ -z "$PY" ]; then
-    if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY="$(command -v python3)"; fi
+    if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY="python3"; fi
 fi
+# an absolute path: the tests start the runtime from other directories
+case "$PY" in
+    /*) ;;
+    */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")" ;;
+    *) PY="$(command -v "$PY" || echo "$PY")" ;;
+esac
 
 passed=0
 failed=0
