@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from ..errors import SaveFormatError
+from ..errors import SaveFormatError, StorageError
 from .compiled import World
 from .engine import Changes, Engine, WorldEvent
 from .knowledge import NpcView
@@ -32,7 +32,12 @@ class WorldService:
         if stored is None:
             self.engine = Engine(world, initial_state(world))
             self.start_changes = self.engine.start()
-            store.reset(self.engine.state, world.hash, "new game")
+            store.reset(self.engine.state, world.hash, "new game", world_id=world.file.world)
+        elif stored.world_id is not None and stored.world_id != world.file.world:
+            raise StorageError(
+                f"{store.db.path} holds the state of world '{stored.world_id}', but this runtime runs world "
+                f"'{world.file.world}'; point the runtime at another database (--db) or the right world file"
+            )
         elif stored.world_hash == world.hash:
             self.engine = Engine(world, WorldState.from_dict(stored.doc, world))
         else:
@@ -45,7 +50,7 @@ class WorldService:
             doc, self.notes = reconcile(stored.doc, world, stored.world_hash)
             self.engine = Engine(world, WorldState.from_dict(doc, world))
             self.start_changes = self.engine.settle_all()
-            store.reset(self.engine.state, world.hash, "world file changed")
+            store.reset(self.engine.state, world.hash, "world file changed", world_id=world.file.world)
             for note in self.notes:
                 log.info("world reconciled with the changed world file: %s", note)
 
@@ -63,7 +68,7 @@ class WorldService:
     def new_game(self) -> None:
         self.engine = Engine(self.world, initial_state(self.world))
         self.start_changes = self.engine.start()
-        self.store.reset(self.engine.state, self.world.hash, "new game")
+        self.store.reset(self.engine.state, self.world.hash, "new game", world_id=self.world.file.world)
 
     # saves -------------------------------------------------------------------------------------------
     def save_part(self) -> dict[str, Any]:
@@ -77,7 +82,7 @@ class WorldService:
         return state, notes
 
     def write_load(self, state: WorldState, conn: sqlite3.Connection | None = None) -> None:
-        self.store.reset(state, self.world.hash, "load", conn)
+        self.store.reset(state, self.world.hash, "load", conn, world_id=self.world.file.world)
 
     def finish_load(self, state: WorldState, notes: list[str]) -> None:
         self.engine = Engine(self.world, state)

@@ -59,6 +59,7 @@ class Stored:
     doc: dict[str, Any]
     world_hash: str
     epoch: int
+    world_id: str | None = None  # None in databases written before it was recorded
 
 
 class WorldStore:
@@ -92,7 +93,8 @@ class WorldStore:
                 "SELECT npc, fact, since, source FROM world_knowledge"
             ):
                 doc["knowledge"].setdefault(npc, {})[fact] = [since, source]
-            return Stored(doc, str(meta["world_hash"]), int(meta.get("epoch", 1)))
+            world_id = meta.get("world_id")
+            return Stored(doc, str(meta["world_hash"]), int(meta.get("epoch", 1)), world_id)
 
     def events(self, epoch: int | None = None) -> list[WorldEvent]:
         """The events of an epoch (default: the current one), in order."""
@@ -123,15 +125,20 @@ class WorldStore:
 
     # writing -------------------------------------------------------------------------------------
     def reset(
-        self, state: WorldState, world_hash: str, reason: str, conn: sqlite3.Connection | None = None
+        self,
+        state: WorldState,
+        world_hash: str,
+        reason: str,
+        conn: sqlite3.Connection | None = None,
+        world_id: str | None = None,
     ) -> int:
         """Replace the whole stored state and start a new epoch; returns its number.
 
         Pass ``conn`` to write inside a transaction that the caller owns (the runtime's load)."""
         if conn is not None:
-            return write_state(conn, state, world_hash, reason)
+            return write_state(conn, state, world_hash, reason, world_id)
         with self.db.transaction() as c:
-            return write_state(c, state, world_hash, reason)
+            return write_state(c, state, world_hash, reason, world_id)
 
     def commit(self, event: WorldEvent, changes: Changes, state: WorldState) -> None:
         """Persist one applied event and what it changed, in one transaction."""
@@ -181,7 +188,9 @@ class WorldStore:
             )
 
 
-def write_state(conn: sqlite3.Connection, state: WorldState, world_hash: str, reason: str) -> int:
+def write_state(
+    conn: sqlite3.Connection, state: WorldState, world_hash: str, reason: str, world_id: str | None = None
+) -> int:
     """Write a whole state as a new epoch with ``conn`` (inside the caller's transaction)."""
     for table in (
         "world_vars",
@@ -209,12 +218,14 @@ def write_state(conn: sqlite3.Connection, state: WorldState, world_hash: str, re
         "INSERT INTO world_epochs(epoch, reason, world_hash, snapshot) VALUES(?, ?, ?, ?)",
         (epoch, reason, world_hash, _pack(state.to_dict())),
     )
-    meta = {
+    meta: dict[str, Any] = {
         "world_hash": world_hash,
         "epoch": epoch,
         "seq": state.seq,
         "game_time": state.game_time,
     }
+    if world_id is not None:
+        meta["world_id"] = world_id
     conn.executemany(
         "INSERT OR REPLACE INTO world_meta VALUES(?, ?)", [(k, _pack(v)) for k, v in meta.items()]
     )

@@ -15,7 +15,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from npc_runtime.errors import SaveFormatError
+from npc_runtime.errors import SaveFormatError, StorageError
 from npc_runtime.storage import Database, SaveBlob, decode_save, encode_save
 from npc_runtime.world.compiled import World, compile_world
 from npc_runtime.world.engine import WorldEvent
@@ -54,6 +54,14 @@ def test_state_survives_a_restart(village: World, tmp_path: Path) -> None:
     assert again.state.to_dict() == live
     assert again.replayed().to_dict() == live  # snapshot + logged events = live state
     db.close()
+
+
+def test_a_database_of_another_world_is_refused(village: World, service: WorldService, db: Database) -> None:
+    other = variant(village, lambda d: d.__setitem__("world", "castle"))
+    with pytest.raises(
+        StorageError, match="holds the state of world 'village', but this runtime runs world 'castle'"
+    ):
+        WorldService(other, WorldStore(db))
 
 
 def test_rejected_events_are_not_logged(service: WorldService) -> None:
