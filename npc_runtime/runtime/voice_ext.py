@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 VOICE_MODES = ("push_to_talk", "hands_free")
 
 
+def _log_load_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("voice models failed to load: %s", task.exception())
+
+
 class _Port:
     """What a VoiceConversation may do to its Conversation."""
 
@@ -149,28 +154,52 @@ class VoiceExtension(Extension):
         self.sessions: dict[str, VoiceConversation] = {}
         self._stt: Any = None
         self._vad: Any = None
+        self._loading: asyncio.Task[None] | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._vad = shared_vad(self.cfg.vad)
+        # Models load in the background (a few seconds: STT worker processes, the Piper voice), so
+        # the runtime serves text at once; the first voice conversation waits for them.
+        self._loading = asyncio.create_task(self._load(), name="voice-models")
+        self._loading.add_done_callback(_log_load_failure)
+        if self.cfg.warm_up:
+            await asyncio.wait({self._loading})
+
+    async def _load(self) -> None:
+        self._vad = await asyncio.to_thread(shared_vad, self.cfg.vad)
         self._stt = await asyncio.to_thread(
             shared_stt, self.cfg.stt, self.cfg.stt_options, self.cfg.stt_processes
         )
         await asyncio.to_thread(self._update_vocabulary)
-        if self.cfg.warm_up:
-            provider = await asyncio.to_thread(self.tts, self.cfg.tts)
-            await asyncio.to_thread(provider.warm_up, VoiceParams())
+        provider = await asyncio.to_thread(self.tts, self.cfg.tts)
+        await asyncio.to_thread(provider.warm_up, VoiceParams())
+
+    async def ready(self) -> None:
+        """Wait until the models are loaded; a load failure is raised here (e.g. a missing package)."""
+        if self._loading is None:
+            self._loading = asyncio.create_task(self._load())
+        await asyncio.shield(self._loading)
 
     async def stop(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
         for voice in list(self.sessions.values()):
             await voice.close()
         self.sessions.clear()
 
     def on_personas_changed(self, npc_ids: list[str]) -> None:
-        if self._stt is not None:
+        if self._stt is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
             self._update_vocabulary()
+            return
+        loop.run_in_executor(None, self._update_vocabulary)  # espeak-ng calls: off the event loop
 
     def _update_vocabulary(self) -> None:
+        if self._stt is None:
+            return
         extra = list(self.cfg.scene_words)
         world = self.runtime.extension("world")
         names = getattr(world, "scene_names", None)
@@ -209,6 +238,12 @@ class VoiceExtension(Extension):
     async def on_conversation_start(self, conv: Conversation) -> None:
         if conv.mode not in VOICE_MODES:
             return
+        try:
+            await self.ready()
+        except Exception as exc:
+            raise ProtocolError(
+                ErrorCode.PROVIDER_FAILED, f"voice is not available on this runtime: {exc}"
+            ) from exc
         port = _Port(conv)
         voice = VoiceConversation(
             conv.id, conv.mode, self.cfg, self._vad, self._stt, port, self.runtime.clock, self._fallback()

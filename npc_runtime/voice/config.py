@@ -66,4 +66,7 @@ class VoiceConfig(BaseModel):
     report_wait_ms: float = Field(default=500, ge=0, description="Wait for playback_report after stop")
     chunk_ms: float = Field(default=200, ge=20, le=2000, description="Duration of each npc_audio chunk")
     scene_words: list[str] = Field(default_factory=list, description="Extra names to recognise")
-    warm_up: bool = Field(default=True, description="Load and run the models at start-up")
+    warm_up: bool = Field(
+        default=False,
+        description="Finish loading the models before the runtime serves (default: load in the background)",
+    )
