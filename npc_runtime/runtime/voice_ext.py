@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from ..personas.schema import Persona
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import Message
 from ..protocol.messages.voice import (
@@ -209,6 +211,15 @@ class VoiceExtension(Extension):
             except Exception:
                 log.exception("world extension failed to list scene names")
         self._stt.set_vocabulary(scene_words(self.runtime.personas.all(), extra))
+
+    def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
+        vs = persona.voice
+        name = vs.tts or self.cfg.tts
+        if vs.voice and name == "piper" and not Path(vs.voice).is_file():
+            return [
+                ("voice.voice", f"Piper voice file '{vs.voice}' not found; give the path of a .onnx voice")
+            ]
+        return []
 
     def tts(self, name: str) -> TtsProvider:
         return shared_tts(name, self.cfg.tts_options.get(name, {}))

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from npc_runtime.errors import MissingDependencyError
+from npc_runtime.errors import MissingDependencyError, ProviderError
 from npc_runtime.voice.frames import AudioFrame
 from npc_runtime.voice.lipsync import VISEMES, mouth_open, time_phonemes, visemes_from_phonemes
-from npc_runtime.voice.models import shared_vad
+from npc_runtime.voice.models import shared_tts, shared_vad
 from npc_runtime.voice.resample import StreamResampler, resample
 from npc_runtime.voice.sentences import SentenceSplitter, speakable
 from npc_runtime.voice.speaker import Reply
@@ -183,3 +183,19 @@ async def test_decoding_in_worker_processes_leaves_the_event_loop_free() -> None
     elapsed = loop.time() - start
     assert "night" in await asyncio.to_thread(stream.finish)
     assert elapsed > 0.3 and ticks >= elapsed / 0.005 * 0.3  # the loop ran most of the time
+
+
+async def test_persona_with_a_missing_piper_voice_is_reported(runtime_server: object) -> None:
+    from npc_runtime.personas.schema import Persona
+
+    ext = runtime_server.extension("voice")  # type: ignore[attr-defined]
+    good = Persona.model_validate({"id": "x", "name": "X", "fallback": ["Hm."], "voice": {"speed": 1.2}})
+    bad = Persona.model_validate(
+        {"id": "x", "name": "X", "fallback": ["Hm."], "voice": {"voice": "nope.onnx"}}
+    )
+    assert ext.check_persona(good) == []
+    assert ext.check_persona(bad) == [
+        ("voice.voice", "Piper voice file 'nope.onnx' not found; give the path of a .onnx voice")
+    ]
+    with pytest.raises(ProviderError, match="does not exist"):
+        shared_tts("piper").synthesize("Hello.", VoiceParams(voice="nope.onnx"))

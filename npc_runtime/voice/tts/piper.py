@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, MissingDependencyError
+from ...errors import MissingDependencyError, ProviderError
 from ..frames import AudioFrame, SynthChunk, float_to_int16
 from ..lipsync import time_phonemes
 from .base import TtsCaps, TtsProvider, VoiceParams
@@ -47,8 +47,8 @@ class PiperTts(TtsProvider):
             voice = self._voices.get(path)
             if voice is None:
                 if not path.is_file():
-                    raise ConfigError(
-                        f"piper voice file {path} does not exist; give a path to a Piper .onnx voice"
+                    raise ProviderError(
+                        "piper", f"voice file {path} does not exist; give a path to a Piper .onnx voice"
                     )
                 voice = PiperVoice.load(path)
                 self._voices[path] = voice
