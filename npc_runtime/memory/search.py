@@ -27,7 +27,8 @@ class NpcIndex:
     ids: np.ndarray
     importance: np.ndarray
     times: np.ndarray
-    players: list[str | None]
+    players: np.ndarray  # int32 code per memory: 0 = concerns no player (see ``codes``)
+    codes: dict[str, int]
     mat: np.ndarray | None  # (dims, capacity): one column per memory, so a prefix of rows is contiguous
     coarse_dims: int
     n: int
@@ -48,7 +49,17 @@ class NpcIndex:
             mat = np.zeros((vecs.shape[1], max(64, vecs.shape[0])), dtype=np.float32)
             mat[:, : vecs.shape[0]] = vecs.T
         dims = coarse_dims if mat is not None and 0 < coarse_dims < mat.shape[0] else 0
-        return cls(ids, importance, times, players, mat, dims, int(ids.shape[0]))
+        codes: dict[str, int] = {}
+        player_codes = np.fromiter(
+            (0 if p is None else codes.setdefault(p, len(codes) + 1) for p in players),
+            dtype=np.int32,
+            count=len(players),
+        )
+        return cls(ids, importance, times, player_codes, codes, mat, dims, int(ids.shape[0]))
+
+    def code(self, player_id: str) -> int:
+        """The player's code (-1 when no memory concerns them)."""
+        return self.codes.get(player_id, -1)
 
     def append(
         self, mid: int, importance: float, t: float, player: str | None, vec: np.ndarray | None
@@ -58,6 +69,7 @@ class NpcIndex:
             self.ids = _grow(self.ids, cap)
             self.importance = _grow(self.importance, cap)
             self.times = _grow(self.times, cap)
+            self.players = _grow(self.players, cap)
         if self.mat is not None and self.n == self.mat.shape[1]:
             grown = np.zeros((self.mat.shape[0], max(64, self.n * 2)), dtype=np.float32)
             grown[:, : self.n] = self.mat[:, : self.n]
@@ -65,7 +77,7 @@ class NpcIndex:
         self.ids[self.n] = mid
         self.importance[self.n] = importance
         self.times[self.n] = t
-        self.players.append(player)
+        self.players[self.n] = 0 if player is None else self.codes.setdefault(player, len(self.codes) + 1)
         if self.mat is not None and vec is not None:
             self.mat[:, self.n] = vec
         self.n += 1
@@ -110,24 +122,28 @@ def rank(
     query_vec: np.ndarray | None,
     lexical: np.ndarray | None,
     player_id: str | None = None,
+    about: str | None = None,
 ) -> Ranked:
     """Top ``k`` by weighted normalised recency + importance + relevance.
 
     ``query_vec`` is the unit query embedding (None: no embedding relevance); ``lexical`` holds
     normalised bm25 (0..1) per index position (None: no lexical relevance). Without a query both
-    are None and relevance is left out.
+    are None and relevance is left out. ``player_id`` keeps only memories about that player;
+    ``about`` adds ``weights.player`` to memories about that player (the one being talked to).
     """
     n = idx.n
     s = settings
     w = s.weights
     sel: np.ndarray | None = None
     if player_id is not None:
-        sel = np.flatnonzero(np.fromiter((p == player_id for p in idx.players), dtype=bool, count=n))
+        sel = np.flatnonzero(idx.players[:n] == idx.code(player_id))
     rec = scoring.recency(now, idx.times[:n] if sel is None else idx.times[sel], s.recency_half_life_hours)
     imp = idx.importance[:n] if sel is None else idx.importance[sel]
     rec_n = scoring.normalise(rec, scoring.MIN_SPAN_RECENCY)
     imp_n = scoring.normalise(imp, scoring.MIN_SPAN_IMPORTANCE)
     base = w.recency * rec_n + w.importance * imp_n
+    if about is not None and w.player > 0.0:
+        base += w.player * ((idx.players[:n] if sel is None else idx.players[sel]) == idx.code(about))
     m = rec.shape[0]
     lex = None if lexical is None else (lexical if sel is None else lexical[sel])
     lam = s.lexical_weight if query_vec is not None else 1.0

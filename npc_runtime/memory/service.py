@@ -249,7 +249,7 @@ class MemoryService:
         )
         if s.context_max_memories == 0 or s.context_token_budget == 0:
             return part
-        found = self.store.retrieve(npc_id, query, now, k=s.context_max_memories)
+        found = self.store.retrieve(npc_id, query, now, k=s.context_max_memories, about=player_id)
         used = 0
         for r in found:
             line = describe(r.memory, now)

@@ -19,6 +19,9 @@ class Weights(_Strict):
     recency: float = Field(default=1.0, ge=0)
     importance: float = Field(default=1.0, ge=0)
     relevance: float = Field(default=1.5, ge=0)
+    player: float = Field(
+        default=0.5, ge=0, description="Added for memories about the player the NPC is talking to"
+    )
 
 
 class Bound(_Strict):

@@ -256,8 +256,11 @@ class MemoryStore:
         *,
         k: int = 10,
         player_id: str | None = None,
+        about: str | None = None,
     ) -> list[Retrieved]:
-        """The ``k`` best memories for ``query`` at game time ``now`` (hours), with their scores."""
+        """The ``k`` best memories for ``query`` at game time ``now`` (hours), with their scores.
+
+        ``player_id``: only memories about that player; ``about``: favour them (``weights.player``)."""
         check_id(npc_id, "npc_id")
         if query is not None and len(query) > 4000:
             raise InvalidMemoryError("query is longer than 4000 characters")
@@ -265,7 +268,9 @@ class MemoryStore:
         if idx.n == 0:
             return []
         query_vec, lexical = self._query(npc_id, idx, query) if query and query.strip() else (None, None)
-        r = rank(idx, now, self.settings, k, query_vec=query_vec, lexical=lexical, player_id=player_id)
+        r = rank(
+            idx, now, self.settings, k, query_vec=query_vec, lexical=lexical, player_id=player_id, about=about
+        )
         rows = [int(idx.ids[p]) for p in r.positions]
         by_id = self._fetch(rows)
         return [
