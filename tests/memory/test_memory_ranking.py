@@ -146,7 +146,7 @@ def test_top_k_on_large_arrays_is_exact() -> None:
 def test_memories_about_the_player_being_talked_to_are_favoured(service: MemoryService) -> None:
     service.observe("mira", "A traveller asked about the road to the coast.", game_time=1, player_id="hero")
     service.observe("mira", "A traveller asked about the road to the coast.", game_time=1, player_id="rogue")
-    service.observe("mira", "Someone asked about the road to the coast.", game_time=1)
+    service.observe("mira", "A traveller asked about the road to the coast.", game_time=1)
     for who in ("hero", "rogue"):
         found = service.store.retrieve("mira", "the coast road", now=2, k=3, about=who)
         assert found[0].memory.player_id == who
