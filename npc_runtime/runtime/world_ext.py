@@ -9,8 +9,10 @@ SQLite file; every event is committed in one transaction before it is acknowledg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..dialogue.context import DialogueContext
 from ..errors import ConfigError, SaveFormatError
 from ..personas.schema import ActionSpec, Persona
+from ..personas.yamlfile import Problem
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import Message
+from ..protocol.messages.conversation import ContentProblem
 from ..protocol.messages.world import (
     FactOut,
     LearnedOut,
@@ -28,12 +32,13 @@ from ..protocol.messages.world import (
     WorldChanged,
     WorldEventApplied,
     WorldEventMsg,
+    WorldFileError,
     WorldReset,
     WorldStateQuery,
     WorldStateReply,
     WorldTell,
 )
-from ..world.compiled import WORLD_SUFFIX, load_world
+from ..world.compiled import WORLD_SUFFIX, load_world, parse_world_text
 from ..world.engine import Changes, WorldEvent, WorldRejected
 from ..world.personas import check_persona
 from ..world.service import WorldService
@@ -55,6 +60,7 @@ class WorldSettings(BaseModel):
 
     file: Path | None = None  # default: the single *.world.yaml in the personas folder
     enabled: bool = True
+    hot_reload: bool = True  # watch the world file and reconcile the live state with edits
     reconcile: Literal["reconcile", "refuse"] = "reconcile"  # saves from a changed world file
 
 
@@ -83,6 +89,14 @@ def delta_fields(changes: Changes) -> dict[str, Any]:
     }
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def full_fields(state: WorldState) -> dict[str, Any]:
     return {
         "seq": state.seq,
@@ -101,6 +115,11 @@ class WorldExtension(Extension):
         self.settings = WorldSettings()
         self._loading: tuple[WorldState, list[str]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.path: Path | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        # Other concerns may listen to every durable change: (changes, cause) -> None.
+        self.listeners: list[Callable[[Changes, str], None]] = []
 
     # lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,12 +138,72 @@ class WorldExtension(Extension):
             return
         world = load_world(path)  # raises WorldContentError listing every problem
         self.service = WorldService(world, WorldStore(self.runtime.db), self.settings.reconcile)
+        self.path, self._stamp = Path(path), _stamp(Path(path))
+        if self.settings.hot_reload:
+            self._watcher = asyncio.create_task(self._watch(), name="world-watch")
         log.info(
             "world '%s' loaded from %s (hash %s, %d quests, seq %d)",
             world.file.world, path, world.hash, len(world.file.quests), self.service.state.seq,
         )  # fmt: skip
         for note in self.service.notes:
             log.warning("world state reconciled with the changed world file: %s", note)
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+
+    async def _watch(self) -> None:
+        interval = float(self.runtime.settings.reload_interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_if_changed()
+            except Exception:  # a bug here must not stop the watcher
+                log.exception("world file reload failed")
+
+    async def reload_if_changed(self) -> bool:
+        """Reload the world file if it changed on disk; True when a new version went live."""
+        svc, path = self.service, self.path
+        if svc is None or path is None:
+            return False
+        stamp = _stamp(path)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            await self._file_error([Problem(str(path), None, "", f"cannot read world file: {exc}")])
+            return False
+        world, problems, _ = parse_world_text(text, str(path))
+        if world is None:
+            await self._file_error([p for p in problems if p.severity == "error"])
+            return False
+        try:
+            notes, changes = svc.reload(world)
+        except SaveFormatError as exc:
+            await self._file_error([Problem(str(path), None, "", str(exc))])
+            return False
+        log.info("world file %s reloaded (hash %s)", path, world.hash)
+        for note in notes:
+            log.info("world reconciled with the edited world file: %s", note)
+        delta = delta_fields(changes)
+        delta.update(full_fields(svc.state))
+        await self.runtime.broadcast(
+            WorldChanged(cause="reload", notes=notes, world_hash=world.hash, **delta)
+        )
+        return True
+
+    async def _file_error(self, problems: list[Problem]) -> None:
+        for p in problems:
+            log.warning("world file problem (the last good version stays live): %s", p)
+        file = str(self.path)
+        await self.runtime.broadcast(
+            WorldFileError(file=file, problems=[ContentProblem(**p.as_dict()) for p in problems])
+        )
 
     @staticmethod
     def _find_world_file(folder: Path) -> Path | None:
@@ -217,7 +296,9 @@ class WorldExtension(Extension):
         assert isinstance(msg, WorldReset)
         svc = self._require(msg.id)
         svc.new_game()
-        await self.runtime.broadcast(WorldChanged(cause="reset", **full_fields(svc.state)))
+        await self.runtime.broadcast(
+            WorldChanged(cause="reset", world_hash=svc.world.hash, **full_fields(svc.state))
+        )
 
     async def _catch_up(self) -> None:
         """Spread rumours that fell due since the game last reported the time (never raises)."""
@@ -235,6 +316,11 @@ class WorldExtension(Extension):
             await self._broadcast(changes, "time")
 
     async def _broadcast(self, changes: Changes, cause: str, **extra: Any) -> None:
+        for listener in self.listeners:
+            try:
+                listener(changes, cause)
+            except Exception:
+                log.exception("a world listener failed")
         if changes.empty() and not changes.fired:
             return
         await self.runtime.broadcast(WorldChanged(cause=cause, **extra, **delta_fields(changes)))
@@ -293,7 +379,9 @@ class WorldExtension(Extension):
         state, notes = self._loading
         self._loading = None
         self.service.finish_load(state, notes)
-        msg = WorldChanged(cause="load", notes=notes, **full_fields(state))
+        msg = WorldChanged(
+            cause="load", notes=notes, world_hash=self.service.world.hash, **full_fields(state)
+        )
         try:
             task = asyncio.get_running_loop().create_task(self.runtime.broadcast(msg))
         except RuntimeError:  # no loop (tools calling load outside the runtime)

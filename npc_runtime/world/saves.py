@@ -83,8 +83,12 @@ def _build(doc: dict[str, Any], world: World) -> WorldState:
         raise SaveFormatError(f"the save's world state is damaged ({type(exc).__name__}: {exc})") from None
 
 
-def reconcile(doc: dict[str, Any], world: World, saved_hash: str) -> tuple[dict[str, Any], list[str]]:
-    """Fit a state document to ``world``; raises SaveFormatError listing every conflict."""
+def reconcile(
+    doc: dict[str, Any], world: World, saved_hash: str, what: str = "the save was"
+) -> tuple[dict[str, Any], list[str]]:
+    """Fit a state document to ``world``; raises SaveFormatError listing every conflict.
+
+    ``what`` names the state in messages ("the save was", "the stored state was", ...)."""
     fresh = initial_state(world).to_dict()
     notes: list[str] = []
     conflicts: list[str] = []
@@ -137,7 +141,7 @@ def reconcile(doc: dict[str, Any], world: World, saved_hash: str) -> tuple[dict[
     pending = [p for p in doc.get("pending", []) if p[1] in world.npcs and p[2] in f.facts]
     if conflicts:
         raise SaveFormatError(
-            f"the save was made with another version of world '{f.world}' (content hash {saved_hash}, now "
+            f"{what} made with another version of world '{f.world}' (content hash {saved_hash}, now "
             f"{world.hash}) and cannot be reconciled: " + "; ".join(conflicts)
         )
     out = dict(doc)

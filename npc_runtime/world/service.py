@@ -47,7 +47,7 @@ class WorldService:
                     f"file (content hash {stored.world_hash}, now {world.hash}) and world.reconcile is "
                     "'refuse'; restore the old world file, use another database, or set it to 'reconcile'"
                 )
-            doc, self.notes = reconcile(stored.doc, world, stored.world_hash)
+            doc, self.notes = reconcile(stored.doc, world, stored.world_hash, "the stored state was")
             self.engine = Engine(world, WorldState.from_dict(doc, world))
             self.start_changes = self.engine.settle_all()
             store.reset(self.engine.state, world.hash, "world file changed", world_id=world.file.world)
@@ -69,6 +69,24 @@ class WorldService:
         self.engine = Engine(self.world, initial_state(self.world))
         self.start_changes = self.engine.start()
         self.store.reset(self.engine.state, self.world.hash, "new game", world_id=self.world.file.world)
+
+    def reload(self, world: World) -> tuple[list[str], Changes]:
+        """Switch the live state to a changed world file (hot reload): reconcile, settle, store.
+
+        Raises SaveFormatError (and keeps the current world) when the state does not fit."""
+        if world.file.world != self.world.file.world:
+            raise SaveFormatError(
+                f"the world file now declares world '{world.file.world}' instead of '{self.world.file.world}'; "
+                "restart the runtime with another database to change worlds"
+            )
+        if world.hash == self.world.hash:  # only comments or layout changed
+            return [], Changes()
+        doc, notes = reconcile(self.state.to_dict(), world, self.world.hash, "the live state was")
+        engine = Engine(world, WorldState.from_dict(doc, world))
+        changes = engine.settle_all()
+        self.store.reset(engine.state, world.hash, "world file changed", world_id=world.file.world)
+        self.world, self.engine, self.notes = world, engine, notes
+        return notes, changes
 
     # saves -------------------------------------------------------------------------------------------
     def save_part(self) -> dict[str, Any]:

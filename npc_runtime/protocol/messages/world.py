@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .base import Message, MessageId
+from .conversation import ContentProblem
 
 WorldEventKind = Literal["item_given", "enemy_killed", "location_entered", "custom"]
 
@@ -109,10 +110,21 @@ class WorldChanged(WorldDelta):
     """Sent to every client after any change of the world."""
 
     type: Literal["world_changed"] = "world_changed"
-    cause: Literal["event", "action", "tell", "time", "load", "reset"]
+    cause: Literal["event", "action", "tell", "time", "load", "reset", "reload"]
     conversation_id: str | None = Field(default=None, description="For changes made by an NPC's action")
     npc_id: str | None = None
-    notes: list[str] = Field(default_factory=list, description="load: what reconciliation changed")
+    notes: list[str] = Field(default_factory=list, description="load/reload: what reconciliation changed")
+    world_hash: str | None = Field(
+        default=None, description="load/reset/reload: the world file's content hash"
+    )
+
+
+class WorldFileError(Message):
+    """The world file was edited but cannot be used; the last good version stays live."""
+
+    type: Literal["world_file_error"] = "world_file_error"
+    file: str
+    problems: list[ContentProblem]
 
 
 class FactOut(BaseModel):
@@ -137,4 +149,9 @@ class WorldStateReply(Message):
 
 
 CLIENT_MESSAGES: tuple[type[Message], ...] = (WorldEventMsg, WorldStateQuery, WorldTell, WorldReset)
-SERVER_MESSAGES: tuple[type[Message], ...] = (WorldEventApplied, WorldChanged, WorldStateReply)
+SERVER_MESSAGES: tuple[type[Message], ...] = (
+    WorldEventApplied,
+    WorldChanged,
+    WorldStateReply,
+    WorldFileError,
+)
