@@ -121,6 +121,7 @@ class VoiceConversation:
         if self.sample_rate != sample_rate:
             self.sample_rate = sample_rate
             self._resampler = StreamResampler(sample_rate, STT_RATE)
+        self._last_seq = -1  # a new audio_start (microphone reopened) restarts the numbering
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name=f"voice-{self.id}")
 
