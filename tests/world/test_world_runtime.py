@@ -27,6 +27,7 @@ from npc_runtime.protocol.messages.world import (
 )
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.runtime.settings import Settings
+from npc_runtime.runtime.world_ext import WorldExtension
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 from testsupport import ClientFactory, RuntimeProcess
 
@@ -350,3 +351,15 @@ async def test_an_edited_world_file_is_reconciled_live_or_refused_with_its_probl
         in error.problems[0].message
     )
     assert (await state(game)).quests["gate"] == "bribed"
+
+
+async def test_other_concerns_can_listen_to_world_changes(
+    runtime_server: Runtime, client: AsyncClient
+) -> None:
+    ext = runtime_server.extension("world")
+    assert isinstance(ext, WorldExtension) and ext.service is not None
+    heard: list[tuple[str, list[tuple[str, str, str]]]] = []
+    ext.listeners.append(lambda changes, cause: heard.append((cause, changes.learned)))
+    await client.request(WorldEventMsg(kind="enemy_killed", enemy="wolf", witnesses=["bram"]))
+    assert heard == [("event", [("bram", "seen.1", "witnessed")])]
+    assert "the traveller killed a wolf." in ext.service.view("bram").facts()
