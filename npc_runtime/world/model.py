@@ -246,7 +246,27 @@ class WorldFile(_Strict):
 
 
 def world_json_schema() -> dict[str, Any]:
+    """The JSON Schema for editors; it also accepts the short forms the loader accepts."""
     schema = WorldFile.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "npc-runtime world"
+    defs = schema["$defs"]
+
+    def either(name: str, *short: dict[str, Any]) -> None:
+        full = defs[name]
+        defs[name] = {"description": full.get("description", ""), "anyOf": [*short, full]}
+
+    kinds = defs["Entity"]["properties"]["kind"]["enum"]
+    either("Entity", {"type": "string", "enum": kinds, "description": "Short form: just the kind"})
+    either(
+        "Relation",
+        {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 3,
+            "maxItems": 3,
+            "description": "[from, type, to]",
+        },
+    )
+    either("QuestState", {"type": "null"}, {"type": "string", "description": "Short form: the description"})
     return schema

@@ -185,3 +185,15 @@ def test_cli_lint_exit_codes_and_show_formats(tmp_path: Path, capsys: pytest.Cap
     assert json.loads(schema.read_text()) == json.loads(
         (VILLAGE.parents[1] / "docs/schema/world.schema.json").read_text()
     )
+
+
+def test_the_published_json_schema_accepts_the_sample_and_flags_typos() -> None:
+    import jsonschema
+    import yaml
+
+    schema = json.loads((VILLAGE.parents[1] / "docs/schema/world.schema.json").read_text())
+    doc = yaml.safe_load(VILLAGE.read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema)  # what an editor's YAML extension checks as the designer types
+    doc["quests"]["gate"]["transitons"] = doc["quests"]["gate"].pop("transitions")
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    assert errors and any("transitons" in e.message for e in errors)
