@@ -13,7 +13,7 @@ import pytest
 from npc_runtime.cli import main
 from npc_runtime.world.lint import lint_path, lint_world_text
 
-from .conftest import VILLAGE
+VILLAGE = Path(__file__).resolve().parents[2] / "personas" / "village.world.yaml"
 
 BROKEN = """\
 world: broken

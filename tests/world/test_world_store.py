@@ -24,7 +24,7 @@ from npc_runtime.world.saves import PART_FORMAT
 from npc_runtime.world.service import WorldService
 from npc_runtime.world.store import WorldStore
 
-from .conftest import VILLAGE
+VILLAGE = Path(__file__).resolve().parents[2] / "personas" / "village.world.yaml"
 
 
 def bribe(amount: int) -> WorldEvent:
