@@ -95,6 +95,7 @@ def build_dot(world: World, entities: bool = True) -> str:
                     c = BRANCH_COLOURS[n % len(BRANCH_COLOURS)]
                     attrs += [f"color={_q(c)}", f"fontcolor={_q(c)}"]
                 out.append(f"  {_q(q + '.' + t.from_)} -> {_q(q + '.' + t.to)} [{', '.join(attrs)}];")
+    out.extend(_legend())
     if entities and world.file.entities and len(world.file.entities) <= MAX_ENTITIES:
         out.append(f"  subgraph {_q('cluster_entities')} {{")
         out.append('    label="entities and relations"; style=rounded; color="#94a3b8";')
@@ -110,6 +111,22 @@ def build_dot(world: World, entities: bool = True) -> str:
         out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _legend() -> list[str]:
+    return [
+        '  subgraph "cluster_legend" {',
+        '    label="legend"; style=rounded; color="#cbd5e1"; fontsize=10;',
+        '    node [shape=box, style="rounded,filled", fillcolor="#f8fafc", fontsize=9];',
+        '    "legend.initial" [label="initial state", penwidth=2];',
+        '    "legend.final" [label="final state", peripheries=2];',
+        '    "legend.a" [label="state"]; "legend.b" [label="state"]; "legend.c" [label="state"];',
+        '    "legend.initial" -> "legend.a" [label="silent", style=dashed, fontsize=8];',
+        '    "legend.a" -> "legend.final" [label="an NPC speaks", fontsize=8];',
+        f'    "legend.b" -> "legend.c" [label="either", color="{BRANCH_COLOURS[0]}", fontcolor="{BRANCH_COLOURS[0]}", fontsize=8];',
+        f'    "legend.b" -> "legend.final" [label="or (exclusive)", color="{BRANCH_COLOURS[1]}", fontcolor="{BRANCH_COLOURS[1]}", fontsize=8];',
+        "  }",
+    ]
 
 
 class RenderError(NpcRuntimeError):
