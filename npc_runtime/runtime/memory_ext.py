@@ -233,10 +233,10 @@ class MemoryExtension(Extension):
 
     def _after_write(self, npc_id: str, now: float) -> None:
         if npc_id not in self._reflecting and self.service.reflection_due(npc_id):
-            self._reflecting.add(npc_id)
             persona = self.runtime.personas.get(npc_id)
             name = persona.name if persona is not None else npc_id
-            self._spawn(self._reflect(npc_id, name, now))
+            if self._spawn(self._reflect(npc_id, name, now)):
+                self._reflecting.add(npc_id)
 
     async def _reflect(self, npc_id: str, name: str, now: float) -> None:
         try:
@@ -259,14 +259,18 @@ class MemoryExtension(Extension):
             )
         )
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> bool:
+        """Run ``coro`` in the background on the runtime's loop; False outside a running loop
+        (e.g. a tool calling in from a thread: then there is nobody to notify, and reflection
+        waits for the next write made on the loop)."""
         try:
             task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:  # called outside the runtime's loop: nothing to notify
+        except RuntimeError:
             coro.close()
-            return
+            return False
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     # -- wire ------------------------------------------------------------------------------
     def handlers(self) -> dict[str, Handler]:

@@ -218,3 +218,37 @@ async def test_out_of_range_fields_are_invalid_fields(client: AsyncClient) -> No
     )
     event = await client.next_event(types=("error",), timeout=5)
     assert event.code == "invalid_fields" and event.ref == msg_id  # type: ignore[attr-defined]
+
+
+async def test_the_runtime_reflects_when_enough_happened(make_settings: Callable[..., Settings]) -> None:
+    runtime = Runtime(make_settings(memory={"reflection_threshold": 15}))
+    await runtime.start()
+    try:
+        async with AsyncClient(runtime.endpoint, name="game") as client:
+            conv = await client.start_conversation("mira", player_id="hero", greet=False)
+            for line in (
+                "My brother vanished.",
+                "I promise I will find my brother.",
+                "Have you seen my brother?",
+            ):
+                await client.say(conv.conversation_id, line)
+            store = _memory(runtime).service.store
+
+            def reflections() -> list[Any]:
+                return [m for m in store.recent("mira", limit=100) if m.kind == "reflection"]
+
+            await wait_for(lambda: bool(reflections()))
+            reflection = store.get(reflections()[0].id)
+            assert reflection is not None and reflection.player_id == "hero" and "brother" in reflection.text
+            assert len(reflection.evidence) >= 3
+    finally:
+        await runtime.stop()
+
+
+def test_bad_memory_settings_stop_the_runtime_with_a_clear_error(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from npc_runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"memory\.capacity"):
+        Runtime(make_settings(memory={"capacity": 1}))
