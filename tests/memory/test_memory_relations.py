@@ -49,6 +49,7 @@ def test_facts_are_extracted_and_names_replaced(service: MemoryService) -> None:
         ("promise", "I swear I'll find the ring!"),
     ]
     assert extract_facts("my name is not important") == []
+    assert extract_facts("my name is aldric and i need a room") == [("name", "Aldric")]  # as STT writes it
     service.facts.add("mira", "hero", "name", "Sam", game_time=0)
     service.facts.add("mira", "hero", "name", "Samuel", game_time=1)
     assert service.facts.add("mira", "hero", "deed", "Slew the boar.", game_time=1) is True
