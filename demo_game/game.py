@@ -75,21 +75,21 @@ class Game:
     def run(self, script: ScriptRunner | None = None, max_frames: int | None = None) -> None:
         clock = pygame.time.Clock()
         while self.running and (max_frames is None or self.frames < max_frames):
-            dt = min(clock.tick(self.fps) / 1000.0, 0.05)
-            self.step(dt, script)
+            real_dt = clock.tick(self.fps) / 1000.0
+            self.step(min(real_dt, 0.05), script, real_dt)
             if script is not None and script.done:
                 for _ in range(3):  # let the last replies land on screen
                     self.step(clock.tick(self.fps) / 1000.0, None)
                 break
 
-    def step(self, dt: float, script: ScriptRunner | None) -> None:
+    def step(self, dt: float, script: ScriptRunner | None, real_dt: float | None = None) -> None:
         self.frames += 1
         self.clock_s += dt
         self.talk.tick(self.clock_s)
         events = pygame.event.get()
         move = (0.0, 0.0)
         if script is not None and not script.done:
-            scripted, move = script.frame(self)
+            scripted, move = script.frame(self, dt if real_dt is None else real_dt)
             events += scripted
         for event in events:
             self.handle(event)

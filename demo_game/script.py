@@ -10,7 +10,8 @@
     hold v 40             hold a key down for that many frames (push-to-talk; or walk: hold left 30)
     wait_text Quest       wait until the chat log has a line containing that text
 
-Waiting commands give up after ``timeout_frames``; the run then fails with the step named.
+Waiting commands give up after ``timeout_s`` seconds (real time, so a loaded machine is not a
+failure); the run then fails with the step named.
 """
 
 from __future__ import annotations
@@ -97,9 +98,10 @@ def key_code(name: str) -> int:
 class ScriptRunner:
     """Feeds one frame of input at a time: synthetic events plus a walking direction."""
 
-    def __init__(self, steps: list[Step], timeout_frames: int = 900) -> None:
+    def __init__(self, steps: list[Step], timeout_s: float = 45.0) -> None:
         self.steps = steps
-        self.timeout_frames = timeout_frames
+        self.timeout_s = timeout_s
+        self.seconds_in_step = 0.0
         self.index = 0
         self.frames_in_step = 0
         self.held: int | None = None
@@ -108,13 +110,15 @@ class ScriptRunner:
     def done(self) -> bool:
         return self.index >= len(self.steps)
 
-    def frame(self, game: Driven) -> tuple[list[pygame.event.Event], tuple[float, float]]:
+    def frame(self, game: Driven, dt: float) -> tuple[list[pygame.event.Event], tuple[float, float]]:
+        """One frame of input; ``dt`` is the real time since the last frame."""
         events: list[pygame.event.Event] = []
         move = (0.0, 0.0)
         if self.done:
             return events, move
         step = self.steps[self.index]
         self.frames_in_step += 1
+        self.seconds_in_step += dt
         finished = True
         if step.command == "walk_to":
             vector = game.walk_vector(step.arg)
@@ -137,7 +141,7 @@ class ScriptRunner:
         elif step.command == "hold":
             events += self._hold(step)
             finished = self.held is None
-        if not finished and self.frames_in_step > self.timeout_frames:
+        if not finished and self.seconds_in_step > self.timeout_s:
             raise ScriptError(f"script line {step.line}: '{step.command} {step.arg}' did not finish in time")
         if finished:
             log.debug(
@@ -145,6 +149,7 @@ class ScriptRunner:
             )
             self.index += 1
             self.frames_in_step = 0
+            self.seconds_in_step = 0.0
         return events, move
 
     def _hold(self, step: Step) -> list[pygame.event.Event]:

@@ -49,6 +49,12 @@ def demo_cmd(tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
+def explain(stderr: str, tmp_path: Path) -> str:
+    """A failed run's stderr and what its chat log showed, for the assertion message."""
+    chat = tmp_path / "chat.json"
+    return stderr[-3000:] + "\nchat log:\n" + (chat.read_text() if chat.exists() else "(none)")
+
+
 def colour_share(path: Path, colour: tuple[int, int, int]) -> float:
     """The share of sampled pixels (a 7-pixel grid) that are exactly ``colour``."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -76,7 +82,7 @@ def test_walk_to_mira_and_talk(tmp_path: Path, personas_dir: Path) -> None:
         text=True,
         timeout=90,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, explain(proc.stderr, tmp_path)
     log = json.loads((tmp_path / "chat.json").read_text())
     said = [(e["kind"], e["speaker"], e["text"]) for e in log]
 
@@ -129,7 +135,7 @@ async def test_connect_reports_location_and_shows_quest_notices(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    assert proc.returncode == 0, stderr.decode()
+    assert proc.returncode == 0, explain(stderr.decode(), tmp_path)
 
     texts = [e["text"] for e in json.loads((tmp_path / "chat.json").read_text())]
     assert "Quest updated: The closed gate: closed -> bribed" in texts
@@ -179,10 +185,10 @@ def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) 
         text=True,
         timeout=90,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, explain(proc.stderr, tmp_path)
     log = json.loads((tmp_path / "chat.json").read_text())
     said = [(e["kind"], e["speaker"], e["text"]) for e in log]
-    assert ("player", "You (spoken)", "something to drink") in said
+    assert ("player", "You (spoken)", "something to drink") in said, said
     assert ("action", "", "Mira serves you an ale") in said
     mira = yaml.safe_load((personas_dir / "mira.persona.yaml").read_text())
     drink = next(t["lines"] for t in mira["topics"] if t["id"] == "drink")
