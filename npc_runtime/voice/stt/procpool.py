@@ -3,19 +3,25 @@
 pocketsphinx holds the GIL while it decodes (measured: the event loop stalls for the whole
 ``process_raw`` call), so decoding in a thread would freeze every other conversation and could
 never use the second core. Here each worker process loads the provider once; a stream is pinned
-to the least busy worker and talks to it over a pipe. Callers still run ``feed``/``finish`` with
+to the least busy worker and talks to it over pipes (length-prefixed msgpack). Workers are
+plain ``python -m`` subprocesses, not multiprocessing children, so embedding the runtime in a
+script without a ``__main__`` guard is safe. Callers still run ``feed``/``finish`` with
 ``asyncio.to_thread``: a thread waiting on a pipe releases the GIL.
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
+import json
+import os
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Iterable
-from multiprocessing.connection import Connection
 from typing import Any
 
+import msgpack
 import numpy as np
 
 from ...errors import ProviderError
@@ -23,81 +29,107 @@ from ..frames import Int16Array
 from .base import SttCaps, SttProvider, SttStream
 
 
-def _serve(conn: Connection, name: str, options: dict[str, Any]) -> None:  # pragma: no cover - child
+def _read_frame(stream: Any) -> Any:
+    head = stream.read(4)
+    if len(head) < 4:
+        raise EOFError("pipe closed")
+    size = struct.unpack("<I", head)[0]
+    body = stream.read(size)
+    if len(body) < size:
+        raise EOFError("pipe closed")
+    return msgpack.unpackb(body, raw=False)
+
+
+def _write_frame(stream: Any, obj: Any) -> None:
+    body = msgpack.packb(obj, use_bin_type=True)
+    stream.write(struct.pack("<I", len(body)) + body)
+    stream.flush()
+
+
+def serve(name: str, options: dict[str, Any]) -> None:  # pragma: no cover - runs in the worker
+    """The worker's loop: requests on stdin, replies on the original stdout (anything else the
+    libraries print goes to stderr)."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    inp = sys.stdin.buffer
     from . import load_stt
 
     try:
         provider = load_stt(name, **options)
     except Exception as exc:
-        conn.send(("err", f"{type(exc).__name__}: {exc}"))
+        _write_frame(out, ["err", f"{type(exc).__name__}: {exc}"])
         return
-    conn.send(("ok", None))
+    _write_frame(out, ["ok", None])
     streams: dict[int, SttStream] = {}
     while True:
         try:
-            op, sid, arg = conn.recv()
-        except (EOFError, OSError):
+            op, sid, arg = _read_frame(inp)
+        except EOFError:
             return
         try:
+            result: Any = None
             if op == "open":
                 streams[sid] = provider.stream()
-                result: Any = None
             elif op == "feed":
-                result = streams[sid].feed(np.frombuffer(arg, dtype=np.int16))
+                result = streams[sid].feed(np.frombuffer(arg, dtype="<i2").astype(np.int16))
             elif op == "finish":
                 result = streams.pop(sid).finish()
             elif op == "cancel":
                 stream = streams.pop(sid, None)
                 if stream is not None:
                     stream.cancel()
-                result = None
             elif op == "vocab":
                 provider.set_vocabulary(arg)
-                result = None
             else:
                 raise ValueError(f"unknown op {op}")
-            conn.send(("ok", result))
+            _write_frame(out, ["ok", result])
         except Exception as exc:
             streams.pop(sid, None)
-            conn.send(("err", f"{type(exc).__name__}: {exc}"))
+            _write_frame(out, ["err", f"{type(exc).__name__}: {exc}"])
 
 
 class _Worker:
-    def __init__(self, ctx: Any, name: str, options: dict[str, Any]) -> None:
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, name, options), daemon=True, name=f"stt-{name}")
-        self.proc.start()
-        child.close()
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        cmd = [sys.executable, "-m", "npc_runtime.voice.stt.procpool", name, json.dumps(options)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in: Any = self.proc.stdin
+        self._out: Any = self.proc.stdout
         self.lock = threading.Lock()
         self.active = 0
-        status, detail = self.conn.recv()
+        try:
+            status, detail = _read_frame(self._out)
+        except EOFError as exc:
+            raise ProviderError(name, "worker process exited while loading") from exc
         if status != "ok":
             raise ProviderError(name, f"worker failed to load: {detail}")
 
     def call(self, op: str, sid: int, arg: Any = None) -> Any:
         with self.lock:
             try:
-                self.conn.send((op, sid, arg))
-                status, result = self.conn.recv()
-            except (EOFError, OSError, BrokenPipeError) as exc:
+                _write_frame(self._in, [op, sid, arg])
+                status, result = _read_frame(self._out)
+            except (EOFError, OSError) as exc:
                 raise ProviderError("stt-worker", f"worker process died ({exc})") from exc
         if status != "ok":
             raise ProviderError("stt-worker", str(result))
         return result
 
     def close(self) -> None:
-        self.conn.close()
-        self.proc.join(timeout=2)
-        if self.proc.is_alive():
+        self._in.close()
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        self._out.close()
 
 
 class ProcessPoolStt(SttProvider):
     def __init__(self, name: str, options: dict[str, Any] | None = None, processes: int = 2) -> None:
-        ctx = mp.get_context("spawn")
         self.name = name
         opts = dict(options or {})
-        self._workers = [_Worker(ctx, name, opts) for _ in range(max(1, processes))]
+        self._workers = [_Worker(name, opts) for _ in range(max(1, processes))]
         self.caps = SttCaps(streaming=True, interim=True, offline=name != "openai")
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -153,3 +185,7 @@ class _RemoteStream(SttStream):
             self._worker.call("cancel", self._sid)
         finally:
             self._pool.release(self._worker)
+
+
+if __name__ == "__main__":  # pragma: no cover - the worker process
+    serve(sys.argv[1], json.loads(sys.argv[2]))
