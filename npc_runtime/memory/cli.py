@@ -60,7 +60,7 @@ def _collect(svc: Any, args: argparse.Namespace) -> dict[str, Any]:
         "npc_id": npc,
         "memories": svc.store.count(npc),
         "game_time": now,
-        "recent": [_mem(m, now) for m in recent],
+        "recent": [_mem(svc.store.get(m.id) if m.kind == "reflection" else m, now) for m in recent],
     }
     if args.player:
         out["player"] = {
@@ -97,6 +97,7 @@ def _mem(m: Any, now: float) -> dict[str, Any]:
         "player_id": m.player_id,
         "text": m.text,
         "as_prompt": describe(m, now),
+        "evidence": list(m.evidence),
     }
 
 
@@ -111,6 +112,8 @@ def _render(out: dict[str, Any]) -> str:
     lines.append(f"newest {len(out['recent'])}:")
     for m in out["recent"]:
         lines.append(f"  #{m['id']:<6} {m['kind']:<10} imp {m['importance']:>4.1f}  {m['as_prompt']}")
+        if m["evidence"]:
+            lines.append(f"          because of: {', '.join(f'#{e}' for e in m['evidence'])}")
     q = out.get("query")
     if q:
         w = q["weights"]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from npc_runtime.memory import MemoryService
+from npc_runtime.memory import MemoryService, NewMemory
 from npc_runtime.storage import Database
 
 
@@ -29,6 +29,11 @@ def test_show_explains_retrieval(tmp_path: Path) -> None:
     )
     svc.observe("mira", "The mill burned down.", importance=8, game_time=2)
     svc.adjust_relationship("mira", "hero", {"trust": 0.2}, game_time=9)
+    reflection = svc.store.add(
+        NewMemory(
+            "mira", "The hero grieves.", kind="reflection", game_time=9, player_id="hero", evidence=(1,)
+        )
+    )
     db.close()
 
     res = _run("mira", "--player", "hero", "--query", "who lost a sibling?", "--db", str(path))
@@ -36,13 +41,14 @@ def test_show_explains_retrieval(tmp_path: Path) -> None:
     assert "relationship with hero: trust +0.20, affinity +0.00" in res.stdout
     assert "knows: Their name is Aldric." in res.stdout
     assert "score  recency  importance  relevance" in res.stdout
+    assert f"#{reflection}" in res.stdout and "because of: #1" in res.stdout
 
     res = _run("mira", "--query", "a fire", "--db", str(path), "--json", "--at", "12")
     out = json.loads(res.stdout)
     top = out["query"]["results"][0]
     assert top["text"] == "The mill burned down." and top["relevance"] == 1.0
     assert set(top) >= {"score", "recency", "importance_score", "relevance"}
-    assert out["memories"] == 3 and out["game_time"] == 12
+    assert out["memories"] == 4 and out["game_time"] == 12
 
 
 def test_show_refuses_a_missing_or_foreign_file(tmp_path: Path) -> None:
