@@ -20,7 +20,7 @@ import inspect
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Persona conditions on relationships, e.g. ``when: relationship.trust > 0.5``.
+_CONDITION_RE = re.compile(r"^\s*relationship\.([a-z][a-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$")
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
 # Persona action effects on relationships, e.g. ``relationship.trust += 0.1``.
 _EFFECT_RE = re.compile(r"^\s*relationship\.([a-z][a-z0-9_]*)\s*(\+=|-=|=)\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -166,6 +176,7 @@ class MemoryExtension(Extension):
         ctx.memories = part.memories
         ctx.relationship = part.relationship
         ctx.player_facts = part.player_facts
+        ctx.condition = _with_relationship(ctx.condition, part.relationship)
 
     async def on_turn_done(self, conv: Conversation, record: TurnRecord) -> None:
         t = record.game_time if record.game_time is not None else self.runtime.game_time
@@ -375,6 +386,19 @@ class MemoryExtension(Extension):
     def after_load(self) -> None:
         self.service.store.invalidate()
         self._seed(self.runtime.personas.ids())  # NPCs added after the save was made
+
+
+def _with_relationship(inner: Callable[[str], bool], values: dict[str, float]) -> Callable[[str], bool]:
+    """A condition checker that also answers ``relationship.<dimension> <op> <number>``; every
+    other expression goes to ``inner`` (the world's checker)."""
+
+    def check(expr: str) -> bool:
+        m = _CONDITION_RE.match(expr)
+        if m is None or m.group(1) not in values:
+            return inner(expr)
+        return _COMPARE[m.group(2)](values[m.group(1)], float(m.group(3)))
+
+    return check
 
 
 @contextmanager

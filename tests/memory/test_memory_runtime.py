@@ -252,3 +252,22 @@ def test_bad_memory_settings_stop_the_runtime_with_a_clear_error(
 
     with pytest.raises(ConfigError, match=r"memory\.capacity"):
         Runtime(make_settings(memory={"capacity": 1}))
+
+
+async def test_persona_conditions_can_test_relationships(
+    runtime_server: Runtime, client: AsyncClient
+) -> None:
+    from npc_runtime.dialogue.context import DialogueContext
+
+    await client.request(RelationshipSet(npc_id="mira", player_id="hero", values={"trust": 0.6}))
+    persona = runtime_server.personas.get("mira")
+    assert persona is not None
+    conv = runtime_server.conversations[
+        (await client.start_conversation("mira", player_id="hero", greet=False)).conversation_id
+    ]
+    ctx = DialogueContext(persona=persona, player_id="hero", player_text="hello")
+    for ext in runtime_server.extensions:
+        await ext.contribute_context(conv, ctx)
+    assert ctx.allows("relationship.trust > 0.5")
+    assert not ctx.allows("relationship.trust >= 0.7")
+    assert ctx.allows("relationship.affinity == 0")
