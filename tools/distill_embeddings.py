@@ -70,7 +70,9 @@ def main() -> int:
     st = SentenceTransformer(model_path, device="cpu")
     t0 = time.perf_counter()
     full = _score(st.encode(mem_texts), st.encode(queries), answers)
-    print(f"all-MiniLM-L6-v2 (torch): top1 {full[0]}/{n} top3 {full[1]}/{n} ({time.perf_counter() - t0:.2f}s)")
+    print(
+        f"all-MiniLM-L6-v2 (torch): top1 {full[0]}/{n} top3 {full[1]}/{n} ({time.perf_counter() - t0:.2f}s)"
+    )
 
     wp = _load_tokenizer_module()
     written = False
