@@ -183,7 +183,7 @@ class Talk:
                 self._stash.append(msg)  # streamed before the start's reply was seen: replay it
             return True
         if isinstance(msg, NpcTextDelta):
-            self.subtitle += (" " if self.subtitle and not self.subtitle.endswith(" ") else "") + msg.text
+            self.subtitle += msg.text  # pieces concatenate as they are (the final line is their sum)
         elif isinstance(msg, NpcTextFinal):
             self._final(msg)
         elif isinstance(msg, NpcAction):

@@ -100,7 +100,9 @@ def test_text_streamed_before_the_start_reply_is_kept_in_order() -> None:
 
     assert talk.say("pour me an ale")
     talk.handle(NpcTextDelta(conversation_id="c1", turn_id=2, npc_id="mira", seq=1, text="Ale,"))
-    assert talk.caption == "Ale,"
+    talk.handle(NpcTextDelta(conversation_id="c1", turn_id=2, npc_id="mira", seq=2, text=" lo"))
+    talk.handle(NpcTextDelta(conversation_id="c1", turn_id=2, npc_id="mira", seq=3, text="ve."))
+    assert talk.caption == "Ale, love."
     talk.handle(
         NpcAction(conversation_id="c1", turn_id=2, npc_id="mira", name="serve_drink", args={"drink": "ale"})
     )
