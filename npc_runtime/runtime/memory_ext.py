@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..dialogue.context import DialogueContext
 from ..memory import InvalidMemoryError, MemoryService, MemorySettings, RelationshipChange
 from ..memory.reflection import LLMReflector
-from ..memory.snapshot import export_state, import_state
+from ..memory.snapshot import export_state, import_state, pack
 from ..personas.schema import ActionSpec
 from ..protocol import ErrorCode, Message, ProtocolError
 from ..protocol.messages.memory import (
@@ -378,7 +378,7 @@ class MemoryExtension(Extension):
     # -- saves -----------------------------------------------------------------------------
     def save_part(self) -> Any:
         with self.runtime.db.transaction() as conn:
-            return export_state(conn)
+            return pack(export_state(conn))
 
     def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
         import_state(conn, data, self.service.store.embedder)

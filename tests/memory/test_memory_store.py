@@ -13,7 +13,7 @@ import pytest
 from npc_runtime.errors import SaveFormatError, StorageError
 from npc_runtime.memory import InvalidMemoryError, MemoryService, NewMemory
 from npc_runtime.memory.embeddings import HashedNgramEmbedder, StaticEmbedder
-from npc_runtime.memory.snapshot import export_state, import_state
+from npc_runtime.memory.snapshot import export_state, import_state, pack
 from npc_runtime.storage import Database
 
 MakeService = Callable[..., MemoryService]
@@ -76,7 +76,7 @@ def test_save_and_load_restore_memories_and_branches_stay_independent(
     svc.observe("mira", "A dragon was seen over the hills.", game_time=2)
     svc.adjust_relationship("mira", "hero", {"trust": 0.5}, game_time=2)
     with svc.db.transaction() as conn:
-        save_b = export_state(conn)
+        save_b = pack(export_state(conn))
 
     with svc.db.transaction() as conn:
         import_state(conn, save_a, svc.store.embedder)
@@ -99,6 +99,7 @@ def test_save_and_load_restore_memories_and_branches_stay_independent(
 @pytest.mark.parametrize(
     "part",
     [None, {"items": []}, {"version": 99}, {"version": 1, "items": [[1, "mira"]]},
+     {"version": 1, "encoding": "msgpack+zlib", "data": b"garbage"},
      {"version": 1, "items": [[1, "mira", "dream", "x", 5, 0, 0, None, None, None]]}],
 )  # fmt: skip
 def test_a_malformed_save_part_is_refused(service: MemoryService, part: object) -> None:
