@@ -304,6 +304,13 @@ async def test_rumours_spread_as_the_game_reports_time_and_reset_starts_over(
     assert (await state(game)).variables["player.gold"] == 15
 
 
+def save_atomically(path: Path, text: str) -> None:
+    """Write like an editor does (a temporary file renamed over the old one)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 async def test_an_edited_world_file_is_reconciled_live_or_refused_with_its_problems(
     runtime_server: Runtime, make_client: ClientFactory, personas_dir: Path
 ) -> None:
@@ -312,11 +319,11 @@ async def test_an_edited_world_file_is_reconciled_live_or_refused_with_its_probl
     world_file = personas_dir / "village.world.yaml"
     original = world_file.read_text(encoding="utf-8")
     # a new variable: the live state keeps everything and the new variable starts at its initial value
-    world_file.write_text(
+    save_atomically(
+        world_file,
         original.replace(
             "variables:\n", "variables:\n  inn.ale_price: {type: int, initial: 3, visible_to: [mira]}\n", 1
         ),
-        encoding="utf-8",
     )
     reloaded = await game.next_event(
         types=("world_changed",), where=lambda m: getattr(m, "cause", "") == "reload"
@@ -326,24 +333,23 @@ async def test_an_edited_world_file_is_reconciled_live_or_refused_with_its_probl
     assert reloaded.variables["inn.ale_price"] == 3 and reloaded.quests["gate"] == "bribed"
     assert (await state(game, "mira")).variables["inn.ale_price"] == 3
     # a typo: the last good version stays live, every problem is reported with its line
-    world_file.write_text(
-        original.replace("when: tomas.trust >= 3", "when: tomas.trusst >= 3"), encoding="utf-8"
-    )
+    save_atomically(world_file, original.replace("when: tomas.trust >= 3", "when: tomas.trusst >= 3"))
     error = await game.next_event(types=("world_file_error",))
     assert isinstance(error, WorldFileError)
     line = original.splitlines().index("        when: tomas.trust >= 3") + 1
     assert [(p.field, p.line) for p in error.problems] == [("quests.gate.transitions.0.when", line)]
     assert "did you mean 'tomas.trust'?" in error.problems[0].message
     # an edit the live state does not fit (the gate is in a state that would vanish): refused
-    world_file.write_text(original.replace("      exposed: {", "      exposed_now: {"), encoding="utf-8")
+    save_atomically(world_file, original.replace("      exposed: {", "      exposed_now: {"))
     error = await game.next_event(types=("world_file_error",))
     assert isinstance(error, WorldFileError)
     assert "unknown state 'exposed'" in error.problems[0].message  # the gossip transition still names it
-    world_file.write_text(
-        original.replace("      bribed: Tomas opened the gate for gold.\n", "").replace("to: bribed", "to: exposed")
-        .replace("from: bribed", "from: exposed"),
-        encoding="utf-8",
-    )  # fmt: skip
+    without_bribed = (
+        original.replace("      bribed: Tomas opened the gate for gold.\n", "")
+        .replace("to: bribed", "to: exposed")
+        .replace("from: bribed", "from: exposed")
+    )
+    save_atomically(world_file, without_bribed)
     error = await game.next_event(types=("world_file_error",))
     assert isinstance(error, WorldFileError)
     assert (
