@@ -144,8 +144,11 @@ class MemoryService:
         heard_text: str,
         game_time: float,
         conversation_id: str | None = None,
+        routine: bool = False,
     ) -> list[int]:
-        """What the NPC heard the player say and what the player heard the NPC say."""
+        """What the NPC heard the player say and what the player heard the NPC say.
+
+        ``routine``: the NPC's line was a greeting or farewell (remembered with importance 1)."""
         items: list[NewMemory] = []
         s = self.settings
         if player_text and player_text.strip():
@@ -167,7 +170,7 @@ class MemoryService:
                     npc_id,
                     heard_text.strip()[:4000],
                     kind="said",
-                    importance=dialogue_importance(heard_text, s.importance_said),
+                    importance=1.0 if routine else dialogue_importance(heard_text, s.importance_said),
                     game_time=game_time,
                     player_id=player_id,
                     speaker=npc_id,

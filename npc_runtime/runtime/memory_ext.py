@@ -188,6 +188,7 @@ class MemoryExtension(Extension):
             heard_text=record.heard_text,
             game_time=t,
             conversation_id=record.conversation_id,
+            routine=record.source in ("greeting", "farewell"),
         )
         for other in conv.npc_ids:
             if other != record.npc_id:

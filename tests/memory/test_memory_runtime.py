@@ -271,3 +271,13 @@ async def test_persona_conditions_can_test_relationships(
     assert ctx.allows("relationship.trust > 0.5")
     assert not ctx.allows("relationship.trust >= 0.7")
     assert ctx.allows("relationship.affinity == 0")
+
+
+async def test_greetings_are_remembered_as_routine(runtime_server: Runtime, client: AsyncClient) -> None:
+    conv = await client.start_conversation("mira", player_id="hero", greet=True)
+    greeting = await client.wait_final(conv.conversation_id)
+    assert greeting.source == "greeting"
+    store = _memory(runtime_server).service.store
+    await wait_for(lambda: any(m.kind == "said" for m in store.recent("mira")))
+    said = [m for m in store.recent("mira") if m.kind == "said"]
+    assert said[0].text == greeting.text and said[0].importance == 1.0
