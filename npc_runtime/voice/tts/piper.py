@@ -35,8 +35,13 @@ class PiperTts(TtsProvider):
     name = "piper"
     caps = TtsCaps(phonemes=True, pitch=False, speakers=True, offline=True)
 
-    def __init__(self, default_voice: str | None = None) -> None:
+    def __init__(self, default_voice: str | None = None, threads: int = 2, spinning: bool = False) -> None:
+        """``threads``: onnxruntime intra-op threads per synthesis; ``spinning``: let idle ORT
+        threads busy-wait (a little faster alone, but it burns the CPU other conversations and
+        the STT workers need)."""
         self._default = Path(default_voice) if default_voice else default_voice_path()
+        self._threads = threads
+        self._spinning = spinning
         self._voices: dict[Path, Any] = {}
         self._lock = threading.Lock()
         self._voice(None)  # load the default now: fail at start-up, not in the first turn
@@ -50,9 +55,30 @@ class PiperTts(TtsProvider):
                     raise ProviderError(
                         "piper", f"voice file {path} does not exist; give a path to a Piper .onnx voice"
                     )
-                voice = PiperVoice.load(path)
+                voice = self._load(path)
                 self._voices[path] = voice
             return voice
+
+    def _load(self, path: Path) -> Any:
+        import json
+
+        import onnxruntime
+        from piper.config import PiperConfig
+
+        config_path = Path(f"{path}.json")
+        if not config_path.is_file():
+            raise ProviderError(
+                "piper", f"voice config {config_path} is missing (it ships next to the .onnx)"
+            )
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = self._threads
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self._spinning else "0")
+        session = onnxruntime.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        return PiperVoice(session=session, config=config)
 
     def sample_rate(self, params: VoiceParams) -> int:
         return int(self._voice(params.voice).config.sample_rate)
