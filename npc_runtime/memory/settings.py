@@ -61,6 +61,9 @@ class MemorySettings(_Strict):
     )
     coarse_dims: int = Field(default=48, ge=0, description="Dimensions of the first stage (0: always exact)")
     candidates: int = Field(default=512, ge=10, description="Memories rescored exactly after the first stage")
+    index_cache_npcs: int = Field(
+        default=64, ge=1, description="NPCs whose vectors are kept in RAM (least recently searched dropped)"
+    )
     capacity: int = Field(default=5000, ge=10, description="Memories kept per NPC before pruning")
     prune_slack: float = Field(default=0.1, ge=0, le=1, description="Prune when over capacity by this share")
     forget_after_hours: float | None = Field(

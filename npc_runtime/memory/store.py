@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -131,7 +132,7 @@ class MemoryStore:
         self.embedder = embedder
         self.settings = settings or MemorySettings()
         self._wall = clock.wall if clock is not None else time.time
-        self._indexes: dict[str, NpcIndex] = {}
+        self._indexes: OrderedDict[str, NpcIndex] = OrderedDict()  # least recently used first
         self._generation = 0  # bumped by invalidate(): an index built before is stale
         db.migrate(NAMESPACE, MIGRATIONS)
 
@@ -345,14 +346,24 @@ class MemoryStore:
         vecs = self._embed([r[4] for r in rows]) if rows else None
         for i, r in enumerate(rows):
             idx.append(int(r[0]), float(r[1]), float(r[2]), r[3], None if vecs is None else vecs[i])
-        self._indexes[npc_id] = idx
+        self._keep(npc_id, idx)
 
     def _index(self, npc_id: str) -> NpcIndex:
         idx = self._indexes.get(npc_id)
         if idx is None:
             idx = self._load_index(npc_id)
-            self._indexes[npc_id] = idx
+            self._keep(npc_id, idx)
+        else:
+            self._indexes.move_to_end(npc_id)
         return idx
+
+    def _keep(self, npc_id: str, idx: NpcIndex) -> None:
+        """Cache an index; beyond ``index_cache_npcs`` the least recently searched NPC's is dropped
+        (it is loaded again on its next search)."""
+        self._indexes[npc_id] = idx
+        self._indexes.move_to_end(npc_id)
+        while len(self._indexes) > self.settings.index_cache_npcs:
+            self._indexes.popitem(last=False)
 
     def _load_index(self, npc_id: str) -> NpcIndex:
         rows = self.db.execute(

@@ -83,3 +83,15 @@ def test_an_index_built_in_a_thread_catches_up_and_goes_stale(service: MemorySer
     store.invalidate()  # e.g. a save was loaded meanwhile
     store.install_index("bram", stale)
     assert not store.has_index("bram")
+
+
+def test_only_the_most_recently_searched_npcs_keep_vectors_in_ram(make_service: MakeService) -> None:
+    svc = make_service(index_cache_npcs=2)
+    for npc in ("mira", "bram", "elda"):
+        svc.observe(npc, f"{npc} saw a comet.", game_time=0)
+    for npc in ("mira", "bram", "elda"):
+        assert svc.retrieve(npc, "comet", now=0)[0].memory.npc_id == npc
+    assert [svc.store.has_index(n) for n in ("mira", "bram", "elda")] == [False, True, True]
+    svc.observe("mira", "mira saw a second comet.", game_time=1)  # written without a loaded index
+    assert len(svc.retrieve("mira", "comet", now=1)) == 2
+    assert not svc.store.has_index("bram")
