@@ -1,0 +1,75 @@
+"""Barge-in while the dialogue is still streaming (as an LLM does): the reply stream and the
+synthesis are cancelled, and history keeps only the words heard."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from npc_runtime.dialogue.base import DialogueChunk, DialogueProvider, SourceTag, TextPiece
+from npc_runtime.dialogue.context import DialogueContext
+from npc_runtime.protocol.messages.voice import PlaybackReport, PlaybackStarted
+from npc_runtime.runtime.app import Runtime
+from npc_runtime.runtime.settings import Settings
+from npc_runtime.transport.client import AsyncClient
+
+from .conftest import Mic, collect, of_type, player_line, silence
+
+STORY = (
+    "Long ago, before the wall was built, the wolves came down from the hills every winter. "
+    "My grandfather told me how the whole village hid in the mill for three days. "
+    "Nobody sleeps well when the snow comes early. That is why Bram makes traps, and why I keep "
+    "a lamp in the window all night long."
+)
+
+
+class Storyteller(DialogueProvider):
+    """Streams a long reply word by word at about 12 words a second, like a small local LLM."""
+
+    name = "storyteller"
+
+    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        yield SourceTag("llm")
+        for word in STORY.split(" "):
+            yield TextPiece(word + " ")
+            await asyncio.sleep(0.08)
+
+
+async def test_barge_in_cancels_a_streaming_reply(settings: Settings) -> None:
+    runtime = Runtime(settings, provider=Storyteller())
+    await runtime.start()
+    client = AsyncClient(runtime.endpoint, name="story")
+    try:
+        await client.connect()
+        conv = await client.start_conversation("mira", mode="hands_free", greet=False)
+        mic = Mic(client, conv.conversation_id)
+        await mic.open()
+        await mic.play(np.concatenate([silence(0.4), player_line("Tell me a story."), silence(0.6)]))
+        msgs = await collect(client, mic.cid, lambda m: m.type == "npc_audio")
+        first = of_type(msgs, "npc_audio")[0]
+        assert first.text == "Long"  # speech began with the first sentence, long before the end
+        await client.send(PlaybackStarted(conversation_id=mic.cid, turn_id=first.turn_id))
+        await mic.play(np.concatenate([player_line("Wait, where is the mill?"), silence(0.6)]))
+        upto_stop = await collect(client, mic.cid, lambda m: m.type == "stop_playback")
+        assert upto_stop[-1].turn_id == first.turn_id
+        await client.send(PlaybackReport(conversation_id=mic.cid, turn_id=first.turn_id, played_ms=2000))
+        rest = await collect(
+            client,
+            mic.cid,
+            lambda m: m.type == "npc_text_final" and m.turn_id == first.turn_id,  # type: ignore[attr-defined]
+        )
+        final = rest[-1]
+        assert final.interrupted and len(final.text) < len(STORY)  # the stream was cut
+        ends = of_type(msgs + upto_stop + rest, "npc_audio_end")
+        assert ends and ends[0].interrupted
+        history = [h.text for h in runtime.conversations[mic.cid].history if h.speaker == "mira"]
+        heard = history[0]
+        assert heard and final.text.startswith(heard) and len(heard) < len(final.text)
+        assert heard.startswith("Long ago, before the wall")  # about 2 s of speech
+        late = [m for m in of_type(rest, "npc_audio") if m.turn_id == first.turn_id]
+        assert len(late) <= 1  # at most one chunk already on its way when the stop went out
+    finally:
+        await client.close()
+        await runtime.stop()
