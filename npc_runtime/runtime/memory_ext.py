@@ -61,6 +61,13 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
 }
+# World fact sources (``witnessed``, ``told:<by>``, ``rumour:<npc>``, ``effect``) -> memory kind, importance.
+_WORLD_SOURCES: dict[str, tuple[str, float]] = {
+    "witnessed": ("observed", 6.0),
+    "effect": ("observed", 5.0),
+    "told": ("told", 5.0),
+    "rumour": ("told", 4.0),
+}
 # Persona action effects on relationships, e.g. ``relationship.trust += 0.1``.
 _EFFECT_RE = re.compile(r"^\s*relationship\.([a-z][a-z0-9_]*)\s*(\+=|-=|=)\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -93,6 +100,10 @@ class MemoryExtension(Extension):
             # A provider with a language model that offers ``async complete(prompt) -> str``
             # reflects with it; the extractive method stays the fallback.
             self._service.reflector = LLMReflector(complete)
+        world = self.runtime.extension("world")
+        listeners = getattr(world, "listeners", None)
+        if isinstance(listeners, list):
+            listeners.append(self._on_world_changes)
         self._seed(self.runtime.personas.ids())
 
     async def stop(self) -> None:
@@ -111,6 +122,25 @@ class MemoryExtension(Extension):
             seeds = [(m.text, float(m.importance), m.player, m.game_time) for m in persona.memories]
             if self.service.seed(npc_id, seeds) and seeds:
                 log.info("memory: seeded %d memories for %s", len(seeds), npc_id)
+
+    # -- the world -------------------------------------------------------------------------
+    def _on_world_changes(self, changes: Any, cause: str) -> None:
+        """The world committed a change: every NPC that learned a fact (witnessed it, was told,
+        heard a rumour) remembers it. Start-of-game knowledge (reset, reload) is the world's own
+        and is not copied into memory."""
+        if cause not in ("event", "tell", "time", "action"):
+            return
+        world = self.runtime.extension("world")
+        svc = getattr(world, "service", None)
+        facts = getattr(getattr(getattr(svc, "world", None), "file", None), "facts", None) or {}
+        for npc_id, fact_id, source in getattr(changes, "learned", []):
+            fact = facts.get(fact_id)
+            text = getattr(fact, "text", None) or str(fact_id)
+            kind, importance = _WORLD_SOURCES.get(str(source).split(":", 1)[0], ("told", 4.0))
+            try:
+                self.observe(npc_id, text, importance, float(changes.game_time), kind=kind)
+            except InvalidMemoryError as exc:
+                log.warning("memory: cannot remember world fact %s for %s: %s", fact_id, npc_id, exc)
 
     # -- public API for other extensions ---------------------------------------------------
     def observe(

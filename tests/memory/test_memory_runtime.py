@@ -281,3 +281,18 @@ async def test_greetings_are_remembered_as_routine(runtime_server: Runtime, clie
     await wait_for(lambda: any(m.kind == "said" for m in store.recent("mira")))
     said = [m for m in store.recent("mira") if m.kind == "said"]
     assert said[0].text == greeting.text and said[0].importance == 1.0
+
+
+async def test_npcs_remember_what_the_world_says_they_learned(
+    runtime_server: Runtime, client: AsyncClient
+) -> None:
+    from npc_runtime.protocol.messages.world import WorldTell
+
+    assert runtime_server.extension("world") is not None
+    await client.request(WorldTell(npc_id="elda", fact="mira_owes_bram", by="tomas", game_time=12.0))
+    await wait_for(lambda: "Mira still owes Bram for the new kettle." in _texts(runtime_server, "elda"))
+    told = _memory(runtime_server).service.store.recent("elda")[0]
+    assert told.kind == "told" and told.game_time == 12.0
+    assert all("kettle" not in t for t in _texts(runtime_server, "tomas"))
+    found = await _query(client, "elda", "Does Mira have debts?", limit=1)
+    assert found.memories[0].text == "Mira still owes Bram for the new kettle."
