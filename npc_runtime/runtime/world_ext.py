@@ -190,6 +190,9 @@ class WorldExtension(Extension):
         log.info("world file %s reloaded (hash %s)", path, world.hash)
         for note in notes:
             log.info("world reconciled with the edited world file: %s", note)
+        # Persona conditions were checked against the old world: check them again (a persona that
+        # no longer fits keeps its last good version live and the clients get a persona_error).
+        self.runtime.personas.refresh(force=True)
         delta = delta_fields(changes)
         delta.update(full_fields(svc.state))
         await self.runtime.broadcast(

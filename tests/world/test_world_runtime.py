@@ -332,6 +332,9 @@ async def test_an_edited_world_file_is_reconciled_live_or_refused_with_its_probl
     assert "variable 'inn.ale_price' is new: starts at 3" in reloaded.notes
     assert reloaded.variables["inn.ale_price"] == 3 and reloaded.quests["gate"] == "bribed"
     assert (await state(game, "mira")).variables["inn.ale_price"] == 3
+    # personas are checked again against the new world (they all still fit)
+    rechecked = await game.next_event(types=("persona_reloaded",))
+    assert rechecked.type == "persona_reloaded"  # type: ignore[attr-defined]
     # a typo: the last good version stays live, every problem is reported with its line
     save_atomically(world_file, original.replace("when: tomas.trust >= 3", "when: tomas.trusst >= 3"))
     error = await game.next_event(types=("world_file_error",))
@@ -369,3 +372,26 @@ async def test_other_concerns_can_listen_to_world_changes(
     await client.request(WorldEventMsg(kind="enemy_killed", enemy="wolf", witnesses=["bram"]))
     assert heard == [("event", [("bram", "seen.1", "witnessed")])]
     assert "the traveller killed a wolf." in ext.service.view("bram").facts()
+
+
+async def test_personas_are_checked_again_when_the_world_file_changes(
+    runtime_server: Runtime, make_client: ClientFactory, personas_dir: Path
+) -> None:
+    game = await make_client("game")
+    tomas = personas_dir / "tomas.persona.yaml"
+    doc = yaml.safe_load(tomas.read_text(encoding="utf-8"))
+    doc["topics"][0]["when"] = "not gate.open"
+    save_atomically(tomas, yaml.safe_dump(doc, sort_keys=False))
+    loaded = await game.next_event(
+        types=("persona_reloaded",), where=lambda m: getattr(m, "npc_id", "") == "tomas"
+    )
+    assert loaded.type == "persona_reloaded"  # type: ignore[attr-defined]
+    world_file = personas_dir / "village.world.yaml"
+    save_atomically(world_file, world_file.read_text(encoding="utf-8").replace("gate.open", "gate.opened"))
+    error = await game.next_event(
+        types=("persona_error",), where=lambda m: getattr(m, "npc_id", "") == "tomas"
+    )
+    problems = error.problems  # type: ignore[attr-defined]
+    assert problems[0].field == "topics.0.when"
+    assert "unknown name 'gate.open'; did you mean 'gate.opened'?" in problems[0].message
+    assert runtime_server.personas.get("tomas") is not None  # the last good version stays live
