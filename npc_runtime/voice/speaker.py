@@ -23,7 +23,7 @@ from ..protocol.messages.voice import NpcAudio, NpcAudioEnd, StopPlayback
 from .frames import AudioFrame, SynthChunk
 from .lipsync import mouth_open, speech_bounds, visemes_from_phonemes
 from .metrics import TurnTimer
-from .sentences import SentenceSplitter, speakable
+from .sentences import SentenceSplitter, speakable, split_first
 from .tts.base import TtsProvider, VoiceParams
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class Reply:
     finished: asyncio.Event = field(default_factory=asyncio.Event)  # playback over (report or stop)
     stopped: bool = False
     stop_sent: bool = False
+    queued_any: bool = False
     _cursor: int = 0  # char offset in ``text`` up to which words are timed
 
     def heard_text(self, now: float) -> str:
@@ -122,12 +123,18 @@ class Speaker:
             reply.timer.first_dialogue_token = self._clock.monotonic()
         reply.text += delta
         for sentence in reply.splitter.feed(delta):
-            reply.queue.put_nowait(sentence)
+            self._queue(reply, sentence)
 
     def end_of_text(self, reply: Reply) -> None:
         for sentence in reply.splitter.flush():
-            reply.queue.put_nowait(sentence)
+            self._queue(reply, sentence)
         reply.queue.put_nowait(None)
+
+    def _queue(self, reply: Reply, sentence: str) -> None:
+        pieces = split_first(sentence) if not reply.queued_any else [sentence]
+        reply.queued_any = True
+        for piece in pieces:
+            reply.queue.put_nowait(piece)
 
     async def stop(self, reply: Reply, reason: str, detected: float | None = None) -> None:
         """Cancel synthesis and tell the client to stop playing (at most once)."""

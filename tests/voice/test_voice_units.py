@@ -13,7 +13,7 @@ from npc_runtime.voice.frames import AudioFrame
 from npc_runtime.voice.lipsync import VISEMES, mouth_open, time_phonemes, visemes_from_phonemes
 from npc_runtime.voice.models import shared_tts, shared_vad
 from npc_runtime.voice.resample import StreamResampler, resample
-from npc_runtime.voice.sentences import SentenceSplitter, speakable
+from npc_runtime.voice.sentences import SentenceSplitter, speakable, split_first
 from npc_runtime.voice.speaker import Reply
 from npc_runtime.voice.stt.vocab import NameSnapper, SceneWord, ipa_to_arpabet
 from npc_runtime.voice.tts.base import TtsProvider, VoiceParams
@@ -34,6 +34,9 @@ def test_sentences_are_cut_as_the_text_streams() -> None:
     ]
     assert sp.flush() == ["And"]
     assert speakable("*slams tankard* Out! [laughs]") == "Out!"
+    long = "Welcome to the Gilded Goose, traveller, rooms are two silver a night."
+    assert split_first(long) == ["Welcome to the Gilded Goose,", "traveller, rooms are two silver a night."]
+    assert split_first("Wolf traps, twenty.") == ["Wolf traps, twenty."]  # short: whole
 
 
 def test_classify_backchannel_echo_and_speech() -> None:
