@@ -58,3 +58,20 @@ def test_show_refuses_a_missing_or_foreign_file(tmp_path: Path) -> None:
     foreign.write_bytes(b"not a database at all" * 100)
     res = _run("mira", "--db", str(foreign))
     assert res.returncode == 2 and "npc-runtime:" in res.stderr
+
+
+def test_show_takes_db_and_weights_from_the_runtime_config(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    db = Database(path)
+    svc = MemoryService(db)
+    svc.observe("bram", "A wolf pelt hangs by the door.", importance=3, game_time=1)
+    db.close()
+    config = tmp_path / "runtime.toml"
+    config.write_text(
+        f'db = "{path}"\n\n[memory.weights]\nrecency = 0.0\nrelevance = 2.0\n', encoding="utf-8"
+    )
+    res = _run("bram", "--config", str(config), "--query", "wolves", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["query"]["weights"] == {"recency": 0.0, "importance": 1.0, "relevance": 2.0}
+    assert out["query"]["results"][0]["text"] == "A wolf pelt hangs by the door."
