@@ -108,6 +108,8 @@ class Game:
         if not self.talk.talking:
             kx, ky = self._key_vector()
             self.player.move(self.tiles, move[0] + kx, move[1] + ky, dt)
+        if self.tiles.set_gate(self.world.variables.get("gate.open") is True):
+            self.background = map_surface(self.tiles)  # the world opened (or shut) the north gate
         self._track_location()
         self.draw()
 

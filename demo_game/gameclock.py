@@ -7,7 +7,7 @@ from typing import Protocol
 
 from npc_runtime.protocol.messages import GameTime, Message
 
-DAY_START = 8.0  # the story begins on day 1 at 08:00
+DAY_START = 8.0  # game hour 0, when the story begins, is 08:00 on day 1 (for the label only)
 
 
 class Sender(Protocol):
@@ -19,7 +19,7 @@ class GameClock:
         self.link = link
         self.hour_seconds = hour_seconds
         self.report_every = report_every
-        self.base = DAY_START
+        self.base = 0.0  # game hours since the story began, as the runtime counts them
         self.real = 0.0
         self._last_report: float | None = None
 
@@ -39,5 +39,5 @@ class GameClock:
             self.link.send(GameTime(hours=round(self.hours, 3)))
 
     def label(self) -> str:
-        day, hour = divmod(self.hours, 24.0)
+        day, hour = divmod(self.hours + DAY_START, 24.0)
         return f"Day {int(day) + 1}, {int(hour):02d}:{int(hour % 1 * 60):02d}"

@@ -18,6 +18,7 @@ TERRAIN_COLOURS: dict[Terrain, Colour] = {
     Terrain.BRIDGE: (140, 100, 60),
     Terrain.WALL: (110, 80, 50),
     Terrain.GATE: (80, 55, 30),
+    Terrain.GATE_OPEN: (184, 156, 108),
     Terrain.TREE: (58, 120, 58),
     Terrain.BUILDING: (96, 156, 72),
     Terrain.FENCE: (125, 160, 80),
@@ -69,6 +70,8 @@ def _decorate(surf: pygame.Surface, terrain: Terrain, rect: pygame.Rect, rng: ra
             pygame.draw.polygon(
                 surf, (140, 104, 64), [(x + dx, y + TILE), (x + dx + 4, y), (x + dx + 8, y + TILE)]
             )
+    elif terrain is Terrain.GATE_OPEN:  # the doors swung back against the palisade
+        pygame.draw.rect(surf, (80, 55, 30), (x + (0 if x // TILE % 2 == 0 else TILE - 5), y, 5, TILE))
     elif terrain is Terrain.GATE:
         pygame.draw.rect(surf, (60, 40, 20), rect, 3)
         pygame.draw.line(surf, (180, 180, 190), (x, y + 16), (x + TILE, y + 16), 3)

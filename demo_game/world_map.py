@@ -24,6 +24,7 @@ class Terrain(Enum):
     BRIDGE = "bridge"
     WALL = "wall"
     GATE = "gate"
+    GATE_OPEN = "gate_open"
     TREE = "tree"
     BUILDING = "building"
     FENCE = "fence"
@@ -152,6 +153,14 @@ class TileMap:
 
     def solid(self, col: int, row: int) -> bool:
         return self.at(col, row) in SOLID
+
+    def set_gate(self, open_: bool) -> bool:
+        """Open or close the north gate (the world's ``gate.open``); True when it changed."""
+        want = Terrain.GATE_OPEN if open_ else Terrain.GATE
+        if self.terrain[0][14] is want:
+            return False
+        self._fill(Rect(14, 0, 2, 1), want)
+        return True
 
     def location_at(self, col: int, row: int) -> Location | None:
         for loc in self.locations:

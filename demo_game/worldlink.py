@@ -60,7 +60,7 @@ class WorldLink:
         self.enabled = True  # off once the runtime says it has no world
         self.last_seq = -1
         self.quests: dict[str, str] = {}
-        self.gold: Any = None
+        self.variables: dict[str, Any] = {}
         self.world_hours: float | None = None  # the world's game time, from world_state
 
     def refresh(self) -> None:
@@ -68,7 +68,8 @@ class WorldLink:
         self.link.request(WorldStateQuery(), what=LOOK)
 
     def journal(self) -> list[str]:
-        lines = [f"Purse: {self.gold} gold"] if self.gold is not None else []
+        gold = self.variables.get("player.gold")
+        lines = [f"Purse: {gold} gold"] if gold is not None else []
         for quest, state in self.quests.items():
             lines.append(f"{QUEST_TITLES.get(quest, _nice(quest))}: {_nice(state)}")
         return lines
@@ -100,13 +101,13 @@ class WorldLink:
                 return True  # the same change reaches us twice: as our reply and as a broadcast
             self.last_seq = msg.seq
             self.quests.update(msg.quests)
-            self.gold = msg.variables.get("player.gold", self.gold)
+            self.variables.update(msg.variables)
             for kind, text in describe_delta(msg, self.talk.names):
                 self.talk.notify(text, "npc" if kind == "npc" else "notice")
             return True
         if isinstance(msg, WorldStateReply):
             self.quests = dict(msg.quests)
-            self.gold = msg.variables.get("player.gold")
+            self.variables = dict(msg.variables)
             self.world_hours = msg.game_time
             self.last_seq = max(self.last_seq, msg.seq)
             return True

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -31,6 +32,7 @@ ENV = {
 }
 GRASS = (96, 156, 72)
 INN_ROOF = (150, 60, 45)
+PATH = (184, 156, 108)
 
 
 def demo_cmd(tmp_path: Path, *extra: str) -> list[str]:
@@ -55,12 +57,16 @@ def explain(stderr: str, tmp_path: Path) -> str:
     return stderr[-3000:] + "\nchat log:\n" + (chat.read_text() if chat.exists() else "(none)")
 
 
-def colour_share(path: Path, colour: tuple[int, int, int]) -> float:
-    """The share of sampled pixels (a 7-pixel grid) that are exactly ``colour``."""
+def load_png(path: Path) -> Any:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
-    surf = pygame.image.load(str(path))
+    return pygame.image.load(str(path))
+
+
+def colour_share(path: Path, colour: tuple[int, int, int]) -> float:
+    """The share of sampled pixels (a 7-pixel grid) that are exactly ``colour``."""
+    surf = load_png(path)
     w, h = surf.get_size()
     samples = [surf.get_at((x, y))[:3] for x in range(0, w, 7) for y in range(0, h, 7)]
     return sum(1 for s in samples if tuple(s) == colour) / len(samples)
@@ -140,6 +146,8 @@ async def test_connect_reports_location_and_shows_quest_notices(
     texts = [e["text"] for e in json.loads((tmp_path / "chat.json").read_text())]
     assert "Quest updated: The closed gate: closed -> bribed" in texts
     assert "Your purse: 5 gold" in texts
+    surf = load_png(tmp_path / "shot.png")
+    assert tuple(surf.get_at((14 * 32 + 16, 8)))[:3] == PATH  # the bribe opened the north gate
 
     state = await other.request(WorldStateQuery())
     assert isinstance(state, WorldStateReply)
