@@ -10,8 +10,10 @@ speech = the last voiced sample sent; the runtime waits for ``--end-silence-ms``
 
 Figures: total latency measured by the client (p50/p95) and the runtime's own per-stage split
 (turn_metrics: end-of-speech detection, final transcript, first dialogue token, first TTS audio,
-first audio sent). Then N simultaneous hands-free conversations stream at once; N is sustained in
-real time when every turn still answers and the p95 total stays under ``--realtime-ms``.
+first audio sent). Then N simultaneous hands-free conversations stream at once (starts spread over
+``--stagger`` s: players do not all stop talking in the same instant; 0 = all at once); N is
+sustained in real time when every turn still answers and the p95 total stays under
+``--realtime-ms``. The runtime's CPU share (with its STT workers) is printed per level.
 """
 
 from __future__ import annotations
@@ -60,9 +62,7 @@ STAGES = ["end_of_speech", "transcript_final", "first_dialogue_token", "first_tt
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
-    )
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def synth(text: str) -> np.ndarray:
@@ -93,6 +93,23 @@ def speech_end_index(audio: np.ndarray) -> int:
     env = np.sqrt(np.mean((audio[: n * hop].astype(np.float64) / 32768.0).reshape(n, hop) ** 2, axis=1))
     loud = np.nonzero(env > 0.01)[0]
     return int((loud[-1] + 1) * hop) if len(loud) else len(audio)
+
+
+def cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system) of a process and its children (the STT workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == root_pid or ppid == root_pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def start_runtime(tmp: Path, end_silence_ms: float) -> tuple[subprocess.Popen[str], str]:
@@ -221,6 +238,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for n in args.levels:
                 npcs = [LINES[i % len(LINES)] for i in range(n)]
                 t = time.perf_counter()
+                cpu0 = cpu_seconds(proc.pid)
                 results = await asyncio.gather(
                     *(
                         conversation(endpoint, npc, "hands_free", [lines[text], lines[text]])
@@ -238,6 +256,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "p50": round(pct(totals, 50), 1),
                     "p95": round(p95, 1),
                     "wall_s": round(time.perf_counter() - t, 1),
+                    "stages_p50": {
+                        k: round(pct([r[k] for r in ok if r.get(k) is not None], 50), 1) for k in STAGES
+                    },
+                    # share of the machine's cores the runtime (and its STT workers) used
+                    "cpu_share": round(
+                        (cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - t) / (os.cpu_count() or 1), 2
+                    ),
                 }
                 if failed == 0 and p95 <= args.realtime_ms:
                     sustained = n
@@ -283,12 +308,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="passes over the utterance set per mode")
     ap.add_argument("--levels", default="1,2,4,6", help="simultaneous conversations to try, in order")
     ap.add_argument("--end-silence-ms", type=float, default=300.0, help="hands-free end-of-speech silence")
+    ap.add_argument(
+        "--stagger",
+        type=float,
+        default=1.0,
+        help="spread the simultaneous conversations' starts over this many s",
+    )
     ap.add_argument("--realtime-ms", type=float, default=1000.0, help="p95 that still counts as real time")
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
     report = asyncio.run(main_async(args))
     for mode in ("push_to_talk", "hands_free"):
         s = report[mode]
+        if s["total"] is None:
+            continue
         print(
             f"{mode:>13}: total p50 {s['total']['p50']:.0f} ms  p95 {s['total']['p95']:.0f} ms  (n={s['n']})"
         )
@@ -298,12 +331,12 @@ def main() -> None:
     for n, lv in report["concurrency"]["levels"].items():
         print(
             f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
-            f"turns {lv['turns']}  failed {lv['failed_conversations']}"
+            f"turns {lv['turns']}  failed {lv['failed_conversations']}  runtime CPU {lv['cpu_share']:.0%} of the machine"
         )
     print(f"sustained in real time (p95 <= {args.realtime_ms:.0f} ms): {report['concurrency']['sustained']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    if args.plot:
+    if args.plot and report["samples"]["push_to_talk"]:
         plot(report, args.plot)
 
 
