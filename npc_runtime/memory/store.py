@@ -82,6 +82,22 @@ MIGRATIONS = [
         UNIQUE (npc_id, player_id, kind, text)
     );
     """,
+    # 2: the NPC id is indexed in FTS5 too, so a lexical search reads one NPC's postings only.
+    """
+    DROP TRIGGER memory_items_ai;
+    DROP TRIGGER memory_items_ad;
+    DROP TABLE memory_fts;
+    CREATE VIRTUAL TABLE memory_fts USING fts5(
+        text, npc_id, content='memory_items', content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE TRIGGER memory_items_ai AFTER INSERT ON memory_items BEGIN
+        INSERT INTO memory_fts(rowid, text, npc_id) VALUES (new.id, new.text, new.npc_id);
+    END;
+    CREATE TRIGGER memory_items_ad AFTER DELETE ON memory_items BEGIN
+        INSERT INTO memory_fts(memory_fts, rowid, text, npc_id) VALUES ('delete', old.id, old.text, old.npc_id);
+    END;
+    INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
+    """,
 ]
 
 _COLUMNS = "id, npc_id, kind, text, importance, game_time, wall_time, player_id, speaker, conversation_id"
@@ -311,10 +327,11 @@ class MemoryStore:
         match = fts_query(query)
         if match is None:
             return {}
+        npc = npc_id.replace('"', '""')
         rows = self.db.execute(
-            "SELECT m.id, -bm25(memory_fts) FROM memory_fts JOIN memory_items m ON m.id = memory_fts.rowid "
-            "WHERE memory_fts MATCH ? AND m.npc_id = ? ORDER BY bm25(memory_fts) LIMIT ?",
-            (match, npc_id, _LEXICAL_HITS),
+            "SELECT m.id, -bm25(memory_fts, 1.0, 0.0) FROM memory_fts JOIN memory_items m ON m.id = memory_fts.rowid "
+            "WHERE memory_fts MATCH ? AND m.npc_id = ? ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
+            (f'npc_id : "{npc}" AND text : ({match})', npc_id, _LEXICAL_HITS),
         ).fetchall()
         return {int(r[0]): max(float(r[1]), 1e-6) for r in rows}
 

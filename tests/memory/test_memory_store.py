@@ -14,6 +14,7 @@ from npc_runtime.errors import SaveFormatError, StorageError
 from npc_runtime.memory import InvalidMemoryError, MemoryService, NewMemory
 from npc_runtime.memory.embeddings import HashedNgramEmbedder, StaticEmbedder
 from npc_runtime.memory.snapshot import export_state, import_state, pack
+from npc_runtime.memory.store import MIGRATIONS
 from npc_runtime.storage import Database
 
 MakeService = Callable[..., MemoryService]
@@ -198,4 +199,22 @@ def test_storage_is_shared_with_other_namespaces(db_path: Path, make_service: Ma
     svc = make_service()
     svc.observe("mira", "hello", game_time=0)
     versions = dict(svc.db.execute("SELECT namespace, version FROM schema_versions").fetchall())
-    assert versions == {"world": 1, "memory": 1}
+    assert versions == {"world": 1, "memory": len(MIGRATIONS)}
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_memories(
+    db_path: Path, make_service: MakeService
+) -> None:
+    db = Database(db_path)
+    db.migrate("memory", MIGRATIONS[:1])
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO memory_items(npc_id, kind, text, importance, game_time, wall_time) "
+            "VALUES ('mira', 'observed', 'Wolves killed three sheep.', 5, 0, 0), "
+            "('mira', 'observed', 'The mayor raised taxes.', 5, 0, 0)"
+        )
+    db.close()
+    svc = make_service(embedder=None, embeddings="none")
+    found = svc.retrieve("mira", "sheep", now=0)
+    assert [r.memory.text for r in found] == ["Wolves killed three sheep.", "The mayor raised taxes."]
+    assert [r.relevance for r in found] == [1.0, 0.0]
