@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--db", type=Path, help="embedded runtime: SQLite file (default ~/.cache/thornbrook-demo/)"
     )
+    p.add_argument(
+        "--save-file", type=Path, help="quick save slot (F5/F9); default ~/.cache/thornbrook-demo/"
+    )
     p.add_argument("--headless", action="store_true", help="no window (SDL dummy drivers)")
     p.add_argument("--script", type=Path, help="play script of scripted input (see demo_game/script.py)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
-    from .embedded import EmbeddedRuntime, default_db_path
+    from .embedded import EmbeddedRuntime, cache_dir, default_db_path
     from .game import Game
     from .net import NetLink
     from .script import ScriptRunner, load
@@ -98,7 +101,14 @@ def run(args: argparse.Namespace) -> int:
             pygame.display.init()
         except pygame.error as exc:
             raise DemoError(f"no display ({exc}); run with --headless, or set DISPLAY") from None
-        game = Game(link, fps=args.fps, voice=not args.no_voice, mic_wav=args.mic_wav, mute=args.mute)
+        game = Game(
+            link,
+            fps=args.fps,
+            voice=not args.no_voice,
+            mic_wav=args.mic_wav,
+            mute=args.mute,
+            save_path=args.save_file or cache_dir() / "quicksave.npcsave",
+        )
         try:
             game.run(ScriptRunner(steps) if steps is not None else None, max_frames=args.frames)
         except DemoError as exc:

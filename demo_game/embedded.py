@@ -19,14 +19,18 @@ from npc_runtime.runtime.settings import Settings
 REPO_PERSONAS = Path(__file__).resolve().parent.parent / "personas"
 
 
-def default_db_path() -> Path:
-    """``~/.cache/thornbrook-demo/runtime.sqlite3``, or a temp dir when the home is not writable."""
+def cache_dir() -> Path:
+    """``~/.cache/thornbrook-demo``, or a temp dir when the home is not writable."""
     cache = Path.home() / ".cache" / "thornbrook-demo"
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        return cache / "runtime.sqlite3"
+        return cache
     except OSError:
-        return Path(tempfile.mkdtemp(prefix="thornbrook-")) / "runtime.sqlite3"
+        return Path(tempfile.mkdtemp(prefix="thornbrook-"))
+
+
+def default_db_path() -> Path:
+    return cache_dir() / "runtime.sqlite3"
 
 
 class EmbeddedRuntime:

@@ -14,6 +14,7 @@ from .hud import PANEL_W, Hud
 from .net import Inbound, NetLink
 from .player import Player, tile_centre
 from .render import draw_person, map_surface
+from .saves import QuickSave
 from .script import ScriptRunner
 from .talk import Phase, Talk
 from .voice import PushToTalk
@@ -45,6 +46,7 @@ class Game:
         voice: bool = True,
         mic_wav: Path | None = None,
         mute: bool = False,
+        save_path: Path | None = None,
     ) -> None:
         assert link.welcome is not None, "connect the link first"
         self.link = link
@@ -62,6 +64,8 @@ class Game:
         self.world = WorldLink(link, self.talk, self.tiles)
         self.world.refresh()
         self.clock = GameClock(link)
+        self.clock_exact = False  # after a load: take the world's time as it is
+        self.saves = QuickSave(link, self.talk, save_path or Path("thornbrook.npcsave"))
         self.voice = PushToTalk.open(link, self.talk, mic_wav, mute) if voice else None
         self.hud.voice_hint = self.voice is not None
         self.typed = ""
@@ -94,14 +98,22 @@ class Game:
         for event in events:
             self.handle(event)
         for msg in self.link.poll():
-            if not (self.world.handle(msg) or self.talk.handle(msg) or self._to_voice(msg)):
+            handled = self.world.handle(msg) or self.saves.handle(msg) or self.talk.handle(msg)
+            if not (handled or self._to_voice(msg)):
                 log.debug("unhandled %s", type(msg).__name__)
             for held in self.talk.unclaimed:  # messages that overtook conversation_started
                 self._to_voice(held)
             self.talk.unclaimed.clear()
+        if self.saves.loaded:
+            self.saves.loaded, self.clock_exact = False, True
+            self.world.refresh()
         if self.world.world_hours is not None:
-            self.clock.resume_from(self.world.world_hours)
-            self.world.world_hours = None
+            if self.clock_exact:
+                self.clock.set_to(self.world.world_hours)
+                self.talk.notify(f"It is {self.clock.label()} again.", "system")
+            else:
+                self.clock.resume_from(self.world.world_hours)
+            self.world.world_hours, self.clock_exact = None, False
         self.clock.update(self.clock_s)
         if self.voice is not None:
             self.voice.update(dt, self.clock_s)
@@ -138,6 +150,10 @@ class Game:
                 self.typed = ""
                 self.talk.begin(npc.spot.npc_id, self.voice.mode if self.voice else "text")
                 pygame.key.start_text_input()
+            elif key == pygame.K_F5:
+                self.saves.save()
+            elif key == pygame.K_F9:
+                self.saves.load()
             elif key == pygame.K_ESCAPE:
                 self.running = False
             return

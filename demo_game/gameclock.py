@@ -32,6 +32,11 @@ class GameClock:
         if hours > self.hours:
             self.base = hours - self.real / self.hour_seconds
 
+    def set_to(self, hours: float) -> None:
+        """A save was loaded: its world has its own time; report it at the next update."""
+        self.base = hours - self.real / self.hour_seconds
+        self._last_report = None
+
     def update(self, real_now: float) -> None:
         self.real = real_now
         if self._last_report is None or real_now - self._last_report >= self.report_every:

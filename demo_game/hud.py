@@ -104,7 +104,12 @@ class Hud:
         return top
 
     def _controls(self, screen: pygame.Surface) -> int:
-        lines = ["Arrows / WASD: walk", "E: talk to someone nearby", "Esc: quit"]
+        lines = [
+            "Arrows / WASD: walk",
+            "E: talk to someone nearby",
+            "F5: quick save   F9: quick load",
+            "Esc: quit",
+        ]
         line_h = self.small.get_linesize()
         top = self.height - 10 - line_h * len(lines)
         for i, line in enumerate(lines):

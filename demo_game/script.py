@@ -35,6 +35,8 @@ KEYS = {
     "enter": pygame.K_RETURN,
     "return": pygame.K_RETURN,
     "backspace": pygame.K_BACKSPACE,
+    "f5": pygame.K_F5,
+    "f9": pygame.K_F9,
     "left": pygame.K_LEFT,
     "right": pygame.K_RIGHT,
     "up": pygame.K_UP,

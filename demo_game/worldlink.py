@@ -11,6 +11,7 @@ from npc_runtime.protocol.messages.world import (
     WorldDelta,
     WorldEventApplied,
     WorldEventMsg,
+    WorldFileError,
     WorldStateQuery,
     WorldStateReply,
 )
@@ -44,6 +45,8 @@ def describe_delta(delta: WorldDelta, names: dict[str, str]) -> list[tuple[str, 
         if t.say_npc and t.say_text:
             out.append(("npc", f"{names.get(t.say_npc, t.say_npc).split()[0]}: {t.say_text}"))
     shown = {t.quest for t in delta.transitions}
+    if isinstance(delta, WorldChanged) and delta.cause in ("load", "reset", "reload"):
+        shown |= set(delta.quests)  # a whole restored state: the journal shows it, no notice each
     for quest, state in delta.quests.items():
         if quest not in shown:
             out.append(("notice", f"Quest updated: {QUEST_TITLES.get(quest, _nice(quest))}: {_nice(state)}"))
@@ -104,6 +107,15 @@ class WorldLink:
             self.variables.update(msg.variables)
             for kind, text in describe_delta(msg, self.talk.names):
                 self.talk.notify(text, "npc" if kind == "npc" else "notice")
+            if isinstance(msg, WorldChanged) and msg.cause in ("load", "reset", "reload"):
+                if msg.cause == "reload":
+                    self.talk.notify("The world file was edited and reloaded", "system")
+                for note in msg.notes:
+                    self.talk.add("system", "", f"World: {note}")
+                self.refresh()  # a whole new state: re-read all of it for the journal
+            return True
+        if isinstance(msg, WorldFileError):
+            self.talk.notify(f"World file {msg.file} has problems; the last good version stays", "error")
             return True
         if isinstance(msg, WorldStateReply):
             self.quests = dict(msg.quests)

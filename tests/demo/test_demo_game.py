@@ -33,6 +33,7 @@ ENV = {
 GRASS = (96, 156, 72)
 INN_ROOF = (150, 60, 45)
 PATH = (184, 156, 108)
+GATE = (80, 55, 30)
 
 
 def demo_cmd(tmp_path: Path, *extra: str) -> list[str]:
@@ -152,6 +153,46 @@ async def test_connect_reports_location_and_shows_quest_notices(
     state = await other.request(WorldStateQuery())
     assert isinstance(state, WorldStateReply)
     assert ["player", "located_in", "north_gate"] in state.relations
+
+
+async def test_quick_save_and_load_restore_the_world(
+    tmp_path: Path, runtime_server: Runtime, make_client: ClientFactory
+) -> None:
+    """F5 keeps the runtime's save blob in the game's slot; after a bribe opened the gate, F9 loads
+    it back: quests, purse and the gate on screen are as they were."""
+    slot = tmp_path / "slot.npcsave"
+    script = tmp_path / "save.txt"
+    script.write_text(
+        "press f5\nwait_text Game saved\nwait_text Quest updated: The closed gate\n"
+        "press f9\nwait_text Game loaded\nwait_text again.\n"
+    )
+    cmd = demo_cmd(
+        tmp_path, "--connect", runtime_server.endpoint, "--script", str(script), "--save-file", str(slot)
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=ENV, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await wait_for(lambda: proc.returncode is not None or slot.exists(), timeout=30)
+        assert proc.returncode is None, "the demo exited before saving"
+        other = await make_client("engine-tools")
+        await other.request(WorldEventMsg(kind="custom", name="bribe_offered", payload={"amount": 10}))
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, explain(stderr.decode(), tmp_path)
+
+    texts = [e["text"] for e in json.loads((tmp_path / "chat.json").read_text())]
+    saved = next(i for i, t in enumerate(texts) if t.startswith("Game saved"))
+    bribed = texts.index("Quest updated: The closed gate: closed -> bribed")
+    assert saved < bribed < texts.index("Game loaded")
+    state = await other.request(WorldStateQuery())
+    assert isinstance(state, WorldStateReply)
+    assert state.quests["gate"] == "closed" and state.variables["player.gold"] == 15
+    surf = load_png(tmp_path / "shot.png")
+    assert tuple(surf.get_at((14 * 32 + 16, 8)))[:3] == GATE  # shut again on screen
 
 
 def write_player_wav(path: Path, text: str) -> None:
