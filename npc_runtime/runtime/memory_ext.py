@@ -6,8 +6,9 @@ What an NPC remembers comes only from what it perceived:
   (``TurnRecord.heard_text``, shorter than the reply after an interruption); other NPCs of a group
   conversation overhear both;
 - persona ``memories:`` (seeded once per NPC);
-- what the game or the world says the NPC witnessed or was told: ``memory_add`` on the wire, or
-  :meth:`MemoryExtension.observe` from another extension (the world calls it for witnesses).
+- what the game or the world says the NPC witnessed or was told: ``memory_add`` on the wire, the
+  facts the world's committed changes say an NPC learned (memory listens to
+  ``WorldExtension.listeners``), or :meth:`MemoryExtension.observe` from another extension.
 
 Public methods for other extensions (``runtime.extension("memory")``): :meth:`observe`,
 :meth:`relationship`, :meth:`adjust_relationship`, :meth:`learn_fact`.
@@ -120,7 +121,8 @@ class MemoryExtension(Extension):
             if persona is None:
                 continue
             seeds = [(m.text, float(m.importance), m.player, m.game_time) for m in persona.memories]
-            if self.service.seed(npc_id, seeds) and seeds:
+            # An NPC without seeds is not marked: memories a designer adds later are seeded then.
+            if seeds and self.service.seed(npc_id, seeds):
                 log.info("memory: seeded %d memories for %s", len(seeds), npc_id)
 
     # -- the world -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -296,3 +297,19 @@ async def test_npcs_remember_what_the_world_says_they_learned(
     assert all("kettle" not in t for t in _texts(runtime_server, "tomas"))
     found = await _query(client, "elda", "Does Mira have debts?", limit=1)
     assert found.memories[0].text == "Mira still owes Bram for the new kettle."
+
+
+async def test_seed_memories_added_to_a_persona_later_are_seeded_once(
+    runtime_server: Runtime, personas_dir: Path
+) -> None:
+    store = _memory(runtime_server).service.store
+    assert store.recent("tomas") == []
+    path = personas_dir / "tomas.persona.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "memories:\n  - text: The north gate's hinge was oiled last spring.\n    importance: 3\n",
+        encoding="utf-8",
+    )
+    await wait_for(lambda: [m.kind for m in store.recent("tomas")] == ["seed"], timeout=10)
+    runtime_server.personas.refresh(force=True)  # reloading again does not seed twice
+    assert [m.text for m in store.recent("tomas")] == ["The north gate's hinge was oiled last spring."]
