@@ -202,3 +202,27 @@ async def test_persona_with_a_missing_piper_voice_is_reported(runtime_server: ob
     ]
     with pytest.raises(ProviderError, match="does not exist"):
         shared_tts("piper").synthesize("Hello.", VoiceParams(voice="nope.onnx"))
+
+
+def test_a_killed_stt_worker_is_restarted_with_its_vocabulary() -> None:
+    import os
+    import signal
+
+    from npc_runtime.voice.stt.procpool import ProcessPoolStt
+
+    pool = ProcessPoolStt("pocketsphinx", {}, processes=1)
+    try:
+        pool.set_vocabulary(["Thornwood", "Whisperwood"])
+        line = np.concatenate(
+            [silence(0.3), player_line("The wolves came from the Whisperwood."), silence(0.2)]
+        )
+        stream = pool.stream()
+        stream.feed(line[:8000])
+        os.kill(pool.pids()[0], signal.SIGKILL)
+        with pytest.raises(ProviderError, match="restarted"):
+            stream.feed(line[8000:])
+        again = pool.stream()
+        again.feed(line)
+        assert "Whisperwood" in again.finish()  # a new worker, with the scene words
+    finally:
+        pool.close()

@@ -11,6 +11,7 @@ script without a ``__main__`` guard is safe. Callers still run ``feed``/``finish
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -89,31 +90,53 @@ def serve(name: str, options: dict[str, Any]) -> None:  # pragma: no cover - run
 
 
 class _Worker:
+    """One worker process; restarted (with the last vocabulary) if it dies."""
+
     def __init__(self, name: str, options: dict[str, Any]) -> None:
-        cmd = [sys.executable, "-m", "npc_runtime.voice.stt.procpool", name, json.dumps(options)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._in: Any = self.proc.stdin
-        self._out: Any = self.proc.stdout
+        self.name = name
+        self.options = options
         self.lock = threading.Lock()
         self.active = 0
+        self.vocab: list[str] | None = None
+        self._start()
+
+    def _start(self) -> None:
+        cmd = [sys.executable, "-m", "npc_runtime.voice.stt.procpool", self.name, json.dumps(self.options)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._in: Any = self.proc.stdin
+        self._out: Any = self.proc.stdout
         try:
             status, detail = _read_frame(self._out)
         except EOFError as exc:
-            raise ProviderError(name, "worker process exited while loading") from exc
+            raise ProviderError(self.name, "worker process exited while loading") from exc
         if status != "ok":
-            raise ProviderError(name, f"worker failed to load: {detail}")
+            raise ProviderError(self.name, f"worker failed to load: {detail}")
+        if self.vocab is not None:
+            self._roundtrip("vocab", 0, self.vocab)
 
-    def call(self, op: str, sid: int, arg: Any = None) -> Any:
-        with self.lock:
-            try:
-                _write_frame(self._in, [op, sid, arg])
-                status, result = _read_frame(self._out)
-            except (EOFError, OSError) as exc:
-                raise ProviderError("stt-worker", f"worker process died ({exc})") from exc
+    def _roundtrip(self, op: str, sid: int, arg: Any) -> Any:
+        _write_frame(self._in, [op, sid, arg])
+        status, result = _read_frame(self._out)
         if status != "ok":
             raise ProviderError("stt-worker", str(result))
         return result
+
+    def call(self, op: str, sid: int, arg: Any = None) -> Any:
+        with self.lock:
+            if op == "vocab":
+                self.vocab = list(arg)
+            try:
+                return self._roundtrip(op, sid, arg)
+            except (EOFError, OSError) as exc:
+                # The process died (killed, out of memory): the streams it held are lost, but
+                # the next utterance gets a fresh worker.
+                self.proc.kill()
+                self.proc.wait()
+                for pipe in (self._in, self._out):
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+                self._start()
+                raise ProviderError("stt-worker", f"worker process died ({exc}); restarted it") from exc
 
     def close(self) -> None:
         self._in.close()
@@ -144,6 +167,9 @@ class ProcessPoolStt(SttProvider):
         items = list(words)
         for w in self._workers:
             w.call("vocab", 0, items)
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers]
 
     def release(self, worker: _Worker) -> None:
         with self._lock:
