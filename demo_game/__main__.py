@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--mic-wav", type=Path, help="a 16-bit mono WAV that stands in for the microphone (hold V)"
     )
+    p.add_argument("--frame-stats", action="store_true", help="print per-frame work percentiles (ms) at exit")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.headless and args.script is None and args.frames is None:
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         if game is not None:
             if args.screenshot:
                 game.screenshot(args.screenshot)
+            if args.frame_stats:
+                print("frame work ms:", json.dumps(game.frame_stats()))
             if args.chat_log:
                 entries = [e.as_dict() for e in game.talk.history]
                 args.chat_log.parent.mkdir(parents=True, exist_ok=True)

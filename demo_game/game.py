@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,13 +75,16 @@ class Game:
         self.running = True
         self.frames = 0
         self.clock_s = 0.0
+        self.step_ms: list[float] = []  # how long each frame's work took (not the wait for vsync)
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self, script: ScriptRunner | None = None, max_frames: int | None = None) -> None:
         clock = pygame.time.Clock()
         while self.running and (max_frames is None or self.frames < max_frames):
             real_dt = clock.tick(self.fps) / 1000.0
+            started = time.perf_counter()
             self.step(min(real_dt, 0.05), script, real_dt)
+            self.step_ms.append((time.perf_counter() - started) * 1000.0)
             if script is not None and script.done:
                 for _ in range(3):  # let the last replies land on screen
                     self.step(clock.tick(self.fps) / 1000.0, None)
@@ -273,6 +277,15 @@ class Game:
             pygame.draw.circle(
                 self.screen, (60, 60, 60) if on else (190, 190, 190), (x + 16 + i * 9, y - 34), 3
             )
+
+    def frame_stats(self) -> dict[str, float]:
+        """Percentiles of the per-frame work (input, network poll, drawing) in ms."""
+        ms = sorted(self.step_ms) or [0.0]
+
+        def pct(p: float) -> float:
+            return round(ms[min(len(ms) - 1, int(p / 100 * len(ms)))], 2)
+
+        return {"frames": len(ms), "p50": pct(50), "p95": pct(95), "p99": pct(99), "max": round(ms[-1], 2)}
 
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
