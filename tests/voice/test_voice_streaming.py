@@ -10,6 +10,7 @@ import numpy as np
 
 from npc_runtime.dialogue.base import DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from npc_runtime.dialogue.context import DialogueContext
+from npc_runtime.protocol.messages import Interrupt, PlayerText
 from npc_runtime.protocol.messages.voice import PlaybackReport, PlaybackStarted
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.runtime.settings import Settings
@@ -70,6 +71,31 @@ async def test_barge_in_cancels_a_streaming_reply(settings: Settings) -> None:
         assert heard.startswith("Long ago, before the wall")  # about 2 s of speech
         late = [m for m in of_type(rest, "npc_audio") if m.turn_id == first.turn_id]
         assert len(late) <= 1  # at most one chunk already on its way when the stop went out
+    finally:
+        await client.close()
+        await runtime.stop()
+
+
+async def test_client_interrupt_stops_the_voice_too(settings: Settings) -> None:
+    runtime = Runtime(settings, provider=Storyteller())
+    await runtime.start()
+    client = AsyncClient(runtime.endpoint, name="story")
+    try:
+        await client.connect()
+        conv = await client.start_conversation("mira", mode="push_to_talk", greet=False)
+        mic = Mic(client, conv.conversation_id)
+        await mic.open()
+        await client.send(PlayerText(conversation_id=mic.cid, text="Tell me a story."))  # typed, not spoken
+        msgs = await collect(client, mic.cid, lambda m: m.type == "npc_audio")
+        await client.send(Interrupt(conversation_id=mic.cid))
+        rest = await collect(client, mic.cid, lambda m: m.type == "npc_text_final")
+        stop = of_type(rest, "stop_playback")
+        assert stop and stop[0].reason == "interrupt" and stop[0].turn_id == msgs[-1].turn_id
+        assert rest[-1].interrupted
+        # no report came: what was heard is estimated from the time since the first chunk went out
+        heard = [h.text for h in runtime.conversations[mic.cid].history if h.speaker == "mira"]
+        assert len(heard) <= 1
+        assert all(rest[-1].text.startswith(h) and len(h) < len(rest[-1].text) for h in heard)
     finally:
         await client.close()
         await runtime.stop()
