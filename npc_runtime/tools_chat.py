@@ -68,6 +68,7 @@ async def _chat(args: argparse.Namespace, settings: Settings | None) -> int:
             show(final.text, final.npc_id, final.source)
             for action in final.actions:
                 print(f"  (action: {action.name} {action.args})", flush=True)
+            await _print_warnings(client)
         await client.end_conversation(conv)
         try:
             farewell = await client.wait_final(conv, timeout=2.0)
@@ -79,6 +80,16 @@ async def _chat(args: argparse.Namespace, settings: Settings | None) -> int:
         await client.close()
         if runtime is not None:
             await runtime.stop()
+
+
+async def _print_warnings(client: AsyncClient) -> None:
+    """Warnings (a refused action, an LLM fallback) arrive before the final line: show them."""
+    while True:
+        try:
+            warning = await client.next_event(timeout=0.001, types=("warning",))
+        except TimeoutError:
+            return
+        print(f"  (warning {warning.code}: {warning.message})", flush=True)  # type: ignore[attr-defined]
 
 
 def run_chat(args: argparse.Namespace, settings: Settings | None) -> int:

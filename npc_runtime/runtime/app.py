@@ -68,6 +68,7 @@ class Session:
     __slots__ = (
         "client",
         "conversations",
+        "gone",
         "id",
         "identity",
         "inbox",
@@ -83,6 +84,7 @@ class Session:
         self.client = ""
         self.protocol = 0
         self.introduced = False
+        self.gone = False  # the connection is gone; the session is being dropped
         self.last_seen = now
         self.conversations: set[str] = set()
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
@@ -222,11 +224,12 @@ class Runtime:
         self.send_now(session, msg)
 
     def send_now(self, session: Session, msg: Message) -> None:
-        if self.server is None or session.identity not in self.sessions:
+        if self.server is None or session.gone or session.identity not in self.sessions:
             return
         try:
             self.server.send(session.identity, codec.encode(msg))
         except PeerGone:
+            session.gone = True  # further sends to it are skipped; logged once
             log.info("client %s is gone; freeing its conversations", session.client or session.id)
             asyncio.get_running_loop().call_soon(self._schedule_drop, session, "disconnect")
         except PeerOverloaded:
