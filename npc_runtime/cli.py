@@ -8,11 +8,17 @@ npc-runtime world ... | memory ... | voice ...
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread: the runtime serves many conversations at once on few cores, and a multi-threaded
+# BLAS measured 2-3x slower for memory retrieval on 2 cores (tools/bench_memory.py). This must run
+# before numpy loads; an explicit value in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -171,10 +177,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # One BLAS thread: the runtime serves many conversations at once on few cores, and a
-    # multi-threaded BLAS measured 2-3x slower for memory retrieval on 2 cores (tools/bench_memory.py).
-    # Set before numpy loads; an explicit value in the environment wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
