@@ -27,7 +27,7 @@ from ..voice.config import VoiceConfig
 from ..voice.models import shared_stt, shared_tts, shared_vad
 from ..voice.session import VoiceConversation
 from ..voice.speaker import Reply
-from ..voice.stt.vocab import scene_words
+from ..voice.stt.vocab import scene_phrases, scene_words
 from ..voice.tts.base import TtsProvider, VoiceParams
 from .extension import Extension, Handler, TurnSink
 
@@ -210,7 +210,9 @@ class VoiceExtension(Extension):
                 extra += list(names())
             except Exception:
                 log.exception("world extension failed to list scene names")
-        self._stt.set_vocabulary(scene_words(self.runtime.personas.all(), extra))
+        personas = self.runtime.personas.all()
+        self._stt.set_vocabulary(scene_words(personas, extra))
+        self._stt.set_phrases(scene_phrases(personas))
 
     def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
         vs = persona.voice

@@ -45,6 +45,10 @@ class SttProvider:
         """Bias recognition toward these scene words (names of characters, places, items)."""
         return None
 
+    def set_phrases(self, phrases: Iterable[str]) -> None:
+        """Bias recognition toward word pairs of the scene's own lines (topic phrasings)."""
+        return None
+
     def transcribe(self, samples: Int16Array) -> str:
         """A whole utterance at once (16 kHz)."""
         stream = self.stream()

@@ -9,6 +9,7 @@ so a process keeps a pool: one per utterance in flight, reused across conversati
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from typing import Any
 from ...errors import MissingDependencyError
 from ..frames import STT_RATE, Int16Array
 from .base import SttCaps, SttProvider, SttStream
-from .vocab import NameSnapper, SceneWord, espeak_pronounce
+from .vocab import NameSnapper, SceneWord, espeak_pronounce, phrase_bigrams, rescore
 
 try:
     from pocketsphinx import Decoder
@@ -34,7 +35,13 @@ class PocketsphinxStt(SttProvider):
     caps = SttCaps(streaming=True, interim=True, offline=True)
 
     def __init__(
-        self, snap: bool = True, max_distance: float = 0.34, name_weight: float = 100.0, **config: Any
+        self,
+        snap: bool = True,
+        max_distance: float = 0.34,
+        name_weight: float = 100.0,
+        phrase_boost: float = 0.05,
+        nbest: int = 10,
+        **config: Any,
     ) -> None:
         self._config = {"loglevel": "ERROR", **config}
         self._lock = threading.Lock()
@@ -45,6 +52,9 @@ class PocketsphinxStt(SttProvider):
         self._snap = snap
         self._max_distance = max_distance
         self._weight = name_weight
+        self._boost = phrase_boost
+        self._nbest = nbest
+        self._bigrams: set[tuple[str, str]] = set()
         self._snapper: NameSnapper | None = None
         self._reference = self._new_decoder()  # for dictionary look-ups; fails early if broken
         self._idle.append(self._reference)
@@ -108,6 +118,21 @@ class PocketsphinxStt(SttProvider):
             self._snapper = NameSnapper(entries, self.lookup, self._max_distance) if self._snap else None
         self._apply_vocab(self._reference)
 
+    def set_phrases(self, phrases: Iterable[str]) -> None:
+        self._bigrams = phrase_bigrams(phrases)
+
+    def final_text(self, dec: Any) -> str:
+        """The final hypothesis, re-ranked among the n-best toward the scene's phrasings."""
+        hyp = dec.hyp()
+        if hyp is None:
+            return ""
+        text = hyp.hypstr
+        if self._bigrams and self._boost > 0 and self._nbest > 1:
+            candidates = [(n.hypstr, float(n.score)) for n in itertools.islice(dec.nbest(), self._nbest)]
+            if candidates:
+                text = rescore(candidates, self._bigrams, self._boost)
+        return self.postprocess(text)
+
     def vocabulary(self) -> list[SceneWord]:
         return list(self._vocab)
 
@@ -153,8 +178,7 @@ class _PocketsphinxStream(SttStream):
         self._closed = True
         try:
             self._dec.end_utt()
-            hyp = self._dec.hyp()
-            return self._p.postprocess(hyp.hypstr) if hyp is not None else ""
+            return self._p.final_text(self._dec)
         finally:
             self._p.release(self._dec)
 

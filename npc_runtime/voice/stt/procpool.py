@@ -81,6 +81,8 @@ def serve(name: str, options: dict[str, Any]) -> None:  # pragma: no cover - run
                     stream.cancel()
             elif op == "vocab":
                 provider.set_vocabulary(arg)
+            elif op == "phrases":
+                provider.set_phrases(arg)
             else:
                 raise ValueError(f"unknown op {op}")
             _write_frame(out, ["ok", result])
@@ -98,6 +100,7 @@ class _Worker:
         self.lock = threading.Lock()
         self.active = 0
         self.vocab: list[str] | None = None
+        self.phrases: list[str] | None = None
         self._start()
 
     def _start(self) -> None:
@@ -113,6 +116,8 @@ class _Worker:
             raise ProviderError(self.name, f"worker failed to load: {detail}")
         if self.vocab is not None:
             self._roundtrip("vocab", 0, self.vocab)
+        if self.phrases is not None:
+            self._roundtrip("phrases", 0, self.phrases)
 
     def _roundtrip(self, op: str, sid: int, arg: Any) -> Any:
         _write_frame(self._in, [op, sid, arg])
@@ -125,6 +130,8 @@ class _Worker:
         with self.lock:
             if op == "vocab":
                 self.vocab = list(arg)
+            elif op == "phrases":
+                self.phrases = list(arg)
             try:
                 return self._roundtrip(op, sid, arg)
             except (EOFError, OSError) as exc:
@@ -167,6 +174,11 @@ class ProcessPoolStt(SttProvider):
         items = list(words)
         for w in self._workers:
             w.call("vocab", 0, items)
+
+    def set_phrases(self, phrases: Iterable[str]) -> None:
+        items = list(phrases)
+        for w in self._workers:
+            w.call("phrases", 0, items)
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers]

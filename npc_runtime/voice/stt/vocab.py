@@ -8,6 +8,7 @@ pocketsphinx acoustic model. After decoding, :class:`NameSnapper` replaces near-
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -219,3 +220,113 @@ class NameSnapper:
                 out.append(w)
                 i += 1
         return " ".join(out)
+
+
+_FUNCTION_WORDS = set(
+    [
+        "a",
+        "an",
+        "the",
+        "i",
+        "me",
+        "my",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "it",
+        "its",
+        "we",
+        "us",
+        "our",
+        "they",
+        "them",
+        "their",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "who",
+        "how",
+        "why",
+        "when",
+        "where",
+        "which",
+        "some",
+        "any",
+        "not",
+        "no",
+        "so",
+        "if",
+        "as",
+        "up",
+        "out",
+        "about",
+        "into",
+    ]
+)
+
+
+def scene_phrases(personas: Iterable[Persona]) -> list[str]:
+    """What players are expected to say: every topic phrasing of every persona."""
+    return [phr for p in personas for t in p.topics for phr in t.phrasings]
+
+
+def phrase_bigrams(phrases: Iterable[str]) -> set[tuple[str, str]]:
+    """Word pairs of the phrases that carry content (not two function words)."""
+    out: set[tuple[str, str]] = set()
+    for phrase in phrases:
+        words = re.findall(r"[a-z']+", phrase.lower())
+        for a, b in itertools.pairwise(words):
+            if a not in _FUNCTION_WORDS or b not in _FUNCTION_WORDS:
+                out.add((a, b))
+    return out
+
+
+def rescore(candidates: list[tuple[str, float]], bigrams: set[tuple[str, str]], boost: float) -> str:
+    """Pick among n-best (text, score) the best after a ``boost`` per scene word pair it contains
+    (score x (1 + boost x pairs)); the recogniser's own order decides otherwise."""
+    best, best_score = "", float("-inf")
+    for text, score in candidates:
+        words = text.split()
+        pairs = sum((a, b) in bigrams for a, b in itertools.pairwise(words))
+        value = score * (1.0 + boost * pairs) if score > 0 else score - abs(score) * boost * pairs
+        if value > best_score:
+            best, best_score = text, value
+    return best
