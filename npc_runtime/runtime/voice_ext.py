@@ -160,8 +160,9 @@ class VoiceExtension(Extension):
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        # Models load in the background (a few seconds: STT worker processes, the Piper voice), so
-        # the runtime serves text at once; the first voice conversation waits for them.
+        # Models take a few seconds to load (STT worker processes, the Piper voice). By default the
+        # runtime waits for them, so a voice conversation never stalls; with warm_up false they
+        # load in the background and the first voice conversation waits.
         self._loading = asyncio.create_task(self._load(), name="voice-models")
         self._loading.add_done_callback(_log_load_failure)
         if self.cfg.warm_up:

@@ -67,6 +67,7 @@ class VoiceConfig(BaseModel):
     chunk_ms: float = Field(default=200, ge=20, le=2000, description="Duration of each npc_audio chunk")
     scene_words: list[str] = Field(default_factory=list, description="Extra names to recognise")
     warm_up: bool = Field(
-        default=False,
-        description="Finish loading the models before the runtime serves (default: load in the background)",
+        default=True,
+        description="Load the models before the runtime serves; false: in the background (the first "
+        "voice conversation then waits for them, which can take seconds)",
     )
