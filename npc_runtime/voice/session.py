@@ -18,7 +18,7 @@ import numpy as np
 from ..clock import Clock
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import Message
-from ..protocol.messages.core import Error
+from ..protocol.messages.core import Error, Warning
 from ..protocol.messages.voice import MAX_AUDIO_CHUNK_BYTES, Transcript
 from .config import VoiceConfig
 from .frames import STT_RATE, Int16Array
@@ -191,9 +191,16 @@ class VoiceConversation:
                 await self._handle(item)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("voice processing failed in conversation %s; utterance dropped", self.id)
                 await self._drop_utterance()
+                await self._port.send(
+                    Warning(
+                        code=ErrorCode.PROVIDER_FAILED,
+                        message=f"speech recognition failed ({type(exc).__name__}); the utterance was dropped",
+                        conversation_id=self.id,
+                    )
+                )
 
     async def _handle(self, item: _Item) -> None:
         if item.kind == "audio":

@@ -128,7 +128,13 @@ class PocketsphinxStt(SttProvider):
             return ""
         text = hyp.hypstr
         if self._bigrams and self._boost > 0 and self._nbest > 1:
-            candidates = [(n.hypstr, float(n.score)) for n in itertools.islice(dec.nbest(), self._nbest)]
+            candidates: list[tuple[str, float]] = []
+            try:
+                for n in itertools.islice(dec.nbest(), self._nbest):
+                    if n is not None and getattr(n, "hypstr", None):
+                        candidates.append((n.hypstr, float(n.score)))
+            except (RuntimeError, AttributeError, ValueError) as exc:  # no lattice for this utterance
+                log.debug("n-best unavailable (%s); keeping the best path", exc)
             if candidates:
                 text = rescore(candidates, self._bigrams, self._boost)
         return self.postprocess(text)
