@@ -163,6 +163,9 @@ Topic.model_rebuild()
 
 def persona_json_schema() -> dict[str, Any]:
     schema = Persona.model_json_schema()
+    # A line may be written as a plain string (the validator accepts it); say so for editors.
+    line = schema["$defs"]["Line"]
+    schema["$defs"]["Line"] = {"anyOf": [{"type": "string", "minLength": 1}, line], "title": "Line"}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "npc-runtime persona"
     return schema

@@ -116,3 +116,17 @@ async def test_broken_edit_keeps_last_good_version(runtime_server: Runtime, clie
     path.write_text(good.replace("three silver", "four silver"))
     await client.next_event(types=("persona_reloaded",), timeout=5)
     assert "four silver" in (await client.say(conv, "do you have any potions?")).text
+
+
+def test_sample_personas_validate_against_the_published_schema() -> None:
+    """What editors check (the JSON Schema) agrees with what the runtime accepts."""
+    import jsonschema
+    import yaml
+
+    schema = json.loads((REPO / "docs" / "schema" / "persona.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted((REPO / "personas").glob("*.persona.yaml")):
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+        assert errors == [], f"{path.name}: {errors}"
+    broken = yaml.safe_load(BROKEN)
+    assert any("backstroy" in e.message for e in validator.iter_errors(broken))
