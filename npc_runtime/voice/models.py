@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 from typing import Any
@@ -29,8 +30,13 @@ def shared_stt(name: str, options: dict[str, Any] | None = None, processes: int 
     if processes > 0 and name == "pocketsphinx":
         from .stt.procpool import ProcessPoolStt
 
+        def make() -> ProcessPoolStt:
+            pool = ProcessPoolStt(name, opts, processes)
+            atexit.register(pool.close)  # end the workers with this process, cleanly
+            return pool
+
         key_opts = {**opts, "__processes": processes}
-        return _get("stt", name, key_opts, lambda: ProcessPoolStt(name, opts, processes))
+        return _get("stt", name, key_opts, make)
     return _get("stt", name, opts, lambda: load_stt(name, **opts))
 
 
