@@ -37,6 +37,9 @@ class DialogueContext:
     relationship: dict[str, float] = field(default_factory=dict)  # e.g. {"trust": 0.2}
     player_facts: list[str] = field(default_factory=list)  # what the NPC knows about this player
     condition: Callable[[str], bool] = _always  # evaluates a persona `when:` on the NPC's view
+    # Values of names other extensions own in conditions (Extension.expression_names), e.g.
+    # {"relationship.trust": 0.2}; condition checkers read it when they evaluate.
+    values: dict[str, Any] = field(default_factory=dict)
     others: list[str] = field(default_factory=list)  # other NPC ids in a group conversation
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -27,6 +27,7 @@ from ..protocol.messages import Message
 if TYPE_CHECKING:
     from .app import Runtime, Session
     from .conversations import Conversation
+    from .settings import Settings
 
 Handler = Callable[["Session", Message], Awaitable[None]]
 
@@ -109,6 +110,20 @@ class Extension:
         :class:`ActionRejected`. Called after the persona's own checks passed."""
 
     # content ------------------------------------------------------------------------------------
+    @classmethod
+    def expression_names(cls, settings: Settings) -> dict[str, str]:
+        """Names this concern owns in persona conditions and effects -> type (bool | int | float |
+        string), e.g. ``{"relationship.trust": "float"}``. The world type-checks personas with
+        them; this extension puts their values in ``ctx.values`` in :meth:`contribute_context`
+        and applies effects on them in :meth:`apply_action`. A classmethod of the settings, so
+        tools (persona lint) can check personas without a running runtime."""
+        return {}
+
+    def expression_values(self, npc_id: str, player_id: str) -> dict[str, Any]:
+        """Current values of :meth:`expression_names` for one NPC and player (e.g. for the world
+        to re-check an action's ``when`` right before applying it)."""
+        return {}
+
     def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
         """Problems in a persona as (field path, message), e.g. unknown names in conditions."""
         return []

@@ -10,6 +10,13 @@ What an NPC remembers comes only from what it perceived:
   facts the world's committed changes say an NPC learned (memory listens to
   ``WorldExtension.listeners``), or :meth:`MemoryExtension.observe` from another extension.
 
+Relationship values are names of the persona expression language (``relationship.trust``, one
+per configured dimension, type float): declared by :meth:`MemoryExtension.expression_names`, their
+values put in ``ctx.values`` each turn, and action effects on them (``relationship.trust += 0.1``)
+applied by :meth:`MemoryExtension.apply_action`. The world type-checks and evaluates them with its
+own names; without a world, memory evaluates conditions that read only relationship values itself,
+with the same language (:mod:`npc_runtime.world.values`).
+
 Public methods for other extensions (``runtime.extension("memory")``): :meth:`observe`,
 :meth:`relationship`, :meth:`adjust_relationship`, :meth:`learn_fact`.
 """
@@ -19,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +35,7 @@ from ..dialogue.context import DialogueContext
 from ..memory import InvalidMemoryError, MemoryService, MemorySettings, RelationshipChange
 from ..memory.reflection import LLMReflector
 from ..memory.snapshot import export_state, import_state, pack
-from ..personas.schema import ActionSpec
+from ..personas.schema import ActionSpec, Persona
 from ..protocol import ErrorCode, Message, ProtocolError
 from ..protocol.messages.memory import (
     MemoryAdd,
@@ -44,24 +50,27 @@ from ..protocol.messages.memory import (
     RelationshipGet,
     RelationshipSet,
 )
+from ..world.evaluate import Fn
+from ..world.expr import FLOAT, ExprError, Type
+from ..world.personas import param_type
+from ..world.values import (
+    ValuesEnv,
+    check_value_effect,
+    compile_condition,
+    condition_names,
+    effect_target,
+    effect_value,
+)
 from .extension import ActionRejected, Extension, Handler, TurnRecord
 
 if TYPE_CHECKING:
     from .app import Runtime, Session
     from .conversations import Conversation
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Persona conditions on relationships, e.g. ``when: relationship.trust > 0.5``.
-_CONDITION_RE = re.compile(r"^\s*relationship\.([a-z][a-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$")
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
+REL_PREFIX = "relationship."  # persona expression names: relationship.<dimension>
 # World fact sources (``witnessed``, ``told:<by>``, ``rumour:<npc>``, ``effect``) -> memory kind, importance.
 _WORLD_SOURCES: dict[str, tuple[str, float]] = {
     "witnessed": ("observed", 6.0),
@@ -69,8 +78,6 @@ _WORLD_SOURCES: dict[str, tuple[str, float]] = {
     "told": ("told", 5.0),
     "rumour": ("told", 4.0),
 }
-# Persona action effects on relationships, e.g. ``relationship.trust += 0.1``.
-_EFFECT_RE = re.compile(r"^\s*relationship\.([a-z][a-z0-9_]*)\s*(\+=|-=|=)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
 class MemoryExtension(Extension):
@@ -82,6 +89,7 @@ class MemoryExtension(Extension):
         self._service: MemoryService | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._reflecting: set[str] = set()
+        self._conditions: dict[str, Fn] = {}  # relationship-only conditions, compiled once
 
     @property
     def service(self) -> MemoryService:
@@ -208,7 +216,8 @@ class MemoryExtension(Extension):
         ctx.memories = part.memories
         ctx.relationship = part.relationship
         ctx.player_facts = part.player_facts
-        ctx.condition = _with_relationship(ctx.condition, part.relationship)
+        ctx.values.update(_named(part.relationship))
+        ctx.condition = self._fallback_condition(ctx.condition, ctx.values)
 
     async def on_turn_done(self, conv: Conversation, record: TurnRecord) -> None:
         t = record.game_time if record.game_time is not None else self.runtime.game_time
@@ -239,20 +248,27 @@ class MemoryExtension(Extension):
     async def apply_action(
         self, conv: Conversation, npc_id: str, spec: ActionSpec, args: dict[str, Any]
     ) -> None:
-        """Persona action effects ``relationship.<dimension> (+=|-=|=) <number>``."""
+        """Apply the action's effects on ``relationship.<dimension>`` (``+=``, ``-=``, ``=``); the
+        world (which runs first) applied or refused the rest. All are evaluated before any applies."""
+        types = self._types(spec)
+        env: dict[str, Any] = {**_named(self.relationship(npc_id, conv.player_id))}
+        env.update({f"arg.{k}": v for k, v in args.items()})
         deltas: dict[str, float] = {}
         absolute: dict[str, float] = {}
         for effect in spec.effects:
-            m = _EFFECT_RE.match(effect)
-            if not m:
+            target = effect_target(effect)
+            if target is None or not target.startswith(REL_PREFIX):
                 continue
-            dim, op, num = m.group(1), m.group(2), float(m.group(3))
-            if dim not in self.settings.relationships:
-                raise ActionRejected(f"unknown relationship dimension '{dim}' in action '{spec.name}'")
+            try:
+                _, op, value = effect_value(effect, types, env)
+            except ExprError as exc:
+                raise ActionRejected(f"action '{spec.name}': effect '{effect}': {exc}") from None
+            dim = target[len(REL_PREFIX) :]
             if op == "=":
-                absolute[dim] = num
+                absolute[dim] = float(value)
+                deltas.pop(dim, None)
             else:
-                deltas[dim] = deltas.get(dim, 0.0) + (num if op == "+=" else -num)
+                deltas[dim] = deltas.get(dim, 0.0) + (float(value) if op == "+=" else -float(value))
         if absolute:
             self.adjust_relationship(
                 npc_id, conv.player_id, absolute, reason=f"action:{spec.name}", absolute=True
@@ -260,19 +276,63 @@ class MemoryExtension(Extension):
         if deltas:
             self.adjust_relationship(npc_id, conv.player_id, deltas, reason=f"action:{spec.name}")
 
-    def check_persona(self, persona: Any) -> list[tuple[str, str]]:
+    @classmethod
+    def expression_names(cls, settings: Settings) -> dict[str, str]:
+        dims = MemorySettings.from_section(settings.memory).relationships
+        return {REL_PREFIX + dim: "float" for dim in dims}
+
+    def expression_values(self, npc_id: str, player_id: str) -> dict[str, Any]:
+        return _named(self.relationship(npc_id, player_id))
+
+    def _types(self, spec: ActionSpec | None = None) -> dict[str, Type]:
+        types: dict[str, Type] = {REL_PREFIX + dim: FLOAT for dim in self.settings.relationships}
+        if spec is not None:
+            types.update({f"arg.{k}": param_type(p) for k, p in spec.params.items()})
+        return types
+
+    def _fallback_condition(
+        self, inner: Callable[[str], bool], values: dict[str, Any]
+    ) -> Callable[[str], bool]:
+        """A condition checker that evaluates conditions reading only relationship values itself
+        (the same expression language as the world's, so it works without a world); every other
+        condition goes to ``inner`` (the world's checker, which reads ``ctx.values`` too)."""
+        types = self._types()
+
+        def check(src: str) -> bool:
+            names = condition_names(src)
+            if not names or not all(n.startswith(REL_PREFIX) for n in names):
+                return inner(src)
+            fn = self._conditions.get(src)
+            if fn is None:
+                fn = compile_condition(src, types)  # ExprError: ctx.allows treats it as false
+                self._conditions[src] = fn
+            return bool(fn(ValuesEnv(values)))
+
+        return check
+
+    def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
+        """Relationship names in conditions and effects. With a world loaded, the world checks
+        them (with every other name); without one, memory does."""
+        world = self.runtime.extension("world")
+        if world is not None and getattr(world, "active", False):
+            return []
+        types = self._types()
         problems: list[tuple[str, str]] = []
-        for i, action in enumerate(getattr(persona, "actions", [])):
+        for path, src in persona.conditions():
+            names = condition_names(src)
+            if names and all(n.startswith(REL_PREFIX) for n in names):
+                try:
+                    compile_condition(src, types)
+                except ExprError as exc:
+                    problems.append((path, _problem(exc, src)))
+        for i, action in enumerate(persona.actions):
             for j, effect in enumerate(action.effects):
-                m = _EFFECT_RE.match(effect)
-                if m and m.group(1) not in self.settings.relationships:
-                    problems.append(
-                        (
-                            f"actions.{i}.effects.{j}",
-                            f"unknown relationship dimension '{m.group(1)}'; configured: "
-                            f"{', '.join(self.settings.relationships)}",
-                        )
-                    )
+                target = effect_target(effect)
+                if target is not None and target.startswith(REL_PREFIX):
+                    try:
+                        check_value_effect(effect, self._types(action))
+                    except ExprError as exc:
+                        problems.append((f"actions.{i}.effects.{j}", _problem(exc, effect)))
         return problems
 
     def _after_write(self, npc_id: str, now: float) -> None:
@@ -421,17 +481,14 @@ class MemoryExtension(Extension):
         self._seed(self.runtime.personas.ids())  # NPCs added after the save was made
 
 
-def _with_relationship(inner: Callable[[str], bool], values: dict[str, float]) -> Callable[[str], bool]:
-    """A condition checker that also answers ``relationship.<dimension> <op> <number>``; every
-    other expression goes to ``inner`` (the world's checker)."""
+def _named(relationship: dict[str, float]) -> dict[str, Any]:
+    """``{"trust": 0.2}`` -> ``{"relationship.trust": 0.2}`` (names of the expression language)."""
+    return {REL_PREFIX + dim: float(v) for dim, v in relationship.items()}
 
-    def check(expr: str) -> bool:
-        m = _CONDITION_RE.match(expr)
-        if m is None or m.group(1) not in values:
-            return inner(expr)
-        return _COMPARE[m.group(2)](values[m.group(1)], float(m.group(3)))
 
-    return check
+def _problem(exc: ExprError, src: str) -> str:
+    col = f" (column {exc.col})" if exc.col else ""
+    return f"{exc.message}{col} in '{src}'"
 
 
 @contextmanager

@@ -40,10 +40,13 @@ from ..protocol.messages.world import (
 )
 from ..world.compiled import WORLD_SUFFIX, load_world, parse_world_text
 from ..world.engine import Changes, WorldEvent, WorldRejected
+from ..world.expr import Type
+from ..world.lint_hooks import external_types
 from ..world.personas import check_persona
 from ..world.service import WorldService
 from ..world.state import WorldState
 from ..world.store import WorldStore
+from ..world.values import effect_target
 from .extension import ActionRejected, Extension, Handler
 
 if TYPE_CHECKING:
@@ -120,6 +123,20 @@ class WorldExtension(Extension):
         self._watcher: asyncio.Task[None] | None = None
         # Other concerns may listen to every durable change: (changes, cause) -> None.
         self.listeners: list[Callable[[Changes, str], None]] = []
+        self._external: dict[str, Type] | None = None
+
+    @property
+    def external(self) -> dict[str, Type]:
+        """Names other extensions own in persona conditions and effects (``relationship.trust``)."""
+        if self._external is None:
+            others = [type(ext) for ext in self.runtime.extensions if ext is not self]
+            self._external = external_types(others, self.runtime.settings)
+        return self._external
+
+    @property
+    def active(self) -> bool:
+        """True when a world is loaded (it then type-checks and evaluates persona conditions)."""
+        return self.service is not None
 
     # lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -337,23 +354,33 @@ class WorldExtension(Extension):
         view = svc.view(ctx.persona.id)
         ctx.world_facts = view.facts()
         ctx.world_state = {**view.variables(), **{f"quest.{q}": s for q, s in view.quests().items()}}
-        ctx.condition = view.condition
+        # Extensions after this one fill ctx.values (relationship.trust ...): read it when evaluating.
+        ctx.condition = lambda src: view.condition(src, values=ctx.values)
 
     async def apply_action(
         self, conv: Conversation, npc_id: str, spec: ActionSpec, args: dict[str, Any]
     ) -> None:
-        if not spec.effects:
+        # Effects on names another extension owns (relationship.trust += 0.1) are checked here with
+        # the rest and applied by their owner, which runs after the world: a refused world part
+        # stops the action before anything is applied.
+        if all(effect_target(e) in self.external for e in spec.effects):
             return
         svc = self.service
         if svc is None:
             raise ActionRejected(f"action '{spec.name}' has world effects, but no world is loaded")
-        data = {
+        data: dict[str, Any] = {
             "npc": npc_id,
             "action": spec.name,
             "effects": list(spec.effects),
             "when": spec.when,
             "args": args,
         }
+        values: dict[str, Any] = {}
+        for ext in self.runtime.extensions:
+            if ext is not self:
+                values.update(ext.expression_values(npc_id, conv.player_id))
+        if values:
+            data["values"] = values  # logged with the event, so a replay evaluates the same
         try:
             changes = svc.apply(WorldEvent("action", data, [], self.runtime.game_time))
         except WorldRejected as exc:
@@ -363,7 +390,7 @@ class WorldExtension(Extension):
     def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
         if self.service is None:
             return []
-        return check_persona(self.service.world, persona)
+        return check_persona(self.service.world, persona, self.external)
 
     # saves ---------------------------------------------------------------------------------------------
     def save_part(self) -> Any:

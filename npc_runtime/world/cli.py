@@ -11,8 +11,9 @@ from ..errors import NpcRuntimeError
 
 def cmd_lint(args: argparse.Namespace) -> int:
     from .lint import lint_path
+    from .lint_hooks import extension_types
 
-    problems = lint_path(Path(args.path))
+    problems = lint_path(Path(args.path), extension_types())
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
         print(json.dumps([{**p.as_dict(), "severity": p.severity} for p in problems], indent=2))

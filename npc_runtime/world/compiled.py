@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from ..personas.yamlfile import (
 )
 from . import expr
 from .evaluate import Fn, compile_node
-from .expr import BOOL, INT, STRING, Checked, CheckedEffect, ExprError, Type
+from .expr import BOOL, FLOAT, INT, STRING, Checked, CheckedEffect, ExprError, Type
 from .model import BUILTIN_EVENTS, DEFAULT_RELATION_TYPES, PayloadField, Variable, Visibility, WorldFile
 
 WORLD_SUFFIX = ".world.yaml"
@@ -56,7 +57,8 @@ class RawProblem:
 
 @dataclass
 class CEffect:
-    """A compiled effect: op is set | add | sub | relate | unrelate | reveal."""
+    """A compiled effect: op is set | add | sub | relate | unrelate | reveal | external (a name
+    another concern owns: checked here, applied by its owner)."""
 
     op: str
     src: str
@@ -99,11 +101,13 @@ class _Scope:
         event_fields: dict[str, Type] | None = None,
         npc: bool = False,
         prefix: str = "event",
+        external: dict[str, Type] | None = None,
     ) -> None:
         self.world = world
         self.event_fields = event_fields or {}
         self._npc = npc
         self.prefix = prefix + "."
+        self.external = external or {}
 
     @property
     def npc_context(self) -> bool:
@@ -120,11 +124,13 @@ class _Scope:
             f = name[len(self.prefix) :]
             if f in self.event_fields:
                 return "event", self.event_fields[f]
+        if name in self.external:
+            return "ext", self.external[name]
         return None
 
     def suggest(self, name: str) -> str | None:
         names = list(self.world.var_types) + [f"quest.{q}" for q in self.world.quest_types]
-        names += [self.prefix + f for f in self.event_fields]
+        names += [self.prefix + f for f in self.event_fields] + list(self.external)
         hits = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         return hits[0] if hits else None
 
@@ -169,11 +175,16 @@ class World:
         return (e.name or eid) if e else eid
 
     def scope(
-        self, event_fields: dict[str, Type] | None = None, npc: bool = False, prefix: str = "event"
+        self,
+        event_fields: dict[str, Type] | None = None,
+        npc: bool = False,
+        prefix: str = "event",
+        external: dict[str, Type] | None = None,
     ) -> _Scope:
         """Names for checking: world variables and quests, plus ``<prefix>.<field>`` (event fields
-        in rules, ``arg.<param>`` in persona actions); ``npc`` allows ``knows(fact)``."""
-        return _Scope(self, event_fields, npc, prefix)
+        in rules, ``arg.<param>`` in persona actions); ``npc`` allows ``knows(fact)``; ``external``
+        are names other concerns own (persona conditions and effects only)."""
+        return _Scope(self, event_fields, npc, prefix, external)
 
     def event_fields(self, on: str) -> dict[str, Type] | None:
         if on in BUILTIN_FIELDS:
@@ -192,6 +203,8 @@ class World:
         ce = expr.check_effect(src, scope)
         eff = ce.effect
         if isinstance(eff, expr.Assign):
+            if eff.target.kind == "ext":
+                return CEffect("external", src, eff.target.name, compile_node(eff.value)), ce
             op = {"=": "set", "+=": "add", "-=": "sub"}[eff.op]
             return CEffect(op, src, eff.target.name, compile_node(eff.value)), ce
         return CEffect(eff.fn, src, args=[compile_node(a) for a in eff.args]), ce
@@ -205,6 +218,8 @@ def var_type(v: Variable | PayloadField) -> Type:
         return BOOL
     if v.type == "int":
         return INT
+    if v.type == "float":
+        return FLOAT
     if v.type == "enum":
         return expr.enum(v.values or [])
     return STRING
@@ -226,13 +241,15 @@ def value_fits(value: Any, v: Variable | PayloadField) -> str | None:
         ok = isinstance(value, bool)
     elif v.type == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif v.type == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     else:
         ok = isinstance(value, str)
     if not ok:
         return f"{value!r} is not {'an' if v.type == 'int' else 'a'} {v.type}"
     if v.type == "enum" and value not in (v.values or []):
         return f"{value!r} is not one of {', '.join(v.values or [])}"
-    if v.type == "int":
+    if v.type in ("int", "float"):
         if v.min is not None and value < v.min:
             return f"{value} is below the minimum {v.min}"
         if v.max is not None and value > v.max:

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import NpcRuntimeError
 from .compiled import BUILTIN_FIELDS, CEffect, CTransition, World, value_fits
 from .evaluate import Fn
-from .expr import BOOL, INT, STRING, EvalError, ExprError, Hidden, Type
+from .expr import BOOL, FLOAT, INT, STRING, EvalError, ExprError, Hidden, Type
 from .knowledge import NpcView, event_prose
 from .state import Known, WorldState
 
@@ -119,6 +119,9 @@ class WorldEnv:
     def rel(self, a: str, rel: str, b: str) -> bool:
         return bool(self.state.graph.has_edge(a, b, key=rel))
 
+    def ext(self, name: str) -> Any:
+        raise EvalError(f"'{name}' is owned by another concern: only persona conditions read it")
+
 
 class _Txn:
     """Mutations with an undo log and the change record."""
@@ -139,6 +142,8 @@ class _Txn:
         problem = value_fits(value, decl)
         if problem:
             raise WorldRejected(f"{why} would set {name} to {value!r}, but {problem}", name)
+        if decl.type == "float":
+            value = float(value)
         vars_ = self.s.vars
         old = vars_[name]
         if old == value and type(old) is type(value):
@@ -448,9 +453,13 @@ class Engine:
         view = self.view(npc)
         name = d.get("action", "action")
         when = d.get("when")
+        values = d.get("values") or {}
+        if not isinstance(values, dict):
+            raise WorldRejected(f"action '{name}': values must be a map", "values")
+        external = {k: _type_of(v) for k, v in values.items()}
         if when:
             try:
-                ok = view.condition(when, strict=True)
+                ok = view.condition(when, strict=True, values=values)
             except Hidden as exc:
                 raise WorldRejected(f"action '{name}': {npc} does not know '{exc.name}'", "when") from None
             if not ok:
@@ -459,12 +468,15 @@ class Engine:
         if not isinstance(args, dict):
             raise WorldRejected(f"action '{name}': args must be a map", "args")
         types = {k: _type_of(v) for k, v in args.items()}
+        sig = tuple(sorted((k, str(t)) for k, t in types.items()))
+        sig += tuple(sorted(("ext:" + k, str(t)) for k, t in external.items()))
         for src in d.get("effects") or []:
-            key = (npc, src, tuple(sorted((k, str(t)) for k, t in types.items())))
+            key = (npc, src, sig)
             eff = self._action_cache.get(key)
             if eff is None:
                 try:
-                    eff, _ = self.world.effect(src, self.world.scope(types, npc=True, prefix="arg"))
+                    scope = self.world.scope(types, npc=True, prefix="arg", external=external)
+                    eff, _ = self.world.effect(src, scope)
                 except ExprError as exc:
                     raise WorldRejected(f"action '{name}': effect '{src}': {exc}", "effects") from None
                 self._action_cache[key] = eff
@@ -472,6 +484,8 @@ class Engine:
 
     def _effect(self, eff: CEffect, env: WorldEnv, txn: _Txn, why: str) -> None:
         op = eff.op
+        if op == "external":
+            return  # a name another concern owns: checked above, applied by its owner
         if op in ("set", "add", "sub"):
             assert eff.value is not None
             value = eff.value(env)
@@ -567,9 +581,11 @@ def _type_of(value: Any) -> Type:
         return BOOL
     if isinstance(value, int):
         return INT
+    if isinstance(value, float):
+        return FLOAT
     if isinstance(value, str):
         return STRING
-    raise WorldRejected(f"action argument {value!r} is not a bool, int or string", "args")
+    raise WorldRejected(f"action argument {value!r} is not a bool, number or string", "args")
 
 
 __all__ = [

@@ -1,7 +1,8 @@
 """Compiling checked expressions into trees of Python closures (no ``eval``), and evaluating them.
 
 A compiled expression is a ``Fn``: a function of an :class:`Env`, which supplies variable values,
-quest states, event fields, knowledge and relations. The world engine, an NPC's view and lint's
+quest states, event fields, knowledge, relations and the values of names other concerns own
+(``ext``, e.g. ``relationship.trust``). The world engine, an NPC's view and lint's
 constant folding each provide their own ``Env``.
 """
 
@@ -28,6 +29,8 @@ class Env(Protocol):
 
     def rel(self, a: str, rel: str, b: str) -> bool: ...
 
+    def ext(self, name: str) -> Any: ...
+
 
 Fn = Callable[[Env], Any]
 
@@ -46,6 +49,8 @@ def compile_node(node: Node) -> Fn:
         if node.kind == "event":
             f = name.split(".", 1)[1]
             return lambda env: env.event(f)
+        if node.kind == "ext":
+            return lambda env: env.ext(name)
         raise ExprError(f"name '{name}' was not checked", node.col)
     if isinstance(node, Unary):
         arg = compile_node(node.arg)
@@ -103,12 +108,16 @@ def _compile_bin(node: Bin) -> Fn:
     if op == "*":
         return lambda env: left(env) * right(env)
 
-    def div(env: Env) -> int:
+    real = node.real
+
+    def div(env: Env) -> int | float:
         d = right(env)
         if d == 0:
             raise EvalError(f"division by zero at column {node.col}")
         n = left(env)
-        return n // d if op == "/" else n % d
+        if op == "%":
+            return n % d
+        return n / d if real else n // d
 
     return div
 
@@ -120,7 +129,7 @@ def constant_value(node: Node) -> Any:
         def var(self, name: str) -> Any:
             raise LookupError(name)
 
-        quest = event = var
+        quest = event = ext = var
 
         def knows(self, npc: str | None, fact: str) -> bool:
             raise LookupError(fact)

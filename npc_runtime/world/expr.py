@@ -13,7 +13,10 @@ Effects (one per string)::
     relate("player", "owns", "iron_key")      unrelate(...)      reveal("gate_bribed", "mira")
 
 Names are world variables (``player.gold``), quest states (``quest.wolves``, an enumeration of the
-quest's states) and, in event rules, the event's fields (``event.enemy``). A parsed expression is
+quest's states), in event rules the event's fields (``event.enemy``), and in persona conditions and
+effects the names other concerns own (``relationship.trust``, kind ``ext``: see
+:meth:`Extension.expression_names`). Numbers are ints (``3``) or floats (``0.5``); the two compare
+and mix in arithmetic (the result is a float when either side is). A parsed expression is
 type-checked against a :class:`Scope` and compiled into a tree of Python closures that read an
 :class:`Env`; evaluation never touches Python's ``eval``.
 """
@@ -30,7 +33,7 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Type:
-    kind: str  # bool | int | string | enum | list
+    kind: str  # bool | int | float | string | enum | list
     values: frozenset[str] | None = None  # enum members
     item: Type | None = None  # list element type
 
@@ -53,10 +56,29 @@ class Type:
     def stringy(self) -> bool:
         return self.kind in ("string", "enum")
 
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("int", "float")
+
 
 BOOL = Type("bool")
 INT = Type("int")
+FLOAT = Type("float")
 STRING = Type("string")
+SIMPLE_TYPES = {"bool": BOOL, "int": INT, "float": FLOAT, "string": STRING}
+
+
+def simple_type(name: str) -> Type:
+    """The type called ``name`` (bool | int | float | string); ValueError for anything else."""
+    try:
+        return SIMPLE_TYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown type '{name}' (one of {', '.join(SIMPLE_TYPES)})") from None
+
+
+def num_type(a: Type, b: Type) -> Type:
+    """The result of arithmetic on two numbers: float when either is."""
+    return FLOAT if FLOAT.kind in (a.kind, b.kind) else INT
 
 
 def enum(values: Sequence[str]) -> Type:
@@ -88,7 +110,7 @@ class Hidden(Exception):
 
 _TOKEN = re.compile(
     r"""(?P<ws>\s+)
-      | (?P<num>\d+)
+      | (?P<num>\d+(?:\.\d+)?)
       | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
       | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
       | (?P<op>==|!=|<=|>=|\+=|-=|[-+*/%<>=()\[\],])""",
@@ -138,7 +160,7 @@ class Lit(Node):
 @dataclass
 class Name(Node):
     name: str
-    kind: str = ""  # filled by the checker: var | quest | event
+    kind: str = ""  # filled by the checker: var | quest | event | ext
 
 
 @dataclass
@@ -152,6 +174,7 @@ class Bin(Node):
     op: str
     left: Node
     right: Node
+    real: bool = False  # set by the checker: float arithmetic ('/' divides exactly)
 
 
 @dataclass
@@ -267,7 +290,7 @@ class _Parser:
         t = self.tok
         if t.kind == "num":
             self.take()
-            return Lit(t.col, int(t.text))
+            return Lit(t.col, float(t.text) if "." in t.text else int(t.text))
         if t.kind == "str":
             self.take()
             return Lit(t.col, _unquote(t.text))
@@ -346,7 +369,7 @@ class Scope(Protocol):
     """What names and ids exist, for the type checker."""
 
     def name_type(self, name: str) -> tuple[str, Type] | None:
-        """(kind, type) of a name, kind being var | quest | event; None when unknown."""
+        """(kind, type) of a name, kind being var | quest | event | ext; None when unknown."""
         ...
 
     def suggest(self, name: str) -> str | None: ...
@@ -367,7 +390,7 @@ class Checked:
 
     node: Node
     type: Type
-    reads: set[str] = field(default_factory=set)  # v:<var> q:<quest> r:<type> r:* k:<fact>
+    reads: set[str] = field(default_factory=set)  # v:<var> q:<quest> r:<type> r:* k:<fact> x:<ext>
 
 
 # function name -> (argument roles, result type); roles: fact npc entity relation
@@ -390,15 +413,20 @@ class _Checker:
     def check(self, node: Node) -> Type:
         if isinstance(node, Lit):
             v = node.value
-            return BOOL if isinstance(v, bool) else INT if isinstance(v, int) else STRING
+            if isinstance(v, bool):
+                return BOOL
+            return INT if isinstance(v, int) else FLOAT if isinstance(v, float) else STRING
         if isinstance(node, Name):
             return self.name(node)
         if isinstance(node, Unary):
             t = self.check(node.arg)
-            want = BOOL if node.op == "not" else INT
-            if t.kind != want.kind:
-                raise ExprError(f"'{node.op}' needs {want.a} but got {t.a}", node.col)
-            return want
+            if node.op == "not":
+                if t.kind != "bool":
+                    raise ExprError(f"'not' needs a bool but got {t.a}", node.col)
+                return BOOL
+            if not t.numeric:
+                raise ExprError(f"'{node.op}' needs a number but got {t.a}", node.col)
+            return t
         if isinstance(node, ListLit):
             if not node.items:
                 raise ExprError("an empty list can never contain anything", node.col)
@@ -425,6 +453,8 @@ class _Checker:
             self.reads.add("v:" + node.name)
         elif node.kind == "quest":
             self.reads.add("q:" + node.name[len("quest.") :])
+        elif node.kind == "ext":
+            self.reads.add("x:" + node.name)
         return t
 
     def binary(self, node: Bin) -> Type:
@@ -437,9 +467,11 @@ class _Checker:
             return BOOL
         if op in ("+", "-", "*", "/", "%"):
             for t, side in ((lt, node.left), (rt, node.right)):
-                if t.kind != "int":
+                if not t.numeric:
                     raise ExprError(f"'{op}' needs numbers but got {t.a}", side.col)
-            return INT
+            result = num_type(lt, rt)
+            node.real = result.kind == "float"
+            return result
         if op in ("in", "not in"):
             if rt.kind != "list" or rt.item is None:
                 raise ExprError(f"'{op}' needs a list like [1, 2] on its right", node.right.col)
@@ -450,7 +482,7 @@ class _Checker:
 
     def compare(self, lt: Type, rt: Type, left: Node, right: Node, op: str) -> None:
         if op in ("<", "<=", ">", ">="):
-            if lt.kind != "int" or rt.kind != "int":
+            if not lt.numeric or not rt.numeric:
                 raise ExprError(f"'{op}' compares numbers, not {lt.a} and {rt.a}", left.col)
             return
         if _join(lt, rt) is None:
@@ -510,6 +542,8 @@ def _literals(node: Node) -> list[Lit]:
 
 
 def _join(a: Type, b: Type) -> Type | None:
+    if a.numeric and b.numeric:
+        return num_type(a, b)
     if a.stringy and b.stringy:
         if a.kind == "enum" and b.kind == "enum" and a.values != b.values and not (a.values & b.values):  # type: ignore[operator]
             return None
@@ -529,7 +563,7 @@ def check_condition(src: str, scope: Scope) -> Checked:
 @dataclass
 class CheckedEffect:
     effect: Effect
-    writes: set[str]  # v:<var> r:<type> k:<fact>
+    writes: set[str]  # v:<var> r:<type> k:<fact> x:<ext>
     reads: set[str]
 
 
@@ -539,7 +573,7 @@ def check_effect(src: str, scope: Scope) -> CheckedEffect:
     writes: set[str] = set()
     if isinstance(eff, Assign):
         found = scope.name_type(eff.target.name)
-        if found is None or found[0] != "var":
+        if found is None or found[0] not in ("var", "ext"):
             if found is not None and found[0] == "quest":
                 msg = f"'{eff.target.name}' changes only through the quest's transitions"
             elif found is not None:
@@ -550,12 +584,16 @@ def check_effect(src: str, scope: Scope) -> CheckedEffect:
             raise ExprError(msg, eff.target.col)
         eff.target.kind, target_t = found
         value_t = checker.check(eff.value)
-        if eff.op in ("+=", "-="):
-            if target_t.kind != "int" or value_t.kind != "int":
-                raise ExprError(f"'{eff.op}' adds numbers; '{eff.target.name}' is {target_t.a}", eff.col)
-        else:
+        if eff.op in ("+=", "-=") and (not target_t.numeric or not value_t.numeric):
+            raise ExprError(f"'{eff.op}' adds numbers; '{eff.target.name}' is {target_t.a}", eff.col)
+        if eff.op == "=":
             checker.compare(target_t, value_t, eff.target, eff.value, "==")
-        writes.add("v:" + eff.target.name)
+        if target_t.kind == "int" and value_t.kind == "float":
+            raise ExprError(
+                f"'{eff.target.name}' is an int but the value is a float; declare it 'type: float'",
+                eff.value.col,
+            )
+        writes.add(("x:" if eff.target.kind == "ext" else "v:") + eff.target.name)
         return CheckedEffect(eff, writes, checker.reads)
     roles = EFFECT_FUNCTIONS.get(eff.fn)
     if roles is None:

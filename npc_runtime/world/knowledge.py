@@ -9,10 +9,11 @@ heard as a rumour. Everything else is hidden: reading it in a condition makes th
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .evaluate import Fn
-from .expr import EvalError, Hidden
+from .expr import BOOL, FLOAT, INT, STRING, EvalError, Hidden, Type
 
 if TYPE_CHECKING:
     from .compiled import World
@@ -69,6 +70,9 @@ class NpcView:
         # Relations (who is where, who owns what) are common knowledge; keep secrets in facts.
         return bool(self.state.graph.has_edge(a, b, key=rel))
 
+    def ext(self, name: str) -> Any:
+        raise Hidden(name)  # overridden by _WithValues when the turn supplies values
+
     # queries -------------------------------------------------------------------------------------
     def variables(self) -> dict[str, Any]:
         vs, _ = self._visibility()
@@ -97,24 +101,51 @@ class NpcView:
                 out.append(f"{quest.title or q}: {desc}")
         return out
 
-    def condition(self, src: str, strict: bool = False) -> bool:
-        """Evaluate a persona condition on this view. A hidden name makes it false (or raises
-        :class:`Hidden` when ``strict``); a bad expression raises ExprError."""
-        fn = self.engine_condition(src)
+    def condition(self, src: str, strict: bool = False, values: Mapping[str, Any] | None = None) -> bool:
+        """Evaluate a persona condition on this view. ``values`` are the names other concerns own
+        (``relationship.trust``: the turn's ``DialogueContext.values``). A hidden name makes it
+        false (or raises :class:`Hidden` when ``strict``); a bad expression raises ExprError."""
+        values = values or {}
+        fn = self.engine_condition(src, {k: value_type(v) for k, v in values.items()})
         try:
-            return bool(fn(self))
+            return bool(fn(_WithValues(self, values) if values else self))
         except Hidden:
             if strict:
                 raise
             return False
 
-    def engine_condition(self, src: str) -> Fn:
+    def engine_condition(self, src: str, external: dict[str, Type] | None = None) -> Fn:
         cache = self.engine.npc_conditions
-        fn = cache.get(src)
+        key = src if not external else src + "\0" + repr(sorted((k, t.kind) for k, t in external.items()))
+        fn = cache.get(key)
         if fn is None:
-            fn, _ = self.world.condition(src, self.world.scope(npc=True))
-            cache[src] = fn
+            fn, _ = self.world.condition(src, self.world.scope(npc=True, external=external))
+            cache[key] = fn
         return fn
+
+
+class _WithValues:
+    """An NPC's view plus the values of names other concerns own."""
+
+    def __init__(self, view: NpcView, values: Mapping[str, Any]) -> None:
+        self.view = view
+        self.values = values
+        self.var, self.quest, self.event = view.var, view.quest, view.event
+        self.knows, self.rel = view.knows, view.rel
+
+    def ext(self, name: str) -> Any:
+        if name not in self.values:
+            raise Hidden(name)
+        return self.values[name]
+
+
+def value_type(value: Any) -> Type:
+    """The expression type of a plain value (bool, int, float, anything else a string)."""
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    return FLOAT if isinstance(value, float) else STRING
 
 
 def event_prose(world: World, kind: str, on: str, fields: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from ..personas.yamlfile import Loc, Problem, field_name, line_for, load_yaml
 from .compiled import WORLD_SUFFIX, World, compile_text
 from .engine import WorldEnv
 from .evaluate import compile_node
-from .expr import Bin, ExprError, Lit, Name, Node, check_condition
+from .expr import Bin, ExprError, Lit, Name, Node, Type, check_condition
 from .personas import action_writes, check_persona, persona_warnings
 from .state import initial_state
 
@@ -38,9 +38,10 @@ def world_files(path: Path) -> list[Path]:
     return [path]
 
 
-def lint_path(path: Path) -> list[Problem]:
+def lint_path(path: Path, external: dict[str, Type] | None = None) -> list[Problem]:
     """Lint a world file, or a folder's world file and persona files (personas are checked
-    against the world). A world file next to persona files is linted with them."""
+    against the world, plus ``external``: names other concerns own, e.g. ``relationship.trust``).
+    A world file next to persona files is linted with them."""
     files = world_files(path)
     if not files:
         return [Problem(str(path), None, "", f"no *{WORLD_SUFFIX} file found")]
@@ -59,21 +60,23 @@ def lint_path(path: Path) -> list[Problem]:
     except (OSError, UnicodeDecodeError) as exc:
         return [Problem(str(wfile), None, "", f"cannot read file: {exc}")]
     folder = path if path.is_dir() else wfile.parent
-    return lint_world_text(text, str(wfile), sorted(folder.glob(f"*{PERSONA_SUFFIX}")))
+    return lint_world_text(text, str(wfile), sorted(folder.glob(f"*{PERSONA_SUFFIX}")), external)
 
 
-def lint_world_text(text: str, file: str, persona_files: Iterable[Path] = ()) -> list[Problem]:
+def lint_world_text(
+    text: str, file: str, persona_files: Iterable[Path] = (), external: dict[str, Type] | None = None
+) -> list[Problem]:
     world, problems, lines = compile_text(text, file)
     if world is None:
         return problems
     personas: list[Persona] = []
     for pf in persona_files:
-        persona, found = load_persona_file(pf, lambda p: check_persona(world, p))
+        persona, found = load_persona_file(pf, lambda p: check_persona(world, p, external))
         problems.extend(found)
         if persona is not None:
             personas.append(persona)
             _, plines = load_yaml(pf.read_text(encoding="utf-8"), str(pf))
-            for fld, message in persona_warnings(world, persona):
+            for fld, message in persona_warnings(world, persona, external):
                 loc = tuple(int(x) if x.isdigit() else x for x in fld.split("."))
                 problems.append(Problem(str(pf), line_for(plines, loc), fld, message, "warning"))
     writes = world.writes | GAME_WRITES | action_writes(world, personas)

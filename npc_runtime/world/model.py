@@ -67,13 +67,15 @@ class Relation(_Strict):
 class Variable(_Strict):
     """A typed world variable. Names may be dotted (``player.gold``) to group them."""
 
-    type: Literal["bool", "int", "string", "enum"]
-    initial: bool | int | str | None = Field(
+    type: Literal["bool", "int", "float", "string", "enum"]
+    initial: bool | int | float | str | None = Field(
         default=None, description='Start value; default false, 0 (or min), "" or the first enum value'
     )
     values: list[str] | None = Field(default=None, description="The members of an enum")
-    min: int | None = Field(default=None, description="Lowest allowed int value (effects below are refused)")
-    max: int | None = Field(default=None, description="Highest allowed int value")
+    min: int | float | None = Field(
+        default=None, description="Lowest allowed number (effects below are refused)"
+    )
+    max: int | float | None = Field(default=None, description="Highest allowed number")
     visible_to: Visibility = Field(
         default_factory=list, description='NPC ids that always see this variable, or "all"'
     )
@@ -89,13 +91,22 @@ class Variable(_Strict):
                     raise ValueError(f"enum value '{v}' must be a lowercase id (letters, digits, _)")
         elif self.values is not None:
             raise ValueError(f"'values' is only for enum variables, not {self.type}")
-        if self.type != "int" and (self.min is not None or self.max is not None):
-            raise ValueError("'min'/'max' are only for int variables")
+        if self.type not in ("int", "float") and (self.min is not None or self.max is not None):
+            raise ValueError("'min'/'max' are only for int and float variables")
+        if self.type == "int":
+            for key, bound in (("min", self.min), ("max", self.max)):
+                if isinstance(bound, float):
+                    raise ValueError(f"{key} {bound} of an int variable must be a whole number")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
 
-    def start_value(self) -> bool | int | str:
+    def start_value(self) -> bool | int | float | str:
+        if self.type == "float":
+            value = (
+                self.initial if self.initial is not None else (self.min if self.min and self.min > 0 else 0)
+            )
+            return float(value)
         if self.initial is not None:
             return self.initial
         if self.type == "bool":
@@ -179,11 +190,11 @@ class Fact(_Strict):
 
 
 class PayloadField(_Strict):
-    type: Literal["bool", "int", "string", "entity", "enum"]
+    type: Literal["bool", "int", "float", "string", "entity", "enum"]
     values: list[str] | None = None
-    min: int | None = None
-    max: int | None = None
-    default: bool | int | str | None = Field(default=None, description="Makes the field optional")
+    min: int | float | None = None
+    max: int | float | None = None
+    default: bool | int | float | str | None = Field(default=None, description="Makes the field optional")
     description: str = ""
 
 

@@ -3,19 +3,25 @@
 Persona ``when:`` conditions are evaluated on the NPC's *view*, so besides unknown names and type
 errors, a name the NPC can never see (not in its ``visible_to`` and exposed by no fact) is reported:
 such a condition would always be false.
+
+Names other concerns own (``relationship.trust``, from :meth:`Extension.expression_names`) are
+passed in as ``external``: they are type-checked here like world variables; their values come from
+the turn's dialogue context, and effects on them are applied by their owner.
 """
 
 from __future__ import annotations
 
 from ..personas.schema import ActionSpec, ParamSpec, Persona
 from .compiled import World
-from .expr import BOOL, INT, STRING, ExprError, Type, check_condition, check_effect, enum
+from .expr import BOOL, FLOAT, INT, STRING, ExprError, Type, check_condition, check_effect, enum
+
+External = dict[str, Type] | None
 
 
 def param_type(spec: ParamSpec) -> Type:
     if spec.enum:
         return enum(spec.enum)
-    return {"int": INT, "bool": BOOL}.get(spec.type, STRING)
+    return {"int": INT, "float": FLOAT, "bool": BOOL}.get(spec.type, STRING)
 
 
 def can_ever_see(world: World, npc: str) -> set[str]:
@@ -28,21 +34,21 @@ def can_ever_see(world: World, npc: str) -> set[str]:
     return keys
 
 
-def check_persona(world: World, persona: Persona) -> list[tuple[str, str]]:
+def check_persona(world: World, persona: Persona, external: External = None) -> list[tuple[str, str]]:
     """Errors as (field path, message): unknown names, type errors in conditions and effects."""
     out: list[tuple[str, str]] = []
-    scope = world.scope(npc=True)
+    scope = world.scope(npc=True, external=external)
     for path, src in persona.conditions():
         try:
             check_condition(src, scope)
         except ExprError as exc:
             out.append((path, _msg(exc, src)))
     for i, action in enumerate(persona.actions):
-        out.extend(check_action_effects(world, action, f"actions.{i}"))
+        out.extend(check_action_effects(world, action, f"actions.{i}", external))
     return out
 
 
-def persona_warnings(world: World, persona: Persona) -> list[tuple[str, str]]:
+def persona_warnings(world: World, persona: Persona, external: External = None) -> list[tuple[str, str]]:
     """Warnings: a persona that is no character of the world, conditions the NPC can never satisfy
     because it can never see what they read."""
     npc = persona.id
@@ -52,7 +58,7 @@ def persona_warnings(world: World, persona: Persona) -> list[tuple[str, str]]:
     seeable = can_ever_see(world, npc)
     for path, src in persona.conditions():
         try:
-            checked = check_condition(src, world.scope(npc=True))
+            checked = check_condition(src, world.scope(npc=True, external=external))
         except ExprError:
             continue
         blind = sorted(k for k in checked.reads if k[:2] in ("v:", "q:") and k not in seeable)
@@ -62,9 +68,12 @@ def persona_warnings(world: World, persona: Persona) -> list[tuple[str, str]]:
     return out
 
 
-def check_action_effects(world: World, action: ActionSpec, path: str) -> list[tuple[str, str]]:
+def check_action_effects(
+    world: World, action: ActionSpec, path: str, external: External = None
+) -> list[tuple[str, str]]:
     out = []
-    scope = world.scope({k: param_type(p) for k, p in action.params.items()}, npc=True, prefix="arg")
+    params = {k: param_type(p) for k, p in action.params.items()}
+    scope = world.scope(params, npc=True, prefix="arg", external=external)
     for j, src in enumerate(action.effects):
         try:
             check_effect(src, scope)

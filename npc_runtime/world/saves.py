@@ -103,7 +103,8 @@ def reconcile(
         problem = value_fits(saved_vars[name], decl)
         if problem:
             conflicts.append(f"variable '{name}': the saved value {problem} (it is now a {decl.type})")
-        out_vars[name] = saved_vars[name]
+        value = saved_vars[name]
+        out_vars[name] = float(value) if decl.type == "float" and not problem else value
     for name in sorted(set(saved_vars) - set(f.variables)):
         notes.append(f"variable '{name}' is no longer declared: dropped")
     saved_quests: dict[str, str] = doc.get("quests", {})
