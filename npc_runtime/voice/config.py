@@ -38,6 +38,11 @@ class VoiceConfig(BaseModel):
     )
     min_speech_ms: float = Field(default=90, ge=0, description="Voice needed before a turn starts")
     end_silence_ms: float = Field(default=300, ge=60, description="Hands-free: silence that ends the turn")
+    quiet_db: float | None = Field(
+        default=50.0,
+        description="In an utterance, a frame this many dB below its loudest counts as silence even "
+        "if the VAD still says speech (ends turns ~40 ms sooner on clean audio); null: VAD only",
+    )
     pre_roll_ms: float = Field(default=400, ge=0, description="Audio kept from before speech onset")
     max_utterance_s: float = Field(default=20.0, gt=0)
     audio_timeout_s: float = Field(

@@ -78,6 +78,7 @@ class VoiceConversation:
             min_speech_ms=cfg.min_speech_ms,
             end_silence_ms=cfg.end_silence_ms,
             pre_roll_ms=cfg.pre_roll_ms,
+            quiet_db=cfg.quiet_db,
         )
         self.speaker = Speaker(conversation_id, port.send, clock, cfg.chunk_ms, lambda: fallback_tts)
         self.sample_rate: int | None = None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frames import STT_RATE, Int16Array
+from .frames import STT_RATE, Int16Array, rms_dbfs
 from .vad.base import VadStream
 
 
@@ -55,8 +55,10 @@ class Segmenter:
         min_speech_ms: float = 90,
         end_silence_ms: float = 300,
         pre_roll_ms: float = 400,
+        quiet_db: float | None = 50.0,
     ) -> None:
         self.vad = vad
+        self.quiet_db = quiet_db
         self.hands_free = hands_free
         self.threshold = threshold
         self.echo_threshold = echo_threshold
@@ -73,6 +75,7 @@ class Segmenter:
         self._onset_frames = 0
         self._silence_ms = 0.0
         self._t_last_voice = 0.0
+        self._peak_db = -120.0
 
     def process(self, samples: Int16Array, npc_playing: bool) -> list[SegEvent]:
         buf = np.concatenate([self._pending, samples]) if len(self._pending) else samples
@@ -85,6 +88,14 @@ class Segmenter:
             frame = buf[i * n : (i + 1) * n]
             probs = self.vad.process(frame)
             voiced = bool(probs) and probs[0] >= threshold
+            if self.in_speech and self.quiet_db is not None:
+                # Silero's probability stays high ~100 ms after the voice has stopped; a frame far
+                # quieter than this utterance's loudest is silence whatever the model says.
+                level = rms_dbfs(frame)
+                if voiced:
+                    self._peak_db = max(self._peak_db, level)
+                if level < self._peak_db - self.quiet_db:
+                    voiced = False
             self._step(frame, voiced, events)
         return events
 
@@ -118,6 +129,7 @@ class Segmenter:
 
     def _end(self, t_detected: float) -> SpeechEnded:
         ev = SpeechEnded(self._t_last_voice, t_detected, self.voiced_ms)
+        self._peak_db = -120.0
         self.in_speech = False
         self._onset_frames = 0
         self._silence_ms = 0.0
@@ -156,6 +168,7 @@ class Segmenter:
         """Drop the utterance in progress (time-out, conversation end)."""
         self.forced = False
         self.in_speech = False
+        self._peak_db = -120.0
         self._onset_frames = 0
         self._silence_ms = 0.0
         self.voiced_ms = 0.0
