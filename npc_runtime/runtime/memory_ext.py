@@ -51,7 +51,7 @@ from ..protocol.messages.memory import (
     RelationshipSet,
 )
 from ..world.evaluate import Fn
-from ..world.expr import FLOAT, ExprError, Type
+from ..world.expr import FLOAT, EvalError, ExprError, Hidden, Type
 from ..world.personas import param_type
 from ..world.values import (
     ValuesEnv,
@@ -261,7 +261,7 @@ class MemoryExtension(Extension):
                 continue
             try:
                 _, op, value = effect_value(effect, types, env)
-            except ExprError as exc:
+            except (ExprError, EvalError, Hidden, ArithmeticError) as exc:
                 raise ActionRejected(f"action '{spec.name}': effect '{effect}': {exc}") from None
             dim = target[len(REL_PREFIX) :]
             if op == "=":

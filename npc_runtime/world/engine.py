@@ -98,9 +98,12 @@ Persist = Callable[["WorldEvent", "Changes", WorldState], None]
 class WorldEnv:
     """Reads the whole world (transitions and rules); ``event`` reads the current event's fields."""
 
-    def __init__(self, state: WorldState, fields: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, state: WorldState, fields: dict[str, Any] | None = None, values: dict[str, Any] | None = None
+    ) -> None:
         self.state = state
         self.fields = fields or {}
+        self.values = values or {}  # names other concerns own (persona actions only)
 
     def var(self, name: str) -> Any:
         return self.state.vars[name]
@@ -120,7 +123,9 @@ class WorldEnv:
         return bool(self.state.graph.has_edge(a, b, key=rel))
 
     def ext(self, name: str) -> Any:
-        raise EvalError(f"'{name}' is owned by another concern: only persona conditions read it")
+        if name not in self.values:
+            raise EvalError(f"'{name}' is owned by another concern: only persona actions read it")
+        return self.values[name]
 
 
 class _Txn:
@@ -480,12 +485,17 @@ class Engine:
                 except ExprError as exc:
                     raise WorldRejected(f"action '{name}': effect '{src}': {exc}", "effects") from None
                 self._action_cache[key] = eff
-            self._effect(eff, WorldEnv(self.state, args), txn, f"action '{name}' (effect '{src}')")
+            env = WorldEnv(self.state, args, values)
+            self._effect(eff, env, txn, f"action '{name}' (effect '{src}')")
 
     def _effect(self, eff: CEffect, env: WorldEnv, txn: _Txn, why: str) -> None:
         op = eff.op
         if op == "external":
-            return  # a name another concern owns: checked above, applied by its owner
+            # A name another concern owns: applied by its owner after this event committed. Its
+            # value is computed here too, so a failure (division by zero) refuses the whole action.
+            assert eff.value is not None
+            eff.value(env)
+            return
         if op in ("set", "add", "sub"):
             assert eff.value is not None
             value = eff.value(env)

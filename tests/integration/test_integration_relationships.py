@@ -18,6 +18,8 @@ import yaml
 from npc_runtime.cli import main
 from npc_runtime.dialogue.context import DialogueContext
 from npc_runtime.personas.schema import Persona
+from npc_runtime.protocol.messages.conversation import NpcAction
+from npc_runtime.protocol.messages.core import Warning
 from npc_runtime.protocol.messages.memory import Relationship, RelationshipAdjust, RelationshipGet
 from npc_runtime.protocol.messages.world import WorldStateQuery, WorldStateReply
 from npc_runtime.runtime.app import Runtime
@@ -174,7 +176,7 @@ async def test_an_action_applies_world_and_relationship_effects_together_or_not_
 
     assert await _say(client, conv, "take this coin for the forge") == PAID
     action = await client.next_event(types=("npc_action",))
-    assert action.name == "take_tip"  # type: ignore[attr-defined]
+    assert isinstance(action, NpcAction) and action.name == "take_tip"
     assert await _gold(client) == 5
     assert await _trust(client) == pytest.approx(0.2)
 
@@ -182,7 +184,8 @@ async def test_an_action_applies_world_and_relationship_effects_together_or_not_
     # applied either
     assert await _say(client, conv, "take this coin for the forge") == PAID
     warning = await client.next_event(types=("warning",))
-    assert warning.code == "action_rejected" and "player.gold" in warning.message  # type: ignore[attr-defined]
+    assert isinstance(warning, Warning) and warning.code == "action_rejected"
+    assert "player.gold" in warning.message
     assert await _gold(client) == 5
     assert await _trust(client) == pytest.approx(0.2)
 

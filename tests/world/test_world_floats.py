@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -127,3 +129,24 @@ def test_the_language_without_a_world() -> None:
         "-=",
         0.5,
     )
+
+
+def test_an_action_checks_effects_on_names_other_concerns_own(engine: Engine) -> None:
+    data: dict[str, Any] = {
+        "npc": "bram",
+        "action": "tip",
+        "effects": ["player.gold -= 1", "relationship.trust += 1 / arg.n"],
+        "args": {"n": 0},
+        "values": {"relationship.trust": 0.0},
+    }
+    with pytest.raises(WorldRejected, match="division by zero"):
+        engine.apply(WorldEvent("action", data))
+    assert engine.state.vars["player.gold"] == 15  # refused as a whole
+    data["args"] = {"n": 2}
+    ch = engine.apply(WorldEvent("action", data))
+    assert ch.vars == {"player.gold": (15, 14)}  # the relationship effect is left to its owner
+    data["when"] = 'quest.wolves == "not_started" and relationship.trust > 0.5'
+    with pytest.raises(WorldRejected, match="does not hold"):
+        engine.apply(WorldEvent("action", data))
+    data["values"] = {"relationship.trust": 0.75}
+    assert engine.apply(WorldEvent("action", data)).vars == {"player.gold": (14, 13)}
