@@ -89,7 +89,8 @@ class MemoryExtension(Extension):
         self._service: MemoryService | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._reflecting: set[str] = set()
-        self._conditions: dict[str, Fn] = {}  # relationship-only conditions, compiled once
+        # Conditions seen: compiled when they read only relationship values, else None (the world's)
+        self._conditions: dict[str, Fn | None] = {}
 
     @property
     def service(self) -> MemoryService:
@@ -299,14 +300,13 @@ class MemoryExtension(Extension):
         types = self._types()
 
         def check(src: str) -> bool:
-            names = condition_names(src)
-            if not names or not all(n.startswith(REL_PREFIX) for n in names):
-                return inner(src)
-            fn = self._conditions.get(src)
-            if fn is None:
-                fn = compile_condition(src, types)  # ExprError: ctx.allows treats it as false
-                self._conditions[src] = fn
-            return bool(fn(ValuesEnv(values)))
+            if src not in self._conditions:
+                names = condition_names(src)
+                mine = bool(names) and all(n.startswith(REL_PREFIX) for n in names or ())
+                # ExprError (a misspelt dimension): raised again on every call; ctx.allows says false
+                self._conditions[src] = compile_condition(src, types) if mine else None
+            fn = self._conditions[src]
+            return inner(src) if fn is None else bool(fn(ValuesEnv(values)))
 
         return check
 
