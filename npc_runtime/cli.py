@@ -109,9 +109,12 @@ def cmd_persona_lint(args: argparse.Namespace) -> int:
 
     checker = None
     if args.world:
-        from .world.lint_hooks import persona_checker_for  # provided by the world package
+        from .world.lint_hooks import extension_types, persona_checker_for
 
-        checker = persona_checker_for(Path(args.world))
+        # Names other concerns own in conditions (relationship.trust, ...) come from the same
+        # settings the runtime would use: --config, then NPC_RUNTIME_* variables, then defaults.
+        settings = load_settings(args.config) if args.config else None
+        checker = persona_checker_for(Path(args.world), extension_types(settings))
     problems = lint_personas([Path(p) for p in args.paths], checker)
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
@@ -158,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint = psub.add_parser("lint", help="check persona files; exits 1 on any error")
     lint.add_argument("paths", nargs="+")
     lint.add_argument("--world", help="also check conditions against this world file")
+    lint.add_argument("--config", type=Path, help="runtime config (TOML) whose settings the check uses")
     lint.set_defaults(func=cmd_persona_lint)
 
     keys = sub.add_parser("keys", help="CURVE certificates for encrypted, authenticated connections")

@@ -130,3 +130,21 @@ def test_sample_personas_validate_against_the_published_schema() -> None:
         assert errors == [], f"{path.name}: {errors}"
     broken = yaml.safe_load(BROKEN)
     assert any("backstroy" in e.message for e in validator.iter_errors(broken))
+
+
+def test_lint_with_world_uses_the_config_for_other_concerns_names(tmp_path: Path) -> None:
+    persona = tmp_path / "relly.persona.yaml"
+    persona.write_text(
+        "id: relly\nname: Relly\nfallback: [Eh, What]\ngreeting: [Hi]\ntopics:\n  - id: secret\n"
+        "    phrasings: [tell me a secret]\n    when: relationship.respect > 0.5\n    lines: [No.]\n"
+    )
+    world = str(REPO / "personas" / "village.world.yaml")
+    default = _cli("persona", "lint", str(persona), "--world", world)
+    assert default.returncode == 1 and "unknown name 'relationship.respect'" in default.stdout
+    assert f"{persona}:8: [topics.0.when]" in default.stdout
+    config = tmp_path / "runtime.toml"
+    config.write_text(
+        "[memory.relationships]\ntrust = {min = -1.0, max = 1.0}\nrespect = {min = -1.0, max = 1.0}\n"
+    )
+    configured = _cli("persona", "lint", str(persona), "--world", world, "--config", str(config))
+    assert configured.returncode == 0, configured.stdout
