@@ -358,8 +358,17 @@ class Runtime:
         conv = Conversation(self, session, conv_id, list(dict.fromkeys(msg.npc_ids)), msg.player_id, msg.mode)
         self.conversations[conv_id] = conv
         session.conversations.add(conv_id)
-        for ext in self.extensions:
-            await ext.on_conversation_start(conv)
+        try:
+            for ext in self.extensions:
+                await ext.on_conversation_start(conv)
+        except Exception as exc:
+            log.exception("conversation %s could not start", conv_id)
+            await self.end_conversation(conv, "client", notify=False)
+            if isinstance(exc, ProtocolError):
+                raise
+            raise ProtocolError(
+                ErrorCode.INTERNAL, f"the conversation could not start: {type(exc).__name__}", ref=msg.id
+            ) from exc
         await self.send(
             session,
             ConversationStarted(

@@ -64,6 +64,7 @@ class Conversation:
             asyncio.Queue()
         )
         self._stream_task: asyncio.Task[None] | None = None
+        self._turn_lock = asyncio.Lock()
         self._worker = asyncio.create_task(self._work(), name=f"conversation-{conversation_id}")
         self.current_turn: int | None = None
 
@@ -96,7 +97,17 @@ class Conversation:
         ref: Any = None,
         scripted: tuple[str, str] | None = None,
     ) -> TurnRecord | None:
-        """Run one NPC reply now (the voice pipeline calls this with a final transcript)."""
+        """Run one NPC reply (the voice pipeline calls this with a final transcript).
+
+        Turns of one conversation never overlap: a turn asked for while another runs (a typed line
+        during a spoken reply, a farewell) waits for it to finish, then runs in order.
+        """
+        async with self._turn_lock:
+            return await self._run_turn(player_text, to, ref, scripted)
+
+    async def _run_turn(
+        self, player_text: str | None, to: str | None, ref: Any, scripted: tuple[str, str] | None
+    ) -> TurnRecord | None:
         if self.closed:
             return None
         self.turn_counter += 1
@@ -131,11 +142,12 @@ class Conversation:
         self.current_turn = turn_id
         for sink in self.sinks:
             await sink.on_start(self, turn_id, npc_id)
-        self._stream_task = asyncio.create_task(self._stream(ctx, turn_id, npc_id, state, scripted, ref))
-        await asyncio.wait({self._stream_task})
-        interrupted = self._stream_task.cancelled()
-        if not interrupted and self._stream_task.exception() is not None:
-            log.error("turn %s/%s failed", self.id, turn_id, exc_info=self._stream_task.exception())
+        stream = asyncio.create_task(self._stream(ctx, turn_id, npc_id, state, scripted, ref))
+        self._stream_task = stream
+        await asyncio.wait({stream})
+        interrupted = stream.cancelled()
+        if not interrupted and stream.exception() is not None:
+            log.error("turn %s/%s failed", self.id, turn_id, exc_info=stream.exception())
         self._stream_task = None
         self.current_turn = None
         return await asyncio.shield(self._finish(ctx, turn_id, npc_id, state, interrupted, ref))
@@ -297,6 +309,8 @@ class Conversation:
                 continue
             if result is not None and len(result) < len(heard):
                 heard = result
+        # A barge-in after the text had finished streaming: the player still heard only part of it.
+        interrupted = interrupted or len(heard) < len(state.text)
         await self.send(
             NpcTextFinal(
                 conversation_id=self.id,
