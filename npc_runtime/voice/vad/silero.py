@@ -17,15 +17,17 @@ from ..frames import STT_RATE, Int16Array
 from .base import VadModel, VadStream
 
 _CONTEXT = 64
+# The wheel ships the ONNX model we run with onnxruntime; its own dependencies would pull torch.
+_SILERO_INSTALL = "pip install --no-deps silero-vad"
 
 
 def silero_model_path() -> Path:
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("silero-vad", "voice")
+        raise MissingDependencyError("silero-vad", "voice", command=_SILERO_INSTALL)
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
     if not path.is_file():
-        raise MissingDependencyError("silero-vad", "voice")
+        raise MissingDependencyError("silero-vad", "voice", command=_SILERO_INSTALL)
     return path
 
 
