@@ -44,5 +44,6 @@ class ProviderError(NpcRuntimeError):
 class MissingDependencyError(ImportError, NpcRuntimeError):
     """An optional dependency is not installed. The message names the install command."""
 
-    def __init__(self, package: str, extra: str) -> None:
-        super().__init__(f"{package} is not installed; install it with: pip install 'npc-runtime[{extra}]'")
+    def __init__(self, package: str, extra: str, *, command: str | None = None) -> None:
+        command = command or f"pip install 'npc-runtime[{extra}]'"
+        super().__init__(f"{package} is not installed; install it with: {command}")
