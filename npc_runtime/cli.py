@@ -92,15 +92,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_chat(args, _settings_from_args(args) if args.embedded else None)
 
 
+def emit_json(doc: Any, output: str | None) -> None:
+    """Print a JSON document, or write it to ``output`` (creating its folder)."""
+    text = json.dumps(doc, indent=2)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+
+
 def cmd_persona_schema(args: argparse.Namespace) -> int:
     from .personas.schema import persona_json_schema
 
-    text = json.dumps(persona_json_schema(), indent=2)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
-    else:
-        print(text)
+    emit_json(persona_json_schema(), args.output)
     return 0
 
 

@@ -48,14 +48,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from ..cli import emit_json
     from .model import world_json_schema
 
-    text = json.dumps(world_json_schema(), indent=2)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
-    else:
-        print(text)
+    emit_json(world_json_schema(), args.output)
     return 0
 
 
