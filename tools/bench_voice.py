@@ -6,7 +6,8 @@ The runtime runs as a separate process (`npc-runtime serve`, offline default sta
 pocketsphinx, authored dialogue, Piper); this process is the game client on loopback. It plays
 player lines synthesized with Piper and the first phrase of the real recording ``beckett.wav`` in real time (40 ms
 chunks), in push-to-talk mode (end of speech = speech_end sent) and hands-free mode (end of
-speech = the last voiced sample sent; the runtime waits for ``--end-silence-ms`` of silence).
+speech = the last voiced sample sent; the runtime waits for ``--end-silence-ms`` of silence, and
+prepares the reply speculatively after ``--speculate-after-ms``; 0 turns that off).
 
 Figures: total latency measured by the client (p50/p95) and the runtime's own per-stage split
 (turn_metrics: end-of-speech detection, final transcript, first dialogue token, first TTS audio,
@@ -112,8 +113,14 @@ def cpu_seconds(root_pid: int) -> float:
     return total
 
 
-def start_runtime(tmp: Path, end_silence_ms: float) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "NPC_RUNTIME_VOICE__END_SILENCE_MS": str(end_silence_ms)}
+def start_runtime(
+    tmp: Path, end_silence_ms: float, speculate_after_ms: float
+) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "NPC_RUNTIME_VOICE__END_SILENCE_MS": str(end_silence_ms),
+        "NPC_RUNTIME_VOICE__SPECULATE_AFTER_MS": str(speculate_after_ms),
+    }
     cmd = [sys.executable, "-m", "npc_runtime.cli", "serve", "--bind", "tcp://127.0.0.1:0"]
     cmd += [
         "--personas",
@@ -219,9 +226,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     # "Ever tried." : the first phrase (Silero finds it at 0.35-1.18 s; the next starts at 1.89 s,
     # and a hands-free runtime rightly answers each phrase on its own)
     real = beckett()[: int(1.5 * RATE)]
-    report: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "end_silence_ms": args.end_silence_ms}
+    report: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} cores",
+        "end_silence_ms": args.end_silence_ms,
+        "speculate_after_ms": args.speculate_after_ms,
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        proc, endpoint = start_runtime(Path(tmp), args.end_silence_ms)
+        proc, endpoint = start_runtime(Path(tmp), args.end_silence_ms, args.speculate_after_ms)
         try:
             rows: dict[str, list[dict[str, Any]]] = {"push_to_talk": [], "hands_free": []}
             for mode in rows:
@@ -310,6 +321,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="passes over the utterance set per mode")
     ap.add_argument("--levels", default="1,2,4,6", help="simultaneous conversations to try, in order")
     ap.add_argument("--end-silence-ms", type=float, default=300.0, help="hands-free end-of-speech silence")
+    ap.add_argument(
+        "--speculate-after-ms",
+        type=float,
+        default=120.0,
+        help="hands-free speculative end of turn after this pause (0: off)",
+    )
     ap.add_argument(
         "--stagger",
         type=float,

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from ..dialogue.context import DialogueContext
+from ..dialogue.providers.authored import AuthoredProvider, pick_line
 from ..errors import ConfigError
 from ..personas.schema import Persona
 from ..protocol.errors import ErrorCode, ProtocolError
@@ -25,7 +27,8 @@ from ..protocol.messages.voice import (
 )
 from ..voice.config import VoiceConfig
 from ..voice.models import shared_stt, shared_tts, shared_vad
-from ..voice.session import VoiceConversation
+from ..voice.sentences import SentenceSplitter, split_first
+from ..voice.session import Prediction, VoiceConversation
 from ..voice.speaker import Reply
 from ..voice.stt.vocab import scene_phrases, scene_words
 from ..voice.tts.base import TtsProvider, VoiceParams
@@ -48,7 +51,10 @@ def _log_load_failure(task: asyncio.Task[None]) -> None:
 class _Port:
     """What a VoiceConversation may do to its Conversation."""
 
-    def __init__(self, conv: Conversation, voice: VoiceConversation | None = None) -> None:
+    def __init__(
+        self, ext: VoiceExtension, conv: Conversation, voice: VoiceConversation | None = None
+    ) -> None:
+        self.ext = ext
         self.conv = conv
         self.voice = voice
 
@@ -77,6 +83,60 @@ class _Port:
 
     def interrupt_reply(self) -> bool:
         return self.conv.interrupt()
+
+    async def predict(self, text: str) -> Prediction | None:
+        """The first sentence an authored topic would answer ``text`` with, read without running
+        the turn: no provider call (the authored provider counts the lines it used), no action, no
+        history. Conversations with several NPCs, fallback lines and LLM replies are not predicted
+        (the transcript is still finalised early)."""
+        conv, runtime = self.conv, self.ext.runtime
+        if conv.closed or len(conv.npc_ids) != 1:
+            return None
+        npc_id = conv.npc_ids[0]
+        persona = runtime.personas.get(npc_id)
+        if persona is None:
+            return None
+        ctx = DialogueContext(
+            persona=persona, player_id=conv.player_id, player_text=text, history=list(conv.history)
+        )
+        for ext in runtime.extensions:
+            await ext.contribute_context(conv, ctx)  # read-only apart from the world's time catch-up
+        authored = runtime.pick_provider(ctx)
+        if not isinstance(authored, AuthoredProvider):
+            return None
+        text_ahead = _authored_answer(authored, ctx)
+        if not text_ahead:
+            return None
+        splitter = SentenceSplitter()
+        sentences = splitter.feed(text_ahead) + splitter.flush()
+        if not sentences:
+            return None
+        provider, params = self.ext.voice_for(npc_id)
+        return Prediction(npc_id, split_first(sentences[0])[0], provider, params)
+
+
+def _authored_answer(authored: AuthoredProvider, ctx: DialogueContext) -> str | None:
+    """The line ``authored.stream(ctx)`` would give, read without advancing its counters (a wrong
+    guess only costs the speculative synthesis)."""
+    persona = ctx.persona
+    topic, _score = authored.match(ctx)
+    if topic is not None:
+        used = getattr(authored, "_turns", {}).get((persona.id, topic.id), 0)
+        line = pick_line(topic.lines, ctx, used)
+        if line is not None:
+            return line.text
+    # FallbackPicker.pick without its bookkeeping
+    picker = authored.fallbacks
+    usable = [line.text for line in persona.fallback if ctx.allows(line.when)] or [
+        line.text for line in persona.fallback
+    ]
+    if not usable:
+        return None
+    n = getattr(picker, "_count", {}).get(persona.id, 0)
+    text = usable[n % len(usable)]
+    if len(usable) > 1 and text == getattr(picker, "_last", {}).get(persona.id):
+        text = usable[(n + 1) % len(usable)]
+    return text
 
 
 class VoiceSink(TurnSink):
@@ -258,7 +318,7 @@ class VoiceExtension(Extension):
             raise ProtocolError(
                 ErrorCode.PROVIDER_FAILED, f"voice is not available on this runtime: {exc}"
             ) from exc
-        port = _Port(conv)
+        port = _Port(self, conv)
         voice = VoiceConversation(
             conv.id, conv.mode, self.cfg, self._vad, self._stt, port, self.runtime.clock, self._fallback()
         )

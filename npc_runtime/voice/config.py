@@ -38,6 +38,13 @@ class VoiceConfig(BaseModel):
     )
     min_speech_ms: float = Field(default=90, ge=0, description="Voice needed before a turn starts")
     end_silence_ms: float = Field(default=300, ge=60, description="Hands-free: silence that ends the turn")
+    speculate_after_ms: float | None = Field(
+        default=120,
+        ge=0,
+        description="Hands-free: after this much silence, recognise the utterance and prepare the "
+        "reply's first audio while waiting for end_silence_ms (nothing is sent before the turn is "
+        "confirmed); null or 0: off",
+    )
     quiet_db: float | None = Field(
         default=50.0,
         description="In an utterance, a frame this many dB below its loudest counts as silence even "

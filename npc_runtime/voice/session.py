@@ -26,8 +26,16 @@ from .metrics import TurnTimer
 from .resample import StreamResampler
 from .speaker import Reply, Speaker
 from .stt.base import SttProvider, SttStream
-from .tts.base import TtsProvider
-from .turns import Segmenter, SpeechAudio, SpeechEnded, SpeechStarted, classify
+from .tts.base import TtsProvider, VoiceParams
+from .turns import (
+    Segmenter,
+    SpeechAudio,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    classify,
+)
 from .vad.base import VadModel
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,19 @@ class VoicePort(Protocol):
     def start_turn(self, text: str) -> None: ...
 
     def interrupt_reply(self) -> bool: ...
+
+    async def predict(self, text: str) -> Prediction | None:
+        """Without side effects, the NPC, first sentence and voice of the reply ``text`` would
+        get (None: cannot tell)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Prediction:
+    npc_id: str
+    sentence: str
+    provider: TtsProvider
+    params: VoiceParams
 
 
 @dataclass
@@ -79,6 +100,7 @@ class VoiceConversation:
             end_silence_ms=cfg.end_silence_ms,
             pre_roll_ms=cfg.pre_roll_ms,
             quiet_db=cfg.quiet_db,
+            speculate_ms=cfg.speculate_after_ms if mode == "hands_free" else None,
         )
         self.speaker = Speaker(conversation_id, port.send, clock, cfg.chunk_ms, lambda: fallback_tts)
         self.sample_rate: int | None = None
@@ -91,6 +113,13 @@ class VoiceConversation:
         self._barged = False  # this utterance already interrupted the NPC
         self._utt_during_npc = False
         self._last_seq = -1
+        # Speculative end of turn: the utterance's audio (to re-recognise it if the player goes
+        # on) and the task that finalised the transcript at the pause and prepared the reply.
+        self._speculating = bool(cfg.speculate_after_ms) and mode == "hands_free"
+        self._utt_audio: list[Int16Array] = []
+        self._spec: asyncio.Task[str] | None = None
+        self._spec_gen = 0  # bumped when a speculation is dropped: its late results are ignored
+        self.spec_stats = {"started": 0, "discarded": 0, "used": 0}
         self.next_timer: TurnTimer | None = None
         self.closed = False
         self.turn_tasks: set[asyncio.Task[None]] = set()
@@ -170,6 +199,7 @@ class VoiceConversation:
         self.closed = True
         if self._worker is not None:
             self._worker.cancel()
+        self._cancel_speculation()
         if self._stream is not None:
             await asyncio.to_thread(self._stream.cancel)
             self._stream = None
@@ -217,12 +247,17 @@ class VoiceConversation:
                 await self._on_start(ev, item.at)
             elif isinstance(ev, SpeechAudio):
                 await self._on_audio(ev.samples)
+            elif isinstance(ev, SpeechPaused):
+                self._on_pause()
+            elif isinstance(ev, SpeechResumed):
+                await self._on_resume()
             else:
                 await self._on_end(ev, item.at)
 
     async def _on_start(self, ev: SpeechStarted, at: float) -> None:
         self._utterance += 1
         self._utt_samples = 0
+        self._utt_audio = []
         self._barged = False
         playing = self.speaker.playing()
         self._utt_during_npc = playing is not None
@@ -232,7 +267,7 @@ class VoiceConversation:
         await self._on_audio(ev.pre_roll)
 
     async def _on_audio(self, samples: Int16Array) -> None:
-        if self._stream is None or len(samples) == 0:
+        if (self._stream is None and self._spec is None) or len(samples) == 0:
             return
         self._utt_samples += len(samples)
         if self._utt_samples > self.cfg.max_utterance_s * STT_RATE:
@@ -242,6 +277,10 @@ class VoiceConversation:
                 )
                 self.segmenter.abort()
             return
+        if self._speculating:
+            self._utt_audio.append(samples)
+        if self._stream is None:
+            return  # the transcript was finalised at a pause; kept in case the player goes on
         interim = await asyncio.to_thread(self._stream.feed, samples)
         if interim:
             await self._port.send(
@@ -257,9 +296,56 @@ class VoiceConversation:
             ):
                 await self._barge_in(playing, self._clock.monotonic())
 
+    # -- speculative end of turn -----------------------------------------------------------------
+    def _on_pause(self) -> None:
+        """A short pause: finalise the transcript and prepare the reply now, send nothing yet."""
+        if self._stream is None or self._utt_during_npc or self.speaker.playing() is not None:
+            return
+        stream, self._stream = self._stream, None
+        self.spec_stats["started"] += 1
+        self._spec = asyncio.create_task(
+            self._speculate(stream, self._spec_gen), name=f"voice-speculate-{self.id}"
+        )
+
+    async def _speculate(self, stream: SttStream, gen: int) -> str:
+        # Never cancelled (a dropped speculation is ignored by generation instead), so the STT
+        # stream is always finished and its decoder goes back to the pool.
+        text = (await asyncio.to_thread(stream.finish)).strip()
+        if gen != self._spec_gen or self._classify(text, "", self.segmenter.voiced_ms) != "speech":
+            return text
+        try:
+            guess = await self._port.predict(text)
+        except Exception:
+            log.exception("conversation %s: could not prepare a reply ahead", self.id)
+            return text
+        if guess is not None and gen == self._spec_gen:
+            self.speaker.prepare(guess.npc_id, guess.sentence, guess.provider, guess.params)
+        return text
+
+    async def _on_resume(self) -> None:
+        """The player went on after the pause: drop what was prepared, recognise the whole
+        utterance again (its audio so far, then what follows)."""
+        if self._spec is None:
+            return
+        self._cancel_speculation()
+        self.spec_stats["discarded"] += 1
+        self._stream = await asyncio.to_thread(self._stt.stream)
+        if self._utt_audio:
+            audio = np.concatenate(self._utt_audio)
+            await asyncio.to_thread(self._stream.feed, audio)
+
+    def _cancel_speculation(self) -> None:
+        spec, self._spec = self._spec, None
+        if spec is not None:
+            self._spec_gen += 1
+            spec.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self.speaker.discard_prepared()
+
     async def _on_end(self, ev: SpeechEnded, at: float | None) -> None:
         stream, self._stream = self._stream, None
-        if stream is None:
+        spec, self._spec = self._spec, None
+        self._utt_audio = []
+        if stream is None and spec is None:
             return
         now = self._clock.monotonic()
         if self.mode == "hands_free":
@@ -267,7 +353,12 @@ class VoiceConversation:
         else:
             t_end = at if at is not None else now
         timer = TurnTimer(self.id, self._utterance, self.mode, t_end, end_of_speech=now)
-        text = (await asyncio.to_thread(stream.finish)).strip()
+        if spec is not None:  # finalised at the pause; the player did not go on
+            text = await spec
+            self.spec_stats["used"] += 1
+        else:
+            assert stream is not None
+            text = (await asyncio.to_thread(stream.finish)).strip()
         timer.transcript_final = self._clock.monotonic()
         playing = self.speaker.playing()
         kind = self._classify(text, playing.text if playing else "", ev.voiced_ms)
@@ -290,6 +381,7 @@ class VoiceConversation:
             )
         )
         if not used:
+            self.speaker.discard_prepared()
             return
         self.next_timer = timer
         self._port.start_turn(text)
@@ -323,6 +415,8 @@ class VoiceConversation:
         )
 
     async def _drop_utterance(self) -> None:
+        self._cancel_speculation()
+        self._utt_audio = []
         self.segmenter.abort()
         stream, self._stream = self._stream, None
         if stream is not None:

@@ -32,6 +32,20 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 @dataclass
+class Prepared:
+    """A sentence synthesized ahead of its turn (speculative end of turn), used if it comes."""
+
+    provider: TtsProvider
+    params: VoiceParams
+    task: asyncio.Task[list[SynthChunk]]
+
+
+def _consume(task: asyncio.Task[list[SynthChunk]]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("speculative synthesis failed: %s", task.exception())
+
+
+@dataclass
 class Reply:
     """One NPC turn being spoken."""
 
@@ -56,6 +70,7 @@ class Reply:
     stopped: bool = False
     stop_sent: bool = False
     queued_any: bool = False
+    prepared: dict[tuple[str, str], Prepared] = field(default_factory=dict)
     _cursor: int = 0  # char offset in ``text`` up to which words are timed
 
     def heard_text(self, now: float) -> str:
@@ -106,11 +121,32 @@ class Speaker:
         self._fallback = fallback
         self.replies: dict[int, Reply] = {}
         self.current: Reply | None = None
+        self.prepared: dict[tuple[str, str], Prepared] = {}  # (npc_id, spoken text) -> synthesis
+        self.prepared_hits = 0
+
+    # -- speculation ---------------------------------------------------------------------------
+    def prepare(self, npc_id: str, sentence: str, provider: TtsProvider, params: VoiceParams) -> None:
+        """Start synthesizing a sentence the next reply will probably begin with. Nothing is sent:
+        the next reply takes the audio if its text, voice and NPC match, else it is dropped."""
+        spoken = speakable(sentence)
+        if not spoken or (npc_id, spoken) in self.prepared:
+            return
+        task = asyncio.create_task(
+            asyncio.to_thread(provider.synthesize, spoken, params), name=f"tts-prepare-{self.conversation_id}"
+        )
+        task.add_done_callback(_consume)
+        self.prepared[(npc_id, spoken)] = Prepared(provider, params, task)
+
+    def discard_prepared(self) -> None:
+        for prep in self.prepared.values():
+            prep.task.cancel()
+        self.prepared.clear()
 
     # -- from the TurnSink ---------------------------------------------------------------------
     def begin(self, reply: Reply) -> None:
         self.replies[reply.turn_id] = reply
         self.current = reply
+        reply.prepared, self.prepared = self.prepared, {}
         reply.task = asyncio.create_task(
             self._synth_loop(reply), name=f"tts-{self.conversation_id}-{reply.turn_id}"
         )
@@ -191,6 +227,9 @@ class Speaker:
             interrupted = True
             raise
         finally:
+            for prep in reply.prepared.values():
+                prep.task.cancel()
+            reply.prepared.clear()
             if reply.seq > 0 or interrupted:
                 end = NpcAudioEnd(
                     conversation_id=self.conversation_id,
@@ -203,6 +242,18 @@ class Speaker:
                 await asyncio.shield(self._send(end))
 
     async def _synthesize(self, reply: Reply, text: str) -> list[SynthChunk]:
+        prep = reply.prepared.pop((reply.npc_id, text), None)
+        if prep is not None:
+            if prep.provider is reply.provider and prep.params == reply.params:
+                try:
+                    chunks = await prep.task
+                except ProviderError:
+                    pass  # synthesize again below, with the fallback if need be
+                else:
+                    self.prepared_hits += 1
+                    return chunks
+            else:
+                prep.task.cancel()
         try:
             return await asyncio.to_thread(reply.provider.synthesize, text, reply.params)
         except ProviderError as exc:

@@ -35,13 +35,25 @@ class SpeechAudio:
 
 
 @dataclass(slots=True)
+class SpeechPaused:
+    """Hands-free: a short pause (``speculate_ms``) that may be the end of the turn."""
+
+    t_last_voice: float
+
+
+@dataclass(slots=True)
+class SpeechResumed:
+    """Voice again after a :class:`SpeechPaused`: the turn goes on."""
+
+
+@dataclass(slots=True)
 class SpeechEnded:
     t_last_voice: float  # stream seconds at the end of the last voiced frame
     t_detected: float  # stream seconds when the silence was long enough
     voiced_ms: float
 
 
-SegEvent = SpeechStarted | SpeechAudio | SpeechEnded
+SegEvent = SpeechStarted | SpeechAudio | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 class Segmenter:
@@ -56,6 +68,7 @@ class Segmenter:
         end_silence_ms: float = 300,
         pre_roll_ms: float = 400,
         quiet_db: float | None = 50.0,
+        speculate_ms: float | None = None,
     ) -> None:
         self.vad = vad
         self.quiet_db = quiet_db
@@ -64,6 +77,8 @@ class Segmenter:
         self.echo_threshold = echo_threshold
         self.min_speech_ms = min_speech_ms
         self.end_silence_ms = end_silence_ms
+        self.speculate_ms = speculate_ms or None
+        self._paused = False  # a SpeechPaused was emitted in the current silence
         frame_s = vad.frame_seconds
         self._frame_s = frame_s
         self._ring: deque[Int16Array] = deque(maxlen=max(1, int(pre_roll_ms / 1000 / frame_s) + 1))
@@ -119,17 +134,26 @@ class Segmenter:
             return
         events.append(SpeechAudio(frame))
         if voiced:
+            if self._paused:
+                self._paused = False
+                events.append(SpeechResumed())
             self.voiced_ms += frame_ms
             self._silence_ms = 0.0
             self._t_last_voice = self.t
         else:
             self._silence_ms += frame_ms
-            if self.hands_free and not self.forced and self._silence_ms >= self.end_silence_ms:
+            if not self.hands_free or self.forced:
+                return
+            if self._silence_ms >= self.end_silence_ms:
                 events.append(self._end(t0 + self._frame_s))
+            elif self.speculate_ms is not None and not self._paused and self._silence_ms >= self.speculate_ms:
+                self._paused = True
+                events.append(SpeechPaused(self._t_last_voice))
 
     def _end(self, t_detected: float) -> SpeechEnded:
         ev = SpeechEnded(self._t_last_voice, t_detected, self.voiced_ms)
         self._peak_db = -120.0
+        self._paused = False
         self.in_speech = False
         self._onset_frames = 0
         self._silence_ms = 0.0
@@ -168,6 +192,7 @@ class Segmenter:
         """Drop the utterance in progress (time-out, conversation end)."""
         self.forced = False
         self.in_speech = False
+        self._paused = False
         self._peak_db = -120.0
         self._onset_frames = 0
         self._silence_ms = 0.0
