@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..dialogue.context import DialogueContext
-from ..dialogue.providers.authored import AuthoredProvider, pick_line
+from ..dialogue.providers.authored import AuthoredProvider
 from ..errors import ConfigError
 from ..personas.schema import Persona
 from ..protocol.errors import ErrorCode, ProtocolError
@@ -116,27 +116,9 @@ class _Port:
 
 
 def _authored_answer(authored: AuthoredProvider, ctx: DialogueContext) -> str | None:
-    """The line ``authored.stream(ctx)`` would give, read without advancing its counters (a wrong
-    guess only costs the speculative synthesis)."""
-    persona = ctx.persona
-    topic, _score = authored.match(ctx)
-    if topic is not None:
-        used = getattr(authored, "_turns", {}).get((persona.id, topic.id), 0)
-        line = pick_line(topic.lines, ctx, used)
-        if line is not None:
-            return line.text
-    # FallbackPicker.pick without its bookkeeping
-    picker = authored.fallbacks
-    usable = [line.text for line in persona.fallback if ctx.allows(line.when)] or [
-        line.text for line in persona.fallback
-    ]
-    if not usable:
-        return None
-    n = getattr(picker, "_count", {}).get(persona.id, 0)
-    text = usable[n % len(usable)]
-    if len(usable) > 1 and text == getattr(picker, "_last", {}).get(persona.id):
-        text = usable[(n + 1) % len(usable)]
-    return text
+    """The line ``authored.stream(ctx)`` would give, read without recording it (a wrong guess only
+    costs the speculative synthesis)."""
+    return authored.peek(ctx).text
 
 
 class VoiceSink(TurnSink):

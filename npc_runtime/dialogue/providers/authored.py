@@ -9,7 +9,8 @@ never the same fallback twice in a row for the same NPC.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,13 +47,16 @@ def best_topic(persona: Persona, ctx: DialogueContext, text: str) -> tuple[Topic
 
 
 class FallbackPicker:
-    """Picks fallback lines so that the same NPC never says the same one twice in a row."""
+    """Picks fallback lines so that the same NPC never says the same one twice in a row.
+
+    :meth:`peek` is a pure query (what would be said now); :meth:`pick` also records it.
+    """
 
     def __init__(self) -> None:
         self._last: dict[str, str] = {}
         self._count: dict[str, int] = {}
 
-    def pick(self, persona: Persona, ctx: DialogueContext) -> str:
+    def _choose(self, persona: Persona, ctx: DialogueContext) -> tuple[str, int]:
         usable = [line.text for line in persona.fallback if ctx.allows(line.when)] or [
             line.text for line in persona.fallback
         ]
@@ -61,9 +65,25 @@ class FallbackPicker:
         if len(usable) > 1 and text == self._last.get(persona.id):
             n += 1
             text = usable[n % len(usable)]
+        return text, n
+
+    def peek(self, persona: Persona, ctx: DialogueContext) -> str:
+        return self._choose(persona, ctx)[0]
+
+    def pick(self, persona: Persona, ctx: DialogueContext) -> str:
+        text, n = self._choose(persona, ctx)
         self._count[persona.id] = n + 1
         self._last[persona.id] = text
         return text
+
+
+@dataclass(frozen=True)
+class AuthoredChoice:
+    """What the authored provider would answer: a topic line (with its actions) or a fallback."""
+
+    source: Literal["authored", "fallback"]
+    text: str
+    topic: Topic | None = None
 
 
 class AuthoredProvider(DialogueProvider):
@@ -90,18 +110,29 @@ class AuthoredProvider(DialogueProvider):
         topic, score = best_topic(ctx.persona, ctx, ctx.player_text)
         return (topic, score) if score >= self.threshold else (None, score)
 
-    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+    def peek(self, ctx: DialogueContext) -> AuthoredChoice:
+        """The answer :meth:`stream` would give now, without recording it (a pure query: the voice
+        pipeline uses it to start synthesis before the turn is confirmed)."""
         topic, _score = self.match(ctx)
         if topic is not None:
-            key = (ctx.persona.id, topic.id)
-            n = self._turns.get(key, 0)
-            line = pick_line(topic.lines, ctx, n)
+            line = pick_line(topic.lines, ctx, self._turns.get((ctx.persona.id, topic.id), 0))
             if line is not None:
-                self._turns[key] = n + 1
-                yield SourceTag("authored")
-                yield TextPiece(line.text)
-                for call in topic.actions:
-                    yield ActionProposal(call.name, dict(call.args))
-                return
-        yield SourceTag("fallback")
-        yield TextPiece(self.fallbacks.pick(ctx.persona, ctx))
+                return AuthoredChoice("authored", line.text, topic)
+        return AuthoredChoice("fallback", self.fallbacks.peek(ctx.persona, ctx))
+
+    def record(self, ctx: DialogueContext, choice: AuthoredChoice) -> None:
+        """Note that ``choice`` was said, so the next answer rotates."""
+        if choice.topic is not None:
+            key = (ctx.persona.id, choice.topic.id)
+            self._turns[key] = self._turns.get(key, 0) + 1
+        else:
+            self.fallbacks.pick(ctx.persona, ctx)
+
+    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        choice = self.peek(ctx)
+        self.record(ctx, choice)
+        yield SourceTag(choice.source)
+        yield TextPiece(choice.text)
+        if choice.topic is not None:
+            for call in choice.topic.actions:
+                yield ActionProposal(call.name, dict(call.args))
