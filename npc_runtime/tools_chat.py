@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
 from .runtime.settings import Settings
 from .transport.client import DEFAULT_ENDPOINT, AsyncClient, RuntimeErrorReply
+
+GREETING_WAIT = 3.0  # seconds
 
 
 async def _chat(args: argparse.Namespace, settings: Settings | None) -> int:
@@ -41,11 +44,10 @@ async def _chat(args: argparse.Namespace, settings: Settings | None) -> int:
             tag = f" [{source}]" if source in ("fallback",) else ""
             print(f"{names.get(npc_id, npc_id)}: {final_text}{tag}", flush=True)
 
-        try:
-            greeting = await client.wait_final(conv, timeout=args.timeout)
+        # Greetings are scripted lines, sent at once; an NPC without one says nothing first.
+        with contextlib.suppress(TimeoutError):
+            greeting = await client.wait_final(conv, timeout=GREETING_WAIT)
             show(greeting.text, greeting.npc_id, greeting.source)
-        except TimeoutError:
-            pass
         loop = asyncio.get_running_loop()
         while True:
             if interactive:
@@ -70,11 +72,9 @@ async def _chat(args: argparse.Namespace, settings: Settings | None) -> int:
                 print(f"  (action: {action.name} {action.args})", flush=True)
             await _print_warnings(client)
         await client.end_conversation(conv)
-        try:
-            farewell = await client.wait_final(conv, timeout=2.0)
+        with contextlib.suppress(TimeoutError):  # likewise for an NPC without a farewell line
+            farewell = await client.wait_final(conv, timeout=GREETING_WAIT)
             show(farewell.text, farewell.npc_id, farewell.source)
-        except TimeoutError:
-            pass
         return 0
     finally:
         await client.close()
