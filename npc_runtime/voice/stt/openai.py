@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import MissingDependencyError, ProviderError
+from ...errors import ProviderError
+from ..cloud import openai_client
 from ..frames import STT_RATE, Int16Array
 from .base import SttCaps, SttProvider, SttStream
 
@@ -29,11 +30,7 @@ class OpenAiStt(SttProvider):
         api_key: str | None = None,
         timeout: float = 20.0,
     ) -> None:
-        try:
-            import openai
-        except ImportError as exc:
-            raise MissingDependencyError("openai", "openai") from exc
-        self._client: Any = openai.OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout)
+        self._client: Any = openai_client(base_url, api_key, timeout)
         self._model = model
         self._prompt = ""
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import MissingDependencyError, ProviderError
+from ...errors import ProviderError
+from ..cloud import openai_client
 from ..frames import AudioFrame, SynthChunk
 from .base import TtsCaps, TtsProvider, VoiceParams
 
@@ -28,11 +29,7 @@ class OpenAiTts(TtsProvider):
         api_key: str | None = None,
         timeout: float = 20.0,
     ) -> None:
-        try:
-            import openai
-        except ImportError as exc:
-            raise MissingDependencyError("openai", "openai") from exc
-        self._client: Any = openai.OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout)
+        self._client: Any = openai_client(base_url, api_key, timeout)
         self._model = model
         self._default_voice = default_voice
 
