@@ -14,7 +14,7 @@ from pathlib import Path
 
 from npc_runtime.errors import NpcRuntimeError
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 
 REPO_PERSONAS = Path(__file__).resolve().parent.parent / "personas"
 

@@ -23,7 +23,7 @@ from npc_runtime.protocol.messages import (
     NpcTextFinal,
     PersonaError,
     PersonaReloaded,
-    Warning,
+    WarningMessage,
 )
 
 from .net import Inbound, LinkProblem
@@ -192,7 +192,7 @@ class Talk:
             if msg.reason != "client":
                 self.add("system", "", f"The conversation ended ({msg.reason}).")
             self._closed()
-        elif isinstance(msg, Warning):
+        elif isinstance(msg, WarningMessage):
             log.info("runtime warning %s: %s", msg.code, msg.message)
             if msg.code == "action_rejected":
                 self.notify(f"{self.name(self.npc_id)} thinks better of it.", "system")

@@ -17,7 +17,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -26,7 +25,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError, NpcRuntimeError, StorageError
-from .runtime.settings import Settings, load_settings
+from .settings import Settings, load_settings
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
@@ -92,17 +91,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_chat(args, _settings_from_args(args) if args.embedded else None)
 
 
-def emit_json(doc: Any, output: str | None) -> None:
-    """Print a JSON document, or write it to ``output`` (creating its folder)."""
-    text = json.dumps(doc, indent=2)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text + "\n", encoding="utf-8")
-    else:
-        print(text)
-
-
 def cmd_persona_schema(args: argparse.Namespace) -> int:
+    from .console import emit_json
     from .personas.schema import persona_json_schema
 
     emit_json(persona_json_schema(), args.output)
@@ -114,18 +104,23 @@ def cmd_persona_lint(args: argparse.Namespace) -> int:
 
     checker = None
     if args.world:
-        from .world.lint_hooks import extension_types, persona_checker_for
+        from .world.lint_hooks import persona_checker_for
 
-        # Names other concerns own in conditions (relationship.trust, ...) come from the same
-        # settings the runtime would use: --config, then NPC_RUNTIME_* variables, then defaults.
-        settings = load_settings(args.config) if args.config else None
-        checker = persona_checker_for(Path(args.world), extension_types(settings))
+        checker = persona_checker_for(Path(args.world), external_names(args.config))
     problems = lint_personas([Path(p) for p in args.paths], checker)
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         print(p)
     print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
     return 1 if errors else 0
+
+
+def external_names(config: Path | None) -> dict[str, str]:
+    """Names other concerns own in persona conditions (relationship.trust, ...), from the same
+    settings the runtime would use: the config file, then NPC_RUNTIME_* variables, then defaults."""
+    from .runtime.app import default_expression_names
+
+    return default_expression_names(load_settings(config))
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
@@ -180,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .voice import cli as voice_cli
     from .world import cli as world_cli
 
-    for mod in (world_cli, memory_cli, voice_cli):
-        mod.register(sub)
+    world_cli.register(sub, external_names)
+    memory_cli.register(sub)
+    voice_cli.register(sub)
     return parser
 
 

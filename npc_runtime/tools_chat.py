@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import sys
 
-from .runtime.settings import Settings
+from .protocol.messages import WarningMessage
+from .settings import Settings
 from .transport.client import DEFAULT_ENDPOINT, AsyncClient, RuntimeErrorReply
 
 GREETING_WAIT = 3.0  # seconds
@@ -89,7 +90,8 @@ async def _print_warnings(client: AsyncClient) -> None:
             warning = await client.next_event(timeout=0.001, types=("warning",))
         except TimeoutError:
             return
-        print(f"  (warning {warning.code}: {warning.message})", flush=True)  # type: ignore[attr-defined]
+        if isinstance(warning, WarningMessage):
+            print(f"  (warning {warning.code}: {warning.message})", flush=True)
 
 
 def run_chat(args: argparse.Namespace, settings: Settings | None) -> int:

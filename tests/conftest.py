@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from testsupport import ClientFactory, RuntimeProcess, start_runtime_process
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -39,15 +39,8 @@ class SourceTag:
 DialogueChunk = TextPiece | ActionProposal | SourceTag
 
 
-@dataclass(frozen=True)
-class ProviderCapabilities:
-    streaming: bool = True
-    actions: bool = True
-
-
 class DialogueProvider(ABC):
     name: ClassVar[str] = "base"
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities()
 
     def __init__(self, *, first_chunk_timeout: float = 10.0, total_timeout: float = 60.0) -> None:
         self.first_chunk_timeout = first_chunk_timeout
@@ -87,6 +80,11 @@ class DialogueProvider(ABC):
     @abstractmethod
     def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
         """Yield text pieces (and action proposals) for one turn."""
+
+    def complete_fn(self) -> Callable[[str], Awaitable[str]] | None:
+        """Single-shot completion (``await complete(prompt) -> text``) for providers backed by a
+        language model, used e.g. by memory reflection; None for providers without one."""
+        return None
 
     async def aclose(self) -> None:
         """Release resources (HTTP clients, models)."""

@@ -1,17 +1,21 @@
 """What a dialogue provider gets for one turn: pure data, no I/O.
 
-The runtime builds a :class:`DialogueContext` and lets each extension add to it (the world adds
-the NPC's view and a condition checker, memory adds retrieved memories and the relationship);
-providers only read it.
+Each concern contributes one :class:`ContextPart` (the world: the NPC's view and a judge of
+conditions; memory: retrieved memories, the relationship and its values); :func:`build_context`
+merges them in one place. Providers only read the resulting :class:`DialogueContext`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..personas.schema import Persona
+
+# Judges a persona ``when:`` condition with the turn's values of other concerns' names; returns
+# None when the condition is not this judge's to decide.
+Judge = Callable[[str, Mapping[str, Any]], bool | None]
 
 
 def _always(_expr: str) -> bool:
@@ -25,20 +29,36 @@ class HistoryEntry:
 
 
 @dataclass
+class ContextPart:
+    """One concern's share of a turn's context. Every data field has one owner: two parts that
+    set the same field are a wiring error (:func:`build_context` raises)."""
+
+    world_facts: list[str] | None = None  # what this NPC knows of the world, as prose
+    world_state: dict[str, Any] | None = None  # variables and quest states visible to this NPC
+    memories: list[str] | None = None  # retrieved memories, best first
+    relationship: dict[str, float] | None = None  # e.g. {"trust": 0.2}
+    player_facts: list[str] | None = None  # what the NPC knows about this player
+    # Values of names this concern owns in conditions (Extension.expression_names), e.g.
+    # {"relationship.trust": 0.2}; every judge sees the values of all parts.
+    values: dict[str, Any] = field(default_factory=dict)
+    judge: Judge | None = None
+
+
+_DATA_FIELDS = tuple(f.name for f in fields(ContextPart) if f.name not in ("values", "judge"))
+
+
+@dataclass
 class DialogueContext:
     persona: Persona
     player_id: str
     player_text: str
     history: list[HistoryEntry] = field(default_factory=list)
-    # Filled by extensions:
-    world_facts: list[str] = field(default_factory=list)  # what this NPC knows of the world, as prose
-    world_state: dict[str, Any] = field(default_factory=dict)  # variables visible to this NPC
-    memories: list[str] = field(default_factory=list)  # retrieved memories, best first
-    relationship: dict[str, float] = field(default_factory=dict)  # e.g. {"trust": 0.2}
-    player_facts: list[str] = field(default_factory=list)  # what the NPC knows about this player
+    world_facts: list[str] = field(default_factory=list)
+    world_state: dict[str, Any] = field(default_factory=dict)
+    memories: list[str] = field(default_factory=list)
+    relationship: dict[str, float] = field(default_factory=dict)
+    player_facts: list[str] = field(default_factory=list)
     condition: Callable[[str], bool] = _always  # evaluates a persona `when:` on the NPC's view
-    # Values of names other extensions own in conditions (Extension.expression_names), e.g.
-    # {"relationship.trust": 0.2}; condition checkers read it when they evaluate.
     values: dict[str, Any] = field(default_factory=dict)
     others: list[str] = field(default_factory=list)  # other NPC ids in a group conversation
     extra: dict[str, Any] = field(default_factory=dict)
@@ -51,3 +71,53 @@ class DialogueContext:
             return bool(self.condition(when))
         except Exception:  # a broken condition hides the content rather than crash a turn
             return False
+
+
+def build_context(
+    persona: Persona,
+    player_id: str,
+    player_text: str,
+    parts: Sequence[ContextPart],
+    *,
+    history: Sequence[HistoryEntry] = (),
+    others: Sequence[str] = (),
+) -> DialogueContext:
+    """Merge the concerns' parts into one context.
+
+    Data fields are order-free (one owner each). Conditions go to the parts' judges in the order
+    of ``parts``: the first judge that claims a condition decides it; one nobody claims holds. The
+    host states that order where it gathers the parts (``Runtime.context_for``).
+    """
+    ctx = DialogueContext(
+        persona=persona,
+        player_id=player_id,
+        player_text=player_text,
+        history=list(history),
+        others=list(others),
+    )
+    owners: dict[str, int] = {}
+    judges: list[Judge] = []
+    for i, part in enumerate(parts):
+        for name in _DATA_FIELDS:
+            value = getattr(part, name)
+            if value is None:
+                continue
+            if name in owners:
+                raise ValueError(f"context field '{name}' is set by parts {owners[name]} and {i}")
+            owners[name] = i
+            setattr(ctx, name, value)
+        ctx.values.update(part.values)
+        if part.judge is not None:
+            judges.append(part.judge)
+    if judges:
+        values = ctx.values
+
+        def condition(src: str) -> bool:
+            for judge in judges:
+                verdict = judge(src, values)
+                if verdict is not None:
+                    return verdict
+            return True
+
+        ctx.condition = condition
+    return ctx

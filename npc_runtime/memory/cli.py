@@ -23,7 +23,7 @@ def _settings(args: argparse.Namespace) -> tuple[str, MemorySettings]:
     db = args.db
     section: dict[str, Any] = {}
     if args.config:
-        from ..runtime.settings import load_settings
+        from ..settings import load_settings
 
         s = load_settings(Path(args.config), environ={})
         section = s.memory

@@ -1,10 +1,14 @@
-"""The runtime: wiring of settings, storage, personas, providers, extensions and the server.
+"""The runtime: the host that wires settings, storage, personas, providers, concerns and the server.
 
 Frames come in through :class:`~npc_runtime.transport.server.RouterServer`; each is decoded through
-the protocol's tagged union and dispatched. ``ping`` and ``list_npcs`` are answered inline (the
-fast path); every other message of a client goes through that client's ordered inbox, so a
-client's messages are handled in the order sent while clients never wait on each other. Turns run
-in their conversation's own task.
+the protocol's tagged union and dispatched by message class (one typed table: the host's own
+routes and each concern's :meth:`~npc_runtime.host.Extension.routes`). ``ping`` and ``list_npcs``
+are answered inline (the fast path); every other message of a client goes through that client's
+ordered inbox, so a client's messages are handled in the order sent while clients never wait on
+each other. Turns run in their conversation's own task (``conversations.py``).
+
+The runtime is the only :class:`~npc_runtime.host.Host`; :func:`build_extensions` states, in one
+place, which concerns run and how they are linked.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
@@ -21,52 +25,45 @@ import zmq.asyncio
 from .. import __version__
 from ..clock import Clock, SystemClock
 from ..dialogue.base import DialogueProvider
-from ..dialogue.context import DialogueContext
+from ..dialogue.context import DialogueContext, HistoryEntry, build_context
 from ..dialogue.providers.authored import AuthoredProvider, FallbackPicker
-from ..errors import ConfigError, SaveFormatError
+from ..errors import ConfigError
+from ..host import ContextRequest, ConversationView, Extension, Peer, Route, route
 from ..personas.schema import Persona
 from ..personas.store import PersonaStore, ReloadReport
 from ..protocol import codec
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import (
-    Bye,
     ContentProblem,
-    ConversationEnd,
-    ConversationStart,
-    ConversationStarted,
     Error,
-    GameTime,
     Hello,
-    Interrupt,
     ListNpcs,
-    Load,
-    Loaded,
     Message,
     NpcInfo,
     Npcs,
     PersonaError,
     PersonaReloaded,
     Ping,
-    PlayerText,
     Pong,
-    Save,
-    SaveData,
-    Welcome,
 )
-from ..storage import Database, SaveBlob, decode_save, encode_save
+from ..settings import Settings
+from ..storage import Database
 from ..transport.server import PeerGone, PeerOverloaded, RouterServer
 from .conversations import Conversation
-from .extension import Extension, Handler
-from .settings import Settings
+from .routes import HostRoutes
+
+if TYPE_CHECKING:
+    from ..memory.extension import MemoryExtension
+    from ..voice.extension import VoiceExtension
+    from ..world.extension import WorldExtension
 
 log = logging.getLogger(__name__)
 
 
-class Session:
-    """One connected game client (one DEALER routing id)."""
+class Connection:
+    """One connected game client (one DEALER routing id): the host's :class:`~npc_runtime.host.Peer`."""
 
     __slots__ = (
-        "client",
         "conversations",
         "gone",
         "id",
@@ -74,21 +71,25 @@ class Session:
         "inbox",
         "introduced",
         "last_seen",
+        "name",
         "protocol",
         "worker",
     )
 
     def __init__(self, identity: bytes, now: float) -> None:
         self.identity = identity
-        self.id = uuid.uuid4().hex[:12]
-        self.client = ""
+        self.id = uuid.uuid4().hex[:12]  # the wire's ``session`` id (welcome)
+        self.name = ""  # the client's name, from hello
         self.protocol = 0
         self.introduced = False
-        self.gone = False  # the connection is gone; the session is being dropped
+        self.gone = False  # the connection is gone; it is being dropped
         self.last_seen = now
         self.conversations: set[str] = set()
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
+
+
+Handler = Callable[[Any, Any], Awaitable[None]]  # (peer, message of the routed class)
 
 
 def build_provider(settings: dict[str, Any], fallbacks: FallbackPicker) -> DialogueProvider:
@@ -102,13 +103,36 @@ def build_provider(settings: dict[str, Any], fallbacks: FallbackPicker) -> Dialo
     raise ConfigError(f"unknown dialogue provider '{name}'; use 'authored' or 'openai'")
 
 
-def default_extensions() -> list[type[Extension]]:
-    from .memory_ext import MemoryExtension
-    from .voice_ext import VoiceExtension
-    from .world_ext import WorldExtension
+def build_extensions(runtime: Runtime) -> list[Extension]:
+    """The default concerns and the links between them, stated once.
 
-    # Order matters: the world's view and conditions first, then memory, then voice sinks.
-    return [WorldExtension, MemoryExtension, VoiceExtension]
+    The list's order is the order of start, of context parts and of turn bookkeeping: the world
+    first (it spreads rumours already due before memory retrieves what the NPC remembers), then
+    memory, then voice (a sink of the finished text). Persona conditions are judged by the world
+    when one is loaded (it reads memory's relationship values too), else by memory for the
+    conditions that read only relationship values.
+    """
+    from ..memory.extension import MemoryExtension
+    from ..voice.extension import VoiceExtension
+    from ..world.extension import WorldExtension
+
+    world = WorldExtension(runtime)
+    memory = MemoryExtension(runtime, complete=runtime.provider.complete_fn())
+    memory.follow(world)  # NPCs remember what the world says they learned
+    world.use_values(MemoryExtension.expression_names(runtime.settings), [memory])  # relationship.*
+    runtime.world, runtime.memory = world, memory
+    out: list[Extension] = [world, memory]
+    if runtime.settings.voice.get("enabled", True):
+        runtime.voice = VoiceExtension(runtime, scene_names=world.scene_names)
+        out.append(runtime.voice)
+    return out
+
+
+def default_expression_names(settings: Settings) -> dict[str, str]:
+    """Names the default concerns other than the world own in persona expressions (for lint)."""
+    from ..memory.extension import MemoryExtension
+
+    return MemoryExtension.expression_names(settings)
 
 
 class Runtime:
@@ -118,40 +142,33 @@ class Runtime:
         *,
         clock: Clock | None = None,
         provider: DialogueProvider | None = None,
-        extensions: list[type[Extension]] | None = None,
+        extensions: Sequence[type[Extension]] | None = None,
     ) -> None:
-        self.settings = settings
-        self.clock: Clock = clock or SystemClock()
-        self.game_time = 0.0
+        """``extensions``: run these concern classes (built with the host alone) instead of the
+        default set of :func:`build_extensions`."""
+        self._settings = settings
+        self._clock: Clock = clock or SystemClock()
+        self._game_time = 0.0
         self.fallbacks = FallbackPicker()
         self.authored = AuthoredProvider.from_settings(
             {k: v for k, v in settings.dialogue.items() if k in ("threshold",)}, self.fallbacks
         )
         self.provider = provider or build_provider(settings.dialogue, self.fallbacks)
-        self.db = Database(settings.db, durability=settings.durability)  # type: ignore[arg-type]
-        self.extensions: list[Extension] = [
-            cls(self) for cls in (extensions if extensions is not None else default_extensions())
-        ]
-        self.personas = PersonaStore(settings.personas_dir, checker=self._check_persona)
-        self.personas.listeners.append(self._on_reload)
-        self.sessions: dict[bytes, Session] = {}
+        self._db = Database(settings.db, durability=settings.durability)
+        self.world: WorldExtension | None = None
+        self.memory: MemoryExtension | None = None
+        self.voice: VoiceExtension | None = None
+        self.extensions: list[Extension] = (
+            build_extensions(self) if extensions is None else [cls(self) for cls in extensions]
+        )
+        self._personas = PersonaStore(settings.personas_dir, checker=self._check_persona)
+        self._personas.listeners.append(self._on_reload)
+        self.connections: dict[bytes, Connection] = {}
         self.conversations: dict[str, Conversation] = {}
-        self._handlers: dict[str, Handler] = {
-            "hello": self._on_hello,
-            "bye": self._on_bye,
-            "game_time": self._on_game_time,
-            "conversation_start": self._on_conversation_start,
-            "player_text": self._on_player_text,
-            "interrupt": self._on_interrupt,
-            "conversation_end": self._on_conversation_end,
-            "save": self._on_save,
-            "load": self._on_load,
-        }
-        for ext in self.extensions:
-            for mtype, handler in ext.handlers().items():
-                if mtype in self._handlers:
-                    raise ConfigError(f"message type '{mtype}' is handled twice (extension {ext.name})")
-                self._handlers[mtype] = handler
+        self._routes = HostRoutes(self)
+        self._handlers: dict[type[Message], Handler] = {}
+        for r in [*self._routes.routes(), *(r for ext in self.extensions for r in ext.routes())]:
+            self._add_route(r)
         self._zctx: zmq.asyncio.Context | None = None
         self.server: RouterServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -160,25 +177,128 @@ class Runtime:
         self.started = asyncio.Event()
         self.endpoint = ""
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    def _add_route(self, r: Route[Any]) -> None:
+        if r.message in self._handlers:
+            raise ConfigError(f"message type '{r.message.model_fields['type'].default}' is handled twice")
+        self._handlers[r.message] = r.handler
+
+    # -- the Host port ----------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    @property
+    def personas(self) -> PersonaStore:
+        return self._personas
+
+    @property
+    def game_time(self) -> float:
+        return self._game_time
+
+    def set_game_time(self, hours: float) -> None:
+        self._game_time = hours
+
+    async def send(self, peer: Peer, msg: Message) -> None:
+        conn = self._connection_of(peer)
+        if conn is not None:
+            self.send_now(conn, msg)
+
+    async def broadcast(self, msg: Message) -> None:
+        for conn in list(self.connections.values()):
+            if conn.introduced:
+                self.send_now(conn, msg)
+
+    def conversation(self, peer: Peer, conversation_id: str, ref: Any) -> Conversation:
+        conv = self.conversations.get(conversation_id)
+        if conv is None or conv.connection is not peer:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_CONVERSATION, f"no open conversation '{conversation_id}'", ref=ref
+            )
+        return conv
+
+    def refresh_personas(self, force: bool = False) -> None:
+        self._personas.refresh(force=force)
+
+    async def preview_reply(self, conv: ConversationView, player_text: str) -> tuple[str, str] | None:
+        if conv.closed or len(conv.npc_ids) != 1:
+            return None
+        persona = self._personas.get(conv.npc_ids[0])
+        if persona is None:
+            return None
+        # Read-only apart from the world's catch-up of rumours already due by game time.
+        ctx = await self.context_for(persona, conv.player_id, player_text, history=conv.history)
+        provider = self.pick_provider(ctx)
+        if not isinstance(provider, AuthoredProvider):
+            return None
+        line = provider.peek(ctx).text
+        return (persona.id, line) if line else None
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+
+    # -- dialogue ------------------------------------------------------------------------------------
+    async def context_for(
+        self,
+        persona: Persona,
+        player_id: str,
+        player_text: str,
+        *,
+        history: Sequence[HistoryEntry] = (),
+        others: Sequence[str] = (),
+    ) -> DialogueContext:
+        """One turn's dialogue context: every concern's part, merged in one place. Conditions are
+        judged in the order of ``self.extensions`` (see :func:`build_extensions`)."""
+        request = ContextRequest(persona, player_id, player_text)
+        parts = []
+        for ext in self.extensions:
+            try:
+                part = await ext.context_part(request)
+            except Exception:
+                log.exception("%s failed to add to the context; continuing without it", ext.name)
+                continue
+            if part is not None:
+                parts.append(part)
+        return build_context(persona, player_id, player_text, parts, history=history, others=others)
+
+    def pick_provider(self, ctx: DialogueContext) -> DialogueProvider:
+        """With an LLM provider, a strong match on an authored topic still gets the authored line."""
+        if self.provider is self.authored or self.provider.name == "authored":
+            return self.provider
+        _topic, score = self.authored.match(ctx)
+        return self.authored if score >= self._settings.prefer_authored else self.provider
+
+    # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> str:
         for ext in self.extensions:
             await ext.start()
-        self.personas.refresh()
-        if not self.personas.ids():
-            log.warning("no personas found in %s", self.settings.personas_dir)
+        self._personas.refresh()
+        if not self._personas.ids():
+            log.warning("no personas found in %s", self._settings.personas_dir)
         self._pending_notices.clear()  # start-up problems are logged; clients get later ones
         self._zctx = zmq.asyncio.Context()
-        self.server = RouterServer(self._zctx, heartbeat_ms=int(self.settings.heartbeat_interval * 1000))
-        if self.settings.curve_secret_file is not None:
-            self.server.enable_curve(self.settings.curve_secret_file, self.settings.curve_clients_dir)
-        self.endpoint = self.server.bind(self.settings.bind)
+        self.server = RouterServer(self._zctx, heartbeat_ms=int(self._settings.heartbeat_interval * 1000))
+        if self._settings.curve_secret_file is not None:
+            self.server.enable_curve(self._settings.curve_secret_file, self._settings.curve_clients_dir)
+        self.endpoint = self.server.bind(self._settings.bind)
         self._tasks = [
             asyncio.create_task(self.server.serve(self._on_frame), name="router"),
             asyncio.create_task(self._reaper(), name="reaper"),
             asyncio.create_task(self._reloader(), name="reloader"),
         ]
-        log.info("npc-runtime %s serving %d NPCs on %s", __version__, len(self.personas.ids()), self.endpoint)
+        log.info(
+            "npc-runtime %s serving %d NPCs on %s", __version__, len(self._personas.ids()), self.endpoint
+        )
         self.started.set()
         return self.endpoint
 
@@ -187,9 +307,9 @@ class Runtime:
             await conv.close("shutdown")
         for task in self._tasks:
             task.cancel()
-        for session in self.sessions.values():
-            if session.worker:
-                session.worker.cancel()
+        for conn in self.connections.values():
+            if conn.worker:
+                conn.worker.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for ext in reversed(self.extensions):
             try:
@@ -201,284 +321,121 @@ class Runtime:
             self.server.close()
         if self._zctx:
             self._zctx.term()
-        self.db.close()
+        self._db.close()
 
-    # -- helpers for extensions -----------------------------------------------------------------
-    def extension(self, name: str) -> Extension | None:
-        for ext in self.extensions:
-            if ext.name == name:
-                return ext
-        return None
-
-    def personas_refresh(self) -> None:
-        self.personas.refresh()
-
-    def pick_provider(self, ctx: DialogueContext) -> DialogueProvider:
-        """With an LLM provider, a strong match on an authored topic still gets the authored line."""
-        if self.provider is self.authored or self.provider.name == "authored":
-            return self.provider
-        _topic, score = self.authored.match(ctx)
-        return self.authored if score >= self.settings.prefer_authored else self.provider
-
-    async def send(self, session: Session, msg: Message) -> None:
-        self.send_now(session, msg)
-
-    def send_now(self, session: Session, msg: Message) -> None:
-        if self.server is None or session.gone or session.identity not in self.sessions:
+    # -- frames ----------------------------------------------------------------------------------------
+    def send_now(self, conn: Connection, msg: Message) -> None:
+        if self.server is None or conn.gone or conn.identity not in self.connections:
             return
         try:
-            self.server.send(session.identity, codec.encode(msg))
+            self.server.send(conn.identity, codec.encode(msg))
         except PeerGone:
-            session.gone = True  # further sends to it are skipped; logged once
-            log.info("client %s is gone; freeing its conversations", session.client or session.id)
-            asyncio.get_running_loop().call_soon(self._schedule_drop, session, "disconnect")
+            conn.gone = True  # further sends to it are skipped; logged once
+            log.info("client %s is gone; freeing its conversations", conn.name or conn.id)
+            asyncio.get_running_loop().call_soon(self._schedule_drop, conn, "disconnect")
         except PeerOverloaded:
-            log.warning(
-                "client %s is not reading; dropped a %s message",
-                session.client or session.id,
-                msg.model_fields["type"].default if "type" in msg.model_fields else "?",
-            )
+            log.warning("client %s is not reading; dropped a %s message", conn.name or conn.id, msg.type)
 
-    async def broadcast(self, msg: Message) -> None:
-        for session in list(self.sessions.values()):
-            if session.introduced:
-                self.send_now(session, msg)
+    def _connection_of(self, peer: Peer) -> Connection | None:
+        return peer if isinstance(peer, Connection) else None
 
-    # -- frames ---------------------------------------------------------------------------------
+    def own(self, peer: Peer) -> Connection:
+        """The connection behind a peer this host handed out."""
+        if not isinstance(peer, Connection):
+            raise TypeError(f"not a connection of this runtime: {peer!r}")
+        return peer
+
     def _on_frame(self, identity: bytes, data: bytes) -> None:
-        now = self.clock.monotonic()
-        session = self.sessions.get(identity)
-        if session is None:
-            session = self.sessions[identity] = Session(identity, now)
-        session.last_seen = now
+        now = self._clock.monotonic()
+        conn = self.connections.get(identity)
+        if conn is None:
+            conn = self.connections[identity] = Connection(identity, now)
+        conn.last_seen = now
         try:
-            msg = codec.decode_client(data, self.settings.max_message_bytes)
+            msg = codec.decode_client(data, self._settings.max_message_bytes)
         except ProtocolError as exc:
-            self._reply_error(session, exc)
+            self.reply_error(conn, exc)
             return
-        mtype: str = msg.type  # type: ignore[attr-defined]
-        if mtype == "ping":
-            assert isinstance(msg, Ping)
-            self.send_now(session, Pong(ref=msg.id, t=msg.t))
+        if isinstance(msg, Ping):
+            self.send_now(conn, Pong(ref=msg.id, t=msg.t))
             return
-        if not session.introduced and mtype != "hello":
-            self._reply_error(
-                session,
+        if not conn.introduced and not isinstance(msg, Hello):
+            self.reply_error(
+                conn,
                 ProtocolError(
                     ErrorCode.NOT_INTRODUCED, "send 'hello' first (see docs/protocol.md)", ref=msg.id
                 ),
             )
             return
-        if mtype == "list_npcs":
-            assert isinstance(msg, ListNpcs)
-            self.send_now(session, Npcs(ref=msg.id, npcs=self._npc_infos()))
+        if isinstance(msg, ListNpcs):
+            self.send_now(conn, Npcs(ref=msg.id, npcs=self.npc_infos()))
             return
-        session.inbox.put_nowait(msg)
-        if session.worker is None or session.worker.done():
-            session.worker = asyncio.create_task(self._session_worker(session))
+        conn.inbox.put_nowait(msg)
+        if conn.worker is None or conn.worker.done():
+            conn.worker = asyncio.create_task(self._connection_worker(conn))
 
-    async def _session_worker(self, session: Session) -> None:
-        while not session.inbox.empty():
-            msg = session.inbox.get_nowait()
-            handler = self._handlers.get(msg.type)  # type: ignore[attr-defined]
+    async def _connection_worker(self, conn: Connection) -> None:
+        while not conn.inbox.empty():
+            msg = conn.inbox.get_nowait()
+            handler = self._handlers.get(type(msg))
             try:
                 if handler is None:
-                    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"no handler for '{msg.type}'", ref=msg.id)  # type: ignore[attr-defined]
-                await handler(session, msg)
+                    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"no handler for '{msg.type}'", ref=msg.id)
+                await handler(conn, msg)
             except ProtocolError as exc:
-                self._reply_error(session, exc)
+                self.reply_error(conn, exc)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("handler for %s failed", msg.type)  # type: ignore[attr-defined]
-                self._reply_error(
-                    session,
+                log.exception("handler for %s failed", msg.type)
+                self.reply_error(
+                    conn,
                     ProtocolError(ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}", ref=msg.id),
                 )
 
-    def _reply_error(self, session: Session, exc: ProtocolError) -> None:
-        self.send_now(session, Error(code=exc.code, message=exc.message, ref=exc.ref))
+    def reply_error(self, conn: Connection, exc: ProtocolError) -> None:
+        self.send_now(conn, Error(code=exc.code, message=exc.message, ref=exc.ref))
 
-    def _npc_infos(self) -> list[NpcInfo]:
-        return [NpcInfo(id=p.id, name=p.name, role=p.role) for p in self.personas.all()]
+    def npc_infos(self) -> list[NpcInfo]:
+        return [NpcInfo(id=p.id, name=p.name, role=p.role) for p in self._personas.all()]
 
-    # -- handlers ---------------------------------------------------------------------------------
-    async def _on_hello(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, Hello)
-        if msg.protocol not in codec.SUPPORTED_PROTOCOLS:
-            raise ProtocolError(
-                ErrorCode.UNSUPPORTED_PROTOCOL,
-                f"protocol {msg.protocol} is not supported; this runtime speaks {sorted(codec.SUPPORTED_PROTOCOLS)}",
-                ref=msg.id,
-            )
-        session.introduced = True
-        session.client = msg.client
-        session.protocol = msg.protocol
-        self.send_now(
-            session,
-            Welcome(
-                ref=msg.id,
-                protocol=codec.PROTOCOL_VERSION,
-                runtime=__version__,
-                session=session.id,
-                npcs=self._npc_infos(),
-                heartbeat_interval=self.settings.heartbeat_interval,
-                client_timeout=self.settings.client_timeout,
-                max_message_bytes=self.settings.max_message_bytes,
-            ),
-        )
-
-    async def _on_bye(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, Bye)
-        await self.drop_session(session, "client")
-
-    async def _on_game_time(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, GameTime)
-        self.game_time = msg.hours
-
-    def conversation_of(self, session: Session, conversation_id: str, ref: Any) -> Conversation:
-        conv = self.conversations.get(conversation_id)
-        if conv is None or conv.session is not session:
-            raise ProtocolError(
-                ErrorCode.UNKNOWN_CONVERSATION, f"no open conversation '{conversation_id}'", ref=ref
-            )
-        return conv
-
-    async def _on_conversation_start(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, ConversationStart)
-        self.personas_refresh()
-        missing = [n for n in msg.npc_ids if self.personas.get(n) is None]
-        if missing:
-            raise ProtocolError(
-                ErrorCode.UNKNOWN_NPC,
-                f"unknown NPC id(s): {', '.join(missing)}; known: {', '.join(self.personas.ids())}",
-                ref=msg.id,
-            )
-        conv_id = uuid.uuid4().hex[:12]
-        conv = Conversation(self, session, conv_id, list(dict.fromkeys(msg.npc_ids)), msg.player_id, msg.mode)
-        self.conversations[conv_id] = conv
-        session.conversations.add(conv_id)
-        try:
-            for ext in self.extensions:
-                await ext.on_conversation_start(conv)
-        except Exception as exc:
-            log.exception("conversation %s could not start", conv_id)
-            await self.end_conversation(conv, "client", notify=False)
-            if isinstance(exc, ProtocolError):
-                raise
-            raise ProtocolError(
-                ErrorCode.INTERNAL, f"the conversation could not start: {type(exc).__name__}", ref=msg.id
-            ) from exc
-        await self.send(
-            session,
-            ConversationStarted(
-                ref=msg.id,
-                conversation_id=conv_id,
-                npc_ids=conv.npc_ids,
-                player_id=conv.player_id,
-                mode=conv.mode,
-            ),
-        )
-        if msg.greet:
-            persona = self.personas.get(conv.npc_ids[0])
-            assert persona is not None
-            greeting = await self._greeting(conv, persona)
-            if greeting:
-                conv.submit(None, to=persona.id, scripted=(greeting, "greeting"))
-
-    async def _greeting(self, conv: Conversation, persona: Persona) -> str | None:
-        from ..dialogue.providers.authored import pick_line
-
-        ctx = DialogueContext(persona=persona, player_id=conv.player_id, player_text="")
-        for ext in self.extensions:
-            await ext.contribute_context(conv, ctx)
-        line = pick_line(persona.greeting, ctx, 0)
-        return line.text if line else None
-
-    async def _on_player_text(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, PlayerText)
-        conv = self.conversation_of(session, msg.conversation_id, msg.id)
-        conv.submit(msg.text, to=msg.to, ref=msg.id)
-
-    async def _on_interrupt(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, Interrupt)
-        self.conversation_of(session, msg.conversation_id, msg.id).interrupt()
-
-    async def _on_conversation_end(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, ConversationEnd)
-        conv = self.conversation_of(session, msg.conversation_id, msg.id)
-        await conv.say_farewell()
-        await self.end_conversation(conv, "client")
-
+    # -- conversations and connections -------------------------------------------------------------
     async def end_conversation(self, conv: Conversation, reason: str, *, notify: bool = True) -> None:
         self.conversations.pop(conv.id, None)
-        conv.session.conversations.discard(conv.id)
+        conv.connection.conversations.discard(conv.id)
         await conv.close(reason, notify=notify)
 
-    async def _on_save(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, Save)
-        parts: dict[str, Any] = {}
-        for ext in self.extensions:
-            part = ext.save_part()
-            if part is not None:
-                parts[ext.name] = part
-        blob = encode_save(SaveBlob(parts=parts))
-        await self.send(session, SaveData(ref=msg.id, blob=blob, parts=sorted(parts)))
+    def _schedule_drop(self, conn: Connection, reason: str) -> None:
+        if conn.identity in self.connections:
+            self.spawn(self.drop_connection(conn, reason))
 
-    async def _on_load(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, Load)
-        try:
-            blob = decode_save(msg.blob)
-            with self.db.transaction() as conn:
-                for ext in self.extensions:
-                    if ext.name in blob.parts:
-                        ext.load_part(blob.parts[ext.name], conn)
-        except SaveFormatError as exc:
-            raise ProtocolError(ErrorCode.SAVE_INVALID, str(exc), ref=msg.id) from None
-        for ext in self.extensions:
-            if ext.name in blob.parts:
-                ext.after_load()
-        await self.send(session, Loaded(ref=msg.id, parts=sorted(blob.parts)))
-
-    # -- liveness and reload ------------------------------------------------------------------
-    def _schedule_drop(self, session: Session, reason: str) -> None:
-        if session.identity in self.sessions:
-            self._spawn(self.drop_session(session, reason))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run a background coroutine, keeping a reference until it finishes."""
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def drop_session(self, session: Session, reason: str) -> None:
-        if self.sessions.pop(session.identity, None) is None:
+    async def drop_connection(self, conn: Connection, reason: str) -> None:
+        if self.connections.pop(conn.identity, None) is None:
             return
-        for conv_id in list(session.conversations):
+        for conv_id in list(conn.conversations):
             conv = self.conversations.get(conv_id)
             if conv is not None:
                 await self.end_conversation(conv, reason, notify=False)
-        if session.worker and session.worker is not asyncio.current_task():
-            session.worker.cancel()
+        if conn.worker and conn.worker is not asyncio.current_task():
+            conn.worker.cancel()
 
     async def _reaper(self) -> None:
-        interval = min(self.settings.heartbeat_interval, self.settings.client_timeout) / 2
+        interval = min(self._settings.heartbeat_interval, self._settings.client_timeout) / 2
         while True:
             await asyncio.sleep(interval)
-            now = self.clock.monotonic()
-            for session in list(self.sessions.values()):
-                if now - session.last_seen > self.settings.client_timeout:
+            now = self._clock.monotonic()
+            for conn in list(self.connections.values()):
+                if now - conn.last_seen > self._settings.client_timeout:
                     log.info(
-                        "client %s silent for %.1fs; dropping it",
-                        session.client or session.id,
-                        now - session.last_seen,
+                        "client %s silent for %.1fs; dropping it", conn.name or conn.id, now - conn.last_seen
                     )
-                    await self.drop_session(session, "timeout")
+                    await self.drop_connection(conn, "timeout")
 
+    # -- personas ----------------------------------------------------------------------------------------
     async def _reloader(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.reload_interval)
-            self.personas.refresh()
+            await asyncio.sleep(self._settings.reload_interval)
+            self._personas.refresh()
             await self._flush_notices()
 
     def _on_reload(self, report: ReloadReport) -> None:
@@ -499,7 +456,7 @@ class Runtime:
             except Exception:
                 log.exception("extension %s failed on persona reload", ext.name)
         if self.started.is_set():
-            self._spawn(self._flush_notices())
+            self.spawn(self._flush_notices())
 
     async def _flush_notices(self) -> None:
         notices, self._pending_notices = self._pending_notices, []
@@ -513,6 +470,11 @@ class Runtime:
         return problems
 
 
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())
+
+
 async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
     await runtime.start()
     try:
@@ -521,4 +483,12 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
         await runtime.stop()
 
 
-Callback = Callable[[], Awaitable[None]]
+__all__ = [
+    "Connection",
+    "Runtime",
+    "build_extensions",
+    "build_provider",
+    "default_expression_names",
+    "route",
+    "run_forever",
+]

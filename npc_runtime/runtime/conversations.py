@@ -13,10 +13,12 @@ import re
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..dialogue.actions import ActionRejected, check_args
 from ..dialogue.base import ActionProposal, SourceTag, TextPiece
 from ..dialogue.context import DialogueContext, HistoryEntry
 from ..dialogue.providers.authored import pick_line
 from ..errors import ProviderError
+from ..host import TurnRecord, TurnSink
 from ..personas.schema import ActionSpec, Persona
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import (
@@ -26,13 +28,11 @@ from ..protocol.messages import (
     NpcAction,
     NpcTextDelta,
     NpcTextFinal,
-    Warning,
+    WarningMessage,
 )
-from .actions import check_args
-from .extension import ActionRejected, TurnRecord, TurnSink
 
 if TYPE_CHECKING:
-    from .app import Runtime, Session
+    from .app import Connection, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +40,24 @@ MAX_PENDING_TURNS = 4
 
 
 class Conversation:
+    """The host's :class:`~npc_runtime.host.ConversationControl`."""
+
     def __init__(
         self,
         runtime: Runtime,
-        session: Session,
+        connection: Connection,
         conversation_id: str,
         npc_ids: list[str],
         player_id: str,
         mode: str,
     ) -> None:
         self.runtime = runtime
-        self.session = session
+        self.connection = connection
         self.id = conversation_id
         self.npc_ids = npc_ids
         self.player_id = player_id
         self.mode = mode
-        self.sinks: list[TurnSink] = []
+        self._sinks: list[TurnSink] = []
         self.history: deque[HistoryEntry] = deque(maxlen=max(runtime.settings.history_turns * 2, 2))
         self.turn_counter = 0
         self.closed = False
@@ -69,6 +71,9 @@ class Conversation:
         self.current_turn: int | None = None
 
     # -- public -----------------------------------------------------------------------------
+    def add_sink(self, sink: TurnSink) -> None:
+        self._sinks.append(sink)
+
     def submit(
         self,
         text: str | None,
@@ -113,11 +118,10 @@ class Conversation:
         self.turn_counter += 1
         turn_id = self.turn_counter
         npc_id = self._pick_speaker(player_text or "", to)
-        self.runtime.personas_refresh()
         persona = self.runtime.personas.get(npc_id)
         if persona is None:
             await self.send(
-                Warning(
+                WarningMessage(
                     code=ErrorCode.UNKNOWN_NPC,
                     message=f"NPC '{npc_id}' is no longer loaded",
                     conversation_id=self.id,
@@ -126,22 +130,17 @@ class Conversation:
             )
             return None
         self.last_speaker = npc_id
-        ctx = DialogueContext(
-            persona=persona,
-            player_id=self.player_id,
-            player_text=player_text or "",
-            history=list(self.history),
+        ctx = await self.runtime.context_for(
+            persona,
+            self.player_id,
+            player_text or "",
+            history=self.history,
             others=[n for n in self.npc_ids if n != npc_id],
         )
-        for ext in self.runtime.extensions:
-            try:
-                await ext.contribute_context(self, ctx)
-            except Exception:
-                log.exception("extension %s failed to add context; continuing without it", ext.name)
         state = _TurnState()
         self.current_turn = turn_id
-        for sink in self.sinks:
-            await sink.on_start(self, turn_id, npc_id)
+        for sink in self._sinks:
+            await sink.on_start(turn_id, npc_id)
         stream = asyncio.create_task(self._stream(ctx, turn_id, npc_id, state, scripted, ref))
         self._stream_task = stream
         await asyncio.wait({stream})
@@ -160,7 +159,7 @@ class Conversation:
         return False
 
     async def send(self, msg: Message) -> None:
-        await self.runtime.send(self.session, msg)
+        self.runtime.send_now(self.connection, msg)
 
     async def close(self, reason: str, *, notify: bool = True) -> None:
         if self.closed:
@@ -179,9 +178,7 @@ class Conversation:
     async def say_farewell(self) -> None:
         persona = self.runtime.personas.get(self.last_speaker)
         if persona and persona.farewell:
-            ctx = DialogueContext(persona=persona, player_id=self.player_id, player_text="")
-            for ext in self.runtime.extensions:
-                await ext.contribute_context(self, ctx)
+            ctx = await self.runtime.context_for(persona, self.player_id, "")
             line = pick_line(persona.farewell, ctx, self.turn_counter)
             if line is not None:
                 await self.run_turn(None, to=self.last_speaker, scripted=(line.text, "farewell"))
@@ -226,8 +223,8 @@ class Conversation:
         await self.send(
             NpcTextDelta(conversation_id=self.id, turn_id=turn_id, npc_id=npc_id, seq=state.seq, text=text)
         )
-        for sink in self.sinks:
-            await sink.on_text(self, turn_id, npc_id, text)
+        for sink in self._sinks:
+            await sink.on_text(turn_id, npc_id, text)
 
     async def _stream(
         self,
@@ -257,7 +254,7 @@ class Conversation:
             code = ErrorCode.PROVIDER_TIMEOUT if exc.timeout else ErrorCode.PROVIDER_FAILED
             log.warning("dialogue provider failed in conversation %s: %s", self.id, exc)
             await self.send(
-                Warning(
+                WarningMessage(
                     code=code,
                     message=f"{exc}; the NPC answered with a fallback line",
                     conversation_id=self.id,
@@ -289,7 +286,9 @@ class Conversation:
                 await ext.apply_action(self, npc_id, spec, args)
         except ActionRejected as exc:
             await self.send(
-                Warning(code=ErrorCode.ACTION_REJECTED, message=str(exc), conversation_id=self.id, ref=ref)
+                WarningMessage(
+                    code=ErrorCode.ACTION_REJECTED, message=str(exc), conversation_id=self.id, ref=ref
+                )
             )
             return
         state.actions.append((spec.name, args))
@@ -301,9 +300,9 @@ class Conversation:
         self, ctx: DialogueContext, turn_id: int, npc_id: str, state: _TurnState, interrupted: bool, ref: Any
     ) -> TurnRecord:
         heard = state.text
-        for sink in self.sinks:
+        for sink in self._sinks:
             try:
-                result = await sink.on_end(self, turn_id, npc_id, state.text, interrupted)
+                result = await sink.on_end(turn_id, npc_id, state.text, interrupted)
             except Exception:
                 log.exception("turn sink failed at the end of turn %s", turn_id)
                 continue

@@ -30,6 +30,7 @@ from ..protocol.messages import (
     Error,
     Hello,
     Message,
+    NpcTextDelta,
     NpcTextFinal,
     Ping,
     PlayerText,
@@ -143,7 +144,7 @@ class AsyncClient:
         """
 
         def matches(msg: Message) -> bool:
-            return (types is None or msg.type in types) and (where is None or where(msg))  # type: ignore[attr-defined]
+            return (types is None or msg.type in types) and (where is None or where(msg))
 
         for i, msg in enumerate(self._backlog):
             if matches(msg):
@@ -172,7 +173,7 @@ class AsyncClient:
                 continue
             ref = getattr(msg, "ref", None)
             fut = self._pending.get(ref) if ref is not None else None
-            if fut is not None and not fut.done() and msg.type not in ("npc_text_final", "npc_text_delta"):  # type: ignore[attr-defined]
+            if fut is not None and not fut.done() and msg.type not in ("npc_text_final", "npc_text_delta"):
                 fut.set_result(msg)
             else:
                 self.events.put_nowait(msg)
@@ -226,7 +227,7 @@ class AsyncClient:
                 return ref is not None and msg.ref == ref
             if getattr(msg, "conversation_id", None) != conversation_id:
                 return False
-            if msg.type == "npc_text_delta":  # type: ignore[attr-defined]
+            if msg.type == "npc_text_delta":
                 return True  # the turn's pieces are consumed with it
             return isinstance(msg, NpcTextFinal) and (ref is None or msg.ref == ref)
 
@@ -238,8 +239,8 @@ class AsyncClient:
                 raise RuntimeErrorReply(msg)
             if isinstance(msg, NpcTextFinal):
                 return msg
-            if on_delta is not None:
-                on_delta(msg.text)  # type: ignore[attr-defined]
+            if on_delta is not None and isinstance(msg, NpcTextDelta):
+                on_delta(msg.text)
 
     async def end_conversation(self, conversation_id: str) -> None:
         await self.send(ConversationEnd(conversation_id=conversation_id, id=self.next_id()))

@@ -15,6 +15,9 @@ DEFAULT_BACKCHANNELS = [
 class VoiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(
+        default=True, description="false: a text-only runtime (no voice messages, no models loaded)"
+    )
     stt: Literal["pocketsphinx", "openai"] = "pocketsphinx"
     stt_options: dict[str, Any] = Field(default_factory=dict)
     stt_processes: int = Field(
@@ -80,6 +83,6 @@ class VoiceConfig(BaseModel):
     scene_words: list[str] = Field(default_factory=list, description="Extra names to recognise")
     warm_up: bool = Field(
         default=True,
-        description="Load the models before the runtime serves; false: in the background (the first "
-        "voice conversation then waits for them, which can take seconds)",
+        description="Load the models before the runtime serves; false: when the first voice "
+        "conversation starts (it then waits for them, which can take seconds)",
     )

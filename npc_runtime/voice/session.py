@@ -18,7 +18,7 @@ import numpy as np
 from ..clock import Clock
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import Message
-from ..protocol.messages.core import Error, Warning
+from ..protocol.messages.core import Error, WarningMessage
 from ..protocol.messages.voice import MAX_AUDIO_CHUNK_BYTES, Transcript
 from .config import VoiceConfig
 from .frames import STT_RATE, Int16Array
@@ -226,7 +226,7 @@ class VoiceConversation:
                 log.exception("voice processing failed in conversation %s; utterance dropped", self.id)
                 await self._drop_utterance()
                 await self._port.send(
-                    Warning(
+                    WarningMessage(
                         code=ErrorCode.PROVIDER_FAILED,
                         message=f"speech recognition failed ({type(exc).__name__}); the utterance was dropped",
                         conversation_id=self.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import NpcRuntimeError
@@ -11,9 +12,9 @@ from ..errors import NpcRuntimeError
 
 def cmd_lint(args: argparse.Namespace) -> int:
     from .lint import lint_path
-    from .lint_hooks import extension_types
+    from .lint_hooks import expression_types
 
-    problems = lint_path(Path(args.path), extension_types())
+    problems = lint_path(Path(args.path), expression_types(args.external_names(None)))
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
         print(json.dumps([{**p.as_dict(), "severity": p.severity} for p in problems], indent=2))
@@ -48,7 +49,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from ..cli import emit_json
+    from ..console import emit_json
     from .model import world_json_schema
 
     emit_json(world_json_schema(), args.output)
@@ -82,8 +83,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
-    """Add `npc-runtime world ...` to the `npc-runtime` parser."""
+def register(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg,unused-ignore]
+    external_names: Callable[[Path | None], dict[str, str]],
+) -> None:
+    """Add `npc-runtime world ...` to the `npc-runtime` parser. ``external_names(config)``: the
+    names other concerns own in persona expressions (name -> type), from a config file or the
+    environment."""
     world = subparsers.add_parser("world", help="world files: lint, show, schema, replay")
     sub = world.add_subparsers(dest="world_command", required=True)
 
@@ -94,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "path", help="a *.world.yaml file, or a folder holding one (its personas are checked too)"
     )
     lint.add_argument("--json", action="store_true", help="print the problems as JSON")
-    lint.set_defaults(func=cmd_lint)
+    lint.set_defaults(func=cmd_lint, external_names=external_names)
 
     show = sub.add_parser("show", help="draw the quest graphs and the entity graph")
     show.add_argument("path", help="a *.world.yaml file, or a folder holding one")

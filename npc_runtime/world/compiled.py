@@ -19,7 +19,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .. import expr
 from ..errors import ContentError
+from ..expr import BOOL, FLOAT, INT, STRING, Checked, CheckedEffect, ExprError, Type
+from ..expr.evaluate import Fn, compile_node
 from ..personas.yamlfile import (
     Loc,
     Problem,
@@ -29,18 +32,15 @@ from ..personas.yamlfile import (
     load_yaml,
     validation_problems,
 )
-from . import expr
-from .evaluate import Fn, compile_node
-from .expr import BOOL, FLOAT, INT, STRING, Checked, CheckedEffect, ExprError, Type
+from ..protocol.messages.world import BUILTIN_EVENT_FIELDS
 from .model import BUILTIN_EVENTS, DEFAULT_RELATION_TYPES, PayloadField, Variable, Visibility, WorldFile
 
 WORLD_SUFFIX = ".world.yaml"
 
 # Fields of the built-in events, as seen by rule conditions (event.<field>).
 BUILTIN_FIELDS: dict[str, dict[str, Type]] = {
-    "item_given": {"item": STRING, "giver": STRING, "receiver": STRING},
-    "enemy_killed": {"enemy": STRING, "count": INT, "by": STRING},
-    "location_entered": {"location": STRING, "who": STRING},
+    kind: {name: expr.simple_type(t) for name, t in fields.items()}
+    for kind, fields in BUILTIN_EVENT_FIELDS.items()
 }
 
 

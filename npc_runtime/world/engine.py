@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NpcRuntimeError
+from ..expr import BOOL, FLOAT, INT, STRING, EvalError, ExprError, Hidden, Type
+from ..expr.evaluate import Fn
+from ..protocol.messages.world import WORLD_EVENT_KINDS
 from .compiled import BUILTIN_FIELDS, CEffect, CTransition, World, value_fits
-from .evaluate import Fn
-from .expr import BOOL, FLOAT, INT, STRING, EvalError, ExprError, Hidden, Type
 from .knowledge import NpcView, event_prose
 from .state import Known, WorldState
 
 MAX_FIRINGS = 1000  # per event; more means transitions loop between states
-EVENT_KINDS = ("item_given", "enemy_killed", "location_entered", "custom", "action", "tell", "time")
+# Kinds the engine applies: the wire's (built-in and custom) and the runtime's own.
+EVENT_KINDS = (*WORLD_EVENT_KINDS, "action", "tell", "time")
 
 
 class WorldRejected(NpcRuntimeError):

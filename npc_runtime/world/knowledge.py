@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .evaluate import Fn
-from .expr import BOOL, FLOAT, INT, STRING, EvalError, Hidden, Type
+from ..expr import EvalError, Hidden, Type, value_type
+from ..expr.evaluate import Fn
 
 if TYPE_CHECKING:
     from .compiled import World
@@ -137,15 +137,6 @@ class _WithValues:
         if name not in self.values:
             raise Hidden(name)
         return self.values[name]
-
-
-def value_type(value: Any) -> Type:
-    """The expression type of a plain value (bool, int, float, anything else a string)."""
-    if isinstance(value, bool):
-        return BOOL
-    if isinstance(value, int):
-        return INT
-    return FLOAT if isinstance(value, float) else STRING
 
 
 def event_prose(world: World, kind: str, on: str, fields: dict[str, Any]) -> str:

@@ -18,13 +18,13 @@ from typing import Any
 
 import networkx as nx
 
+from ..expr import Bin, ExprError, Lit, Name, Node, Type, check_condition
+from ..expr.evaluate import compile_node
 from ..personas.loader import PERSONA_SUFFIX, load_persona_file
 from ..personas.schema import Persona
 from ..personas.yamlfile import Loc, Problem, field_name, line_for, load_yaml
 from .compiled import WORLD_SUFFIX, World, compile_text
 from .engine import WorldEnv
-from .evaluate import compile_node
-from .expr import Bin, ExprError, Lit, Name, Node, Type, check_condition
 from .personas import action_writes, check_persona, persona_warnings
 from .state import initial_state
 

@@ -13,10 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..protocol.messages.world import BUILTIN_EVENT_FIELDS
+
 ID = r"^[a-z][a-z0-9_]*$"
 VAR_NAME = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 RESERVED_PREFIXES = ("quest.", "event.", "arg.")
-BUILTIN_EVENTS = ("item_given", "enemy_killed", "location_entered")
+BUILTIN_EVENTS = tuple(BUILTIN_EVENT_FIELDS)
 DEFAULT_RELATION_TYPES = ("located_in", "owns", "member_of", "knows", "hostile_to", "likes", "guards")
 
 Visibility = Literal["all"] | list[str]

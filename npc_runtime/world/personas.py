@@ -11,17 +11,11 @@ the turn's dialogue context, and effects on them are applied by their owner.
 
 from __future__ import annotations
 
-from ..personas.schema import ActionSpec, ParamSpec, Persona
+from ..expr import ExprError, Type, check_condition, check_effect, param_type
+from ..personas.schema import ActionSpec, Persona
 from .compiled import World
-from .expr import BOOL, FLOAT, INT, STRING, ExprError, Type, check_condition, check_effect, enum
 
 External = dict[str, Type] | None
-
-
-def param_type(spec: ParamSpec) -> Type:
-    if spec.enum:
-        return enum(spec.enum)
-    return {"int": INT, "float": FLOAT, "bool": BOOL}.get(spec.type, STRING)
 
 
 def can_ever_see(world: World, npc: str) -> set[str]:

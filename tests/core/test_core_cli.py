@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from npc_runtime.errors import ConfigError
-from npc_runtime.runtime.settings import load_settings
+from npc_runtime.settings import load_settings
 from npc_runtime.transport.client import Client
 from testsupport import RuntimeProcess
 

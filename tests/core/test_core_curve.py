@@ -10,7 +10,7 @@ import zmq.auth
 
 from npc_runtime.protocol.messages import Ping, Pong
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 
 

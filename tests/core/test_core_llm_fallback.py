@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from dialogue.fake_openai_server import FakeOpenAIServer, HttpError, Stall, text_reply
 
-from npc_runtime.protocol.messages import Warning
+from npc_runtime.protocol.messages import WarningMessage
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 
 
@@ -86,7 +86,7 @@ async def test_provider_failure_gives_fallback_and_warning(
     final = await llm_client.say(conv, "what do you think of the king's new taxes?")
     assert final.source == "fallback" and final.text
     warning = await llm_client.next_event(types=("warning",))
-    assert isinstance(warning, Warning) and warning.code == code and warning.conversation_id == conv
+    assert isinstance(warning, WarningMessage) and warning.code == code and warning.conversation_id == conv
     # the runtime keeps serving: the next turn works
     llm.script(text_reply("Taxes. Hm."))
     assert (await llm_client.say(conv, "and the harvest this year?")).text == "Taxes. Hm."
@@ -105,7 +105,7 @@ async def test_connection_refused_gives_fallback(make_settings: Callable[..., Se
         final = await client.say(conv, "what lies beyond the mountains?")
         assert final.source == "fallback"
         warning = await client.next_event(types=("warning",))
-        assert isinstance(warning, Warning) and warning.code == "provider_failed"
+        assert isinstance(warning, WarningMessage) and warning.code == "provider_failed"
     finally:
         await client.close()
         await runtime.stop()

@@ -192,7 +192,7 @@ async def test_silent_client_is_dropped_after_timeout(make_settings, personas_di
         )
         await asyncio.wait_for(sock.recv(), 5)
         assert len(runtime.conversations) == 1
-        await wait_for(lambda: not runtime.conversations and not runtime.sessions, timeout=5)
+        await wait_for(lambda: not runtime.conversations and not runtime.connections, timeout=5)
     finally:
         sock.close(linger=0)
         ctx.term()

@@ -9,10 +9,9 @@ import pytest
 
 from npc_runtime.dialogue.base import DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from npc_runtime.dialogue.context import DialogueContext
+from npc_runtime.host import ConversationControl, Extension, TurnSink
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.conversations import Conversation
-from npc_runtime.runtime.extension import Extension, TurnSink
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 
 
@@ -58,9 +57,7 @@ async def test_concurrent_turns_run_one_after_another(make_settings: Callable[..
 
 
 class HalfHeard(TurnSink):
-    async def on_end(
-        self, conv: Conversation, turn_id: int, npc_id: str, full_text: str, interrupted: bool
-    ) -> str | None:
+    async def on_end(self, turn_id: int, npc_id: str, full_text: str, interrupted: bool) -> str | None:
         return full_text[: len(full_text) // 2]
 
 
@@ -69,7 +66,7 @@ async def test_a_turn_heard_only_in_part_is_marked_interrupted(
 ) -> None:
     conv_id = (await client.start_conversation("bram", greet=False)).conversation_id
     conv = runtime_server.conversations[conv_id]
-    conv.sinks.append(HalfHeard())
+    conv.add_sink(HalfHeard())
     record = await conv.run_turn("what are you working on?")
     assert record is not None and record.interrupted
     assert record.heard_text == record.npc_text[: len(record.npc_text) // 2]
@@ -81,7 +78,7 @@ async def test_a_turn_heard_only_in_part_is_marked_interrupted(
 class Broken(Extension):
     name = "broken"
 
-    async def on_conversation_start(self, conv: Conversation) -> None:
+    async def on_conversation_start(self, conv: ConversationControl) -> None:
         raise RuntimeError("boom")
 
 
@@ -97,7 +94,7 @@ async def test_a_conversation_that_cannot_start_is_not_left_behind(
             await client.start_conversation("mira")
         assert err.value.code == "internal"
         assert runtime.conversations == {}
-        assert all(not s.conversations for s in runtime.sessions.values())
+        assert all(not c.conversations for c in runtime.connections.values())
     finally:
         await client.close()
         await runtime.stop()

@@ -16,14 +16,13 @@ import pytest
 import yaml
 
 from npc_runtime.cli import main
-from npc_runtime.dialogue.context import DialogueContext
 from npc_runtime.personas.schema import Persona
 from npc_runtime.protocol.messages.conversation import NpcAction
-from npc_runtime.protocol.messages.core import Warning
+from npc_runtime.protocol.messages.core import WarningMessage
 from npc_runtime.protocol.messages.memory import Relationship, RelationshipAdjust, RelationshipGet
 from npc_runtime.protocol.messages.world import WorldStateQuery, WorldStateReply
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from testsupport import ClientFactory
 
@@ -184,7 +183,7 @@ async def test_an_action_applies_world_and_relationship_effects_together_or_not_
     # applied either
     assert await _say(client, conv, "take this coin for the forge") == PAID
     warning = await client.next_event(types=("warning",))
-    assert isinstance(warning, Warning) and warning.code == "action_rejected"
+    assert isinstance(warning, WarningMessage) and warning.code == "action_rejected"
     assert "player.gold" in warning.message
     assert await _gold(client) == 5
     assert await _trust(client) == pytest.approx(0.2)
@@ -196,15 +195,13 @@ async def test_without_a_world_memory_evaluates_relationship_conditions_and_effe
     runtime = Runtime(make_settings(world={"enabled": False}))
     await runtime.start()
     try:
-        world, memory = runtime.extension("world"), runtime.extension("memory")
-        assert world is not None and not world.active  # type: ignore[attr-defined]
+        world, memory = runtime.world, runtime.memory
+        assert world is not None and not world.active
         assert memory is not None
         bram = runtime.personas.get("bram")
         assert bram is not None and "secret" in topic_ids(bram)
-        memory.adjust_relationship("bram", "hero", {"trust": 0.4, "affinity": -0.25})  # type: ignore[attr-defined]
-        ctx = DialogueContext(persona=bram, player_id="hero", player_text="hello")
-        for ext in runtime.extensions:
-            await ext.contribute_context(None, ctx)  # type: ignore[arg-type]
+        memory.adjust_relationship("bram", "hero", {"trust": 0.4, "affinity": -0.25})
+        ctx = await runtime.context_for(bram, "hero", "hello")
         assert ctx.values == {"relationship.trust": 0.4, "relationship.affinity": -0.25}
         assert ctx.allows("relationship.trust > 0.3 and relationship.affinity < 0")
         assert ctx.allows("relationship.trust * 2 >= 0.8 or relationship.trust == -1")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from npc_runtime.memory.extension import MemoryExtension
 from npc_runtime.protocol.messages import GameTime, Load, Loaded, Save, SaveData
 from npc_runtime.protocol.messages.memory import (
     MemoryAdd,
@@ -22,16 +23,14 @@ from npc_runtime.protocol.messages.memory import (
     RelationshipSet,
 )
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.memory_ext import MemoryExtension
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 from testsupport import ClientFactory, wait_for
 
 
 def _memory(runtime: Runtime) -> MemoryExtension:
-    ext = runtime.extension("memory")
-    assert isinstance(ext, MemoryExtension)
-    return ext
+    assert runtime.memory is not None
+    return runtime.memory
 
 
 def _texts(runtime: Runtime, npc_id: str) -> list[str]:
@@ -98,16 +97,9 @@ async def test_npc_recalls_a_players_words_after_a_runtime_restart(settings: Set
             rel = await client.request(RelationshipGet(npc_id="mira", player_id="hero"))
             assert isinstance(rel, Relationship) and rel.facts == ["Their name is Aldric."]
             # and it reaches the dialogue context of the next turn
-            from npc_runtime.dialogue.context import DialogueContext
-
             persona = runtime.personas.get("mira")
             assert persona is not None
-            ctx = DialogueContext(persona=persona, player_id="hero", player_text="Any news of my brother?")
-            conv = runtime.conversations.get(
-                (await client.start_conversation("mira", player_id="hero", greet=False)).conversation_id
-            )
-            assert conv is not None
-            await _memory(runtime).contribute_context(conv, ctx)
+            ctx = await runtime.context_for(persona, "hero", "Any news of my brother?")
             assert any("Aldric" in m and "brother" in m for m in ctx.memories)
             assert ctx.player_facts == ["Their name is Aldric."]
     finally:
@@ -258,17 +250,10 @@ def test_bad_memory_settings_stop_the_runtime_with_a_clear_error(
 async def test_persona_conditions_can_test_relationships(
     runtime_server: Runtime, client: AsyncClient
 ) -> None:
-    from npc_runtime.dialogue.context import DialogueContext
-
     await client.request(RelationshipSet(npc_id="mira", player_id="hero", values={"trust": 0.6}))
     persona = runtime_server.personas.get("mira")
     assert persona is not None
-    conv = runtime_server.conversations[
-        (await client.start_conversation("mira", player_id="hero", greet=False)).conversation_id
-    ]
-    ctx = DialogueContext(persona=persona, player_id="hero", player_text="hello")
-    for ext in runtime_server.extensions:
-        await ext.contribute_context(conv, ctx)
+    ctx = await runtime_server.context_for(persona, "hero", "hello")
     assert ctx.allows("relationship.trust > 0.5")
     assert not ctx.allows("relationship.trust >= 0.7")
     assert ctx.allows("relationship.affinity == 0")

@@ -14,7 +14,7 @@ from piper import SynthesisConfig
 
 from npc_runtime.protocol.messages import Message
 from npc_runtime.protocol.messages.voice import AudioChunk, AudioStart, NpcAudio, SpeechEnd, SpeechStart
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.models import shared_tts
 from npc_runtime.voice.resample import resample

@@ -11,8 +11,7 @@ import numpy as np
 
 from npc_runtime.protocol.messages import Message
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
-from npc_runtime.runtime.voice_ext import VoiceExtension
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.models import shared_vad
 from npc_runtime.voice.session import VoiceConversation
@@ -47,13 +46,12 @@ def test_segmenter_signals_a_pause_and_a_resume() -> None:
 
 
 def _final(m: Message) -> bool:
-    return m.type == "npc_text_final"  # type: ignore[attr-defined]
+    return m.type == "npc_text_final"
 
 
 def _voice(runtime: Runtime, cid: str) -> VoiceConversation:
-    ext = runtime.extension("voice")
-    assert isinstance(ext, VoiceExtension)
-    return ext.sessions[cid]
+    assert runtime.voice is not None
+    return runtime.voice.voices[cid]
 
 
 async def _hands_free_turn(

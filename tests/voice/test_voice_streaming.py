@@ -13,7 +13,7 @@ from npc_runtime.dialogue.context import DialogueContext
 from npc_runtime.protocol.messages import Interrupt, PlayerText
 from npc_runtime.protocol.messages.voice import PlaybackReport, PlaybackStarted
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 
 from .conftest import Mic, collect, of_type, player_line, silence

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from npc_runtime.expr import ExprError, check_condition, check_effect, parse_condition
+from npc_runtime.expr.evaluate import compile_node
 from npc_runtime.world.compiled import World
-from npc_runtime.world.evaluate import compile_node
-from npc_runtime.world.expr import ExprError, check_condition, check_effect, parse_condition
 
 
 class Env:

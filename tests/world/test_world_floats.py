@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from npc_runtime.expr import FLOAT, INT, ExprError, check_condition, check_effect
+from npc_runtime.expr.values import effect_value, evaluate_condition
 from npc_runtime.world.compiled import World, compile_text, compile_world
 from npc_runtime.world.engine import Engine, WorldEvent, WorldRejected
-from npc_runtime.world.expr import FLOAT, INT, ExprError, check_condition, check_effect
 from npc_runtime.world.model import WorldFile
 from npc_runtime.world.state import initial_state
-from npc_runtime.world.values import effect_value, evaluate_condition
 
 REL = {"relationship.trust": FLOAT}
 

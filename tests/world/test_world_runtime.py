@@ -14,7 +14,7 @@ import yaml
 from dialogue.fake_openai_server import FakeOpenAIServer, text_reply, tool_reply
 
 from npc_runtime.protocol.codec import encode_map
-from npc_runtime.protocol.messages import Error, GameTime, Load, Loaded, Save, SaveData, Warning
+from npc_runtime.protocol.messages import Error, GameTime, Load, Loaded, Save, SaveData, WarningMessage
 from npc_runtime.protocol.messages.world import (
     WorldChanged,
     WorldEventApplied,
@@ -26,8 +26,7 @@ from npc_runtime.protocol.messages.world import (
     WorldTell,
 )
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
-from npc_runtime.runtime.world_ext import WorldExtension
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 from testsupport import ClientFactory, RuntimeProcess
 
@@ -216,7 +215,7 @@ async def test_an_npc_action_applies_its_world_effects_atomically(
     final = await client.say(conv, "And three more.")
     assert final.actions == []
     warning = await client.next_event(types=("warning",))
-    assert isinstance(warning, Warning) and warning.code == "action_rejected"
+    assert isinstance(warning, WarningMessage) and warning.code == "action_rejected"
     after = await state(client)
     assert after.variables == before.variables and after.seq == before.seq
 
@@ -365,10 +364,10 @@ async def test_an_edited_world_file_is_reconciled_live_or_refused_with_its_probl
 async def test_other_concerns_can_listen_to_world_changes(
     runtime_server: Runtime, client: AsyncClient
 ) -> None:
-    ext = runtime_server.extension("world")
-    assert isinstance(ext, WorldExtension) and ext.service is not None
+    ext = runtime_server.world
+    assert ext is not None and ext.service is not None
     heard: list[tuple[str, list[tuple[str, str, str]]]] = []
-    ext.listeners.append(lambda changes, cause: heard.append((cause, changes.learned)))
+    ext.subscribe(lambda changes, cause: heard.append((cause, changes.learned)))
     await client.request(WorldEventMsg(kind="enemy_killed", enemy="wolf", witnesses=["bram"]))
     assert heard == [("event", [("bram", "seen.1", "witnessed")])]
     assert "the traveller killed a wolf." in ext.service.view("bram").facts()

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import ConfigError
 from ...personas.schema import Line, Persona, Topic
-from ..base import ActionProposal, DialogueChunk, DialogueProvider, ProviderCapabilities, SourceTag, TextPiece
+from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ..context import DialogueContext
 from ..similarity import similarity
 
@@ -88,7 +88,6 @@ class AuthoredChoice:
 
 class AuthoredProvider(DialogueProvider):
     name: ClassVar[str] = "authored"
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(streaming=False, actions=True)
 
     def __init__(self, threshold: float = 0.34, fallbacks: FallbackPicker | None = None) -> None:
         super().__init__(first_chunk_timeout=5.0, total_timeout=5.0)

@@ -34,7 +34,7 @@ from openai.types.chat.chat_completion_chunk import Choice
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ...errors import ConfigError, ProviderError
-from ..base import ActionProposal, DialogueChunk, DialogueProvider, ProviderCapabilities, SourceTag, TextPiece
+from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ..context import DialogueContext
 from ..hygiene import SpokenFilter
 from ..prompt import Prompt, PromptSettings, action_tools, allowed_actions, build_prompt
@@ -288,7 +288,6 @@ class _Reply:
 
 class OpenAIProvider(DialogueProvider):
     name: ClassVar[str] = "openai"
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(streaming=True, actions=True)
 
     def __init__(self, settings: OpenAISettings, *, api_key: str) -> None:
         super().__init__(first_chunk_timeout=settings.first_token_timeout, total_timeout=settings.timeout)

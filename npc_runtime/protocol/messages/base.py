@@ -12,4 +12,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=False)
 
+    # Every concrete message narrows this to a ``Literal`` with its wire name as the default;
+    # the codec's tagged unions discriminate on it.
+    type: str
     id: MessageId | None = None

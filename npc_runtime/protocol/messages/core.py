@@ -88,7 +88,7 @@ class Error(Message):
     conversation_id: str | None = None
 
 
-class Warning(Message):
+class WarningMessage(Message):
     type: Literal["warning"] = "warning"
     code: str
     message: str
@@ -110,7 +110,7 @@ class Loaded(Message):
 
 
 CLIENT_MESSAGES = (Hello, Ping, ListNpcs, Bye, GameTime, Save, Load)
-SERVER_MESSAGES = (Welcome, Pong, Npcs, Error, Warning, SaveData, Loaded)
+SERVER_MESSAGES = (Welcome, Pong, Npcs, Error, WarningMessage, SaveData, Loaded)
 
 __all__ = [
     "Bye",
@@ -126,6 +126,6 @@ __all__ = [
     "Pong",
     "Save",
     "SaveData",
-    "Warning",
+    "WarningMessage",
     "Welcome",
 ]

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from .base import Message, MessageId
 from .conversation import ContentProblem
 
-WorldEventKind = Literal["item_given", "enemy_killed", "location_entered", "custom"]
+# The built-in kinds of world event and their fields (name -> expression type). The one
+# definition: the world file's rules, the engine and this message all read it.
+BUILTIN_EVENT_FIELDS: dict[str, dict[str, str]] = {
+    "item_given": {"item": "string", "giver": "string", "receiver": "string"},
+    "enemy_killed": {"enemy": "string", "count": "int", "by": "string"},
+    "location_entered": {"location": "string", "who": "string"},
+}
+EVENT_FIELD_NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys(f for fields in BUILTIN_EVENT_FIELDS.values() for f in fields)
+)
+WORLD_EVENT_KINDS: tuple[str, ...] = (*BUILTIN_EVENT_FIELDS, "custom")
 
 
 # -- client -> runtime ---------------------------------------------------------------------------
@@ -29,7 +39,7 @@ class WorldEventMsg(Message):
     """
 
     type: Literal["world_event"] = "world_event"
-    kind: WorldEventKind
+    kind: str = Field(json_schema_extra={"enum": list(WORLD_EVENT_KINDS)})
     item: str | None = Field(default=None, max_length=100)
     giver: str | None = Field(default=None, max_length=100)
     receiver: str | None = Field(default=None, max_length=100)
@@ -44,6 +54,13 @@ class WorldEventMsg(Message):
         default_factory=list, max_length=64, description="NPC ids who saw it happen (they learn of it)"
     )
     game_time: float | None = Field(default=None, ge=0, description="Game hours; default: the last game_time")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in WORLD_EVENT_KINDS:
+            raise ValueError(f"unknown kind {value!r}; one of {', '.join(WORLD_EVENT_KINDS)}")
+        return value
 
 
 class WorldStateQuery(Message):

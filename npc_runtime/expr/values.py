@@ -16,24 +16,10 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from .check import check_condition, check_effect
 from .evaluate import Fn, compile_node
-from .expr import (
-    Assign,
-    Bin,
-    Call,
-    ExprError,
-    Hidden,
-    ListLit,
-    Name,
-    Node,
-    Type,
-    Unary,
-    check_condition,
-    check_effect,
-    parse_condition,
-    parse_effect,
-)
-from .knowledge import value_type
+from .syntax import Assign, Bin, Call, ListLit, Name, Node, Unary, parse_condition, parse_effect
+from .types import ExprError, Hidden, Type, value_type
 
 
 class ValuesScope:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .expr import Bin, Call, EvalError, ExprError, ListLit, Lit, Name, Node, Unary
+from .syntax import Bin, Call, ListLit, Lit, Name, Node, Unary
+from .types import EvalError, ExprError
 
 # -- compiling ----------------------------------------------------------------------------------
 

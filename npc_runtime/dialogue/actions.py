@@ -1,11 +1,18 @@
-"""Checking a proposed action's arguments against the persona's typed parameters. Pure."""
+"""Checking a proposed action's arguments against the persona's typed parameters. Pure.
+
+The model proposes, the runtime decides: an action is applied only after its arguments pass
+:func:`check_args`, its ``when`` holds and every concern's rules accept it (any of them may raise
+:class:`ActionRejected`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..personas.schema import ActionSpec, ParamSpec
-from .extension import ActionRejected
+
+
+class ActionRejected(Exception):
+    """An action the persona's parameters, its condition or the world's rules refuse."""
 
 
 def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:

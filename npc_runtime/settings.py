@@ -10,12 +10,12 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import ConfigError
-from ..protocol.codec import DEFAULT_MAX_MESSAGE_BYTES
+from .errors import ConfigError
+from .protocol.codec import DEFAULT_MAX_MESSAGE_BYTES
 
 ENV_PREFIX = "NPC_RUNTIME_"
 
@@ -39,7 +39,7 @@ class Settings(BaseModel):
     db: str = Field(
         default=".npc-runtime/runtime.sqlite3", description="SQLite file for world state and memory"
     )
-    durability: str = Field(default="normal", pattern="^(normal|full)$")
+    durability: Literal["normal", "full"] = "normal"
     dialogue: dict[str, Any] = Field(default_factory=lambda: {"provider": "authored"})
     heartbeat_interval: float = Field(default=2.0, gt=0, description="Seconds between client pings")
     client_timeout: float = Field(default=10.0, gt=0, description="Silence after which a client is dropped")

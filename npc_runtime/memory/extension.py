@@ -1,4 +1,4 @@
-"""Runtime glue for the memory concern (docs/memory.md).
+"""The memory concern's extension (docs/memory.md).
 
 What an NPC remembers comes only from what it perceived:
 
@@ -7,36 +7,51 @@ What an NPC remembers comes only from what it perceived:
   conversation overhear both;
 - persona ``memories:`` (seeded once per NPC);
 - what the game or the world says the NPC witnessed or was told: ``memory_add`` on the wire, the
-  facts the world's committed changes say an NPC learned (memory listens to
-  ``WorldExtension.listeners``), or :meth:`MemoryExtension.observe` from another extension.
+  facts the world's committed changes say an NPC learned (memory follows the
+  :class:`~npc_runtime.host.WorldFeed` the host gives it), or :meth:`MemoryExtension.observe`.
 
 Relationship values are names of the persona expression language (``relationship.trust``, one
 per configured dimension, type float): declared by :meth:`MemoryExtension.expression_names`, their
-values put in ``ctx.values`` each turn, and action effects on them (``relationship.trust += 0.1``)
-applied by :meth:`MemoryExtension.apply_action`. The world type-checks and evaluates them with its
-own names; without a world, memory evaluates conditions that read only relationship values itself,
-with the same language (:mod:`npc_runtime.world.values`).
-
-Public methods for other extensions (``runtime.extension("memory")``): :meth:`observe`,
-:meth:`relationship`, :meth:`adjust_relationship`, :meth:`learn_fact`.
+values given with each turn's context part (and to the world as its
+:class:`~npc_runtime.host.ValueSource`), and action effects on them (``relationship.trust += 0.1``)
+applied by :meth:`MemoryExtension.apply_action`. Conditions that read only relationship values are
+judged here, with the same language (:mod:`npc_runtime.expr.values`), so they work without a world.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..dialogue.context import DialogueContext
-from ..memory import InvalidMemoryError, MemoryService, MemorySettings, RelationshipChange
-from ..memory.reflection import LLMReflector
-from ..memory.snapshot import export_state, import_state, pack
+from ..dialogue.context import ContextPart
+from ..expr import FLOAT, EvalError, ExprError, Hidden, Type, param_type
+from ..expr.evaluate import Fn
+from ..expr.values import (
+    ValuesEnv,
+    check_value_effect,
+    compile_condition,
+    condition_names,
+    effect_target,
+    effect_value,
+)
+from ..host import (
+    ActionRejected,
+    ContextRequest,
+    ConversationView,
+    Extension,
+    Host,
+    Peer,
+    Route,
+    TurnRecord,
+    WorldFeed,
+    route,
+)
 from ..personas.schema import ActionSpec, Persona
-from ..protocol import ErrorCode, Message, ProtocolError
+from ..protocol import ErrorCode, ProtocolError
 from ..protocol.messages.memory import (
     MemoryAdd,
     MemoryAdded,
@@ -50,23 +65,17 @@ from ..protocol.messages.memory import (
     RelationshipGet,
     RelationshipSet,
 )
-from ..world.evaluate import Fn
-from ..world.expr import FLOAT, EvalError, ExprError, Hidden, Type
-from ..world.personas import param_type
-from ..world.values import (
-    ValuesEnv,
-    check_value_effect,
-    compile_condition,
-    condition_names,
-    effect_target,
-    effect_value,
-)
-from .extension import ActionRejected, Extension, Handler, TurnRecord
+from .reflection import LLMReflector
+from .relations import RelationshipChange
+from .service import MemoryService
+from .settings import MemorySettings
+from .snapshot import export_state, import_state, pack
+from .types import InvalidMemoryError
 
 if TYPE_CHECKING:
-    from .app import Runtime, Session
-    from .conversations import Conversation
-    from .settings import Settings
+    from ..settings import Settings
+
+Complete = Callable[[str], Awaitable[str]]  # single-shot completion of a language model
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +92,13 @@ _WORLD_SOURCES: dict[str, tuple[str, float]] = {
 class MemoryExtension(Extension):
     name = "memory"
 
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__(runtime)
-        self.settings = MemorySettings.from_section(runtime.settings.memory)
+    def __init__(self, host: Host, *, complete: Complete | None = None) -> None:
+        """``complete``: a language model's single-shot completion; with it (and reflection
+        "auto") NPCs reflect with the model, the extractive method staying the fallback."""
+        super().__init__(host)
+        self.settings = MemorySettings.from_section(host.settings.memory)
+        self._complete = complete
+        self._world: WorldFeed | None = None
         self._service: MemoryService | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._reflecting: set[str] = set()
@@ -100,21 +113,10 @@ class MemoryExtension(Extension):
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        self._service = MemoryService(self.runtime.db, self.settings, clock=self.runtime.clock)
-        complete = getattr(self.runtime.provider, "complete", None)
-        if (
-            self.settings.reflection == "auto"
-            and complete is not None
-            and inspect.iscoroutinefunction(complete)
-        ):
-            # A provider with a language model that offers ``async complete(prompt) -> str``
-            # reflects with it; the extractive method stays the fallback.
-            self._service.reflector = LLMReflector(complete)
-        world = self.runtime.extension("world")
-        listeners = getattr(world, "listeners", None)
-        if isinstance(listeners, list):
-            listeners.append(self._on_world_changes)
-        self._seed(self.runtime.personas.ids())
+        self._service = MemoryService(self.host.db, self.settings, clock=self.host.clock)
+        if self.settings.reflection == "auto" and self._complete is not None:
+            self._service.reflector = LLMReflector(self._complete)
+        self._seed(self.host.personas.ids())
 
     async def stop(self) -> None:
         if self._tasks:
@@ -126,7 +128,7 @@ class MemoryExtension(Extension):
 
     def _seed(self, npc_ids: list[str]) -> None:
         for npc_id in npc_ids:
-            persona = self.runtime.personas.get(npc_id)
+            persona = self.host.personas.get(npc_id)
             if persona is None:
                 continue
             seeds = [(m.text, float(m.importance), m.player, m.game_time) for m in persona.memories]
@@ -135,18 +137,20 @@ class MemoryExtension(Extension):
                 log.info("memory: seeded %d memories for %s", len(seeds), npc_id)
 
     # -- the world -------------------------------------------------------------------------
+    def follow(self, world: WorldFeed) -> None:
+        """Remember what NPCs learn from the world's committed changes (wired by the host)."""
+        self._world = world
+        world.subscribe(self._on_world_changes)
+
     def _on_world_changes(self, changes: Any, cause: str) -> None:
         """The world committed a change: every NPC that learned a fact (witnessed it, was told,
         heard a rumour) remembers it. Start-of-game knowledge (reset, reload) is the world's own
         and is not copied into memory."""
         if cause not in ("event", "tell", "time", "action"):
             return
-        world = self.runtime.extension("world")
-        svc = getattr(world, "service", None)
-        facts = getattr(getattr(getattr(svc, "world", None), "file", None), "facts", None) or {}
-        for npc_id, fact_id, source in getattr(changes, "learned", []):
-            fact = facts.get(fact_id)
-            text = getattr(fact, "text", None) or str(fact_id)
+        world = self._world
+        for npc_id, fact_id, source in changes.learned:
+            text = (world.fact_text(fact_id) if world is not None else None) or str(fact_id)
             kind, importance = _WORLD_SOURCES.get(str(source).split(":", 1)[0], ("told", 4.0))
             try:
                 self.observe(npc_id, text, importance, float(changes.game_time), kind=kind)
@@ -168,7 +172,7 @@ class MemoryExtension(Extension):
 
         Durable when it returns (the id of the new memory). Raises
         :class:`~npc_runtime.memory.InvalidMemoryError` for bad input."""
-        t = self.runtime.game_time if game_time is None else game_time
+        t = self.host.game_time if game_time is None else game_time
         mid = self.service.observe(
             npc_id, text, importance=importance, game_time=t, player_id=player_id, kind=kind
         )
@@ -190,7 +194,7 @@ class MemoryExtension(Extension):
     ) -> RelationshipChange:
         """Add (or set) values, clamped to their bounds; sends ``relationship_changed``."""
         change = self.service.adjust_relationship(
-            npc_id, player_id, deltas, game_time=self.runtime.game_time, reason=reason, absolute=absolute
+            npc_id, player_id, deltas, game_time=self.host.game_time, reason=reason, absolute=absolute
         )
         if change.changes:
             self._spawn(self._announce(change))
@@ -198,7 +202,7 @@ class MemoryExtension(Extension):
 
     def learn_fact(self, npc_id: str, player_id: str, kind: str, text: str) -> bool:
         """Remember a fact about a player (kind: name, promise, deed, fact)."""
-        return self.service.facts.add(npc_id, player_id, kind, text, game_time=self.runtime.game_time)
+        return self.service.facts.add(npc_id, player_id, kind, text, game_time=self.host.game_time)
 
     # -- turns -----------------------------------------------------------------------------
     async def _ensure_index(self, npc_id: str) -> None:
@@ -209,19 +213,22 @@ class MemoryExtension(Extension):
             built = await asyncio.to_thread(store.build_index, npc_id)
             store.install_index(npc_id, built)
 
-    async def contribute_context(self, conv: Conversation, ctx: DialogueContext) -> None:
-        await self._ensure_index(ctx.persona.id)
+    async def context_part(self, request: ContextRequest) -> ContextPart:
+        npc_id = request.persona.id
+        await self._ensure_index(npc_id)
         part = self.service.context(
-            ctx.persona.id, ctx.player_id, ctx.player_text or None, self.runtime.game_time
+            npc_id, request.player_id, request.player_text or None, self.host.game_time
         )
-        ctx.memories = part.memories
-        ctx.relationship = part.relationship
-        ctx.player_facts = part.player_facts
-        ctx.values.update(_named(part.relationship))
-        ctx.condition = self._fallback_condition(ctx.condition, ctx.values)
+        return ContextPart(
+            memories=part.memories,
+            relationship=part.relationship,
+            player_facts=part.player_facts,
+            values=_named(part.relationship),
+            judge=self._judge,
+        )
 
-    async def on_turn_done(self, conv: Conversation, record: TurnRecord) -> None:
-        t = record.game_time if record.game_time is not None else self.runtime.game_time
+    async def on_turn_done(self, conv: ConversationView, record: TurnRecord) -> None:
+        t = record.game_time if record.game_time is not None else self.host.game_time
         svc = self.service
         svc.remember_turn(
             record.npc_id,
@@ -247,7 +254,7 @@ class MemoryExtension(Extension):
             self._after_write(npc_id, t)
 
     async def apply_action(
-        self, conv: Conversation, npc_id: str, spec: ActionSpec, args: dict[str, Any]
+        self, conv: ConversationView, npc_id: str, spec: ActionSpec, args: dict[str, Any]
     ) -> None:
         """Apply the action's effects on ``relationship.<dimension>`` (``+=``, ``-=``, ``=``); the
         world (which runs first) applied or refused the rest. All are evaluated before any applies."""
@@ -291,30 +298,21 @@ class MemoryExtension(Extension):
             types.update({f"arg.{k}": param_type(p) for k, p in spec.params.items()})
         return types
 
-    def _fallback_condition(
-        self, inner: Callable[[str], bool], values: dict[str, Any]
-    ) -> Callable[[str], bool]:
-        """A condition checker that evaluates conditions reading only relationship values itself
-        (the same expression language as the world's, so it works without a world); every other
-        condition goes to ``inner`` (the world's checker, which reads ``ctx.values`` too)."""
-        types = self._types()
-
-        def check(src: str) -> bool:
-            if src not in self._conditions:
-                names = condition_names(src)
-                mine = bool(names) and all(n.startswith(REL_PREFIX) for n in names or ())
-                # ExprError (a misspelt dimension): raised again on every call; ctx.allows says false
-                self._conditions[src] = compile_condition(src, types) if mine else None
-            fn = self._conditions[src]
-            return inner(src) if fn is None else bool(fn(ValuesEnv(values)))
-
-        return check
+    def _judge(self, src: str, values: Mapping[str, Any]) -> bool | None:
+        """Judge conditions that read only relationship values (the same expression language as
+        the world's, so they work without a world); None leaves any other to the next judge."""
+        if src not in self._conditions:
+            names = condition_names(src)
+            mine = bool(names) and all(n.startswith(REL_PREFIX) for n in names or ())
+            # ExprError (a misspelt dimension): raised again on every call; ctx.allows says false
+            self._conditions[src] = compile_condition(src, self._types()) if mine else None
+        fn = self._conditions[src]
+        return None if fn is None else bool(fn(ValuesEnv(dict(values))))
 
     def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
         """Relationship names in conditions and effects. With a world loaded, the world checks
         them (with every other name); without one, memory does."""
-        world = self.runtime.extension("world")
-        if world is not None and getattr(world, "active", False):
+        if self._world is not None and self._world.active:
             return []
         types = self._types()
         problems: list[tuple[str, str]] = []
@@ -337,7 +335,7 @@ class MemoryExtension(Extension):
 
     def _after_write(self, npc_id: str, now: float) -> None:
         if npc_id not in self._reflecting and self.service.reflection_due(npc_id):
-            persona = self.runtime.personas.get(npc_id)
+            persona = self.host.personas.get(npc_id)
             name = persona.name if persona is not None else npc_id
             if self._spawn(self._reflect(npc_id, name, now)):
                 self._reflecting.add(npc_id)
@@ -353,7 +351,7 @@ class MemoryExtension(Extension):
             self._reflecting.discard(npc_id)
 
     async def _announce(self, change: RelationshipChange) -> None:
-        await self.runtime.broadcast(
+        await self.host.broadcast(
             RelationshipChanged(
                 npc_id=change.npc_id,
                 player_id=change.player_id,
@@ -377,39 +375,37 @@ class MemoryExtension(Extension):
         return True
 
     # -- wire ------------------------------------------------------------------------------
-    def handlers(self) -> dict[str, Handler]:
-        return {
-            "memory_add": self._on_memory_add,
-            "memory_query": self._on_memory_query,
-            "relationship_get": self._on_relationship_get,
-            "relationship_adjust": self._on_relationship_adjust,
-            "relationship_set": self._on_relationship_set,
-            "player_fact_add": self._on_player_fact_add,
-        }
+    def routes(self) -> list[Route[Any]]:
+        return [
+            route(MemoryAdd, self._on_memory_add),
+            route(MemoryQuery, self._on_memory_query),
+            route(RelationshipGet, self._on_relationship_get),
+            route(RelationshipAdjust, self._on_relationship_adjust),
+            route(RelationshipSet, self._on_relationship_set),
+            route(PlayerFactAdd, self._on_player_fact_add),
+        ]
 
     def _npc(self, npc_id: str, ref: Any) -> str:
-        if self.runtime.personas.get(npc_id) is None:
+        if self.host.personas.get(npc_id) is None:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_NPC,
-                f"unknown NPC id '{npc_id}'; known: {', '.join(self.runtime.personas.ids())}",
+                f"unknown NPC id '{npc_id}'; known: {', '.join(self.host.personas.ids())}",
                 ref=ref,
             )
         return npc_id
 
-    async def _on_memory_add(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, MemoryAdd)
+    async def _on_memory_add(self, peer: Peer, msg: MemoryAdd) -> None:
         npc_id = self._npc(msg.npc_id, msg.id)
         with _wire_errors(msg.id):
             mid = self.observe(npc_id, msg.text, msg.importance, msg.game_time, msg.player_id, kind=msg.kind)
-        await self.runtime.send(session, MemoryAdded(ref=msg.id, npc_id=npc_id, memory_id=mid))
+        await self.host.send(peer, MemoryAdded(ref=msg.id, npc_id=npc_id, memory_id=mid))
 
-    async def _on_memory_query(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, MemoryQuery)
+    async def _on_memory_query(self, peer: Peer, msg: MemoryQuery) -> None:
         npc_id = self._npc(msg.npc_id, msg.id)
         await self._ensure_index(npc_id)
         with _wire_errors(msg.id):
             found = self.service.retrieve(
-                npc_id, msg.query, self.runtime.game_time, k=msg.limit, player_id=msg.player_id
+                npc_id, msg.query, self.host.game_time, k=msg.limit, player_id=msg.player_id
             )
         out = [
             MemoryOut(
@@ -426,11 +422,11 @@ class MemoryExtension(Extension):
             )
             for r in found
         ]
-        await self.runtime.send(session, MemoryResults(ref=msg.id, npc_id=npc_id, memories=out))
+        await self.host.send(peer, MemoryResults(ref=msg.id, npc_id=npc_id, memories=out))
 
-    async def _reply_relationship(self, session: Session, ref: Any, npc_id: str, player_id: str) -> None:
-        await self.runtime.send(
-            session,
+    async def _reply_relationship(self, peer: Peer, ref: Any, npc_id: str, player_id: str) -> None:
+        await self.host.send(
+            peer,
             Relationship(
                 ref=ref,
                 npc_id=npc_id,
@@ -440,37 +436,33 @@ class MemoryExtension(Extension):
             ),
         )
 
-    async def _on_relationship_get(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, RelationshipGet)
+    async def _on_relationship_get(self, peer: Peer, msg: RelationshipGet) -> None:
         npc_id = self._npc(msg.npc_id, msg.id)
-        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+        await self._reply_relationship(peer, msg.id, npc_id, msg.player_id)
 
-    async def _on_relationship_adjust(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, RelationshipAdjust)
+    async def _on_relationship_adjust(self, peer: Peer, msg: RelationshipAdjust) -> None:
         npc_id = self._npc(msg.npc_id, msg.id)
         with _wire_errors(msg.id):
             self.adjust_relationship(npc_id, msg.player_id, msg.changes, reason=msg.reason or "game")
-        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+        await self._reply_relationship(peer, msg.id, npc_id, msg.player_id)
 
-    async def _on_relationship_set(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, RelationshipSet)
+    async def _on_relationship_set(self, peer: Peer, msg: RelationshipSet) -> None:
         npc_id = self._npc(msg.npc_id, msg.id)
         with _wire_errors(msg.id):
             self.adjust_relationship(
                 npc_id, msg.player_id, msg.values, reason=msg.reason or "game", absolute=True
             )
-        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+        await self._reply_relationship(peer, msg.id, npc_id, msg.player_id)
 
-    async def _on_player_fact_add(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, PlayerFactAdd)
+    async def _on_player_fact_add(self, peer: Peer, msg: PlayerFactAdd) -> None:
         npc_id = self._npc(msg.npc_id, msg.id)
         with _wire_errors(msg.id):
             self.learn_fact(npc_id, msg.player_id, msg.kind, msg.text)
-        await self._reply_relationship(session, msg.id, npc_id, msg.player_id)
+        await self._reply_relationship(peer, msg.id, npc_id, msg.player_id)
 
     # -- saves -----------------------------------------------------------------------------
     def save_part(self) -> Any:
-        with self.runtime.db.transaction() as conn:
+        with self.host.db.transaction() as conn:
             return pack(export_state(conn))
 
     def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
@@ -478,7 +470,7 @@ class MemoryExtension(Extension):
 
     def after_load(self) -> None:
         self.service.store.invalidate()
-        self._seed(self.runtime.personas.ids())  # NPCs added after the save was made
+        self._seed(self.host.personas.ids())  # NPCs added after the save was made
 
 
 def _named(relationship: dict[str, float]) -> dict[str, Any]:

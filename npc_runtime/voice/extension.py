@@ -1,18 +1,18 @@
-"""Runtime glue for the voice concern: wire handlers, one VoiceConversation per voice-mode
+"""The voice concern's extension: wire handlers, one VoiceConversation per voice-mode
 conversation, and a TurnSink that speaks the streamed NPC text (see docs/voice.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from ..dialogue.context import DialogueContext
-from ..dialogue.providers.authored import AuthoredProvider
 from ..errors import ConfigError
+from ..host import ConversationControl, ConversationView, Extension, Host, Peer, Route, TurnSink, route
 from ..personas.schema import Persona
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import Message
@@ -25,18 +25,13 @@ from ..protocol.messages.voice import (
     SpeechEnd,
     SpeechStart,
 )
-from ..voice.config import VoiceConfig
-from ..voice.models import shared_stt, shared_tts, shared_vad
-from ..voice.sentences import SentenceSplitter, split_first
-from ..voice.session import Prediction, VoiceConversation
-from ..voice.speaker import Reply
-from ..voice.stt.vocab import scene_phrases, scene_words
-from ..voice.tts.base import TtsProvider, VoiceParams
-from .extension import Extension, Handler, TurnSink
-
-if TYPE_CHECKING:
-    from .app import Session
-    from .conversations import Conversation
+from .config import VoiceConfig
+from .models import shared_stt, shared_tts, shared_vad
+from .sentences import SentenceSplitter, split_first
+from .session import Prediction, VoiceConversation
+from .speaker import Reply
+from .stt.vocab import scene_phrases, scene_words
+from .tts.base import TtsProvider, VoiceParams
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +44,12 @@ def _log_load_failure(task: asyncio.Task[None]) -> None:
 
 
 class _Port:
-    """What a VoiceConversation may do to its Conversation."""
+    """What a VoiceConversation may do to its conversation."""
 
-    def __init__(
-        self, ext: VoiceExtension, conv: Conversation, voice: VoiceConversation | None = None
-    ) -> None:
+    def __init__(self, ext: VoiceExtension, conv: ConversationControl) -> None:
         self.ext = ext
         self.conv = conv
-        self.voice = voice
+        self.voice: VoiceConversation | None = None
 
     async def send(self, msg: Message) -> None:
         await self.conv.send(msg)
@@ -85,51 +78,30 @@ class _Port:
         return self.conv.interrupt()
 
     async def predict(self, text: str) -> Prediction | None:
-        """The first sentence an authored topic would answer ``text`` with, read without running
-        the turn: no provider call (the authored provider counts the lines it used), no action, no
-        history. Conversations with several NPCs, fallback lines and LLM replies are not predicted
-        (the transcript is still finalised early)."""
-        conv, runtime = self.conv, self.ext.runtime
-        if conv.closed or len(conv.npc_ids) != 1:
+        """The first sentence of the authored line the turn would answer ``text`` with, read
+        without running the turn (no action, no history, nothing recorded)."""
+        preview = await self.ext.host.preview_reply(self.conv, text)
+        if preview is None:
             return None
-        npc_id = conv.npc_ids[0]
-        persona = runtime.personas.get(npc_id)
-        if persona is None:
-            return None
-        ctx = DialogueContext(
-            persona=persona, player_id=conv.player_id, player_text=text, history=list(conv.history)
-        )
-        for ext in runtime.extensions:
-            await ext.contribute_context(conv, ctx)  # read-only apart from the world's time catch-up
-        authored = runtime.pick_provider(ctx)
-        if not isinstance(authored, AuthoredProvider):
-            return None
-        text_ahead = _authored_answer(authored, ctx)
-        if not text_ahead:
-            return None
+        npc_id, line = preview
         splitter = SentenceSplitter()
-        sentences = splitter.feed(text_ahead) + splitter.flush()
+        sentences = splitter.feed(line) + splitter.flush()
         if not sentences:
             return None
         provider, params = self.ext.voice_for(npc_id)
         return Prediction(npc_id, split_first(sentences[0])[0], provider, params)
 
 
-def _authored_answer(authored: AuthoredProvider, ctx: DialogueContext) -> str | None:
-    """The line ``authored.stream(ctx)`` would give, read without recording it (a wrong guess only
-    costs the speculative synthesis)."""
-    return authored.peek(ctx).text
-
-
 class VoiceSink(TurnSink):
     """Streamed NPC text -> sentence-by-sentence speech; on_end returns the words heard."""
 
-    def __init__(self, ext: VoiceExtension, voice: VoiceConversation) -> None:
+    def __init__(self, ext: VoiceExtension, conv: ConversationControl, voice: VoiceConversation) -> None:
         self.ext = ext
+        self.conv = conv
         self.voice = voice
         self._replies: dict[int, Reply] = {}
 
-    async def on_start(self, conv: Conversation, turn_id: int, npc_id: str) -> None:
+    async def on_start(self, turn_id: int, npc_id: str) -> None:
         self.voice.stream_idle.clear()
         provider, params = self.ext.voice_for(npc_id)
         reply = Reply(turn_id, npc_id, provider, params, timer=self.voice.next_timer)
@@ -137,14 +109,12 @@ class VoiceSink(TurnSink):
         self._replies[turn_id] = reply
         self.voice.speaker.begin(reply)
 
-    async def on_text(self, conv: Conversation, turn_id: int, npc_id: str, text: str) -> None:
+    async def on_text(self, turn_id: int, npc_id: str, text: str) -> None:
         reply = self._replies.get(turn_id)
         if reply is not None and not reply.stopped:
             self.voice.speaker.text(reply, text)
 
-    async def on_end(
-        self, conv: Conversation, turn_id: int, npc_id: str, full_text: str, interrupted: bool
-    ) -> str | None:
+    async def on_end(self, turn_id: int, npc_id: str, full_text: str, interrupted: bool) -> str | None:
         self.voice.stream_idle.set()  # the reply stream is over (the audio may still be playing)
         reply = self._replies.pop(turn_id, None)
         if reply is None:
@@ -161,11 +131,11 @@ class VoiceSink(TurnSink):
         if reply.timer is not None and not reply.timer.sent:
             reply.timer.turn_id = turn_id
             reply.timer.sent = True
-            await conv.send(reply.timer.message())
+            await self.conv.send(reply.timer.message())
         if reply.playback_started is None or reply.stopped:
             return None if not reply.stopped else await self._heard_after_stop(reply)
         # The client reports playback: wait until it is over or the player barges in.
-        now = self.ext.runtime.clock.monotonic()
+        now = self.ext.host.clock.monotonic()
         remaining = reply.playback_started + reply.sent_ms / 1000.0 - now + 1.0
         try:
             await asyncio.wait_for(reply.finished.wait(), max(0.0, remaining))
@@ -183,19 +153,22 @@ class VoiceSink(TurnSink):
                 await asyncio.wait_for(reply.report.wait(), self.voice.cfg.report_wait_ms / 1000.0)
             except TimeoutError:
                 log.debug("no playback_report for turn %s; estimating what was heard", reply.turn_id)
-        return reply.heard_text(self.ext.runtime.clock.monotonic())
+        return reply.heard_text(self.ext.host.clock.monotonic())
 
 
 class VoiceExtension(Extension):
     name = "voice"
 
-    def __init__(self, runtime: Any) -> None:
-        super().__init__(runtime)
+    def __init__(self, host: Host, *, scene_names: Callable[[], list[str]] | None = None) -> None:
+        """``scene_names``: names of the scene (the world's places, people, items) that speech
+        recognition should expect, besides the personas' own (wired by the host)."""
+        super().__init__(host)
+        self._scene_names = scene_names
         try:
-            self.cfg = VoiceConfig.model_validate(runtime.settings.voice or {})
+            self.cfg = VoiceConfig.model_validate(host.settings.voice or {})
         except ValidationError as exc:
             raise ConfigError(f"settings 'voice' section: {exc}") from exc
-        self.sessions: dict[str, VoiceConversation] = {}
+        self.voices: dict[str, VoiceConversation] = {}
         self._stt: Any = None
         self._vad: Any = None
         self._loading: asyncio.Task[None] | None = None
@@ -204,11 +177,9 @@ class VoiceExtension(Extension):
     async def start(self) -> None:
         # Models take a few seconds to load (STT worker processes, the Piper voice). By default the
         # runtime waits for them, so a voice conversation never stalls; with warm_up false they
-        # load in the background and the first voice conversation waits.
-        self._loading = asyncio.create_task(self._load(), name="voice-models")
-        self._loading.add_done_callback(_log_load_failure)
+        # load when the first voice conversation starts (text-only uses never load them).
         if self.cfg.warm_up:
-            await asyncio.wait({self._loading})
+            await self.ready()
 
     async def _load(self) -> None:
         self._vad = await asyncio.to_thread(shared_vad, self.cfg.vad)
@@ -222,15 +193,16 @@ class VoiceExtension(Extension):
     async def ready(self) -> None:
         """Wait until the models are loaded; a load failure is raised here (e.g. a missing package)."""
         if self._loading is None:
-            self._loading = asyncio.create_task(self._load())
+            self._loading = asyncio.create_task(self._load(), name="voice-models")
+            self._loading.add_done_callback(_log_load_failure)
         await asyncio.shield(self._loading)
 
     async def stop(self) -> None:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
-        for voice in list(self.sessions.values()):
+        for voice in list(self.voices.values()):
             await voice.close()
-        self.sessions.clear()
+        self.voices.clear()
 
     def on_personas_changed(self, npc_ids: list[str]) -> None:
         if self._stt is None:
@@ -246,14 +218,9 @@ class VoiceExtension(Extension):
         if self._stt is None:
             return
         extra = list(self.cfg.scene_words)
-        world = self.runtime.extension("world")
-        names = getattr(world, "scene_names", None)
-        if callable(names):
-            try:
-                extra += list(names())
-            except Exception:
-                log.exception("world extension failed to list scene names")
-        personas = self.runtime.personas.all()
+        if self._scene_names is not None:
+            extra += self._scene_names()
+        personas = self.host.personas.all()
         self._stt.set_vocabulary(scene_words(personas, extra))
         self._stt.set_phrases(scene_phrases(personas))
 
@@ -270,7 +237,7 @@ class VoiceExtension(Extension):
         return shared_tts(name, self.cfg.tts_options.get(name, {}))
 
     def voice_for(self, npc_id: str) -> tuple[TtsProvider, VoiceParams]:
-        persona = self.runtime.personas.get(npc_id)
+        persona = self.host.personas.get(npc_id)
         vs = persona.voice if persona is not None else None
         name = (vs.tts if vs is not None else None) or self.cfg.tts
         try:
@@ -291,7 +258,7 @@ class VoiceExtension(Extension):
             return None
 
     # conversations -------------------------------------------------------------------------------
-    async def on_conversation_start(self, conv: Conversation) -> None:
+    async def on_conversation_start(self, conv: ConversationControl) -> None:
         if conv.mode not in VOICE_MODES:
             return
         try:
@@ -302,31 +269,31 @@ class VoiceExtension(Extension):
             ) from exc
         port = _Port(self, conv)
         voice = VoiceConversation(
-            conv.id, conv.mode, self.cfg, self._vad, self._stt, port, self.runtime.clock, self._fallback()
+            conv.id, conv.mode, self.cfg, self._vad, self._stt, port, self.host.clock, self._fallback()
         )
         port.voice = voice
-        self.sessions[conv.id] = voice
-        conv.sinks.append(VoiceSink(self, voice))
+        self.voices[conv.id] = voice
+        conv.add_sink(VoiceSink(self, conv, voice))
 
-    async def on_conversation_end(self, conv: Conversation, reason: str) -> None:
-        voice = self.sessions.pop(conv.id, None)
+    async def on_conversation_end(self, conv: ConversationView, reason: str) -> None:
+        voice = self.voices.pop(conv.id, None)
         if voice is not None:
             await voice.close()
 
     # wire ------------------------------------------------------------------------------------------
-    def handlers(self) -> dict[str, Handler]:
-        return {
-            "audio_start": self._on_audio_start,
-            "audio_chunk": self._on_audio_chunk,
-            "speech_start": self._on_speech_start,
-            "speech_end": self._on_speech_end,
-            "playback_started": self._on_playback_started,
-            "playback_report": self._on_playback_report,
-        }
+    def routes(self) -> list[Route[Any]]:
+        return [
+            route(AudioStart, self._on_audio_start),
+            route(AudioChunk, self._on_audio_chunk),
+            route(SpeechStart, self._on_speech_start),
+            route(SpeechEnd, self._on_speech_end),
+            route(PlaybackStarted, self._on_playback_started),
+            route(PlaybackReport, self._on_playback_report),
+        ]
 
-    def _voice(self, session: Session, conversation_id: str, ref: Any) -> VoiceConversation:
-        conv = self.runtime.conversation_of(session, conversation_id, ref)
-        voice = self.sessions.get(conv.id)
+    def _voice(self, peer: Peer, conversation_id: str, ref: Any) -> VoiceConversation:
+        conv = self.host.conversation(peer, conversation_id, ref)
+        voice = self.voices.get(conv.id)
         if voice is None:
             raise ProtocolError(
                 ErrorCode.AUDIO_INVALID,
@@ -336,13 +303,13 @@ class VoiceExtension(Extension):
             )
         return voice
 
-    async def _on_audio_start(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, AudioStart)
-        voice = self._voice(session, msg.conversation_id, msg.id)
+    async def _on_audio_start(self, peer: Peer, msg: AudioStart) -> None:
+        voice = self._voice(peer, msg.conversation_id, msg.id)
         voice.configure(msg.sample_rate, msg.format, msg.channels, ref=msg.id)
-        tts, params = self.voice_for(self.runtime.conversations[msg.conversation_id].npc_ids[0])
-        await self.runtime.send(
-            session,
+        conv = self.host.conversation(peer, msg.conversation_id, msg.id)
+        tts, params = self.voice_for(conv.npc_ids[0])
+        await self.host.send(
+            peer,
             AudioReady(
                 ref=msg.id,
                 conversation_id=msg.conversation_id,
@@ -352,27 +319,22 @@ class VoiceExtension(Extension):
             ),
         )
 
-    async def _on_audio_chunk(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, AudioChunk)
-        self._voice(session, msg.conversation_id, msg.id).audio(msg.seq, msg.pcm, ref=msg.id)
+    async def _on_audio_chunk(self, peer: Peer, msg: AudioChunk) -> None:
+        self._voice(peer, msg.conversation_id, msg.id).audio(msg.seq, msg.pcm, ref=msg.id)
 
-    async def _on_speech_start(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, SpeechStart)
-        self._voice(session, msg.conversation_id, msg.id).key(True, ref=msg.id)
+    async def _on_speech_start(self, peer: Peer, msg: SpeechStart) -> None:
+        self._voice(peer, msg.conversation_id, msg.id).key(True, ref=msg.id)
 
-    async def _on_speech_end(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, SpeechEnd)
-        self._voice(session, msg.conversation_id, msg.id).key(False, ref=msg.id)
+    async def _on_speech_end(self, peer: Peer, msg: SpeechEnd) -> None:
+        self._voice(peer, msg.conversation_id, msg.id).key(False, ref=msg.id)
 
-    async def _on_playback_started(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, PlaybackStarted)
-        reply = self._voice(session, msg.conversation_id, msg.id).speaker.replies.get(msg.turn_id)
+    async def _on_playback_started(self, peer: Peer, msg: PlaybackStarted) -> None:
+        reply = self._voice(peer, msg.conversation_id, msg.id).speaker.replies.get(msg.turn_id)
         if reply is not None and reply.playback_started is None:
-            reply.playback_started = self.runtime.clock.monotonic()
+            reply.playback_started = self.host.clock.monotonic()
 
-    async def _on_playback_report(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, PlaybackReport)
-        reply = self._voice(session, msg.conversation_id, msg.id).speaker.replies.get(msg.turn_id)
+    async def _on_playback_report(self, peer: Peer, msg: PlaybackReport) -> None:
+        reply = self._voice(peer, msg.conversation_id, msg.id).speaker.replies.get(msg.turn_id)
         if reply is None:
             return  # a late report for a turn long gone: nothing to correct
         reply.played_ms = msg.played_ms

@@ -1,9 +1,12 @@
-"""Runtime glue for the world concern: wire messages, dialogue views, actions, saves.
+"""The world concern's extension: wire messages, each NPC's view for dialogue, actions, saves.
 
 The world file comes from ``settings.world.file``, or is the single ``*.world.yaml`` in the personas
 folder; with none, the extension stays inactive (NPCs then have no world view, and world messages
 are answered with a ``world_unavailable`` error). State and the event log live in the runtime's
 SQLite file; every event is committed in one transaction before it is acknowledged.
+
+It is also the :class:`~npc_runtime.host.WorldFeed` other concerns follow (memory remembers what
+NPCs learned) and it lists the scene's names for speech recognition (:meth:`scene_names`).
 """
 
 from __future__ import annotations
@@ -12,20 +15,34 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..dialogue.context import DialogueContext
+from ..dialogue.context import ContextPart
 from ..errors import ConfigError, SaveFormatError
+from ..expr import Type
+from ..expr.values import effect_target
+from ..host import (
+    ActionRejected,
+    ContextRequest,
+    ConversationView,
+    Extension,
+    Host,
+    Peer,
+    Route,
+    ValueSource,
+    WorldListener,
+    route,
+)
 from ..personas.schema import ActionSpec, Persona
 from ..personas.yamlfile import Problem
 from ..protocol.errors import ErrorCode, ProtocolError
-from ..protocol.messages import Message
 from ..protocol.messages.conversation import ContentProblem
 from ..protocol.messages.world import (
+    EVENT_FIELD_NAMES,
     FactOut,
     LearnedOut,
     TransitionOut,
@@ -38,20 +55,13 @@ from ..protocol.messages.world import (
     WorldStateReply,
     WorldTell,
 )
-from ..world.compiled import WORLD_SUFFIX, load_world, parse_world_text
-from ..world.engine import Changes, WorldEvent, WorldRejected
-from ..world.expr import Type
-from ..world.lint_hooks import external_types
-from ..world.personas import check_persona
-from ..world.service import WorldService
-from ..world.state import WorldState
-from ..world.store import WorldStore
-from ..world.values import effect_target
-from .extension import ActionRejected, Extension, Handler
-
-if TYPE_CHECKING:
-    from .app import Session
-    from .conversations import Conversation
+from .compiled import WORLD_SUFFIX, load_world, parse_world_text
+from .engine import Changes, WorldEvent, WorldRejected
+from .lint_hooks import expression_types
+from .personas import check_persona
+from .service import WorldService
+from .state import WorldState
+from .store import WorldStore
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +122,8 @@ def full_fields(state: WorldState) -> dict[str, Any]:
 class WorldExtension(Extension):
     name = "world"
 
-    def __init__(self, runtime: Any) -> None:
-        super().__init__(runtime)
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
         self.service: WorldService | None = None
         self.settings = WorldSettings()
         self._loading: tuple[WorldState, list[str]] | None = None
@@ -121,17 +131,37 @@ class WorldExtension(Extension):
         self.path: Path | None = None
         self._stamp: tuple[int, int] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        # Other concerns may listen to every durable change: (changes, cause) -> None.
-        self.listeners: list[Callable[[Changes, str], None]] = []
-        self._external: dict[str, Type] | None = None
+        self._listeners: list[WorldListener] = []
+        # Names other concerns own in persona conditions and effects (relationship.trust), and
+        # where their values come from; wired by the host (use_values).
+        self.external: dict[str, Type] = {}
+        self._value_sources: list[ValueSource] = []
 
-    @property
-    def external(self) -> dict[str, Type]:
-        """Names other extensions own in persona conditions and effects (``relationship.trust``)."""
-        if self._external is None:
-            others = [type(ext) for ext in self.runtime.extensions if ext is not self]
-            self._external = external_types(others, self.runtime.settings)
-        return self._external
+    def use_values(self, names: Mapping[str, str], sources: Sequence[ValueSource]) -> None:
+        """Names other concerns own (name -> type name) and the concerns that give their values."""
+        self.external = expression_types(names)
+        self._value_sources = list(sources)
+
+    # the feed other concerns follow ------------------------------------------------------------------
+    def subscribe(self, listener: WorldListener) -> None:
+        self._listeners.append(listener)
+
+    def fact_text(self, fact_id: str) -> str | None:
+        svc = self.service
+        if svc is None:
+            return None
+        fact = svc.world.file.facts.get(fact_id)
+        return fact.text if fact is not None else svc.state.event_facts.get(fact_id)
+
+    def scene_names(self) -> list[str]:
+        """Names of the world's entities (characters, places, items) for speech recognition."""
+        svc = self.service
+        if svc is None:
+            return []
+        names: list[str] = []
+        for eid, entity in svc.world.file.entities.items():
+            names.append(entity.name or eid.replace("_", " "))
+        return names
 
     @property
     def active(self) -> bool:
@@ -141,7 +171,7 @@ class WorldExtension(Extension):
     # lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
         try:
-            self.settings = WorldSettings.model_validate(self.runtime.settings.world or {})
+            self.settings = WorldSettings.model_validate(self.host.settings.world or {})
         except ValidationError as exc:
             problems = "; ".join(
                 f"world.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -149,12 +179,12 @@ class WorldExtension(Extension):
             raise ConfigError(f"invalid world settings: {problems}") from None
         if not self.settings.enabled:
             return
-        path = self.settings.file or self._find_world_file(Path(self.runtime.settings.personas_dir))
+        path = self.settings.file or self._find_world_file(Path(self.host.settings.personas_dir))
         if path is None:
-            log.info("no *%s in %s: world features are off", WORLD_SUFFIX, self.runtime.settings.personas_dir)
+            log.info("no *%s in %s: world features are off", WORLD_SUFFIX, self.host.settings.personas_dir)
             return
         world = load_world(path)  # raises WorldContentError listing every problem
-        self.service = WorldService(world, WorldStore(self.runtime.db), self.settings.reconcile)
+        self.service = WorldService(world, WorldStore(self.host.db), self.settings.reconcile)
         self.path, self._stamp = Path(path), _stamp(Path(path))
         if self.settings.hot_reload:
             self._watcher = asyncio.create_task(self._watch(), name="world-watch")
@@ -173,7 +203,7 @@ class WorldExtension(Extension):
             self._watcher = None
 
     async def _watch(self) -> None:
-        interval = float(self.runtime.settings.reload_interval)
+        interval = float(self.host.settings.reload_interval)
         while True:
             await asyncio.sleep(interval)
             try:
@@ -209,19 +239,17 @@ class WorldExtension(Extension):
             log.info("world reconciled with the edited world file: %s", note)
         # Persona conditions were checked against the old world: check them again (a persona that
         # no longer fits keeps its last good version live and the clients get a persona_error).
-        self.runtime.personas.refresh(force=True)
+        self.host.refresh_personas(force=True)
         delta = delta_fields(changes)
         delta.update(full_fields(svc.state))
-        await self.runtime.broadcast(
-            WorldChanged(cause="reload", notes=notes, world_hash=world.hash, **delta)
-        )
+        await self.host.broadcast(WorldChanged(cause="reload", notes=notes, world_hash=world.hash, **delta))
         return True
 
     async def _file_error(self, problems: list[Problem]) -> None:
         for p in problems:
             log.warning("world file problem (the last good version stays live): %s", p)
         file = str(self.path)
-        await self.runtime.broadcast(
+        await self.host.broadcast(
             WorldFileError(file=file, problems=[ContentProblem(**p.as_dict()) for p in problems])
         )
 
@@ -243,13 +271,13 @@ class WorldExtension(Extension):
         return self.service
 
     # wire -------------------------------------------------------------------------------------------
-    def handlers(self) -> dict[str, Handler]:
-        return {
-            "world_event": self._on_event,
-            "world_state": self._on_state,
-            "world_tell": self._on_tell,
-            "world_reset": self._on_reset,
-        }
+    def routes(self) -> list[Route[Any]]:
+        return [
+            route(WorldEventMsg, self._on_event),
+            route(WorldStateQuery, self._on_state),
+            route(WorldTell, self._on_tell),
+            route(WorldReset, self._on_reset),
+        ]
 
     def _apply(self, event: WorldEvent, ref: Any) -> Changes:
         svc = self._require(ref)
@@ -258,34 +286,31 @@ class WorldExtension(Extension):
         except WorldRejected as exc:
             raise ProtocolError(ErrorCode.WORLD_EVENT_INVALID, exc.message, ref=ref) from None
 
-    async def _on_event(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, WorldEventMsg)
+    async def _on_event(self, peer: Peer, msg: WorldEventMsg) -> None:
         await self._catch_up()
         data: dict[str, Any] = {}
         if msg.kind == "custom":
             data = {"name": msg.name, "payload": msg.payload}
         else:
-            for key in ("item", "giver", "receiver", "enemy", "count", "by", "location", "who"):
+            for key in EVENT_FIELD_NAMES:
                 value = getattr(msg, key)
                 if value is not None:
                     data[key] = value
-        game_time = msg.game_time if msg.game_time is not None else self.runtime.game_time
+        game_time = msg.game_time if msg.game_time is not None else self.host.game_time
         changes = self._apply(WorldEvent(msg.kind, data, list(msg.witnesses), game_time), msg.id)
-        await self.runtime.send(session, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
+        await self.host.send(peer, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
         await self._broadcast(changes, "event")
 
-    async def _on_tell(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, WorldTell)
-        game_time = msg.game_time if msg.game_time is not None else self.runtime.game_time
+    async def _on_tell(self, peer: Peer, msg: WorldTell) -> None:
+        game_time = msg.game_time if msg.game_time is not None else self.host.game_time
         ev = WorldEvent(
             "tell", {"npc": msg.npc_id, "fact": msg.fact, "by": msg.by or "player"}, [], game_time
         )
         changes = self._apply(ev, msg.id)
-        await self.runtime.send(session, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
+        await self.host.send(peer, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
         await self._broadcast(changes, "tell", npc_id=msg.npc_id)
 
-    async def _on_state(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, WorldStateQuery)
+    async def _on_state(self, peer: Peer, msg: WorldStateQuery) -> None:
         svc = self._require(msg.id)
         await self._catch_up()
         state = svc.state
@@ -310,13 +335,12 @@ class WorldExtension(Extension):
                 **common, seq=state.seq, game_time=state.game_time, npc_id=msg.npc_id,
                 variables=view.variables(), quests=view.quests(), facts=facts,
             )  # fmt: skip
-        await self.runtime.send(session, reply)
+        await self.host.send(peer, reply)
 
-    async def _on_reset(self, session: Session, msg: Message) -> None:
-        assert isinstance(msg, WorldReset)
+    async def _on_reset(self, peer: Peer, msg: WorldReset) -> None:
         svc = self._require(msg.id)
         svc.new_game()
-        await self.runtime.broadcast(
+        await self.host.broadcast(
             WorldChanged(cause="reset", world_hash=svc.world.hash, **full_fields(svc.state))
         )
 
@@ -325,7 +349,7 @@ class WorldExtension(Extension):
         svc = self.service
         if svc is None:
             return
-        now = float(self.runtime.game_time)
+        now = float(self.host.game_time)
         pending = svc.state.pending
         if now > svc.state.game_time and pending and pending[0][0] <= now:
             try:
@@ -336,29 +360,34 @@ class WorldExtension(Extension):
             await self._broadcast(changes, "time")
 
     async def _broadcast(self, changes: Changes, cause: str, **extra: Any) -> None:
-        for listener in self.listeners:
+        for listener in self._listeners:
             try:
                 listener(changes, cause)
             except Exception:
                 log.exception("a world listener failed")
         if changes.empty() and not changes.fired:
             return
-        await self.runtime.broadcast(WorldChanged(cause=cause, **extra, **delta_fields(changes)))
+        await self.host.broadcast(WorldChanged(cause=cause, **extra, **delta_fields(changes)))
 
     # dialogue -------------------------------------------------------------------------------------------
-    async def contribute_context(self, conv: Conversation, ctx: DialogueContext) -> None:
+    async def context_part(self, request: ContextRequest) -> ContextPart | None:
         svc = self.service
         if svc is None:
-            return
+            return None
         await self._catch_up()
-        view = svc.view(ctx.persona.id)
-        ctx.world_facts = view.facts()
-        ctx.world_state = {**view.variables(), **{f"quest.{q}": s for q, s in view.quests().items()}}
-        # Extensions after this one fill ctx.values (relationship.trust ...): read it when evaluating.
-        ctx.condition = lambda src: view.condition(src, values=ctx.values)
+        view = svc.view(request.persona.id)
+
+        def judge(src: str, values: Mapping[str, Any]) -> bool:
+            return bool(view.condition(src, values=dict(values)))
+
+        return ContextPart(
+            world_facts=view.facts(),
+            world_state={**view.variables(), **{f"quest.{q}": s for q, s in view.quests().items()}},
+            judge=judge,
+        )
 
     async def apply_action(
-        self, conv: Conversation, npc_id: str, spec: ActionSpec, args: dict[str, Any]
+        self, conv: ConversationView, npc_id: str, spec: ActionSpec, args: dict[str, Any]
     ) -> None:
         # Effects on names another extension owns (relationship.trust += 0.1) are checked here with
         # the rest and applied by their owner, which runs after the world: a refused world part
@@ -376,13 +405,12 @@ class WorldExtension(Extension):
             "args": args,
         }
         values: dict[str, Any] = {}
-        for ext in self.runtime.extensions:
-            if ext is not self:
-                values.update(ext.expression_values(npc_id, conv.player_id))
+        for source in self._value_sources:
+            values.update(source.expression_values(npc_id, conv.player_id))
         if values:
             data["values"] = values  # logged with the event, so a replay evaluates the same
         try:
-            changes = svc.apply(WorldEvent("action", data, [], self.runtime.game_time))
+            changes = svc.apply(WorldEvent("action", data, [], self.host.game_time))
         except WorldRejected as exc:
             raise ActionRejected(exc.message) from None
         await self._broadcast(changes, "action", conversation_id=conv.id, npc_id=npc_id)
@@ -413,7 +441,7 @@ class WorldExtension(Extension):
             cause="load", notes=notes, world_hash=self.service.world.hash, **full_fields(state)
         )
         try:
-            task = asyncio.get_running_loop().create_task(self.runtime.broadcast(msg))
+            task = asyncio.get_running_loop().create_task(self.host.broadcast(msg))
         except RuntimeError:  # no loop (tools calling load outside the runtime)
             return
         self._tasks.add(task)
