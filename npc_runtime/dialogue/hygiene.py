@@ -15,8 +15,7 @@ all and is released as speech.
 A line that starts with another speaker's name (``Player: ...``, the model writing the player's
 next turn) ends the reply: :attr:`SpokenFilter.stopped` turns true and the provider stops reading.
 
-:func:`split_sentences` cuts a buffer into complete sentences and the unfinished rest, for
-sentence-by-sentence synthesis.
+Sentences are cut by the shared :func:`npc_runtime.text.split_sentences`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["SpokenFilter", "clean_spoken", "split_sentences"]
+__all__ = ["SpokenFilter", "clean_spoken"]
 
 _NORMAL, _STAR, _PAREN, _BRACKET, _TAG, _THINK = range(6)
 _OPEN_CLOSE = {_PAREN: ("(", ")"), _BRACKET: ("[", "]")}
@@ -270,46 +269,3 @@ def clean_spoken(text: str, speaker_names: Iterable[str] = (), other_speakers: I
     """The whole-string form of :class:`SpokenFilter`."""
     f = SpokenFilter(speaker_names, other_speakers)
     return f.feed(text) + f.finish()
-
-
-# -- sentences ------------------------------------------------------------------------------------
-_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n+")
-_ABBREV = frozenset(
-    {"mr", "mrs", "ms", "dr", "st", "mt", "sr", "jr", "vs", "e.g", "i.e", "etc", "no", "capt", "lt"}
-)
-
-
-def split_sentences(buffer: str, min_chars: int = 1) -> tuple[list[str], str]:
-    """Split ``buffer`` into complete sentences and the unfinished rest.
-
-    A sentence ends at ``. ! ? …`` (with any closing quotes) followed by whitespace and a word that
-    does not start in lower case, so "Mr. Hob", "J. R." and "Well... maybe" stay whole; a newline
-    also ends one. The end of the buffer is never taken as an end of sentence: the caller flushes
-    the rest when the stream ends. Sentences shorter than ``min_chars`` are joined to the next.
-    """
-    sentences: list[str] = []
-    start = 0
-    pending = ""
-    for m in _END.finditer(buffer):
-        after = buffer[m.end() :].lstrip()
-        if not after:
-            break  # the next word has not arrived: cannot tell yet
-        if not m.group().startswith("\n"):
-            if after[0].islower():
-                continue
-            word = buffer[start : m.start()].rsplit(None, 1)
-            last = word[-1].lower().lstrip("\"'“(") if word else ""
-            if m.group().startswith(".") and (last in _ABBREV or (len(last) == 1 and last.isalpha())):
-                continue
-        piece = buffer[start : m.end()].strip()
-        start = m.end()
-        if not piece:
-            continue
-        pending = f"{pending} {piece}" if pending else piece
-        if len(pending) >= min_chars:
-            sentences.append(pending)
-            pending = ""
-    rest = buffer[start:].lstrip()
-    if pending:
-        rest = f"{pending} {rest}" if rest else pending + " "
-    return sentences, rest

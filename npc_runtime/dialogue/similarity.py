@@ -9,79 +9,13 @@ and STT slips such as "smith" vs "smithy"). Both are in [0, 1].
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from functools import lru_cache
 
-_WORD = re.compile(r"[a-z0-9']+")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "am",
-        "i",
-        "you",
-        "he",
-        "she",
-        "it",
-        "we",
-        "they",
-        "me",
-        "my",
-        "your",
-        "our",
-        "their",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "and",
-        "or",
-        "but",
-        "so",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "have",
-        "has",
-        "had",
-        "this",
-        "that",
-        "there",
-        "here",
-        "what",
-        "hi",
-        "hello",
-        "hey",
-        "please",
-        "just",
-        "some",
-        "any",
-        "about",
-        "tell",
-        "know",
-        "oh",
-        "well",
-        "um",
-        "uh",
-    ]
-)
+from ..text import FILLERS, STOPWORDS
+from ..text import words as text_words
+
+_IGNORED = STOPWORDS | FILLERS  # words that carry no topic
 
 
 def _stem(word: str) -> str:
@@ -93,14 +27,14 @@ def _stem(word: str) -> str:
 
 @lru_cache(maxsize=4096)
 def words(text: str) -> frozenset[str]:
-    tokens = [_stem(w) for w in _WORD.findall(text.lower())]
-    content = [t for t in tokens if t not in STOPWORDS]
+    tokens = [_stem(w) for w in text_words(text)]
+    content = [t for t in tokens if t not in _IGNORED]
     return frozenset(content or tokens)
 
 
 @lru_cache(maxsize=4096)
 def trigrams(text: str) -> tuple[Counter[str], float]:
-    norm = " " + " ".join(_WORD.findall(text.lower())) + " "
+    norm = " " + " ".join(text_words(text)) + " "
     grams = Counter(norm[i : i + 3] for i in range(max(len(norm) - 2, 0)))
     return grams, math.sqrt(sum(v * v for v in grams.values())) or 1.0
 

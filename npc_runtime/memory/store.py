@@ -17,11 +17,12 @@ import numpy as np
 
 from ..clock import Clock
 from ..storage import Database
+from ..text import STOPWORDS
+from ..text import words as text_words
 from . import scoring
 from .embeddings import Embedder
 from .search import NpcIndex, rank
 from .settings import MemorySettings
-from .tokenizer import basic_split
 from .types import InvalidMemoryError, Memory, NewMemory, Retrieved, check_id
 
 NAMESPACE = "memory"
@@ -101,13 +102,6 @@ MIGRATIONS = [
 ]
 
 _COLUMNS = "id, npc_id, kind, text, importance, game_time, wall_time, player_id, speaker, conversation_id"
-_STOPWORD_TEXT = """
-a an the and or but if of to in on at by for with from about as is are was were be been being do does
-did have has had i me my you your he him his she her it its we us our they them their this that these
-those what which who whom whose where when why how any anything all can could would should will shall
-may might must not no yes so than then there here up down out over just now very too also still
-"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _LEXICAL_HITS = 100
 
 
@@ -128,7 +122,7 @@ def _row(r: Sequence[object]) -> Memory:
 
 def fts_query(text: str) -> str | None:
     """An FTS5 OR-query of the content words in ``text`` (None when there are none)."""
-    words = [w for w in basic_split(text) if w.isalnum() and len(w) > 1 and w not in _STOPWORDS]
+    words = [w for w in text_words(text) if len(w) > 1 and w not in STOPWORDS]
     if not words:
         return None
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))

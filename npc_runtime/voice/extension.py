@@ -15,7 +15,6 @@ from ..errors import ConfigError
 from ..host import ConversationControl, ConversationView, Extension, Host, Peer, Route, TurnSink, route
 from ..personas.schema import Persona
 from ..protocol.errors import ErrorCode, ProtocolError
-from ..protocol.messages import Message
 from ..protocol.messages.voice import (
     AudioChunk,
     AudioReady,
@@ -26,12 +25,14 @@ from ..protocol.messages.voice import (
     SpeechStart,
 )
 from .config import VoiceConfig
+from .events import VoiceEvent
 from .models import shared_stt, shared_tts, shared_vad
 from .sentences import SentenceSplitter, split_first
 from .session import Prediction, VoiceConversation
 from .speaker import Reply
 from .stt.vocab import scene_phrases, scene_words
 from .tts.base import TtsProvider, VoiceParams
+from .wire import to_message
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ class _Port:
         self.conv = conv
         self.voice: VoiceConversation | None = None
 
-    async def send(self, msg: Message) -> None:
-        await self.conv.send(msg)
+    async def emit(self, event: VoiceEvent) -> None:
+        await self.conv.send(to_message(self.conv.id, event))
 
     def start_turn(self, text: str) -> None:
         assert self.voice is not None
@@ -131,7 +132,7 @@ class VoiceSink(TurnSink):
         if reply.timer is not None and not reply.timer.sent:
             reply.timer.turn_id = turn_id
             reply.timer.sent = True
-            await self.conv.send(reply.timer.message())
+            await self.conv.send(to_message(self.conv.id, reply.timer.event()))
         if reply.playback_started is None or reply.stopped:
             return None if not reply.stopped else await self._heard_after_stop(reply)
         # The client reports playback: wait until it is over or the player barges in.

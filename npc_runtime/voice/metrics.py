@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from ..protocol.messages.voice import TurnMetrics
+from .events import Timings
 
 
 @dataclass
 class TurnTimer:
     conversation_id: str
     utterance: int
-    mode: str
+    mode: Literal["push_to_talk", "hands_free"]
     t_end: float  # clock seconds at the end of the player's speech
     end_of_speech: float | None = None  # clock seconds when it was detected
     transcript_final: float | None = None
@@ -24,9 +25,8 @@ class TurnTimer:
     def _ms(self, t: float | None) -> float | None:
         return None if t is None else round((t - self.t_end) * 1000.0, 1)
 
-    def message(self) -> TurnMetrics:
-        return TurnMetrics(
-            conversation_id=self.conversation_id,
+    def event(self) -> Timings:
+        return Timings(
             turn_id=self.turn_id,
             utterance=self.utterance,
             mode=self.mode,

@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from ..clock import Clock
 from ..protocol.errors import ErrorCode, ProtocolError
-from ..protocol.messages import Message
-from ..protocol.messages.core import Error, WarningMessage
-from ..protocol.messages.voice import MAX_AUDIO_CHUNK_BYTES, Transcript
+from ..protocol.messages.voice import MAX_AUDIO_CHUNK_BYTES
 from .config import VoiceConfig
+from .events import Heard, Problem, VoiceEvent
 from .frames import STT_RATE, Int16Array
 from .metrics import TurnTimer
 from .resample import StreamResampler
@@ -44,7 +43,7 @@ SUPPORTED_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 class VoicePort(Protocol):
-    async def send(self, msg: Message) -> None: ...
+    async def emit(self, event: VoiceEvent) -> None: ...
 
     def start_turn(self, text: str) -> None: ...
 
@@ -86,7 +85,9 @@ class VoiceConversation:
         if mode not in ("push_to_talk", "hands_free"):
             raise ValueError(f"not a voice mode: {mode}")
         self.id = conversation_id
-        self.mode = mode
+        self.mode: Literal["push_to_talk", "hands_free"] = (
+            "hands_free" if mode == "hands_free" else "push_to_talk"
+        )
         self.cfg = cfg
         self._stt = stt
         self._port = port
@@ -102,7 +103,7 @@ class VoiceConversation:
             quiet_db=cfg.quiet_db,
             speculate_ms=cfg.speculate_after_ms if mode == "hands_free" else None,
         )
-        self.speaker = Speaker(conversation_id, port.send, clock, cfg.chunk_ms, lambda: fallback_tts)
+        self.speaker = Speaker(conversation_id, port.emit, clock, cfg.chunk_ms, lambda: fallback_tts)
         self.sample_rate: int | None = None
         self._resampler: StreamResampler | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -225,11 +226,11 @@ class VoiceConversation:
             except Exception as exc:
                 log.exception("voice processing failed in conversation %s; utterance dropped", self.id)
                 await self._drop_utterance()
-                await self._port.send(
-                    WarningMessage(
-                        code=ErrorCode.PROVIDER_FAILED,
-                        message=f"speech recognition failed ({type(exc).__name__}); the utterance was dropped",
-                        conversation_id=self.id,
+                await self._port.emit(
+                    Problem(
+                        ErrorCode.PROVIDER_FAILED,
+                        f"speech recognition failed ({type(exc).__name__}); the utterance was dropped",
+                        "warning",
                     )
                 )
 
@@ -283,9 +284,7 @@ class VoiceConversation:
             return  # the transcript was finalised at a pause; kept in case the player goes on
         interim = await asyncio.to_thread(self._stream.feed, samples)
         if interim:
-            await self._port.send(
-                Transcript(conversation_id=self.id, utterance=self._utterance, text=interim, final=False)
-            )
+            await self._port.emit(Heard(self._utterance, interim, final=False))
             playing = self.speaker.playing()
             if (
                 playing is not None
@@ -370,16 +369,7 @@ class VoiceConversation:
                 used, reason = False, kind if kind != "speech" else "npc_speaking"
             elif playing is not None:
                 await self._barge_in(playing, self._clock.monotonic())
-        await self._port.send(
-            Transcript(
-                conversation_id=self.id,
-                utterance=self._utterance,
-                text=text,
-                final=True,
-                used=used,
-                reason=reason,
-            )
-        )
+        await self._port.emit(Heard(self._utterance, text, final=True, used=used, reason=reason))
         if not used:
             self.speaker.discard_prepared()
             return
@@ -405,12 +395,12 @@ class VoiceConversation:
     async def _time_out(self) -> None:
         log.info("conversation %s: audio stopped mid-utterance; dropped it", self.id)
         await self._drop_utterance()
-        await self._port.send(
-            Error(
-                code=ErrorCode.AUDIO_TIMEOUT,
-                message=f"no audio for {self.cfg.audio_timeout_s:g} s in the middle of an utterance; it was dropped"
+        await self._port.emit(
+            Problem(
+                ErrorCode.AUDIO_TIMEOUT,
+                f"no audio for {self.cfg.audio_timeout_s:g} s in the middle of an utterance; it was dropped"
                 + (" (send speech_end when the talk key is released)" if self.mode == "push_to_talk" else ""),
-                conversation_id=self.id,
+                "error",
             )
         )
 

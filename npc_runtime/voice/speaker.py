@@ -13,13 +13,13 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from ..clock import Clock
 from ..errors import ProviderError
-from ..protocol.messages import Message
-from ..protocol.messages.voice import NpcAudio, NpcAudioEnd, StopPlayback
+from .events import AudioDone, AudioOut, PlaybackStop, VoiceEvent
 from .frames import AudioFrame, SynthChunk
 from .lipsync import mouth_open, speech_bounds, visemes_from_phonemes
 from .metrics import TurnTimer
@@ -28,7 +28,7 @@ from .tts.base import TtsProvider, VoiceParams
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[Message], Awaitable[None]]
+Emit = Callable[[VoiceEvent], Awaitable[None]]
 
 
 @dataclass
@@ -108,14 +108,14 @@ class Reply:
 class Speaker:
     def __init__(
         self,
-        conversation_id: str,
-        send: Send,
+        name: str,
+        emit: Emit,
         clock: Clock,
         chunk_ms: float,
         fallback: Callable[[], TtsProvider | None],
     ) -> None:
-        self.conversation_id = conversation_id
-        self._send = send
+        self.name = name  # for task names and logs (the conversation id)
+        self._emit = emit
         self._clock = clock
         self._chunk_ms = chunk_ms
         self._fallback = fallback
@@ -132,7 +132,7 @@ class Speaker:
         if not spoken or (npc_id, spoken) in self.prepared:
             return
         task = asyncio.create_task(
-            asyncio.to_thread(provider.synthesize, spoken, params), name=f"tts-prepare-{self.conversation_id}"
+            asyncio.to_thread(provider.synthesize, spoken, params), name=f"tts-prepare-{self.name}"
         )
         task.add_done_callback(_consume)
         self.prepared[(npc_id, spoken)] = Prepared(provider, params, task)
@@ -147,9 +147,7 @@ class Speaker:
         self.replies[reply.turn_id] = reply
         self.current = reply
         reply.prepared, self.prepared = self.prepared, {}
-        reply.task = asyncio.create_task(
-            self._synth_loop(reply), name=f"tts-{self.conversation_id}-{reply.turn_id}"
-        )
+        reply.task = asyncio.create_task(self._synth_loop(reply), name=f"tts-{self.name}-{reply.turn_id}")
         for old in list(self.replies):  # keep a few for late playback reports
             if old < reply.turn_id - 4:
                 del self.replies[old]
@@ -181,14 +179,7 @@ class Speaker:
         if not reply.stop_sent and reply.seq > 0:
             reply.stop_sent = True
             after = None if detected is None else round((self._clock.monotonic() - detected) * 1000.0, 1)
-            await self._send(
-                StopPlayback(
-                    conversation_id=self.conversation_id,
-                    turn_id=reply.turn_id,
-                    reason=reason,
-                    detection_ms=after,
-                )
-            )
+            await self._emit(PlaybackStop(turn_id=reply.turn_id, reason=reason, detection_ms=after))
 
     async def wait_synth(self, reply: Reply, timeout: float) -> None:
         if reply.task is None:
@@ -231,15 +222,14 @@ class Speaker:
                 prep.task.cancel()
             reply.prepared.clear()
             if reply.seq > 0 or interrupted:
-                end = NpcAudioEnd(
-                    conversation_id=self.conversation_id,
+                end = AudioDone(
                     turn_id=reply.turn_id,
                     npc_id=reply.npc_id,
                     chunks=reply.seq,
                     duration_ms=round(reply.sent_ms, 1),
                     interrupted=interrupted,
                 )
-                await asyncio.shield(self._send(end))
+                await asyncio.shield(self._emit(end))
 
     async def _synthesize(self, reply: Reply, text: str) -> list[SynthChunk]:
         prep = reply.prepared.pop((reply.npc_id, text), None)
@@ -306,7 +296,7 @@ class Speaker:
             if phonemes:
                 timed = [(t - t0, p) for t, p in phonemes if t0 <= t < t1]
                 visemes = visemes_from_phonemes(timed, part.duration)
-                kind = "viseme"
+                kind: Literal["viseme", "mouth_open"] = "viseme"
             else:
                 visemes = mouth_open(part)
                 kind = "mouth_open"
@@ -317,9 +307,8 @@ class Speaker:
                 for s_ms, _e_ms, a, b in sentence_words
                 if (lo_ms <= s_ms < hi_ms) or (i == 0 and s_ms < lo_ms) or (last and s_ms >= hi_ms)
             ]
-            await self._send(
-                NpcAudio(
-                    conversation_id=self.conversation_id,
+            await self._emit(
+                AudioOut(
                     turn_id=reply.turn_id,
                     npc_id=reply.npc_id,
                     seq=reply.seq,
@@ -339,4 +328,4 @@ class Speaker:
                 reply.timer.first_audio_sent = now
                 reply.timer.turn_id = reply.turn_id
                 reply.timer.sent = True
-                await self._send(reply.timer.message())
+                await self._emit(reply.timer.event())

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from npc_runtime.dialogue.hygiene import SpokenFilter, clean_spoken, split_sentences
+from npc_runtime.dialogue.hygiene import SpokenFilter, clean_spoken
+from npc_runtime.text import split_sentences
 
 OWN = ["Mira", "mira_smith", "Élodie"]
 OTHERS = ["Player", "Bram"]

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ...personas.schema import Persona
+from ...text import STOPWORDS
+from ...text import words as text_words
 
 # Longest match first.
 _IPA_ARPA: list[tuple[str, str]] = sorted(
@@ -86,9 +88,6 @@ _IPA_ARPA: list[tuple[str, str]] = sorted(
 _SKIP = set("ˈˌːˑ̩̃ʔ-‿ ")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
-# Words that look like names but are ordinary English; never snap to or from them.
-_STOP = {"the", "and", "for", "you", "your", "what", "where", "who", "how", "have", "with", "this", "that"}
-
 
 def ipa_to_arpabet(ipa: str) -> list[str]:
     phones: list[str] = []
@@ -126,7 +125,7 @@ def scene_words(personas: Iterable[Persona], extra: Iterable[str] = ()) -> list[
     def add(text: str, capitalised_only: bool) -> None:
         for i, m in enumerate(_WORD.finditer(text)):
             w = m.group(0).strip("'-")
-            if len(w) < 3 or w.lower() in _STOP:
+            if len(w) < 3 or w.lower() in STOPWORDS:
                 continue
             if capitalised_only and (not w[0].isupper() or i == 0 or w.isupper()):
                 continue
@@ -195,7 +194,7 @@ class NameSnapper:
             best: tuple[float, int, SceneWord] | None = None
             for span in (2, 1):
                 if i + span > len(words) or any(
-                    x in self._by_token or x in _STOP for x in words[i : i + span]
+                    x in self._by_token or x in STOPWORDS for x in words[i : i + span]
                 ):
                     continue
                 phones: list[str] = []
@@ -222,87 +221,6 @@ class NameSnapper:
         return " ".join(out)
 
 
-_FUNCTION_WORDS = set(
-    [
-        "a",
-        "an",
-        "the",
-        "i",
-        "me",
-        "my",
-        "you",
-        "your",
-        "he",
-        "him",
-        "his",
-        "she",
-        "her",
-        "it",
-        "its",
-        "we",
-        "us",
-        "our",
-        "they",
-        "them",
-        "their",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "but",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "am",
-        "do",
-        "does",
-        "did",
-        "have",
-        "has",
-        "had",
-        "will",
-        "would",
-        "can",
-        "could",
-        "should",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "what",
-        "who",
-        "how",
-        "why",
-        "when",
-        "where",
-        "which",
-        "some",
-        "any",
-        "not",
-        "no",
-        "so",
-        "if",
-        "as",
-        "up",
-        "out",
-        "about",
-        "into",
-    ]
-)
-
-
 def scene_phrases(personas: Iterable[Persona]) -> list[str]:
     """What players are expected to say: every topic phrasing of every persona."""
     return [phr for p in personas for t in p.topics for phr in t.phrasings]
@@ -312,9 +230,8 @@ def phrase_bigrams(phrases: Iterable[str]) -> set[tuple[str, str]]:
     """Word pairs of the phrases that carry content (not two function words)."""
     out: set[tuple[str, str]] = set()
     for phrase in phrases:
-        words = re.findall(r"[a-z']+", phrase.lower())
-        for a, b in itertools.pairwise(words):
-            if a not in _FUNCTION_WORDS or b not in _FUNCTION_WORDS:
+        for a, b in itertools.pairwise(text_words(phrase)):
+            if a not in STOPWORDS or b not in STOPWORDS:
                 out.add((a, b))
     return out
 

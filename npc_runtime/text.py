@@ -1,0 +1,171 @@
+"""Plain-text helpers every concern shares: one word tokenizer, one stopword list, one sentence
+splitter. Pure functions, no I/O.
+
+- :func:`words`: lower-case word tokens (letters, digits, inner apostrophes).
+- :data:`STOPWORDS`: English function words; :data:`FILLERS`: chat fillers ("hi", "um") that carry
+  no topic either.
+- :func:`split_sentences` / :class:`SentenceSplitter`: cut streamed text at sentence ends, so speech
+  synthesis and output checks start on the first complete sentence.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "i",
+        "me",
+        "my",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "it",
+        "its",
+        "we",
+        "us",
+        "our",
+        "they",
+        "them",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "which",
+        "whom",
+        "whose",
+        "any",
+        "all",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "so",
+        "than",
+        "then",
+        "there",
+        "here",
+        "up",
+        "down",
+        "out",
+        "over",
+        "just",
+        "now",
+        "very",
+        "too",
+        "also",
+        "still",
+        "some",
+    ]
+)
+FILLERS = frozenset(["hi", "hello", "hey", "please", "tell", "know", "oh", "well", "um", "uh"])
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens of ``text``: "Don't go, Mr. Hob!" -> ["don't", "go", "mr", "hob"]."""
+    return _WORD.findall(text.lower())
+
+
+_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n+")
+_ABBREV = frozenset(
+    {"mr", "mrs", "ms", "dr", "st", "mt", "sr", "jr", "vs", "e.g", "i.e", "etc", "no", "capt", "lt"}
+)
+
+
+def split_sentences(buffer: str, min_chars: int = 1) -> tuple[list[str], str]:
+    """Split ``buffer`` into complete sentences and the unfinished rest.
+
+    A sentence ends at ``. ! ? …`` (with any closing quotes) followed by whitespace and a word that
+    does not start in lower case, so "Mr. Hob", "J. R." and "Well... maybe" stay whole; a newline
+    also ends one. The end of the buffer is never taken as an end of sentence: the caller flushes
+    the rest when the stream ends. Sentences shorter than ``min_chars`` are joined to the next.
+    """
+    sentences: list[str] = []
+    start = 0
+    pending = ""
+    for m in _END.finditer(buffer):
+        after = buffer[m.end() :].lstrip()
+        if not after:
+            break  # the next word has not arrived: cannot tell yet
+        if not m.group().startswith("\n"):
+            if after[0].islower():
+                continue
+            word = buffer[start : m.start()].rsplit(None, 1)
+            last = word[-1].lower().lstrip("\"'“(") if word else ""
+            if m.group().startswith(".") and (last in _ABBREV or (len(last) == 1 and last.isalpha())):
+                continue
+        piece = buffer[start : m.end()].strip()
+        start = m.end()
+        if not piece:
+            continue
+        pending = f"{pending} {piece}" if pending else piece
+        if len(pending) >= min_chars:
+            sentences.append(pending)
+            pending = ""
+    rest = buffer[start:].lstrip()
+    if pending:
+        rest = f"{pending} {rest}" if rest else pending + " "
+    return sentences, rest
+
+
+class SentenceSplitter:
+    """Feed streamed text; get back each sentence once it is complete (:func:`split_sentences`'
+    rules: it ends when the next word has started). :meth:`flush` returns the rest."""
+
+    def __init__(self, min_chars: int = 2) -> None:
+        self._buf = ""
+        self._min = min_chars
+
+    def feed(self, text: str) -> list[str]:
+        self._buf += text
+        done, self._buf = split_sentences(self._buf, self._min)
+        return done
+
+    def flush(self) -> list[str]:
+        rest, self._buf = self._buf.strip(), ""
+        return [rest] if rest else []
