@@ -274,7 +274,7 @@ async def test_npcs_remember_what_the_world_says_they_learned(
 ) -> None:
     from npc_runtime.protocol.messages.world import WorldTell
 
-    assert runtime_server.extension("world") is not None
+    assert runtime_server.world is not None and runtime_server.world.active
     await client.request(WorldTell(npc_id="elda", fact="mira_owes_bram", by="tomas", game_time=12.0))
     await wait_for(lambda: "Mira still owes Bram for the new kettle." in _texts(runtime_server, "elda"))
     told = _memory(runtime_server).service.store.recent("elda")[0]
