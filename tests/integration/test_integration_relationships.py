@@ -98,8 +98,7 @@ def topic_ids(persona: Persona) -> list[str]:
 async def test_relationship_conditions_load_with_the_world_and_lint_clean(
     runtime_server: Runtime, personas_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert runtime_server.extension("world") is not None
-    assert runtime_server.extension("world").active  # type: ignore[union-attr]
+    assert runtime_server.world is not None and runtime_server.world.active
     bram = runtime_server.personas.get("bram")
     assert bram is not None and "secret" in topic_ids(bram) and "trusted_job" in topic_ids(bram)
     code, out = lint(capsys, personas_dir)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from npc_runtime.errors import MissingDependencyError, ProviderError
+from npc_runtime.runtime.app import Runtime
 from npc_runtime.voice.frames import AudioFrame
 from npc_runtime.voice.lipsync import VISEMES, mouth_open, time_phonemes, visemes_from_phonemes
 from npc_runtime.voice.models import shared_tts, shared_vad
@@ -188,10 +189,11 @@ async def test_decoding_in_worker_processes_leaves_the_event_loop_free() -> None
     assert elapsed > 0.3 and ticks >= elapsed / 0.005 * 0.3  # the loop ran most of the time
 
 
-async def test_persona_with_a_missing_piper_voice_is_reported(runtime_server: object) -> None:
+async def test_persona_with_a_missing_piper_voice_is_reported(runtime_server: Runtime) -> None:
     from npc_runtime.personas.schema import Persona
 
-    ext = runtime_server.extension("voice")  # type: ignore[attr-defined]
+    ext = runtime_server.voice
+    assert ext is not None
     good = Persona.model_validate({"id": "x", "name": "X", "fallback": ["Hm."], "voice": {"speed": 1.2}})
     bad = Persona.model_validate(
         {"id": "x", "name": "X", "fallback": ["Hm."], "voice": {"voice": "nope.onnx"}}
