@@ -44,6 +44,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         dialogue["model"] = args.model
     if dialogue:
         overrides["dialogue"] = dialogue
+    if getattr(args, "no_voice", False):
+        overrides["voice"] = {"enabled": False}
     return load_settings(getattr(args, "config", None), overrides)
 
 
@@ -56,6 +58,9 @@ def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
     p.add_argument("--model", help="model name for the openai provider")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--no-voice", action="store_true", help="text only: no voice messages, no voice models loaded"
+    )
 
 
 async def _serve(settings: Settings) -> int:

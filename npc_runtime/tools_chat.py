@@ -20,7 +20,9 @@ async def _chat(args: argparse.Namespace, settings: Settings | None) -> int:
     if settings is not None:
         from .runtime.app import Runtime
 
-        runtime = Runtime(settings.model_copy(update={"bind": "tcp://127.0.0.1:0"}))
+        # A text chat: no voice messages, so no voice models are loaded.
+        voice = {**settings.voice, "enabled": False}
+        runtime = Runtime(settings.model_copy(update={"bind": "tcp://127.0.0.1:0", "voice": voice}))
         endpoint = await runtime.start()
     interactive = sys.stdin.isatty()
     client = AsyncClient(endpoint, name="npc-runtime-chat")

@@ -40,6 +40,8 @@ def make_settings(tmp_path: Path, personas_dir: Path) -> Callable[..., Settings]
             "heartbeat_interval": 0.5,
             "client_timeout": 5.0,
             "reload_interval": 0.1,
+            # Voice models load when a voice conversation first starts, not with every runtime.
+            "voice": {"warm_up": False},
         }
         base.update(overrides)
         return Settings.model_validate(base)
@@ -87,7 +89,7 @@ async def client(make_client: ClientFactory) -> AsyncClient:
 def runtime_process(tmp_path: Path, personas_dir: Path) -> Iterator[Callable[..., RuntimeProcess]]:
     procs: list[RuntimeProcess] = []
 
-    def start(*extra: str, db: Path | None = None) -> RuntimeProcess:
+    def start(*extra: str, db: Path | None = None, voice: bool = False) -> RuntimeProcess:
         rp = start_runtime_process(
             [
                 "--bind",
@@ -96,6 +98,7 @@ def runtime_process(tmp_path: Path, personas_dir: Path) -> Iterator[Callable[...
                 str(personas_dir),
                 "--db",
                 str(db or tmp_path / "runtime.sqlite3"),
+                *([] if voice else ["--no-voice"]),  # text-only tests load no voice models
                 *extra,
             ]
         )

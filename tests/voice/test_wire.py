@@ -4,6 +4,8 @@ client streaming Piper-synthesized speech as its microphone."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,10 +13,11 @@ import numpy as np
 from npc_runtime.protocol.messages import Message
 from npc_runtime.protocol.messages.voice import AudioReady, PlaybackReport, PlaybackStarted
 from npc_runtime.runtime.app import Runtime
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.frames import rms_dbfs
 
-from .conftest import Mic, collect, of_type, pcm_of, player_line, silence
+from .conftest import VOICE_TEST_SETTINGS, Mic, collect, of_type, pcm_of, player_line, silence
 
 
 def _is_final(msg: Message, turn: int | None = None) -> bool:
@@ -191,3 +194,37 @@ async def test_several_voice_conversations_at_once(runtime_server: Runtime, make
         assert samples > 22_050 // 2, npc
         key = {"bram": "weapon", "mira": "stay", "tomas": "gate", "elda": "potions"}[npc]
         assert key in transcript, (npc, transcript)
+
+
+async def _heard(make_settings: Callable[..., Settings], line: str, **overrides: Any) -> str:
+    runtime = Runtime(make_settings(voice=VOICE_TEST_SETTINGS, **overrides))
+    await runtime.start()
+    client = AsyncClient(runtime.endpoint, name="game")
+    try:
+        await client.connect()
+        conv = await client.start_conversation("tomas", mode="push_to_talk", greet=False)
+        mic = Mic(client, conv.conversation_id)
+        await mic.open()
+        await mic.play(silence(0.4))
+        await mic.push_to_talk(np.concatenate([player_line(line), silence(0.2)]))
+        msgs = await collect(client, conv.conversation_id, lambda m: m.type == "transcript" and m.final)  # type: ignore[attr-defined]
+        return str(of_type(msgs, "transcript")[-1].text)
+    finally:
+        await client.close()
+        await runtime.stop()
+
+
+async def test_a_place_named_only_in_the_world_file_is_recognised(
+    make_settings: Callable[..., Settings], personas_dir: Path
+) -> None:
+    # Corvale is in no persona file and in no dictionary: only the world names it. The world's
+    # names reach speech recognition's vocabulary, so it is heard; without the world they are not.
+    world = personas_dir / "village.world.yaml"
+    text = world.read_text(encoding="utf-8")
+    anchor = "  square: {kind: location, name: the village square}\n"
+    assert anchor in text
+    world.write_text(
+        text.replace(anchor, anchor + "  corvale: {kind: location, name: Corvale}\n"), encoding="utf-8"
+    )
+    assert "Corvale" in await _heard(make_settings, "Take me to Corvale.")
+    assert "Corvale" not in await _heard(make_settings, "Take me to Corvale.", world={"enabled": False})

@@ -215,7 +215,7 @@ def write_player_wav(path: Path, text: str) -> None:
 
 def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) -> None:
     """Hold V: the WAV streams as audio chunks, the runtime transcribes it, Mira answers (muted:
-    playback is covered by test_demo_units, and real-time playback would make this test slow)."""
+    playback is covered by tests/demo/test_units.py, and real-time playback would make this test slow)."""
     mic = tmp_path / "drink.wav"
     write_player_wav(mic, "Something to drink.")
     script = tmp_path / "voice.txt"
