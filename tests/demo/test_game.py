@@ -129,7 +129,7 @@ async def test_connect_reports_location_and_shows_quest_notices(
             lambda: (
                 proc.returncode is not None
                 or any(
-                    s.client == "thornbrook-demo" and s.introduced for s in runtime_server.sessions.values()
+                    c.name == "thornbrook-demo" and c.introduced for c in runtime_server.connections.values()
                 )
             ),
             timeout=30,
