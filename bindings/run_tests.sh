@@ -140,6 +140,7 @@ godot_suite() {  # godot_suite SCRIPT SECONDS [ENV=VALUE...]
 }
 
 godot_suite test_codec.gd 60
+godot_suite test_core.gd 60
 
 ENDPOINT=""
 for _ in $(seq 600); do  # up to 120 s: the runtime's imports are slow on a loaded machine

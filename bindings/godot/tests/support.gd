@@ -18,7 +18,7 @@ func check(cond, what, detail = ""):
 		print("ok - " + what)
 	else:
 		failed += 1
-		print("FAIL - " + what + ("" if detail == "" else ": " + str(detail)))
+		print("FAIL - " + what + ("" if typeof(detail) == TYPE_STRING and detail == "" else ": " + str(detail)))
 	return cond
 
 
