@@ -11,6 +11,10 @@ static func register_settings():
 
 static func enable(plugin):
 	Settings.register()
+	# microphone input is off by default (Godot 4: audio/driver/enable_input, 3: audio/enable_audio_input)
+	for name in ["audio/driver/enable_input", "audio/enable_audio_input"]:
+		if ProjectSettings.has_setting(name):
+			ProjectSettings.set_setting(name, true)
 	plugin.add_autoload_singleton(Settings.AUTOLOAD_NAME, Settings.AUTOLOAD_PATH)
 	ProjectSettings.save()
 
