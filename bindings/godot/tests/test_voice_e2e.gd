@@ -94,8 +94,20 @@ func read_wav(path):
 	return Pcm.parse_wav(bytes)
 
 
+func zeros(n):
+	var a = []
+	a.resize(n)
+	for i in range(n):
+		a[i] = 0.0
+	return a
+
+
 # Stream a recording into the voice node at real-time pace, one frame's worth at a time.
 func speak(wav):
+	return speak_to(voice, wav)
+
+
+func speak_to(node, wav):
 	var samples = Pcm.to_floats(wav["pcm"])
 	var rate = wav["rate"]
 	var start = now_s()
@@ -106,7 +118,7 @@ func speak(wav):
 			var part = []
 			for i in range(fed, due):
 				part.append(samples[i])
-			voice.feed_microphone_mono(part, rate)
+			node.feed_microphone_mono(part, rate)
 			fed = due
 		yield(self, "idle_frame")
 	return now_s() - start
@@ -144,8 +156,9 @@ func run():
 	voice.use_microphone = false
 	for s in ["conversation_started", "subtitle", "playback_started", "talking_changed", "audio_ready"]:
 		voice.connect(s, self, "rec1", [s])
-	for s in ["viseme", "npc_line", "conversation_restarted"]:
+	for s in ["viseme", "npc_line"]:
 		voice.connect(s, self, "rec2", [s])
+	voice.connect("conversation_restarted", self, "rec2", ["voice_restarted"])
 	for s in ["transcript", "playback_finished", "npc_action"]:
 		voice.connect(s, self, "rec3", [s])
 	root.add_child(voice)
@@ -264,7 +277,40 @@ func run():
 		t.check(full.begins_with(said[0]) and said[0].length() < full.length(), "memory holds only the words that were played", [said[0], played_ms])
 		t.check(said[0].find("scatters") < 0, "the unplayed last sentence is not remembered", said[0])
 
-	# ---- the runtime restarts: the node reconnects, says hello again and restarts the conversation
+	# ---- hands-free: a second NPC on the same connection hears the player without a talk key
+	var mira = Voice.new()
+	mira.connection = conn
+	mira.npc_id = "mira"
+	mira.player_id = "hero"
+	mira.mode = "hands_free"
+	mira.greet = false
+	mira.use_microphone = false
+	mira.connect("audio_ready", self, "rec1", ["mira_ready"])
+	mira.connect("transcript", self, "rec3", ["mira_transcript"])
+	mira.connect("playback_finished", self, "rec3", ["mira_finished"])
+	mira.connect("conversation_restarted", self, "rec2", ["voice_restarted"])
+	root.add_child(mira)
+	mira.start_conversation()
+	deadline = now_s() + 20.0
+	while named("mira_ready").size() == 0 and now_s() < deadline:
+		yield(self, "idle_frame")
+	if t.check(named("mira_ready").size() == 1, "a hands-free conversation starts beside the first"):
+		var silence = {"rate": 16000, "pcm": Pcm.from_floats(zeros(9600))}  # 0.6 s
+		yield(speak_to(mira, silence), "completed")
+		yield(speak_to(mira, wolves), "completed")
+		deadline = now_s() + 60.0
+		while named("mira_finished").size() == 0 and now_s() < deadline:
+			yield(speak_to(mira, silence), "completed")  # the microphone keeps streaming
+		var heard = null
+		for e in named("mira_transcript"):
+			if e[2]:
+				heard = e[3]
+		t.check(heard != null and heard["used"] and heard["text"].find("tell me about") >= 0,
+			"hands-free: the end of the player's turn is detected and transcribed", heard)
+		var mf = named("mira_finished")
+		t.check(mf.size() == 1 and mf[0][3] == false and mf[0][2] > 500.0, "hands-free: mira's answer is played to the end and reported", mf)
+
+	# ---- the runtime restarts: the node reconnects, says hello again and restarts the conversations
 	var connects = named("connected").size()
 	OS.kill(pid)
 	pid = -1
@@ -273,13 +319,19 @@ func run():
 		yield(self, "idle_frame")
 	t.check(named("disconnected").size() == 1, "the lost connection is reported", conn.client.error)
 	t.check(start_runtime(), "the runtime starts again on the same port")
+	var open = conn.conversations.size()
 	deadline = now_s() + 150.0
-	while named("conversation_restarted").size() < 2 and now_s() < deadline:
+	while named("voice_restarted").size() < open and now_s() < deadline:
 		yield(self, "idle_frame")
 	t.check(named("connected").size() == connects + 1 and conn.reconnects == 1, "a new hello was welcomed", conn.reconnects)
 	var rs = named("conversation_restarted")
-	if t.check(rs.size() == 2 and rs[0][1] == cid and rs[0][2] != cid, "the conversation was started again and reported", rs):
-		t.check(voice.conversation_id == rs[0][2], "the voice node follows the new conversation id", voice.conversation_id)
+	var mine = null
+	for e in rs:
+		if e[1] == cid:
+			mine = e
+	t.check(open == 2 and rs.size() == 2 and named("voice_restarted").size() == 2, "both conversations were started again and reported", rs)
+	if t.check(mine != null and mine[2] != cid, "bram's conversation has a new id", mine):
+		t.check(voice.conversation_id == mine[2], "the voice node follows the new conversation id", voice.conversation_id)
 		deadline = now_s() + 20.0
 		while named("audio_ready").size() < 2 and now_s() < deadline:
 			yield(self, "idle_frame")
