@@ -163,7 +163,8 @@ GODOT4_METHODS = {
     # project, editor, objects
     "has_setting", "set_setting", "get_setting", "add_property_info", "set_initial_value", "save",
     "add_autoload_singleton", "remove_autoload_singleton", "class_exists", "has_method", "call",
-    "has_singleton", "get_singleton", "get_class", "queue_free", "new",
+    "has_singleton", "get_singleton", "get_class", "queue_free", "new", "set",
+    "is_empty",  # NodePath (Godot 3 has it too; String and Array only have empty() there)
 }  # fmt: skip
 
 

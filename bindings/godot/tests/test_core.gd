@@ -10,6 +10,7 @@ const MicPipeline = preload("res://addons/npc_runtime/core/mic_pipeline.gd")
 const Playback = preload("res://addons/npc_runtime/core/playback.gd")
 const Reconnect = preload("res://addons/npc_runtime/core/reconnect.gd")
 const Settings = preload("res://addons/npc_runtime/core/settings.gd")
+const LipSync = preload("res://addons/npc_runtime/core/lipsync.gd")
 const Support = preload("res://tests/support.gd")
 
 var t = Support.new("core")
@@ -26,6 +27,7 @@ func _initialize():
 	playback_late_audio_after_stop()
 	reconnect_backoff()
 	settings_and_plugin()
+	lip_sync()
 	t.finish(self)
 
 
@@ -258,3 +260,38 @@ func settings_and_plugin():
 	var conn_src = load(Settings.AUTOLOAD_PATH).source_code
 	var voice_src = load("res://addons/npc_runtime/npc_voice.gd").source_code
 	t.check(conn_src.find("class_name NpcRuntimeConnection") >= 0 and voice_src.find("class_name NpcVoice") >= 0, "each node has a class_name")
+
+
+func lip_sync():
+	var l = LipSync.new()
+	t.check(l.shapes().size() == 16 and "viseme_aa" in l.shapes() and "jawOpen" in l.shapes(), "the default mapping drives 16 shapes", l.shapes().size())
+	l.set_key("aa")
+	var w = l.step(0.05)
+	t.check(abs(w["viseme_aa"] - (1.0 - exp(-1.0))) < 1e-6 and w["viseme_PP"] == 0.0, "a key eases its shape in (one time constant: 63 %)", w["viseme_aa"])
+	for _i in range(20):
+		w = l.step(0.05)
+	t.check(w["viseme_aa"] > 0.999, "and holds it", w["viseme_aa"])
+	l.set_key("PP")
+	w = l.step(0.05)
+	t.check(w["viseme_aa"] < 0.4 and w["viseme_PP"] > 0.6, "the next key takes over", [w["viseme_aa"], w["viseme_PP"]])
+	l.set_key(0.5, "mouth_open")
+	l.smoothing_s = 0.0
+	w = l.step(0.016)
+	t.check(w["jawOpen"] == 0.5 and w["viseme_PP"] == 0.0, "mouth_open scales its shapes; no smoothing snaps", w["jawOpen"])
+	l.set_key("unknown")
+	t.check(l.step(0.016)["jawOpen"] == 0.0, "an unknown key closes the mouth")
+	var custom = LipSync.new({"aa": {"MouthOpen": 0.8, "Smile": 0.1}})
+	custom.smoothing_s = 0.0
+	custom.set_key("aa")
+	var cw = custom.step(0.1)
+	t.check(cw.size() == 2 and abs(cw["MouthOpen"] - 0.8) < 1e-6, "a designer's mapping is used as given", cw)
+
+	var node = load("res://addons/npc_runtime/npc_lip_sync.gd").new()
+	var rec = Support.recorder()
+	node.voice = rec
+	node.mesh = rec
+	rec.current_viseme = "oh"
+	node._process(0.5)
+	t.check(rec.got.get("blend_shapes/viseme_O", 0.0) > 0.99 and rec.got.get("blend_shapes/viseme_sil", 1.0) == 0.0,
+		"NpcLipSync writes blend_shapes/<name> from the voice's current key", rec.got.get("blend_shapes/viseme_O"))
+	node.free()

@@ -162,6 +162,11 @@ func run():
 	for s in ["transcript", "playback_finished", "npc_action"]:
 		voice.connect(s, self, "rec3", [s])
 	root.add_child(voice)
+	var mouth = Support.recorder()
+	var lips = load("res://addons/npc_runtime/npc_lip_sync.gd").new()
+	lips.voice = voice
+	lips.mesh = mouth
+	root.add_child(lips)
 	var mic_err = voice.open_microphone()
 	t.check(mic_err.find("AudioEffectCapture") >= 0 or mic_err == "", "open_microphone says what it needs where capture is missing", mic_err)
 
@@ -212,6 +217,11 @@ func run():
 	t.check(words.size() >= 2 and words[0] == "Big" and words[1] == "grey", "subtitles come word by word on the audio clock", words)
 	var vis = named("viseme")
 	t.check(vis.size() >= 5 and vis[0][2] == "viseme", "visemes come on the audio clock", vis.size())
+	var opened = 0
+	for k in mouth.peak.keys():
+		if k != "blend_shapes/viseme_sil" and mouth.peak[k] > 0.5:
+			opened += 1
+	t.check(opened >= 3, "NpcLipSync moved the mouth's blend shapes while Bram spoke", mouth.peak)
 
 	# ---- barge-in: the talk key goes down while Bram speaks
 	var before = events.size()

@@ -52,6 +52,8 @@ var generator_buffer_s = 0.25
 var conversation_id = ""
 var tts_rate = 22050
 var talking = false
+var current_viseme = "sil"  # the lip-sync key sounding now (NpcLipSync reads it every frame)
+var current_viseme_kind = "viseme"
 var playback = Playback.new(22050)
 var player = null  # AudioStreamPlayer with the AudioStreamGenerator
 var mic_player = null
@@ -251,15 +253,21 @@ func pump_audio():
 	_handle(playback.update(played))
 
 
-# Stop the NPC's voice now (stop_playback does this); reports what was played.
-func stop_audio():
+# Stop the NPC's voice now (stop_playback does this); reports what was played (unless the
+# connection is gone: `report` false).
+func stop_audio(report = true):
 	var gen = _generator()
 	if gen != null:
 		_handle(playback.update(_played_frames(gen)))
 		gen.clear_buffer()
+	var was = report_playback
+	report_playback = report_playback and report
 	_handle(playback.stop(null))
+	report_playback = was
 	# the generator is empty now: the clock goes on from what was played
 	_pushed = playback.played_frames()
+	current_viseme = "sil"
+	current_viseme_kind = "viseme"
 	emit_signal("viseme", "sil", "viseme")
 
 
@@ -274,12 +282,14 @@ func _handle(events):
 			"subtitle":
 				emit_signal("subtitle", e[2])
 			"viseme":
+				current_viseme = e[2]
+				current_viseme_kind = e[3]
 				emit_signal("viseme", e[2], e[3])
 			"finished":
 				var ms = round(e[2] * 10.0) / 10.0
 				if report_playback:
 					connection.send(Protocol.playback_report(turn["conversation_id"], turn["turn_id"], ms, null, true))
-				reports_sent.append([turn["turn_id"], ms, e[3]])
+					reports_sent.append([turn["turn_id"], ms, e[3]])
 				emit_signal("playback_finished", turn["turn_id"], ms, e[3])
 
 
@@ -287,7 +297,8 @@ func _handle(events):
 func _on_npc_runtime_message(msg):
 	var mtype = msg.get("type", "")
 	if mtype == "conversation_started":
-		if _start_id != -1 and msg.get("ref") == _start_id and typeof(msg.get("ref")) == typeof(_start_id):
+		var ref = msg.get("ref")
+		if _start_id != -1 and typeof(ref) == typeof(_start_id) and ref == _start_id:
 			_start_id = -1
 			_begin(msg["conversation_id"])
 			emit_signal("conversation_started", conversation_id)
@@ -295,12 +306,12 @@ func _on_npc_runtime_message(msg):
 	if mtype == "conversation_restarted":
 		if msg["old_conversation_id"] == conversation_id:
 			var old = conversation_id
-			stop_audio()
+			stop_audio(false)
 			_begin(msg["conversation_id"])
 			emit_signal("conversation_restarted", old, conversation_id)
 		return
 	if mtype == "disconnected":
-		stop_audio()
+		stop_audio(false)
 		talking = false
 		return
 	if conversation_id == "" or str(msg.get("conversation_id", "")) != conversation_id:
