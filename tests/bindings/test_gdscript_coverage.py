@@ -187,3 +187,17 @@ def test_godot4_api_names() -> None:
             if cls not in ENGINE_CLASSES and cls not in consts:
                 problems.append(f"{rel}: engine class {cls} is not checked for Godot 4")
     assert not problems, "\n".join(problems)
+
+
+def test_godot4_editor_plugin_shell() -> None:
+    """plugin.cfg names the Godot 4 shell, a tool script using Godot 4's EditorPlugin virtuals
+    (_enable_plugin / _disable_plugin; Godot 3's are enable_plugin / disable_plugin)."""
+    cfg = _gd("plugin.cfg")
+    assert re.search(r'^script="plugin.gd"$', cfg, flags=re.M)
+    shell = _code(_gd("plugin.gd"))
+    assert re.search(r"^@tool$", shell, flags=re.M) and re.search(
+        r"^extends EditorPlugin$", shell, flags=re.M
+    )
+    assert {"_enable_plugin", "_disable_plugin"} <= set(re.findall(r"^func (\w+)\(", shell, flags=re.M))
+    godot3 = _code(_gd("plugin_godot3.gd"))
+    assert {"enable_plugin", "disable_plugin"} <= set(re.findall(r"^func (\w+)\(", godot3, flags=re.M))

@@ -252,6 +252,15 @@ func settings_and_plugin():
 	ProjectSettings.set_setting("npc_runtime/connection/endpoint", "tcp://127.0.0.1:7600")
 	var shell3 = load("res://addons/npc_runtime/plugin_godot3.gd")
 	t.check(shell3 != null and shell3.is_tool() and shell3.can_instance(), "the Godot 3 editor plugin is a tool script")
+	var virtuals = []
+	for m in ClassDB.class_get_method_list("EditorPlugin", true):
+		virtuals.append(m["name"])
+	var defined = []
+	for m in shell3.get_script_method_list():
+		defined.append(m["name"])
+	t.check("enable_plugin" in virtuals and "enable_plugin" in defined and "disable_plugin" in virtuals and "disable_plugin" in defined,
+		"its enable_plugin/disable_plugin are this engine's EditorPlugin virtuals", defined)
+	t.check(ClassDB.class_has_method("EditorPlugin", "add_autoload_singleton"), "EditorPlugin.add_autoload_singleton exists")
 	var cfg = ConfigFile.new()
 	t.check(cfg.load("res://addons/npc_runtime/plugin.cfg") == OK and cfg.get_value("plugin", "script") == "plugin.gd",
 		"plugin.cfg names the editor plugin")
