@@ -3,7 +3,8 @@
 # Common subset of Godot 3 and 4 GDScript (no signals to connect, no yield/await): create it, call
 # connect_to_runtime(), then call poll() every frame; poll() returns the messages that arrived as
 # Dictionaries (docs/protocol.md). Replies to your requests carry "ref" = the id the call returned.
-# npc_runtime_node.gd wraps this in a Node that emits signals. Loopback only: no CURVE yet.
+# npc_runtime_connection.gd (NpcRuntimeConnection) wraps this in a Node that emits signals.
+# Loopback only: no CURVE yet.
 #
 #     const NpcClient = preload("res://addons/npc_runtime/core/client.gd")
 #     var client = NpcClient.new()
