@@ -72,7 +72,7 @@ step() {  # step NAME COMMAND... : one pass/fail test, output shown on failure
 # The Godot end-to-end test's runtime starts now, so its start-up overlaps the C# build and tests.
 (
     cd "$REPO" && exec env NPC_RUNTIME_HEARTBEAT_INTERVAL=0.5 NPC_RUNTIME_CLIENT_TIMEOUT=3.0 \
-        "$PY" -m npc_runtime.cli serve --bind tcp://127.0.0.1:0 --personas personas \
+        "$PY" -m npc_runtime.cli serve --no-voice --bind tcp://127.0.0.1:0 --personas personas \
         --db "$WORK/godot-runtime.sqlite3"
 ) >"$WORK/runtime.log" 2>&1 &
 RUNTIME_PID=$!
