@@ -10,7 +10,8 @@
 #    nunit-console (the end-to-end tests start their own runtime process).
 # 2. Godot: runs the GDScript tests headless with godot3-server (always under `timeout`, and only an
 #    explicit PASS line counts: a GDScript parse error still exits 0); the end-to-end test talks to a
-#    runtime started here (its address goes in NPC_RUNTIME_ENDPOINT).
+#    runtime started here (its address goes in NPC_RUNTIME_ENDPOINT); the voice end-to-end test
+#    starts and restarts its own runtime (NPC_RUNTIME_PYTHON, NPC_RUNTIME_REPO, NPC_GODOT_WORK).
 # Each build step counts as one test. The last line is exactly "N passed, M failed"; the exit
 # status is non-zero when anything failed.
 
@@ -71,7 +72,7 @@ step() {  # step NAME COMMAND... : one pass/fail test, output shown on failure
 # The Godot end-to-end test's runtime starts now, so its start-up overlaps the C# build and tests.
 (
     cd "$REPO" && exec env NPC_RUNTIME_HEARTBEAT_INTERVAL=0.5 NPC_RUNTIME_CLIENT_TIMEOUT=3.0 \
-        "$PY" -m npc_runtime.cli serve --bind tcp://127.0.0.1:0 --personas personas \
+        "$PY" -m npc_runtime.cli serve --no-voice --bind tcp://127.0.0.1:0 --personas personas \
         --db "$WORK/godot-runtime.sqlite3"
 ) >"$WORK/runtime.log" 2>&1 &
 RUNTIME_PID=$!
@@ -140,6 +141,7 @@ godot_suite() {  # godot_suite SCRIPT SECONDS [ENV=VALUE...]
 }
 
 godot_suite test_codec.gd 60
+godot_suite test_core.gd 60
 
 ENDPOINT=""
 for _ in $(seq 600); do  # up to 120 s: the runtime's imports are slow on a loaded machine
@@ -154,6 +156,18 @@ if [ -z "$ENDPOINT" ]; then
     failed=$((failed + 1))
 else
     godot_suite test_e2e.gd 90 NPC_RUNTIME_ENDPOINT="$ENDPOINT"
+fi
+
+# The voice end-to-end test starts (and restarts) its own runtime from GDScript; the player's
+# recordings are written here first (Piper line + the start of beckett.wav).
+mkdir -p "$WORK/godot-voice"
+if "$PY" "$HERE/godot/tests/make_recordings.py" "$WORK/godot-voice" >"$WORK/recordings.log" 2>&1; then
+    godot_suite test_voice_e2e.gd 420 NPC_RUNTIME_PYTHON="$PY" NPC_RUNTIME_REPO="$REPO" NPC_GODOT_WORK="$WORK/godot-voice"
+    grep -h '^figures:' "$WORK/godot-test_voice_e2e.log" | sed -e 's/^/  /'
+else
+    echo "FAIL - the recordings for the Godot voice test could not be written:"
+    sed -e 's/^/    /' "$WORK/recordings.log"
+    failed=$((failed + 1))
 fi
 
 summary

@@ -18,7 +18,7 @@ func check(cond, what, detail = ""):
 		print("ok - " + what)
 	else:
 		failed += 1
-		print("FAIL - " + what + ("" if detail == "" else ": " + str(detail)))
+		print("FAIL - " + what + ("" if typeof(detail) == TYPE_STRING and detail == "" else ": " + str(detail)))
 	return cond
 
 
@@ -47,3 +47,12 @@ static func unhex(s):
 static func env(name, fallback = ""):
 	var v = OS.get_environment(name)
 	return fallback if v == "" else v
+
+
+# An object that records what is set on it (stands in for a MeshInstance's blend_shapes/*; the
+# headless server renders nothing).
+static func recorder():
+	var s = GDScript.new()
+	s.source_code = "extends Reference\nvar got = {}\nvar peak = {}\nvar current_viseme = 'sil'\nvar current_viseme_kind = 'viseme'\nfunc _set(p, v):\n\tgot[p] = v\n\tpeak[p] = max(peak.get(p, 0.0), v)\n\treturn true\n"
+	s.reload()
+	return s.new()

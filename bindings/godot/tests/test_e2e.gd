@@ -4,10 +4,10 @@
 
 extends SceneTree
 
-const MsgPack = preload("res://addons/npc_runtime/msgpack.gd")
-const NpcClient = preload("res://addons/npc_runtime/client.gd")
-const Protocol = preload("res://addons/npc_runtime/protocol.gd")
-const Zmtp = preload("res://addons/npc_runtime/zmtp.gd")
+const MsgPack = preload("res://addons/npc_runtime/core/msgpack.gd")
+const NpcClient = preload("res://addons/npc_runtime/core/client.gd")
+const Protocol = preload("res://addons/npc_runtime/core/protocol.gd")
+const Zmtp = preload("res://addons/npc_runtime/core/zmtp.gd")
 const Support = preload("res://tests/support.gd")
 
 var t = Support.new("e2e")
@@ -204,7 +204,7 @@ func _on_signal(a, name):
 func node_wrapper(endpoint):
 	# The Node front: polled from _process, it turns messages into signals (Godot 3 connect syntax
 	# here; the node itself is Godot 3/4 common subset).
-	var node = load("res://addons/npc_runtime/npc_runtime_node.gd").new()
+	var node = load("res://addons/npc_runtime/npc_runtime_connection.gd").new()
 	node.endpoint = endpoint
 	node.client_name = "godot-node"
 	for sig in ["connected", "npc_text_final", "reply", "message", "conversation_started"]:

@@ -3,7 +3,7 @@
 # Written in the common subset of Godot 3 and Godot 4 GDScript: byte arrays are only ever made by
 # StreamPeerBuffer (PoolByteArray in 3, PackedByteArray in 4), type ids are compared with typeof()
 # of sample values, no yield/await, no class_name. Load it with preload():
-#     const MsgPack = preload("res://addons/npc_runtime/msgpack.gd")
+#     const MsgPack = preload("res://addons/npc_runtime/core/msgpack.gd")
 #     var bytes = MsgPack.encode({"type": "ping"})
 #     var result = MsgPack.decode(bytes)   # [value, ""] or [null, "what is wrong"]
 #

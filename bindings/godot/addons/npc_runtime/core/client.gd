@@ -3,18 +3,19 @@
 # Common subset of Godot 3 and 4 GDScript (no signals to connect, no yield/await): create it, call
 # connect_to_runtime(), then call poll() every frame; poll() returns the messages that arrived as
 # Dictionaries (docs/protocol.md). Replies to your requests carry "ref" = the id the call returned.
-# npc_runtime_node.gd wraps this in a Node that emits signals. Loopback only: no CURVE yet.
+# npc_runtime_connection.gd (NpcRuntimeConnection) wraps this in a Node that emits signals.
+# Loopback only: no CURVE yet.
 #
-#     const NpcClient = preload("res://addons/npc_runtime/client.gd")
+#     const NpcClient = preload("res://addons/npc_runtime/core/client.gd")
 #     var client = NpcClient.new()
 #     client.connect_to_runtime("tcp://127.0.0.1:7600", "my-game")
 #     # each frame:
 #     for msg in client.poll():
 #         if msg["type"] == "npc_text_final": print(msg["text"])
 
-const MsgPack = preload("res://addons/npc_runtime/msgpack.gd")
-const Protocol = preload("res://addons/npc_runtime/protocol.gd")
-const Zmtp = preload("res://addons/npc_runtime/zmtp.gd")
+const MsgPack = preload("res://addons/npc_runtime/core/msgpack.gd")
+const Protocol = preload("res://addons/npc_runtime/core/protocol.gd")
+const Zmtp = preload("res://addons/npc_runtime/core/zmtp.gd")
 
 var endpoint = ""
 var client_name = "godot-client"
