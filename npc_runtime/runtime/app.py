@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_AFTER_BYE = "this client said bye; send 'hello' to start a new session"
+
 
 class Connection:
     """One connected game client (one DEALER routing id): the host's :class:`~npc_runtime.host.Peer`."""
@@ -280,17 +282,25 @@ class Runtime:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> str:
-        for ext in self.extensions:
-            await ext.start()
-        self._personas.refresh()
-        if not self._personas.ids():
-            log.warning("no personas found in %s", self._settings.personas_dir)
-        self._pending_notices.clear()  # start-up problems are logged; clients get later ones
+        # Bind first: a second runtime on the same address fails at once, before loading models.
+        # Clients that connect meanwhile are queued by ZeroMQ and answered once serving starts.
         self._zctx = zmq.asyncio.Context()
         self.server = RouterServer(self._zctx, heartbeat_ms=int(self._settings.heartbeat_interval * 1000))
         if self._settings.curve_secret_file is not None:
             self.server.enable_curve(self._settings.curve_secret_file, self._settings.curve_clients_dir)
         self.endpoint = self.server.bind(self._settings.bind)
+        try:
+            for ext in self.extensions:
+                await ext.start()
+        except BaseException:
+            self.server.close()
+            self._zctx.term()
+            self.server, self._zctx = None, None
+            raise
+        self._personas.refresh()
+        if not self._personas.ids():
+            log.warning("no personas found in %s", self._settings.personas_dir)
+        self._pending_notices.clear()  # start-up problems are logged; clients get later ones
         self._tasks = [
             asyncio.create_task(self.server.serve(self._on_frame), name="router"),
             asyncio.create_task(self._reaper(), name="reaper"),
@@ -336,6 +346,14 @@ class Runtime:
         except PeerOverloaded:
             log.warning("client %s is not reading; dropped a %s message", conn.name or conn.id, msg.type)
 
+    def _send_direct(self, conn: Connection, msg: Message) -> None:
+        """Send to a client this host no longer tracks (e.g. after its bye)."""
+        if self.server is not None and not conn.gone:
+            try:
+                self.server.send(conn.identity, codec.encode(msg))
+            except (PeerGone, PeerOverloaded):
+                conn.gone = True
+
     def _connection_of(self, peer: Peer) -> Connection | None:
         return peer if isinstance(peer, Connection) else None
 
@@ -377,6 +395,9 @@ class Runtime:
     async def _connection_worker(self, conn: Connection) -> None:
         while not conn.inbox.empty():
             msg = conn.inbox.get_nowait()
+            if conn.identity not in self.connections:  # sent after bye: answered, not dropped
+                self._send_direct(conn, Error(code=ErrorCode.NOT_INTRODUCED, message=_AFTER_BYE, ref=msg.id))
+                continue
             handler = self._handlers.get(type(msg))
             try:
                 if handler is None:
@@ -400,10 +421,12 @@ class Runtime:
         return [NpcInfo(id=p.id, name=p.name, role=p.role) for p in self._personas.all()]
 
     # -- conversations and connections -------------------------------------------------------------
-    async def end_conversation(self, conv: Conversation, reason: str, *, notify: bool = True) -> None:
+    async def end_conversation(
+        self, conv: Conversation, reason: str, *, notify: bool = True, ref: Any = None
+    ) -> None:
         self.conversations.pop(conv.id, None)
         conv.connection.conversations.discard(conv.id)
-        await conv.close(reason, notify=notify)
+        await conv.close(reason, notify=notify, ref=ref)
 
     def _schedule_drop(self, conn: Connection, reason: str) -> None:
         if conn.identity in self.connections:
@@ -449,6 +472,11 @@ class Runtime:
                     problems=[ContentProblem(**p.as_dict()) for p in problems],
                 )
             )
+        for npc_id, file in report.removed:
+            for conv in list(self.conversations.values()):
+                if npc_id in conv.npc_ids and self._personas.get(npc_id) is None:
+                    log.info("persona %s removed (%s): ending conversation %s", npc_id, file, conv.id)
+                    self.spawn(self.end_conversation(conv, "persona_removed"))
         changed = [npc_id for npc_id, _ in report.loaded]
         for ext in self.extensions:
             try:

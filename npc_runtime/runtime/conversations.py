@@ -161,7 +161,8 @@ class Conversation:
     async def send(self, msg: Message) -> None:
         self.runtime.send_now(self.connection, msg)
 
-    async def close(self, reason: str, *, notify: bool = True) -> None:
+    async def close(self, reason: str, *, notify: bool = True, ref: Any = None) -> None:
+        """End the conversation; ``ref``: the id of the client's request that ended it."""
         if self.closed:
             return
         self.closed = True
@@ -173,15 +174,15 @@ class Conversation:
             except Exception:
                 log.exception("extension %s failed on conversation end", ext.name)
         if notify:
-            await self.send(ConversationEnded(conversation_id=self.id, reason=reason))
+            await self.send(ConversationEnded(conversation_id=self.id, reason=reason, ref=ref))
 
-    async def say_farewell(self) -> None:
+    async def say_farewell(self, ref: Any = None) -> None:
         persona = self.runtime.personas.get(self.last_speaker)
         if persona and persona.farewell:
             ctx = await self.runtime.context_for(persona, self.player_id, "")
             line = pick_line(persona.farewell, ctx, self.turn_counter)
             if line is not None:
-                await self.run_turn(None, to=self.last_speaker, scripted=(line.text, "farewell"))
+                await self.run_turn(None, to=self.last_speaker, ref=ref, scripted=(line.text, "farewell"))
 
     # -- internals ----------------------------------------------------------------------------
     async def _work(self) -> None:

@@ -139,8 +139,8 @@ class HostRoutes:
 
     async def _on_conversation_end(self, peer: Peer, msg: ConversationEnd) -> None:
         conv = self.rt.conversation(peer, msg.conversation_id, msg.id)
-        await conv.say_farewell()
-        await self.rt.end_conversation(conv, "client")
+        await conv.say_farewell(ref=msg.id)
+        await self.rt.end_conversation(conv, "client", ref=msg.id)
 
     # -- saves -------------------------------------------------------------------------------------------
     async def _on_save(self, peer: Peer, msg: Save) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,13 +184,21 @@ class VoiceExtension(Extension):
             await self.ready()
 
     async def _load(self) -> None:
-        self._vad = await asyncio.to_thread(shared_vad, self.cfg.vad)
-        self._stt = await asyncio.to_thread(
-            shared_stt, self.cfg.stt, self.cfg.stt_options, self.cfg.stt_processes
+        async def step(what: str, fn: Callable[[], Any]) -> Any:
+            t0 = time.perf_counter()
+            result = await asyncio.to_thread(fn)
+            log.info("voice: %s ready in %.1f s", what, time.perf_counter() - t0)
+            return result
+
+        cfg = self.cfg
+        self._vad = await step(f"VAD ({cfg.vad})", lambda: shared_vad(cfg.vad))
+        self._stt = await step(
+            f"speech recognition ({cfg.stt}, {cfg.stt_processes} processes)",
+            lambda: shared_stt(cfg.stt, cfg.stt_options, cfg.stt_processes),
         )
-        await asyncio.to_thread(self._update_vocabulary)
-        provider = await asyncio.to_thread(self.tts, self.cfg.tts)
-        await asyncio.to_thread(provider.warm_up, VoiceParams())
+        await step("scene vocabulary", self._update_vocabulary)
+        provider = await step(f"voice ({cfg.tts})", lambda: self.tts(cfg.tts))
+        await step("voice warm-up", lambda: provider.warm_up(VoiceParams()))
 
     async def ready(self) -> None:
         """Wait until the models are loaded; a load failure is raised here (e.g. a missing package)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -12,6 +13,8 @@ import zmq.asyncio
 
 from npc_runtime.protocol import codec
 from npc_runtime.protocol.messages import (
+    Bye,
+    ConversationEnd,
     ConversationEnded,
     Error,
     Hello,
@@ -22,6 +25,7 @@ from npc_runtime.protocol.messages import (
     Ping,
     PlayerText,
     Pong,
+    Save,
     Welcome,
 )
 from npc_runtime.runtime.app import Runtime
@@ -236,3 +240,30 @@ async def test_interrupt_cancels_reply_and_keeps_heard_text(make_settings) -> No
         release.set()
         await c.close()
         await runtime.stop()
+
+
+async def test_conversation_end_is_answered_with_its_ref(client: AsyncClient) -> None:
+    conv = await client.start_conversation("mira", greet=False)
+    reply = await client.request(ConversationEnd(conversation_id=conv.conversation_id))
+    assert isinstance(reply, ConversationEnded) and reply.reason == "client"
+    farewell = await client.next_event(types=("npc_text_final",))
+    assert isinstance(farewell, NpcTextFinal)
+    assert farewell.source == "farewell" and farewell.ref == reply.ref
+
+
+async def test_messages_after_bye_are_answered_not_introduced(client: AsyncClient) -> None:
+    await client.send(Bye(id=client.next_id()))
+    with pytest.raises(RuntimeErrorReply) as err:
+        await client.request(Save())
+    assert err.value.code == "not_introduced"
+
+
+async def test_a_removed_persona_ends_its_conversations(
+    runtime_server: Runtime, client: AsyncClient, personas_dir: Path
+) -> None:
+    conv = await client.start_conversation("tomas", greet=False)
+    (personas_dir / "tomas.persona.yaml").unlink()
+    ended = await client.next_event(types=("conversation_ended",), timeout=10)
+    assert isinstance(ended, ConversationEnded)
+    assert (ended.conversation_id, ended.reason) == (conv.conversation_id, "persona_removed")
+    assert conv.conversation_id not in runtime_server.conversations
