@@ -11,6 +11,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from npc_runtime.clock import ManualClock
 from npc_runtime.protocol import codec
 from npc_runtime.protocol.messages import (
     Bye,
@@ -183,7 +184,8 @@ async def test_client_vanishing_mid_reply_frees_conversation(
 
 
 async def test_silent_client_is_dropped_after_timeout(make_settings, personas_dir) -> None:  # type: ignore[no-untyped-def]
-    runtime = Runtime(make_settings(client_timeout=0.6, heartbeat_interval=0.2))
+    clock = ManualClock()  # the client's silence is measured on the injected clock
+    runtime = Runtime(make_settings(client_timeout=5.0, heartbeat_interval=0.1), clock=clock)
     await runtime.start()
     ctx = zmq.asyncio.Context()
     sock = ctx.socket(zmq.DEALER)
@@ -196,6 +198,10 @@ async def test_silent_client_is_dropped_after_timeout(make_settings, personas_di
         )
         await asyncio.wait_for(sock.recv(), 5)
         assert len(runtime.conversations) == 1
+        clock.advance(4.9)
+        await asyncio.sleep(0.3)  # several reaper rounds: within the time-out nobody is dropped
+        assert len(runtime.conversations) == 1 and len(runtime.connections) == 1
+        clock.advance(0.2)
         await wait_for(lambda: not runtime.conversations and not runtime.connections, timeout=5)
     finally:
         sock.close(linger=0)
