@@ -289,7 +289,9 @@ def build_prompt(
     if len(ctx.history) > len(history):
         dropped["history"] = len(ctx.history) - len(history)
     fixed = estimate_tokens(json.dumps(tools)) if tools else 0
-    final = {"role": "user", "content": ctx.player_text or "(says nothing)"}
+    said_by = ctx.extra.get("said_by")  # NPCs talking among themselves: another NPC's line
+    text = ctx.player_text or "(says nothing)"
+    final = {"role": "user", "content": f"{said_by} says: {text}" if said_by else text}
 
     def render() -> list[dict[str, str]]:
         system = _system(ctx, parts, settings, text_actions=text_actions, actions=actions)

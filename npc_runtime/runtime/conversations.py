@@ -23,6 +23,7 @@ from ..personas.schema import ActionSpec, Persona
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import (
     ActionOut,
+    Ambient,
     ConversationEnded,
     Message,
     NpcAction,
@@ -69,6 +70,10 @@ class Conversation:
         self._turn_lock = asyncio.Lock()
         self._worker = asyncio.create_task(self._work(), name=f"conversation-{conversation_id}")
         self.current_turn: int | None = None
+        # NPCs talking among themselves (start_ambient): stopped for good once the player speaks.
+        self._ambient_task: asyncio.Task[None] | None = None
+        self._ambient_stopped = False
+        self._ambient_turn = False  # the turn in flight is one of the NPCs' exchange
 
     # -- public -----------------------------------------------------------------------------
     def add_sink(self, sink: TurnSink) -> None:
@@ -93,7 +98,22 @@ class Conversation:
             )
         if to is not None and to not in self.npc_ids:
             raise ProtocolError(ErrorCode.UNKNOWN_NPC, f"'{to}' is not in conversation {self.id}", ref=ref)
+        if text is not None and scripted is None:
+            self._yield_to_player()
         self._pending.put_nowait((text, to, ref, scripted))
+
+    def start_ambient(self, spec: Ambient) -> None:
+        """Let the NPCs talk among themselves: the first opens (the seed line as written, or on the
+        topic), the others answer in turn, each to the line before, for at most ``spec.turns``
+        lines. Everyone present remembers what was said (memory's group rules). The player takes
+        priority: a line from them ends the exchange and the NPC in flight stops speaking."""
+        self._ambient_task = asyncio.create_task(self._ambient(spec), name=f"ambient-{self.id}")
+
+    def _yield_to_player(self) -> None:
+        if self._ambient_task is not None and not self._ambient_stopped:
+            self._ambient_stopped = True
+            if self._ambient_turn:
+                self.interrupt()
 
     async def run_turn(
         self,
@@ -101,17 +121,56 @@ class Conversation:
         to: str | None = None,
         ref: Any = None,
         scripted: tuple[str, str] | None = None,
+        *,
+        ambient: bool = False,
+        said_by: str | None = None,
     ) -> TurnRecord | None:
         """Run one NPC reply (the voice pipeline calls this with a final transcript).
 
         Turns of one conversation never overlap: a turn asked for while another runs (a typed line
         during a spoken reply, a farewell) waits for it to finish, then runs in order.
+        ``ambient``: a line of the NPCs' own exchange; ``player_text`` is then what it answers
+        (the line ``said_by`` another NPC, or the opening topic), not something the player said.
         """
+        if not ambient and player_text is not None and scripted is None:
+            self._yield_to_player()  # a spoken line from the player
         async with self._turn_lock:
-            return await self._run_turn(player_text, to, ref, scripted)
+            if ambient and self._ambient_stopped:
+                return None
+            self._ambient_turn = ambient
+            try:
+                return await self._run_turn(player_text, to, ref, scripted, ambient, said_by)
+            finally:
+                self._ambient_turn = False
+
+    async def _ambient(self, spec: Ambient) -> None:
+        speakers = self.npc_ids
+        try:
+            if spec.seed_line:
+                record = await self.run_turn(
+                    None, to=speakers[0], scripted=(spec.seed_line, "authored"), ambient=True
+                )
+            else:
+                record = await self.run_turn(spec.topic, to=speakers[0], ambient=True)
+            for i in range(1, spec.turns):
+                if record is None or not record.heard_text.strip() or record.interrupted:
+                    break
+                record = await self.run_turn(
+                    record.heard_text, to=speakers[i % len(speakers)], ambient=True, said_by=record.npc_id
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the NPCs' exchange failed in conversation %s", self.id)
 
     async def _run_turn(
-        self, player_text: str | None, to: str | None, ref: Any, scripted: tuple[str, str] | None
+        self,
+        player_text: str | None,
+        to: str | None,
+        ref: Any,
+        scripted: tuple[str, str] | None,
+        ambient: bool = False,
+        said_by: str | None = None,
     ) -> TurnRecord | None:
         if self.closed:
             return None
@@ -137,7 +196,11 @@ class Conversation:
             history=self.history,
             others=[n for n in self.npc_ids if n != npc_id],
         )
+        if said_by is not None:
+            speaker = self.runtime.personas.get(said_by)
+            ctx.extra["said_by"] = speaker.name if speaker is not None else said_by
         state = _TurnState()
+        state.ambient = ambient
         self.current_turn = turn_id
         for sink in self._sinks:
             await sink.on_start(turn_id, npc_id)
@@ -319,12 +382,16 @@ class Conversation:
                 text=state.text,
                 source=state.source,
                 interrupted=interrupted,
+                ambient=state.ambient,
                 ref=ref,
                 actions=[ActionOut(name=n, args=a) for n, a in state.actions],
             )
         )
-        if ctx.player_text:
-            self.history.append(HistoryEntry("player", ctx.player_text))
+        # In the NPCs' own exchange the prompt is the line before (already in the history) or the
+        # opening topic, which nobody said: neither is the player's.
+        said = None if state.ambient else ctx.player_text or None
+        if said:
+            self.history.append(HistoryEntry("player", said))
         if heard:
             self.history.append(HistoryEntry(npc_id, heard))
         record = TurnRecord(
@@ -332,7 +399,7 @@ class Conversation:
             turn_id=turn_id,
             npc_id=npc_id,
             player_id=self.player_id,
-            player_text=ctx.player_text or None,
+            player_text=said,
             npc_text=state.text,
             heard_text=heard,
             interrupted=interrupted,
@@ -349,9 +416,10 @@ class Conversation:
 
 
 class _TurnState:
-    __slots__ = ("actions", "seq", "source", "text")
+    __slots__ = ("actions", "ambient", "seq", "source", "text")
 
     def __init__(self) -> None:
+        self.ambient = False
         self.text = ""
         self.seq = 0
         self.source = "llm"

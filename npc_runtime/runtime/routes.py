@@ -123,7 +123,9 @@ class HostRoutes:
                 mode=conv.mode,
             ),
         )
-        if msg.greet:
+        if msg.ambient is not None:
+            conv.start_ambient(msg.ambient)
+        elif msg.greet:
             persona = rt.personas.get(conv.npc_ids[0])
             if persona is not None and persona.greeting:
                 ctx = await rt.context_for(persona, conv.player_id, "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from .base import Message, MessageId
 
@@ -12,12 +12,33 @@ ConversationMode = Literal["text", "push_to_talk", "hands_free"]
 
 
 # -- client -> runtime ---------------------------------------------------------------------------
+class Ambient(BaseModel):
+    """NPCs talking among themselves: the first opens (a seed line, or on a topic), the others
+    answer in turn, for at most ``turns`` lines. The player may overhear and join by speaking."""
+
+    topic: str | None = Field(default=None, max_length=500, description="The first NPC opens on this")
+    seed_line: str | None = Field(
+        default=None, max_length=2000, description="The first NPC's opening line, said as written"
+    )
+    turns: int = Field(default=6, ge=2, le=20, description="Lines at most, the opening included")
+
+
 class ConversationStart(Message):
     type: Literal["conversation_start"] = "conversation_start"
     npc_ids: list[str] = Field(min_length=1, max_length=8, description="One NPC, or a group")
     player_id: str = Field(default="player", min_length=1, max_length=100)
     mode: ConversationMode = "text"
     greet: bool = Field(default=True, description="Have the NPC say its greeting line first")
+    ambient: Ambient | None = Field(default=None, description="Start the NPCs talking among themselves")
+
+    @model_validator(mode="after")
+    def _ambient_needs_a_group(self) -> ConversationStart:
+        if self.ambient is not None:
+            if len(set(self.npc_ids)) < 2:
+                raise ValueError("an ambient conversation needs at least two different npc_ids")
+            if not (self.ambient.topic or self.ambient.seed_line):
+                raise ValueError("ambient needs a topic or a seed_line")
+        return self
 
 
 class PlayerText(Message):
@@ -72,6 +93,7 @@ class NpcTextFinal(Message):
     text: str
     source: Literal["authored", "llm", "fallback", "greeting", "farewell"]
     interrupted: bool = False
+    ambient: bool = Field(default=False, description="A line of NPCs talking among themselves")
     actions: list[ActionOut] = Field(default_factory=list)
 
 
@@ -126,6 +148,7 @@ SERVER_MESSAGES = (
 
 __all__ = [
     "ActionOut",
+    "Ambient",
     "ContentProblem",
     "ConversationEnd",
     "ConversationEnded",
