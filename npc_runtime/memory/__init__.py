@@ -5,14 +5,13 @@ See docs/memory.md. :class:`MemoryService` is the entry point; the runtime reach
 """
 
 from .relations import Fact, RelationshipChange, extract_facts
-from .service import ContextPart, MemoryService, dialogue_importance
+from .service import MemoryService, Recall, dialogue_importance
 from .settings import Bound, MemorySettings, Weights
 from .store import MemoryStore
 from .types import InvalidMemoryError, Memory, NewMemory, Retrieved, describe
 
 __all__ = [
     "Bound",
-    "ContextPart",
     "Fact",
     "InvalidMemoryError",
     "Memory",
@@ -20,6 +19,7 @@ __all__ = [
     "MemorySettings",
     "MemoryStore",
     "NewMemory",
+    "Recall",
     "RelationshipChange",
     "Retrieved",
     "Weights",

@@ -80,7 +80,7 @@ _SALIENT = frozenset(
 
 
 @dataclass
-class ContextPart:
+class Recall:
     memories: list[str] = field(default_factory=list)
     relationship: dict[str, float] = field(default_factory=dict)
     player_facts: list[str] = field(default_factory=list)
@@ -242,11 +242,11 @@ class MemoryService:
 
     def context(
         self, npc_id: str, player_id: str, query: str | None, now: float, count_tokens: bool = True
-    ) -> ContextPart:
+    ) -> Recall:
         """What goes into one turn's dialogue prompt: the best memories within the token budget,
         the relationship with this player and the facts known about them."""
         s = self.settings
-        part = ContextPart(
+        part = Recall(
             relationship=self.relationships.get(npc_id, player_id),
             player_facts=self.facts.describe(npc_id, player_id),
         )
