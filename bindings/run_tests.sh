@@ -96,7 +96,7 @@ step "C# tests build" \
 
 if [ -f "$WORK/NpcRuntime.Tests.dll" ]; then
     cp "$NUNIT_DLL" "$WORK/"
-    (cd "$WORK" && NPC_RUNTIME_REPO="$REPO" NPC_RUNTIME_PYTHON="$PY" timeout 300 \
+    (cd "$WORK" && NPC_RUNTIME_REPO="$REPO" NPC_RUNTIME_PYTHON="$PY" timeout 900 \
         nunit-console NpcRuntime.Tests.dll -nologo -noshadow -xml="$WORK/nunit.xml") >"$WORK/nunit.log" 2>&1
     nunit_rc=$?
     grep -v '^\.*$' "$WORK/nunit.log" | grep -v '^ProcessModel\|^Execution Runtime' | sed -e 's/^/  /' | head -n 200

@@ -39,6 +39,8 @@ namespace NpcRuntime.Voice
         public event Action<NpcAudioEnd> AudioEnded;
         public event Action<TurnMetrics> MetricsReceived;
         public event Action<RuntimeNotice> ErrorReceived;
+        /// <summary>A playback_started / playback_report this conversation sent (for logs and tests).</summary>
+        public event Action<Dictionary<string, object>> PlaybackMessageSent;
         /// <summary>After a reconnect: (old conversation id, new one).</summary>
         public event Action<string, string> Restarted;
 
@@ -136,7 +138,12 @@ namespace NpcRuntime.Voice
         /// <summary>Every frame (main thread): send the playback reports that are due.</summary>
         public void Update()
         {
-            foreach (Dictionary<string, object> m in Player.Update()) Session.TrySend(m);
+            foreach (Dictionary<string, object> m in Player.Update())
+            {
+                if (!Session.TrySend(m)) continue;
+                var h = PlaybackMessageSent;
+                if (h != null) h(m);
+            }
         }
 
         void OnMessage(Dictionary<string, object> m)
