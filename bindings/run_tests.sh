@@ -86,10 +86,13 @@ mapfile -t CS_TESTS < <(find "$UNITY/Tests" -name '*.cs' -not -path '*~*' | sort
 step "C# core builds with mcs -langversion:7.2 (no UnityEngine)" \
     mcs -langversion:7.2 -warnaserror+ -nologo -target:library -out:"$WORK/NpcRuntime.dll" "${CS_RUNTIME[@]}"
 mkdir -p "$WORK/unity-check"
-step "Unity components compile (UNITY_5_3_OR_NEWER, against a UnityEngine stub, not the real Unity)" bash -c '
+step "Unity components and the sample compile (UNITY_5_3_OR_NEWER, against a UnityEngine stub, not the real Unity)" bash -c '
     mcs -langversion:7.2 -nologo -target:library -out:"$1/UnityEngine.dll" "$2"/Tests/UnityStub~/*.cs &&
+    mcs -langversion:7.2 -warnaserror+ -nologo -target:library -define:UNITY_5_3_OR_NEWER -define:ENABLE_LEGACY_INPUT_MANAGER \
+        -r:"$1/UnityEngine.dll" -out:"$1/NpcRuntime.dll" "${@:3}" &&
     mcs -langversion:7.2 -warnaserror+ -nologo -target:library -define:UNITY_5_3_OR_NEWER \
-        -r:"$1/UnityEngine.dll" -out:"$1/NpcRuntime.dll" "${@:3}"' _ "$WORK/unity-check" "$UNITY" "${CS_RUNTIME[@]}"
+        -r:"$1/UnityEngine.dll" -r:"$1/NpcRuntime.dll" -out:"$1/Samples.dll" "$2"/Samples~/*/*.cs' \
+    _ "$WORK/unity-check" "$UNITY" "${CS_RUNTIME[@]}"
 step "C# tests build" \
     mcs -langversion:7.2 -warnaserror+ -nologo -target:library -r:"$WORK/NpcRuntime.dll" -r:"$NUNIT_DLL" \
     -out:"$WORK/NpcRuntime.Tests.dll" "${CS_TESTS[@]}"

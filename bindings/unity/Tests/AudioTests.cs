@@ -368,6 +368,25 @@ namespace NpcRuntime.Tests
             Assert.AreEqual(0, p.Buffer.WritePosition);
         }
 
+        // ------------------------------------------------------------ lip-sync weights
+        [Test]
+        public void VisemeBlenderMovesTheMappedSlotTowardItsVisemeAndClosesOnSilence()
+        {
+            var b = new VisemeBlender(new[] { "aa", "PP", "open" }, 25f);
+            var aa = new VisemeFrame { Viseme = "aa", Value = 1f };
+            float[] w = b.Step(aa, 0.02f);
+            Assert.That(w[0], Is.InRange(0.3f, 0.5f)); // 1 - e^-0.5 = 0.39: smoothed, not a jump
+            Assert.AreEqual(0f, w[1]);
+            Assert.AreEqual(0.6f * 0.39f, w[2], 0.01f); // any spoken viseme opens the jaw slot part way
+            for (int i = 0; i < 50; i++) b.Step(aa, 0.02f);
+            Assert.AreEqual(1f, b.Weights[0], 1e-3);
+            for (int i = 0; i < 50; i++) b.Step(new VisemeFrame { Viseme = "sil", Value = 0f }, 0.02f);
+            Assert.AreEqual(0f, b.Weights[0], 1e-3);
+            b.Step(new VisemeFrame { Viseme = null, Value = 0.8f }, 10f); // mouth_open keys drive "open"
+            Assert.AreEqual(0.8f, b.Weights[2], 1e-3);
+            Assert.AreEqual(0f, b.Weights[0], 1e-3);
+        }
+
         // ------------------------------------------------------------ reconnect policy
         [Test]
         public void ReconnectPolicyBacksOffExponentiallyWithBoundedJitterAndResets()

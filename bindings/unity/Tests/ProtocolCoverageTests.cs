@@ -163,14 +163,20 @@ namespace NpcRuntime.Tests
         }
 
         [Test]
-        public void EveryParserIsReachableAndNoTypeIsClaimedTwice()
+        public void TheParserTableMatchesTheWireTypeTags()
         {
             var seen = new HashSet<string>();
             foreach (Type t in typeof(Messages).Assembly.GetTypes())
             {
                 var tags = (WireTypeAttribute[])t.GetCustomAttributes(typeof(WireTypeAttribute), false);
                 if (tags.Length == 0) continue;
-                foreach (string w in tags[0].Types) Assert.IsTrue(seen.Add(w), w + " is claimed by two views");
+                foreach (string w in tags[0].Types)
+                {
+                    Assert.IsTrue(seen.Add(w), w + " is claimed by two views");
+                    Assert.IsTrue(Messages.Parsers.ContainsKey(w), w + " is tagged on " + t.Name + " but not in Messages.Parsers");
+                    var probe = new Dictionary<string, object> { { "type", w } };
+                    Assert.IsInstanceOf(t, Messages.Parsers[w](probe), w + " is parsed by " + t.Name + ".From");
+                }
             }
             Assert.AreEqual(seen.Count, Messages.Parsers.Count);
         }

@@ -6,7 +6,6 @@
 
 using System;
 using System.Collections.Generic;
-using System.Reflection;
 
 namespace NpcRuntime
 {
@@ -27,37 +26,33 @@ namespace NpcRuntime
 
     public static class Messages
     {
-        static Dictionary<string, MethodInfo> parsers;
-
-        /// <summary>Wire type -> the typed view's static From(Dictionary) (found through [WireType]).</summary>
-        public static Dictionary<string, MethodInfo> Parsers
+        /// <summary>Wire type -> its typed view's From. An explicit table, not reflection, so IL2CPP
+        /// code stripping keeps every parser; a test checks it against the [WireType] tags.</summary>
+        public static readonly Dictionary<string, Func<Dictionary<string, object>, object>> Parsers =
+            new Dictionary<string, Func<Dictionary<string, object>, object>>
         {
-            get
-            {
-                if (parsers == null)
-                {
-                    var found = new Dictionary<string, MethodInfo>();
-                    foreach (Type t in typeof(Messages).Assembly.GetTypes())
-                    {
-                        var tags = (WireTypeAttribute[])t.GetCustomAttributes(typeof(WireTypeAttribute), false);
-                        if (tags.Length == 0) continue;
-                        MethodInfo from = t.GetMethod("From", BindingFlags.Public | BindingFlags.Static, null,
-                            new[] { typeof(Dictionary<string, object>) }, null);
-                        if (from == null) throw new InvalidOperationException(t.Name + " has [WireType] but no static From(Dictionary)");
-                        foreach (string w in tags[0].Types) found[w] = from;
-                    }
-                    parsers = found;
-                }
-                return parsers;
-            }
-        }
+            { "welcome", Welcome.From }, { "pong", Pong.From }, { "npcs", NpcList.From },
+            { "error", RuntimeNotice.From }, { "warning", RuntimeNotice.From },
+            { "conversation_started", ConversationStarted.From }, { "npc_text_delta", NpcTextDelta.From },
+            { "npc_action", NpcAction.From }, { "npc_text_final", NpcTextFinal.From },
+            { "conversation_ended", ConversationEnded.From },
+            { "persona_reloaded", PersonaReloaded.From }, { "persona_error", PersonaError.From },
+            { "save_data", SaveData.From }, { "loaded", Loaded.From },
+            { "memory_added", MemoryAdded.From }, { "memory_results", MemoryResults.From },
+            { "relationship", Relationship.From }, { "relationship_changed", RelationshipChanged.From },
+            { "world_event_applied", WorldChange.From }, { "world_changed", WorldChange.From },
+            { "world_file_error", WorldFileError.From }, { "world_state_reply", WorldStateReply.From },
+            { "audio_ready", AudioReady.From }, { "transcript", Transcript.From },
+            { "npc_audio", NpcAudio.From }, { "npc_audio_end", NpcAudioEnd.From },
+            { "stop_playback", StopPlayback.From }, { "turn_metrics", TurnMetrics.From },
+        };
 
         /// <summary>The typed view of a message (Welcome, NpcAudio, ...), or an UnknownMessage.</summary>
         public static object Parse(Dictionary<string, object> m)
         {
             string type = Protocol.Str(m, "type");
-            MethodInfo from;
-            if (type != null && Parsers.TryGetValue(type, out from)) return from.Invoke(null, new object[] { m });
+            Func<Dictionary<string, object>, object> from;
+            if (type != null && Parsers.TryGetValue(type, out from)) return from(m);
             return new UnknownMessage { Type = type, Raw = m };
         }
 

@@ -15,7 +15,7 @@ namespace NpcRuntime.Voice
 {
     public sealed class VoiceConversation : IDisposable
     {
-        public const string PushToTalk = "push_to_talk", HandsFree = "hands_free";
+        public const string Text = "text", PushToTalk = "push_to_talk", HandsFree = "hands_free";
 
         public readonly NpcSession Session;
         public readonly string NpcId, PlayerId, Mode;
@@ -48,7 +48,7 @@ namespace NpcRuntime.Voice
         /// <param name="outputRate">the engine's output rate (Unity: AudioSettings.outputSampleRate)</param>
         public VoiceConversation(NpcSession session, string npcId, string playerId, string mode, int micRate, int outputRate, int chunkMs = 40)
         {
-            if (mode != PushToTalk && mode != HandsFree) throw new ArgumentException("mode must be push_to_talk or hands_free");
+            if (mode != Text && mode != PushToTalk && mode != HandsFree) throw new ArgumentException("mode must be text, push_to_talk or hands_free");
             Session = session;
             NpcId = npcId;
             PlayerId = playerId;
@@ -59,11 +59,11 @@ namespace NpcRuntime.Voice
             session.ConversationRestarted += OnRestarted;
         }
 
-        /// <summary>Start the conversation and declare the microphone (conversation_start, audio_start).</summary>
+        /// <summary>Start the conversation and, in a voice mode, declare the microphone (conversation_start, audio_start).</summary>
         public async Task StartAsync(bool greet = false)
         {
             Handle = await Session.StartConversationAsync(new[] { NpcId }, PlayerId, Mode, greet).ConfigureAwait(false);
-            await OpenAudioAsync().ConfigureAwait(false);
+            if (Mode != Text) await OpenAudioAsync().ConfigureAwait(false);
         }
 
         async Task OpenAudioAsync()
@@ -80,7 +80,7 @@ namespace NpcRuntime.Voice
             Player.Forget(oldId);
             talking = false;
             Ready = null;
-            Task t = OpenAudioAsync();
+            Task t = Mode == Text ? Task.FromResult(0) : OpenAudioAsync();
             t.ContinueWith(done =>
             {
                 if (done.IsFaulted && ErrorReceived != null)
