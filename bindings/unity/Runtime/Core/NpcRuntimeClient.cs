@@ -55,6 +55,21 @@ namespace NpcRuntime
         bool disconnectReported;
         bool disposed;
 
+        /// <summary>CURVE keys (set before connecting) to reach a runtime that requires CURVE, e.g. on
+        /// another host: encrypted, and the runtime authenticated by its public key. Null: NULL security.</summary>
+        public Curve.CurveKeys Curve
+        {
+            get { return dealer.Curve; }
+            set
+            {
+                if (reader != null) throw new InvalidOperationException("set the CURVE keys before connecting");
+                dealer.Curve = value;
+            }
+        }
+
+        /// <summary>True when the connection is CURVE-encrypted.</summary>
+        public bool IsEncrypted { get { return dealer.IsEncrypted; } }
+
         public Welcome Welcome { get; private set; }
         public bool IsConnected { get { return Welcome != null && dealer.IsConnected && disconnectReason == null; } }
         /// <summary>Round trip of the last heartbeat ping, in milliseconds (-1 before the first).</summary>

@@ -45,6 +45,7 @@ namespace NpcRuntime
 
         public readonly string Endpoint, ClientName;
         public readonly ReconnectPolicy Policy;
+        public readonly Curve.CurveKeys Curve;
         public bool AutoReconnect = true;
         readonly Func<double> clock;
         readonly List<ConversationHandle> conversations = new List<ConversationHandle>();
@@ -70,10 +71,12 @@ namespace NpcRuntime
         public event Action<Exception, double> ReconnectFailed;
 
         /// <param name="clock">seconds, monotonic (default: a Stopwatch); injectable for tests</param>
+        /// <param name="curve">CURVE keys for a runtime that requires them (null: NULL security, loopback)</param>
         public NpcSession(string endpoint = NpcRuntimeClient.DefaultEndpoint, string clientName = "unity-client",
-            ReconnectPolicy policy = null, Func<double> clock = null)
+            ReconnectPolicy policy = null, Func<double> clock = null, Curve.CurveKeys curve = null)
         {
             Endpoint = endpoint;
+            Curve = curve;
             ClientName = clientName;
             Policy = policy ?? new ReconnectPolicy();
             if (clock == null)
@@ -87,7 +90,7 @@ namespace NpcRuntime
 
         NpcRuntimeClient NewClient()
         {
-            var c = new NpcRuntimeClient(Endpoint, ClientName);
+            var c = new NpcRuntimeClient(Endpoint, ClientName) { Curve = Curve };
             c.MessageReceived += OnMessage;
             c.Disconnected += OnDisconnected;
             return c;

@@ -22,13 +22,21 @@ namespace NpcRuntime.Unity
     public class NpcRuntimeConnection : MonoBehaviour
     {
         [Header("Runtime")]
-        [Tooltip("Endpoint of the npc-runtime process. Without CURVE keep it on this machine (loopback).")]
+        [Tooltip("Endpoint of the npc-runtime process. Without CURVE keys keep it on this machine (loopback).")]
         public string endpoint = NpcRuntimeClient.DefaultEndpoint;
         [Tooltip("Name sent in hello (shown in the runtime's logs)")]
         public string clientName = "unity";
         public bool connectOnStart = true;
         [Tooltip("At most this many runtime messages are delivered per frame")]
         public int maxEventsPerFrame = 256;
+
+        [Header("CURVE (a runtime on another host)")]
+        [Tooltip("The runtime's public key (Z85, 40 characters: the server.key file of `npc-runtime keys generate`). Empty: no encryption, loopback only.")]
+        public string serverPublicKey = "";
+        [Tooltip("This client's public key (Z85); empty: derived from the secret key")]
+        public string clientPublicKey = "";
+        [Tooltip("This client's secret key (Z85). Empty with a server key set: a fresh key pair per run (the runtime must not restrict client keys). Do not ship secrets in builds you distribute.")]
+        public string clientSecretKey = "";
 
         [Header("Reconnect")]
         public bool autoReconnect = true;
@@ -64,7 +72,12 @@ namespace NpcRuntime.Unity
                 MaxDelay = Math.Max(reconnectDelay, reconnectMaxDelay),
                 MaxAttempts = reconnectMaxAttempts,
             };
-            Session = new NpcSession(endpoint, clientName, policy) { AutoReconnect = autoReconnect };
+            Curve.CurveKeys curve = null;
+            if (!string.IsNullOrEmpty(serverPublicKey))
+                curve = string.IsNullOrEmpty(clientSecretKey)
+                    ? Curve.CurveKeys.Generate(Curve.Z85.Decode(serverPublicKey))
+                    : Curve.CurveKeys.FromZ85(serverPublicKey, clientPublicKey, clientSecretKey);
+            Session = new NpcSession(endpoint, clientName, policy, null, curve) { AutoReconnect = autoReconnect };
             Session.Disconnected += OnDisconnected;
             Session.Reconnected += OnReconnected;
             Session.ConversationRestarted += OnRestarted;
