@@ -13,8 +13,9 @@ after turn; each reply is played out and reported before the next turn. Latency 
 - Python: speech_end sent -> the first `npc_audio` message decoded by `AsyncClient`.
 
 Both figures contain the runtime's own work (recognition, dialogue, synthesis), which dominates;
-the ratio C#/Python shows the plugin's overhead. The clients run one after the other against the
-same warm runtime; the load average is printed beside the figures (the machine is shared).
+the ratio C#/Python shows the plugin's overhead. The clients take turns in blocks of ``--block``
+turns (alternating which goes first) against the same warm runtime, so both see the same load; the
+load average is printed beside the figures (the machine is shared).
 Needs mono (`mcs`, `mono`) and the voice extra.
 """
 
@@ -212,6 +213,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--turns", type=int, default=20)
     ap.add_argument("--npc", default="bram")
+    ap.add_argument("--block", type=int, default=5, help="turns per client before switching to the other")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--plot", type=Path, help="write a box plot PNG here")
     args = ap.parse_args()
@@ -223,8 +225,17 @@ def main() -> int:
         try:
             load_before = load()
             asyncio.run(run_python(endpoint, audio16, 2, args.npc))  # warm-up: models loaded, caches hot
-            cs = run_csharp(exe, endpoint, wav, args.turns, args.npc)
-            py = asyncio.run(run_python(endpoint, audio16, args.turns, args.npc))
+            cs: list[float] = []
+            py: list[float] = []
+            # interleaved blocks, alternating which client goes first, so both see the same load
+            for block in range(0, args.turns, args.block):
+                n = min(args.block, args.turns - block)
+                if (block // args.block) % 2 == 0:
+                    cs += run_csharp(exe, endpoint, wav, n, args.npc)
+                    py += asyncio.run(run_python(endpoint, audio16, n, args.npc))
+                else:
+                    py += asyncio.run(run_python(endpoint, audio16, n, args.npc))
+                    cs += run_csharp(exe, endpoint, wav, n, args.npc)
             load_after = load()
         finally:
             proc.terminate()

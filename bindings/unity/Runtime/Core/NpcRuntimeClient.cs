@@ -36,7 +36,7 @@ namespace NpcRuntime
         public event Action<RuntimeNotice> ErrorReceived;
         public event Action<RuntimeNotice> WarningReceived;
         public event Action<ConversationEnded> ConversationEndedReceived;
-        /// <summary>The connection is gone (raised once, from Pump). Make a new client to reconnect.</summary>
+        /// <summary>The connection is gone (raised once, from Pump). NpcSession makes a new client and reconnects.</summary>
         public event Action<string> Disconnected;
 
         readonly ZmtpDealer dealer = new ZmtpDealer();

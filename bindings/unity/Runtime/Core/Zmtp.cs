@@ -9,7 +9,7 @@
 //   * framed messages (short and long frames, MORE flag), one frame per protocol message,
 //   * PING/PONG commands: the runtime's libzmq sends PING every heartbeat interval and drops a
 //     peer that does not answer, so every PING is answered with a PONG here.
-// Not implemented: reconnection (the client reports the disconnect; make a new client), ipc://.
+// Not implemented: reconnection (the client reports the disconnect; NpcSession reconnects), ipc://.
 // Compiles with `mcs -langversion:7.2` (Mono) and with Unity's compiler; no UnityEngine reference.
 
 using System;
