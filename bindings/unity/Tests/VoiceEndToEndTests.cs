@@ -194,9 +194,9 @@ namespace NpcRuntime.Tests
             return s;
         }
 
-        VoiceConversation Voice(NpcSession s, string npc, int micRate)
+        VoiceConversation Voice(NpcSession s, string npc, int micRate, string mode = VoiceConversation.PushToTalk)
         {
-            var v = new VoiceConversation(s, npc, "hero", VoiceConversation.PushToTalk, micRate, Speaker.Rate);
+            var v = new VoiceConversation(s, npc, "hero", mode, micRate, Speaker.Rate);
             cleanup.Add(v);
             v.StartAsync().Wait(30000);
             Assert.IsNotNull(v.Ready, "audio_start was answered with audio_ready");
@@ -258,6 +258,33 @@ namespace NpcRuntime.Tests
             // what the speaker thread actually took from the ring buffer is what was reported
             Assert.AreEqual(end.DurationMs, (double)report["played_ms"], end.DurationMs * 0.01 + 1);
             Assert.GreaterOrEqual(v.Player.Buffer.PlayedSamples, (long)(end.DurationMs / 1000 * Speaker.Rate * 0.99));
+        }
+
+        [Test]
+        public void HandsFreeTurnIsDetectedByTheRuntimeAndAnsweredAloud()
+        {
+            NpcSession s = Session(runtime.Endpoint);
+            VoiceConversation v = Voice(s, "bram", wolves.Rate, VoiceConversation.HandsFree);
+            var transcripts = new List<Transcript>();
+            var sent = new List<Dictionary<string, object>>();
+            NpcAudioEnd end = null;
+            v.TranscriptReceived += t => transcripts.Add(t);
+            v.AudioEnded += e => end = e;
+            v.PlaybackMessageSent += m => sent.Add(m);
+            var loop = new GameLoop(s);
+            loop.Add(v);
+            // an open microphone: silence, the line, silence (no key: the runtime finds the turn's end)
+            int pad = wolves.Rate / 2;
+            var samples = new float[pad + wolves.Samples.Length + 2 * pad];
+            Array.Copy(wolves.Samples, 0, samples, pad, wolves.Samples.Length);
+            v.BeginTalking();
+            loop.Speak(v, new Wav { Rate = wolves.Rate, Samples = samples });
+            Assert.IsTrue(loop.RunUntil(() => end != null && sent.Exists(m => (string)m["type"] == "playback_report"), 120000),
+                "the runtime found the end of the turn, answered aloud, and the answer was played and reported");
+            Transcript final = transcripts.Find(t => t.Final && t.Used);
+            Assert.IsNotNull(final, "a used final transcript");
+            StringAssert.Contains("wolves", final.Text.ToLowerInvariant());
+            Assert.IsFalse(end.Interrupted);
         }
 
         [Test]

@@ -128,7 +128,8 @@ namespace NpcRuntime.Voice
             return Session.Client.Say(Handle.Id, text);
         }
 
-        /// <summary>Cut the NPC short (the runtime answers with stop_playback).</summary>
+        /// <summary>Cut the NPC's reply short while the runtime is still producing it (it then answers
+        /// with stop_playback). To stop a reply that is only playing, barge in (push-to-talk: BeginTalking).</summary>
         public void Interrupt()
         {
             Session.TrySend(Protocol.Interrupt(Handle.Id));
