@@ -19,6 +19,11 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 
+def _wait_for_stdin_eof(stop: threading.Event) -> None:
+    sys.stdin.read()
+    stop.set()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
@@ -44,7 +49,7 @@ def main(argv: list[str]) -> int:
     sock.bind("tcp://127.0.0.1:*")
     print(f"listening on {sock.getsockopt_string(zmq.LAST_ENDPOINT)}", flush=True)
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    threading.Thread(target=_wait_for_stdin_eof, args=(stop,), daemon=True).start()
     while not stop.is_set():
         if sock.poll(100):
             frames = sock.recv_multipart()

@@ -12,12 +12,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "bindings" / "unity"
 
 
-def _json(path: Path) -> dict:  # type: ignore[type-arg]
+def _json(path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data

@@ -206,6 +206,24 @@ namespace NpcRuntime.Tests
             Assert.Throws<ArgumentOutOfRangeException>(() => new MicrophoneStream(48000, 16000, 5));
         }
 
+        [Test]
+        public void MicrophoneCursorFollowsALoopingClipAcrossTheWrap()
+        {
+            var c = new MicrophoneCursor(1000);
+            int offset;
+            Assert.AreEqual(0, c.Advance(0, out offset));
+            Assert.AreEqual(300, c.Advance(300, out offset));
+            Assert.AreEqual(0, offset);
+            Assert.AreEqual(650, c.Advance(950, out offset));
+            Assert.AreEqual(300, offset);
+            Assert.AreEqual(150, c.Advance(100, out offset)); // 950 -> 999, then 0 -> 99
+            Assert.AreEqual(950, offset);
+            Assert.Throws<ArgumentOutOfRangeException>(() => c.Advance(1000, out offset));
+            var mono = new float[2];
+            MicrophoneCursor.Downmix(new float[] { 1f, 0f, 0.5f, 0.25f }, 2, 2, mono);
+            CollectionAssert.AreEqual(new[] { 0.5f, 0.375f }, mono);
+        }
+
         // ------------------------------------------------------------ visemes
         [Test]
         public void VisemeTimelinePlacesChunkKeysOnTheSampleAxis()

@@ -76,7 +76,7 @@ namespace NpcRuntime.Unity
 
         AudioSource source;
         AudioClip micClip;
-        int micRead;
+        MicrophoneCursor micCursor;
         float[] micBuffer = new float[0];
         int outputRate;
         bool starting;
@@ -232,7 +232,7 @@ namespace NpcRuntime.Unity
         {
             if (Microphone.devices.Length == 0) { Debug.LogWarning("NpcCharacter: no microphone (or no permission to use it)"); return; }
             micClip = Microphone.Start(Device, true, 1, rate); // a 1 s loop, read every frame
-            micRead = 0;
+            micCursor = micClip != null ? new MicrophoneCursor(micClip.samples) : null;
         }
 
         void StopMicrophone()
@@ -244,27 +244,21 @@ namespace NpcRuntime.Unity
 
         void ReadMicrophone()
         {
-            if (micClip == null) return;
-            int pos = Microphone.GetPosition(Device);
-            int total = micClip.samples;
-            int n = (pos - micRead + total) % total;
+            if (micClip == null || micCursor == null) return;
+            int offset;
+            int n = micCursor.Advance(Microphone.GetPosition(Device), out offset);
             if (n == 0) return;
             int channels = Math.Max(1, micClip.channels);
-            if (micBuffer.Length < n) micBuffer = new float[n];
             var part = new float[n * channels];
-            micClip.GetData(part, micRead); // a read past the clip's end wraps to its start
-            if (channels > 1)
+            micClip.GetData(part, offset); // a read past the clip's end wraps to its start
+            if (channels == 1)
             {
-                for (int i = 0; i < n; i++)
-                {
-                    float s = 0;
-                    for (int c = 0; c < channels; c++) s += part[i * channels + c];
-                    micBuffer[i] = s / channels;
-                }
-                Voice.PushMicrophone(micBuffer, 0, n);
+                Voice.PushMicrophone(part, 0, n);
+                return;
             }
-            else Voice.PushMicrophone(part, 0, n);
-            micRead = pos;
+            if (micBuffer.Length < n) micBuffer = new float[n];
+            MicrophoneCursor.Downmix(part, channels, n, micBuffer);
+            Voice.PushMicrophone(micBuffer, 0, n);
         }
 
         // ------------------------------------------------------------------ playback
