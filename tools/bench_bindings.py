@@ -10,7 +10,8 @@ after turn; each reply is played out and reported before the next turn. Latency 
 - C#: speech_end sent -> the first NPC audio sample written into the plugin's playback ring buffer
   (bindings/unity/Benchmarks~/VoiceLatency.cs, built here with mono's mcs; a speaker thread drains
   the buffer at real-time pace as Unity's audio thread would);
-- Python: speech_end sent -> the first `npc_audio` message decoded by `AsyncClient`.
+- Python: speech_end sent -> the first `npc_audio` message decoded by `AsyncClient` (the reply
+  is then "played" for its duration and reported, as the C# speaker does).
 
 Both figures contain the runtime's own work (recognition, dialogue, synthesis), which dominates;
 the ratio C#/Python shows the plugin's overhead. The clients take turns in blocks of ``--block``
@@ -157,10 +158,13 @@ async def run_python(endpoint: str, audio: np.ndarray, turns: int, npc: str) -> 
             )
             out.append((time.perf_counter() - end) * 1000.0)
             turn = first.turn_id  # type: ignore[attr-defined]
-            # "plays" at once: started now, the whole reply reported when its audio has all come
+            # "plays" the reply in real time from its first chunk, as the C# speaker thread does, so the
+            # runtime's work after each turn (memory, history) falls at the same moment for both clients
+            started = time.perf_counter()
             await client.send(PlaybackStarted(conversation_id=cid, turn_id=turn))
             end_msg = await client.next_event(timeout=60, types=("npc_audio_end",), where=_turn_is(turn))
             played = float(end_msg.duration_ms)  # type: ignore[attr-defined]
+            await asyncio.sleep(max(0.0, started + played / 1000.0 - time.perf_counter()))
             await client.send(
                 PlaybackReport(conversation_id=cid, turn_id=turn, played_ms=played, finished=True)
             )

@@ -340,6 +340,31 @@ namespace NpcRuntime.Tests
         }
 
         [Test]
+        public void SessionStartedBeforeTheRuntimeConnectsOnceItIsUp()
+        {
+            var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            probe.Start();
+            int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            string endpoint = "tcp://127.0.0.1:" + port;
+            var s = new NpcSession(endpoint, "unity-early", new ReconnectPolicy(new Random(4)) { InitialDelay = 0.2, MaxDelay = 1.0 });
+            cleanup.Add(s);
+            Assert.Throws<ZmtpException>(() => s.Connect(), "nothing listens yet");
+            Assert.IsTrue(s.IsReconnecting);
+            Welcome w = null;
+            int failures = 0;
+            s.Reconnected += x => w = x;
+            s.ReconnectFailed += (e, next) => failures++;
+            var loop = new GameLoop(s);
+            Assert.IsTrue(loop.RunUntil(() => failures >= 1, 30000), "attempts are made while the runtime is down");
+            var rt = new RuntimeProcess(endpoint, null);
+            cleanup.Add(rt);
+            Assert.IsTrue(loop.RunUntil(() => w != null, 60000), "connected once the runtime is up");
+            Assert.IsTrue(s.IsConnected);
+            Assert.IsTrue(s.Client.ListNpcs().Exists(n => n.Id == "mira"));
+        }
+
+        [Test]
         public void SessionReconnectsAfterTheRuntimeRestartsAndRestartsTheConversation()
         {
             var first = new RuntimeProcess();

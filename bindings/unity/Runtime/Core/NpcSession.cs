@@ -96,14 +96,31 @@ namespace NpcRuntime
             return c;
         }
 
+        /// <summary>
+        /// Connect now (blocking). When it fails and AutoReconnect is on, the session keeps trying
+        /// from Pump as after a lost connection (the game may start before the runtime); success is
+        /// then reported by Reconnected.
+        /// </summary>
         public Welcome Connect()
         {
-            return Client.Connect();
+            try
+            {
+                return Client.Connect();
+            }
+            catch (Exception)
+            {
+                if (AutoReconnect && !disposed)
+                {
+                    lost = true;
+                    nextAttemptAt = clock() + Policy.NextDelay();
+                }
+                throw;
+            }
         }
 
         public Task<Welcome> ConnectAsync()
         {
-            return Client.ConnectAsync();
+            return Task.Run(() => Connect());
         }
 
         // ------------------------------------------------------------------ conversations

@@ -62,6 +62,7 @@ namespace NpcRuntime.Unity
         public event Action<RuntimeNotice> ErrorReceived;
 
         public NpcSession Session { get; private set; }
+        bool everConnected;
         public bool IsConnected { get { return Session != null && Session.IsConnected; } }
 
         void Awake()
@@ -97,14 +98,13 @@ namespace NpcRuntime.Unity
             try
             {
                 Welcome w = await Session.ConnectAsync(); // resumes on the main thread
-                onConnected.Invoke();
-                var h = Connected;
-                if (h != null) h(w);
+                RaiseConnected(w);
                 return true;
             }
             catch (Exception e)
             {
-                Debug.LogError("npc-runtime: could not connect to " + endpoint + ": " + e.Message);
+                Debug.LogError("npc-runtime: could not connect to " + endpoint + ": " + e.Message
+                    + (autoReconnect ? " (retrying)" : ""));
                 onError.Invoke(e.Message);
                 return false;
             }
@@ -131,8 +131,21 @@ namespace NpcRuntime.Unity
 
         void OnReconnected(Welcome w)
         {
+            if (!everConnected) // the first connection came from the retries after a failed start
+            {
+                RaiseConnected(w);
+                return;
+            }
             onReconnected.Invoke();
             var h = Reconnected;
+            if (h != null) h(w);
+        }
+
+        void RaiseConnected(Welcome w)
+        {
+            everConnected = true;
+            onConnected.Invoke();
+            var h = Connected;
             if (h != null) h(w);
         }
 
