@@ -289,6 +289,33 @@ namespace NpcRuntime.Tests
         }
 
         [Test]
+        public void TheGreetingIsSpokenPlayedAndReported()
+        {
+            NpcSession s = Session(runtime.Endpoint);
+            var v = new VoiceConversation(s, "mira", "hero", VoiceConversation.HandsFree, 48000, Speaker.Rate);
+            cleanup.Add(v);
+            var finals = new List<NpcTextFinal>();
+            var sent = new List<Dictionary<string, object>>();
+            var chunks = new List<long>();
+            v.LineFinished += f => finals.Add(f);
+            v.PlaybackMessageSent += m => sent.Add(m);
+            s.MessageReceived += m => { if (Protocol.Str(m, "type") == "npc_audio") chunks.Add(Protocol.Int(m, "seq")); };
+            var start = v.StartAsync(true);
+            cleanup.Add(new Speaker(v.Player));
+            var loop = new GameLoop(s);
+            loop.Add(v);
+            // the game loop runs while the start request is on its way (pieces of the greeting that
+            // overtake the handle are kept and handled once the conversation id is known)
+            Assert.IsTrue(loop.RunUntil(() => start.IsCompleted, 30000));
+            Assert.IsTrue(loop.RunUntil(() => finals.Exists(f => f.Source == "greeting") && sent.Exists(m => (string)m["type"] == "playback_report"), 90000),
+                "the greeting was played and reported");
+            Assert.AreEqual(0, chunks[0], "the greeting's audio starts at its first chunk");
+            Dictionary<string, object> report = sent.Find(m => (string)m["type"] == "playback_report");
+            // every chunk reached the buffer: the played time is the whole greeting's audio
+            Assert.AreEqual(v.Player.Buffer.PlayedSamples * 1000.0 / Speaker.Rate, (double)report["played_ms"], 25.0);
+        }
+
+        [Test]
         public void BargeInStopsPlaybackAndTheNpcRemembersOnlyWhatWasPlayed()
         {
             NpcSession s = Session(runtime.Endpoint);

@@ -131,7 +131,15 @@ namespace NpcRuntime.Unity
                 v.ActionReceived += OnAction;
                 v.TranscriptReceived += OnTranscript;
                 v.PlaybackStopped += s => onPlaybackStopped.Invoke();
-                await v.StartAsync(greet); // resumes on the main thread
+                try
+                {
+                    await v.StartAsync(greet); // resumes on the main thread
+                }
+                catch (Exception)
+                {
+                    v.Dispose();
+                    throw;
+                }
                 Voice = v;
                 if (mode != NpcTalkMode.Text) StartMicrophone(micRate);
                 PlayThroughFilter();

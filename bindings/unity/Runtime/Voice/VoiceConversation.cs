@@ -23,6 +23,10 @@ namespace NpcRuntime.Voice
         readonly MicrophoneStream mic;
         long seq;
         bool talking, disposed;
+        volatile bool starting;
+        // messages that came while the conversation_start reply was on its way (a greeting's
+        // first pieces): kept until the conversation id is known, then handled in order
+        readonly List<Dictionary<string, object>> early = new List<Dictionary<string, object>>();
 
         public ConversationHandle Handle { get; private set; }
         public AudioReady Ready { get; private set; }
@@ -62,7 +66,15 @@ namespace NpcRuntime.Voice
         /// <summary>Start the conversation and, in a voice mode, declare the microphone (conversation_start, audio_start).</summary>
         public async Task StartAsync(bool greet = false)
         {
-            Handle = await Session.StartConversationAsync(new[] { NpcId }, PlayerId, Mode, greet).ConfigureAwait(false);
+            starting = true;
+            try
+            {
+                Handle = await Session.StartConversationAsync(new[] { NpcId }, PlayerId, Mode, greet).ConfigureAwait(false);
+            }
+            finally
+            {
+                starting = false;
+            }
             if (Mode != Text) await OpenAudioAsync().ConfigureAwait(false);
         }
 
@@ -139,6 +151,7 @@ namespace NpcRuntime.Voice
         /// <summary>Every frame (main thread): send the playback reports that are due.</summary>
         public void Update()
         {
+            ReplayEarly();
             foreach (Dictionary<string, object> m in Player.Update())
             {
                 if (!Session.TrySend(m)) continue;
@@ -147,7 +160,26 @@ namespace NpcRuntime.Voice
             }
         }
 
+        void ReplayEarly()
+        {
+            if (early.Count == 0 || starting) return;
+            var pending = new List<Dictionary<string, object>>(early);
+            early.Clear();
+            foreach (Dictionary<string, object> m in pending) HandleMessage(m);
+        }
+
         void OnMessage(Dictionary<string, object> m)
+        {
+            if (Handle == null || starting)
+            {
+                if (starting && Protocol.Str(m, "conversation_id") != null) early.Add(m);
+                return;
+            }
+            ReplayEarly();
+            HandleMessage(m);
+        }
+
+        void HandleMessage(Dictionary<string, object> m)
         {
             if (Handle == null || Protocol.Str(m, "conversation_id") != Handle.Id) return;
             switch (Protocol.Str(m, "type"))
