@@ -348,6 +348,8 @@ namespace NpcRuntime
     [WireType("conversation_ended")]
     public class ConversationEnded
     {
+        /// <summary>The conversation_end request's id when this answers one (null otherwise).</summary>
+        public object Ref;
         public string ConversationId, Reason;
         public Dictionary<string, object> Raw;
 
@@ -355,6 +357,7 @@ namespace NpcRuntime
         {
             return new ConversationEnded
             {
+                Ref = Protocol.Ref(m),
                 ConversationId = Protocol.Str(m, "conversation_id"),
                 Reason = Protocol.Str(m, "reason"),
                 Raw = m,
