@@ -14,7 +14,9 @@ after turn; each reply is played out and reported before the next turn. Latency 
   is then "played" for its duration and reported, as the C# speaker does).
 
 Both figures contain the runtime's own work (recognition, dialogue, synthesis), which dominates;
-the ratio C#/Python shows the plugin's overhead. The clients take turns in blocks of ``--block``
+the ratio C#/Python shows the plugin's overhead. Each turn's `turn_metrics` (the runtime's own
+end of speech -> first audio sent) is subtracted too: the rest is transport plus the client's own
+work, the plugin's overhead without the runtime's noise. The clients take turns in blocks of ``--block``
 turns (alternating which goes first) against the same warm runtime, so both see the same load; the
 load average is printed beside the figures (the machine is shared).
 Needs mono (`mcs`, `mono`) and the voice extra.
@@ -113,7 +115,10 @@ def build_csharp(tmp: Path) -> Path:
     return exe
 
 
-def run_csharp(exe: Path, endpoint: str, wav: Path, turns: int, npc: str) -> list[float]:
+Sample = tuple[float, float]  # (client latency ms, the runtime's own end_of_speech -> first_audio_sent ms)
+
+
+def run_csharp(exe: Path, endpoint: str, wav: Path, turns: int, npc: str) -> list[Sample]:
     proc = subprocess.run(
         ["mono", str(exe), endpoint, str(wav), str(turns), npc],
         capture_output=True,
@@ -125,10 +130,10 @@ def run_csharp(exe: Path, endpoint: str, wav: Path, turns: int, npc: str) -> lis
     bad = [r for r in rows if "error" in r]
     if proc.returncode != 0 or bad:
         raise RuntimeError(f"the C# bench failed ({proc.returncode}): {bad}\n{proc.stderr[-2000:]}")
-    return [float(r["latency_ms"]) for r in rows]
+    return [(float(r["latency_ms"]), float(r["runtime_ms"])) for r in rows]
 
 
-async def run_python(endpoint: str, audio: np.ndarray, turns: int, npc: str) -> list[float]:
+async def run_python(endpoint: str, audio: np.ndarray, turns: int, npc: str) -> list[Sample]:
     client = AsyncClient(endpoint, name="python-bench")
     await client.connect()
     try:
@@ -137,7 +142,7 @@ async def run_python(endpoint: str, audio: np.ndarray, turns: int, npc: str) -> 
         await client.request(AudioStart(conversation_id=cid, sample_rate=RATE))
         seq = 0
         last = -1
-        out: list[float] = []
+        out: list[Sample] = []
         for _ in range(turns):
             await client.send(SpeechStart(conversation_id=cid))
             start = time.perf_counter()
@@ -156,7 +161,7 @@ async def run_python(endpoint: str, audio: np.ndarray, turns: int, npc: str) -> 
                 types=("npc_audio",),
                 where=_turn_after(last),
             )
-            out.append((time.perf_counter() - end) * 1000.0)
+            latency = (time.perf_counter() - end) * 1000.0
             turn = first.turn_id  # type: ignore[attr-defined]
             # "plays" the reply in real time from its first chunk, as the C# speaker thread does, so the
             # runtime's work after each turn (memory, history) falls at the same moment for both clients
@@ -169,6 +174,9 @@ async def run_python(endpoint: str, audio: np.ndarray, turns: int, npc: str) -> 
                 PlaybackReport(conversation_id=cid, turn_id=turn, played_ms=played, finished=True)
             )
             await client.next_event(timeout=60, types=("npc_text_final",), where=_turn_is(turn))
+            metrics = await client.next_event(timeout=10, types=("turn_metrics",), where=_turn_is(turn))
+            sent = getattr(metrics, "first_audio_sent", None)
+            out.append((latency, float(sent) if sent is not None else -1.0))
             last = turn
         return out
     finally:
@@ -188,12 +196,18 @@ def speech(tmp: Path) -> tuple[Path, np.ndarray]:
     return tmp / "wolves.wav", resample(pcm, 44100, RATE).astype(np.int16)
 
 
-def summary(values: list[float]) -> dict[str, float]:
+def summary(samples: list[Sample]) -> dict[str, float]:
+    """Client latency, the runtime's share of it (turn_metrics), and the rest: transport + client."""
+    total = [t for t, _ in samples]
+    overhead = [t - r for t, r in samples if r >= 0]
     return {
-        "n": len(values),
-        "p50_ms": pct(values, 50),
-        "p95_ms": pct(values, 95),
-        "mean_ms": float(np.mean(values)),
+        "n": len(samples),
+        "p50_ms": pct(total, 50),
+        "p95_ms": pct(total, 95),
+        "mean_ms": float(np.mean(total)),
+        "runtime_p50_ms": pct([r for _, r in samples if r >= 0], 50),
+        "overhead_p50_ms": pct(overhead, 50),
+        "overhead_p95_ms": pct(overhead, 95),
     }
 
 
@@ -204,7 +218,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    data = [report["samples"]["csharp"], report["samples"]["python"]]
+    data = [[t for t, _ in report["samples"]["csharp"]], [t for t, _ in report["samples"]["python"]]]
     ax.boxplot(data)
     ax.set_xticks([1, 2], ["C# (Unity client)", "Python client"])
     ax.set_ylabel("speech_end -> first NPC audio (ms)")
@@ -229,8 +243,8 @@ def main() -> int:
         try:
             load_before = load()
             asyncio.run(run_python(endpoint, audio16, 2, args.npc))  # warm-up: models loaded, caches hot
-            cs: list[float] = []
-            py: list[float] = []
+            cs: list[Sample] = []
+            py: list[Sample] = []
             # interleaved blocks, alternating which client goes first, so both see the same load
             for block in range(0, args.turns, args.block):
                 n = min(args.block, args.turns - block)
@@ -256,11 +270,17 @@ def main() -> int:
     }
     print(f"voice-to-voice latency, push-to-talk, {args.turns} turns each, npc {args.npc}")
     print(f"load average before {load_before}, after {load_after}")
-    print(f"{'client':<22}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
+    print(
+        f"{'client':<22}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}{'runtime p50':>13}{'rest p50':>10}{'rest p95':>10}"
+    )
     for name, key in (("C# (Unity plugin)", "csharp"), ("Python AsyncClient", "python")):
         s = report[key]
-        print(f"{name:<22}{s['p50_ms']:>10.1f}{s['p95_ms']:>10.1f}{s['mean_ms']:>10.1f}")
+        print(
+            f"{name:<22}{s['p50_ms']:>9.1f}{s['p95_ms']:>9.1f}{s['mean_ms']:>9.1f}"
+            f"{s['runtime_p50_ms']:>13.1f}{s['overhead_p50_ms']:>10.1f}{s['overhead_p95_ms']:>10.1f}"
+        )
     print(f"ratio C#/Python (p50): {report['ratio_p50']:.2f}")
+    print("runtime: its own end_of_speech -> first_audio_sent (turn_metrics); rest: transport + client")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     if args.plot:

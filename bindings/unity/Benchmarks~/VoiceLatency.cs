@@ -94,6 +94,9 @@ public static class VoiceLatency
             v.Player.TurnAudioBuffered += (c, t) => { bufferedAt = clock.Elapsed.TotalMilliseconds; bufferedTurn = t; };
             v.PlaybackMessageSent += m => { if ((string)m["type"] == "playback_report") reportedTurn = (long)m["turn_id"]; };
             v.LineFinished += f => finalTurn = f.TurnId;
+            long metricsTurn = -1;
+            double runtimeMs = -1;
+            v.MetricsReceived += m => { metricsTurn = m.TurnId; runtimeMs = m.FirstAudioSent ?? -1; };
             var speaker = new Thread(Speaker) { IsBackground = true };
             speaker.Start(v.Player);
             int step = rate / 100;
@@ -126,8 +129,10 @@ public static class VoiceLatency
                 double ms = bufferedAt - end;
                 long t = bufferedTurn;
                 // the reply plays out at real-time pace and is reported before the next turn
-                Loop(s, v, () => reportedTurn == t && finalTurn >= t, 60000);
-                Console.WriteLine("{\"turn\": " + turn + ", \"latency_ms\": " + ms.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) + "}");
+                Loop(s, v, () => reportedTurn == t && finalTurn >= t && metricsTurn >= t, 60000);
+                var inv = System.Globalization.CultureInfo.InvariantCulture;
+                Console.WriteLine("{\"turn\": " + turn + ", \"latency_ms\": " + ms.ToString("0.0", inv)
+                    + ", \"runtime_ms\": " + (metricsTurn == t ? runtimeMs : -1).ToString("0.0", inv) + "}");
             }
             stopSpeaker = true;
             speaker.Join(1000);
