@@ -80,20 +80,26 @@ RUNTIME_PID=$!
 # ------------------------------------------------------------------------------------------- C#
 echo "== Unity / C# (mono $(mono --version | head -n 1 | grep -o 'version [0-9.]*'))"
 UNITY="$HERE/unity"
+# the package's C# files (folders ending in "~" are hidden from Unity: the compile-check stub lives there)
+mapfile -t CS_RUNTIME < <(find "$UNITY/Runtime" -name '*.cs' -not -path '*~*' | sort)
+mapfile -t CS_TESTS < <(find "$UNITY/Tests" -name '*.cs' -not -path '*~*' | sort)
 step "C# core builds with mcs -langversion:7.2 (no UnityEngine)" \
-    mcs -langversion:7.2 -warnaserror+ -nologo -target:library -out:"$WORK/NpcRuntime.dll" "$UNITY"/Runtime/*.cs
+    mcs -langversion:7.2 -warnaserror+ -nologo -target:library -out:"$WORK/NpcRuntime.dll" "${CS_RUNTIME[@]}"
 mkdir -p "$WORK/unity-check"
-step "Unity component compiles (UNITY_5_3_OR_NEWER, against a UnityEngine stub)" bash -c "
-    mcs -langversion:7.2 -nologo -target:library -out:'$WORK/unity-check/UnityEngine.dll' '$UNITY/Tests/UnityStub/UnityEngine.cs' &&
+step "Unity components and the sample compile (UNITY_5_3_OR_NEWER, against a UnityEngine stub, not the real Unity)" bash -c '
+    mcs -langversion:7.2 -nologo -target:library -out:"$1/UnityEngine.dll" "$2"/Tests/UnityStub~/*.cs &&
+    mcs -langversion:7.2 -warnaserror+ -nologo -target:library -define:UNITY_5_3_OR_NEWER -define:ENABLE_LEGACY_INPUT_MANAGER \
+        -r:"$1/UnityEngine.dll" -out:"$1/NpcRuntime.dll" "${@:3}" &&
     mcs -langversion:7.2 -warnaserror+ -nologo -target:library -define:UNITY_5_3_OR_NEWER \
-        -r:'$WORK/unity-check/UnityEngine.dll' -out:'$WORK/unity-check/NpcRuntime.dll' '$UNITY'/Runtime/*.cs"
+        -r:"$1/UnityEngine.dll" -r:"$1/NpcRuntime.dll" -out:"$1/Samples.dll" "$2"/Samples~/*/*.cs' \
+    _ "$WORK/unity-check" "$UNITY" "${CS_RUNTIME[@]}"
 step "C# tests build" \
     mcs -langversion:7.2 -warnaserror+ -nologo -target:library -r:"$WORK/NpcRuntime.dll" -r:"$NUNIT_DLL" \
-    -out:"$WORK/NpcRuntime.Tests.dll" "$UNITY"/Tests/*.cs
+    -out:"$WORK/NpcRuntime.Tests.dll" "${CS_TESTS[@]}"
 
 if [ -f "$WORK/NpcRuntime.Tests.dll" ]; then
     cp "$NUNIT_DLL" "$WORK/"
-    (cd "$WORK" && NPC_RUNTIME_REPO="$REPO" NPC_RUNTIME_PYTHON="$PY" timeout 300 \
+    (cd "$WORK" && NPC_RUNTIME_REPO="$REPO" NPC_RUNTIME_PYTHON="$PY" timeout 900 \
         nunit-console NpcRuntime.Tests.dll -nologo -noshadow -xml="$WORK/nunit.xml") >"$WORK/nunit.log" 2>&1
     nunit_rc=$?
     grep -v '^\.*$' "$WORK/nunit.log" | grep -v '^ProcessModel\|^Execution Runtime' | sed -e 's/^/  /' | head -n 200

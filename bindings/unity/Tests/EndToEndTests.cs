@@ -25,7 +25,11 @@ namespace NpcRuntime.Tests
         readonly string tmp;
         public string Endpoint;
 
-        public RuntimeProcess()
+        public RuntimeProcess() : this("tcp://127.0.0.1:0", null) { }
+
+        /// <param name="bind">the runtime's endpoint (a fixed one lets a restarted runtime take over the port)</param>
+        /// <param name="extraEnv">more NAME=VALUE settings for the runtime process, or null</param>
+        public RuntimeProcess(string bind, Dictionary<string, string> extraEnv)
         {
             string python = Environment.GetEnvironmentVariable("NPC_RUNTIME_PYTHON");
             if (string.IsNullOrEmpty(python))
@@ -33,7 +37,7 @@ namespace NpcRuntime.Tests
             tmp = Path.Combine(Path.GetTempPath(), "npc-unity-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(tmp);
             var psi = new ProcessStartInfo(python,
-                "-m npc_runtime.cli serve --bind tcp://127.0.0.1:0 --personas personas --db \"" + Path.Combine(tmp, "runtime.sqlite3") + "\"")
+                "-m npc_runtime.cli serve --bind " + bind + " --personas personas --db \"" + Path.Combine(tmp, "runtime.sqlite3") + "\"")
             {
                 WorkingDirectory = TestEnv.RepoRoot(),
                 UseShellExecute = false,
@@ -42,6 +46,7 @@ namespace NpcRuntime.Tests
             };
             psi.EnvironmentVariables["NPC_RUNTIME_HEARTBEAT_INTERVAL"] = HeartbeatInterval.ToString(System.Globalization.CultureInfo.InvariantCulture);
             psi.EnvironmentVariables["NPC_RUNTIME_CLIENT_TIMEOUT"] = ClientTimeout.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (extraEnv != null) foreach (var kv in extraEnv) psi.EnvironmentVariables[kv.Key] = kv.Value;
             proc = new Process { StartInfo = psi };
             proc.OutputDataReceived += (s, e) => OnLine(e.Data);
             proc.ErrorDataReceived += (s, e) => OnLine(e.Data);

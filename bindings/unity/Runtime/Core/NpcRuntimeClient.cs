@@ -36,7 +36,7 @@ namespace NpcRuntime
         public event Action<RuntimeNotice> ErrorReceived;
         public event Action<RuntimeNotice> WarningReceived;
         public event Action<ConversationEnded> ConversationEndedReceived;
-        /// <summary>The connection is gone (raised once, from Pump). Make a new client to reconnect.</summary>
+        /// <summary>The connection is gone (raised once, from Pump). NpcSession makes a new client and reconnects.</summary>
         public event Action<string> Disconnected;
 
         readonly ZmtpDealer dealer = new ZmtpDealer();
@@ -54,6 +54,21 @@ namespace NpcRuntime
         volatile string disconnectReason;
         bool disconnectReported;
         bool disposed;
+
+        /// <summary>CURVE keys (set before connecting) to reach a runtime that requires CURVE, e.g. on
+        /// another host: encrypted, and the runtime authenticated by its public key. Null: NULL security.</summary>
+        public Curve.CurveKeys Curve
+        {
+            get { return dealer.Curve; }
+            set
+            {
+                if (reader != null) throw new InvalidOperationException("set the CURVE keys before connecting");
+                dealer.Curve = value;
+            }
+        }
+
+        /// <summary>True when the connection is CURVE-encrypted.</summary>
+        public bool IsEncrypted { get { return dealer.IsEncrypted; } }
 
         public Welcome Welcome { get; private set; }
         public bool IsConnected { get { return Welcome != null && dealer.IsConnected && disconnectReason == null; } }

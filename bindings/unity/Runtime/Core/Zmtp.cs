@@ -3,12 +3,13 @@
 // Why hand-written: NuGet is not reachable from the machines this project is built and tested on,
 // so NetMQ (and MessagePack-CSharp) cannot be used. The runtime's ROUTER (libzmq via pyzmq) only
 // needs the part of ZMTP 3.1 implemented here:
-//   * NULL security mechanism (no CURVE yet: loopback only),
+//   * NULL security mechanism, or CURVE (encryption and authentication, Curve/CurveClient.cs)
+//     when Curve keys are set,
 //   * the 64-byte greeting, a READY command with Socket-Type DEALER (and an empty Identity),
 //   * framed messages (short and long frames, MORE flag), one frame per protocol message,
 //   * PING/PONG commands: the runtime's libzmq sends PING every heartbeat interval and drops a
 //     peer that does not answer, so every PING is answered with a PONG here.
-// Not implemented: reconnection (the client reports the disconnect; make a new client), ipc://.
+// Not implemented: reconnection (the client reports the disconnect; NpcSession reconnects), ipc://.
 // Compiles with `mcs -langversion:7.2` (Mono) and with Unity's compiler; no UnityEngine reference.
 
 using System;
@@ -16,6 +17,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Net.Sockets;
 using System.Text;
+using NpcRuntime.Curve;
 
 namespace NpcRuntime
 {
@@ -37,6 +39,11 @@ namespace NpcRuntime
 
         /// <summary>Largest frame accepted from the peer (bytes).</summary>
         public long MaxFrameBytes = 64L << 20;
+
+        /// <summary>CURVE keys (set before Connect): the connection is encrypted and the runtime
+        /// authenticated by its public key. Null: the NULL mechanism (loopback only).</summary>
+        public CurveKeys Curve;
+        CurveClient curve;
 
         /// <summary>Socket-Type the peer announced in its READY (ROUTER for the runtime).</summary>
         public string PeerSocketType { get; private set; }
@@ -98,12 +105,18 @@ namespace NpcRuntime
         /// <summary>The 64-byte ZMTP 3.1 greeting of a NULL-mechanism client.</summary>
         public static byte[] Greeting()
         {
+            return Greeting("NULL");
+        }
+
+        /// <summary>The 64-byte ZMTP 3.1 greeting of a client using `mechanism` (NULL or CURVE).</summary>
+        public static byte[] Greeting(string mechanism)
+        {
             var g = new byte[64];
             g[0] = 0xff;
             g[9] = 0x7f;
             g[10] = 3; // version major
             g[11] = 1; // version minor
-            byte[] mech = Encoding.ASCII.GetBytes("NULL");
+            byte[] mech = Encoding.ASCII.GetBytes(mechanism);
             Buffer.BlockCopy(mech, 0, g, 12, mech.Length);
             g[32] = 0; // as-server: no
             return g;
@@ -163,29 +176,84 @@ namespace NpcRuntime
 
         void Handshake()
         {
-            byte[] mine = Greeting();
+            string wanted = Curve != null ? "CURVE" : "NULL";
+            byte[] mine = Greeting(wanted);
             stream.Write(mine, 0, mine.Length);
-            byte[] theirs = ReadExactly(64);
+            byte[] theirs;
+            try
+            {
+                theirs = ReadExactly(64);
+            }
+            catch (ZmtpException e)
+            {
+                // libzmq hangs up mid-greeting when the security mechanisms differ
+                throw new ZmtpException("the runtime closed the connection during the ZMTP greeting"
+                    + (Curve == null ? " (if it requires CURVE, give this client the runtime's public key)" : " (it may not be set up for CURVE)"), e);
+            }
             if (theirs[0] != 0xff || (theirs[9] & 0x01) != 0x01)
                 throw new ZmtpException("the peer is not a ZeroMQ socket (bad greeting signature)");
             if (theirs[10] < 3)
                 throw new ZmtpException("the peer speaks ZMTP " + theirs[10] + ".x; ZMTP 3 is needed (libzmq 4.x)");
             string mech = Encoding.ASCII.GetString(theirs, 12, 20).TrimEnd('\0');
-            if (mech != "NULL")
-                throw new ZmtpException("the runtime asks for the " + mech + " security mechanism; this client only speaks NULL (no CURVE yet)");
-            WriteFrame(ReadyBody("DEALER"), FlagCommand);
+            if (mech != wanted)
+                throw new ZmtpException(mech == "CURVE"
+                    ? "the runtime asks for CURVE security: give this client the runtime's public key (and a client key pair)"
+                    : "the runtime speaks the " + mech + " security mechanism, this client was set up for " + wanted);
             bool isCommand;
             bool more;
-            byte[] body = ReadFrame(out isCommand, out more);
-            if (!isCommand) throw new ZmtpException("ZMTP: expected READY, got a message frame");
-            if (body.Length >= 6 && body[0] == 5 && Encoding.ASCII.GetString(body, 1, 5) == "ERROR")
-                throw new ZmtpException("the runtime refused the connection: " + CommandText(body, 6));
+            byte[] body;
+            if (Curve != null)
+            {
+                var c = new CurveClient(Curve);
+                WriteRaw(FrameBytes(c.Hello(), FlagCommand));
+                body = ReadHandshakeCommand("its public key is not the one configured here");
+                c.OnWelcome(body);
+                byte[] ready = ReadyBody("DEALER");
+                var metadata = new byte[ready.Length - 6];
+                Buffer.BlockCopy(ready, 6, metadata, 0, metadata.Length);
+                WriteRaw(FrameBytes(c.Initiate(metadata), FlagCommand));
+                body = ReadHandshakeCommand("it does not accept this client's key");
+                byte[] theirMeta = c.OnReady(body);
+                body = new byte[6 + theirMeta.Length];
+                body[0] = 5;
+                Encoding.ASCII.GetBytes("READY", 0, 5, body, 1);
+                Buffer.BlockCopy(theirMeta, 0, body, 6, theirMeta.Length);
+                curve = c; // from now on every frame is a CURVE MESSAGE
+            }
+            else
+            {
+                WriteFrame(ReadyBody("DEALER"), FlagCommand);
+                body = ReadFrame(out isCommand, out more);
+                if (!isCommand) throw new ZmtpException("ZMTP: expected READY, got a message frame");
+                if (body.Length >= 6 && body[0] == 5 && Encoding.ASCII.GetString(body, 1, 5) == "ERROR")
+                    throw new ZmtpException("the runtime refused the connection: " + CommandText(body, 6));
+            }
             var props = ParseReady(body);
             byte[] st;
             PeerSocketType = props.TryGetValue("Socket-Type", out st) ? Encoding.ASCII.GetString(st) : "";
             if (PeerSocketType != "ROUTER")
                 throw new ZmtpException("the peer is a " + PeerSocketType + " socket; a DEALER talks to the runtime's ROUTER");
         }
+
+        byte[] ReadHandshakeCommand(string likelyCause)
+        {
+            bool isCommand, more;
+            byte[] body;
+            try
+            {
+                body = ReadFrame(out isCommand, out more);
+            }
+            catch (ZmtpException e)
+            {
+                // libzmq drops a CURVE peer without a word when a box does not open
+                throw new ZmtpException("the runtime closed the connection during the CURVE handshake: " + likelyCause, e);
+            }
+            if (!isCommand) throw new ZmtpException("CURVE: expected a handshake command, got a message frame");
+            return body;
+        }
+
+        /// <summary>True once a CURVE handshake has completed on this connection.</summary>
+        public bool IsEncrypted { get { return curve != null; } }
 
         static string CommandText(byte[] body, int pos)
         {
@@ -236,7 +304,16 @@ namespace NpcRuntime
 
         void WriteFrame(byte[] body, byte flags)
         {
-            byte[] f = FrameBytes(body, flags);
+            lock (writeLock) // the CURVE nonce order must be the write order
+            {
+                CurveClient c = curve;
+                WriteRaw(c == null ? FrameBytes(body, flags)
+                    : FrameBytes(c.Encode(body, (flags & FlagMore) != 0, (flags & FlagCommand) != 0), 0));
+            }
+        }
+
+        void WriteRaw(byte[] f)
+        {
             lock (writeLock)
             {
                 if (closed || stream == null) throw new ZmtpException("the connection to the runtime is closed");
@@ -299,6 +376,15 @@ namespace NpcRuntime
         }
 
         byte[] ReadFrame(out bool isCommand, out bool more)
+        {
+            byte[] raw = ReadRawFrame(out isCommand, out more);
+            CurveClient c = curve;
+            if (c == null) return raw;
+            if (isCommand) throw new ZmtpException("CURVE: an unencrypted command after the handshake");
+            return c.Decode(raw, out more, out isCommand);
+        }
+
+        byte[] ReadRawFrame(out bool isCommand, out bool more)
         {
             byte[] head = ReadExactly(2);
             byte flags = head[0];

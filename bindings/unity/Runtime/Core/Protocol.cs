@@ -13,7 +13,7 @@ using System.Collections.Generic;
 namespace NpcRuntime
 {
     /// <summary>Builders for the messages a game client sends. A null id leaves the field out.</summary>
-    public static class Protocol
+    public static partial class Protocol
     {
         public const int Version = 1;
 
@@ -182,8 +182,10 @@ namespace NpcRuntime
         public override string ToString() { return Id + " (" + Name + ", " + Role + ")"; }
     }
 
+    [WireType("welcome")]
     public class Welcome
     {
+        public object Ref;
         public long Protocol;
         public string Runtime, Session;
         public List<NpcInfo> Npcs;
@@ -195,6 +197,7 @@ namespace NpcRuntime
         {
             return new Welcome
             {
+                Ref = NpcRuntime.Protocol.Ref(m),
                 Protocol = NpcRuntime.Protocol.Int(m, "protocol"),
                 Runtime = NpcRuntime.Protocol.Str(m, "runtime"),
                 Session = NpcRuntime.Protocol.Str(m, "session"),
@@ -207,8 +210,10 @@ namespace NpcRuntime
         }
     }
 
+    [WireType("conversation_started")]
     public class ConversationStarted
     {
+        public object Ref;
         public string ConversationId, PlayerId, Mode;
         public List<string> NpcIds = new List<string>();
         public Dictionary<string, object> Raw;
@@ -217,6 +222,7 @@ namespace NpcRuntime
         {
             var c = new ConversationStarted
             {
+                Ref = Protocol.Ref(m),
                 ConversationId = Protocol.Str(m, "conversation_id"),
                 PlayerId = Protocol.Str(m, "player_id"),
                 Mode = Protocol.Str(m, "mode"),
@@ -228,6 +234,7 @@ namespace NpcRuntime
     }
 
     /// <summary>A piece of an NPC's reply (show it as a subtitle as it arrives).</summary>
+    [WireType("npc_text_delta")]
     public class NpcTextDelta
     {
         public string ConversationId, NpcId, Text;
@@ -249,6 +256,7 @@ namespace NpcRuntime
     }
 
     /// <summary>An action the NPC takes (already checked by the runtime); the game performs it.</summary>
+    [WireType("npc_action")]
     public class NpcAction
     {
         public string ConversationId, NpcId, Name;
@@ -271,6 +279,7 @@ namespace NpcRuntime
     }
 
     /// <summary>The whole line of a turn; Source is authored, llm, fallback, greeting or farewell.</summary>
+    [WireType("npc_text_final")]
     public class NpcTextFinal
     {
         public object Ref;
@@ -312,6 +321,7 @@ namespace NpcRuntime
     }
 
     /// <summary>An `error` (request refused, nothing done) or `warning` (the runtime coped).</summary>
+    [WireType("error", "warning")]
     public class RuntimeNotice
     {
         public bool IsWarning;
@@ -335,8 +345,11 @@ namespace NpcRuntime
         public override string ToString() { return (IsWarning ? "warning " : "error ") + Code + ": " + Message; }
     }
 
+    [WireType("conversation_ended")]
     public class ConversationEnded
     {
+        /// <summary>The conversation_end request's id when this answers one (null otherwise).</summary>
+        public object Ref;
         public string ConversationId, Reason;
         public Dictionary<string, object> Raw;
 
@@ -344,6 +357,7 @@ namespace NpcRuntime
         {
             return new ConversationEnded
             {
+                Ref = Protocol.Ref(m),
                 ConversationId = Protocol.Str(m, "conversation_id"),
                 Reason = Protocol.Str(m, "reason"),
                 Raw = m,
