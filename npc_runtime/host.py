@@ -239,6 +239,11 @@ class TurnSink:
     async def on_end(self, turn_id: int, npc_id: str, full_text: str, interrupted: bool) -> str | None:
         return None
 
+    async def on_interrupt(self) -> None:
+        """The game asked the NPC to stop (``interrupt``): stop what is being spoken, even when
+        the reply's text is complete and only its audio is still playing."""
+        return None
+
 
 @dataclass(frozen=True)
 class ContextRequest:

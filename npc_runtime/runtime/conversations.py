@@ -214,6 +214,16 @@ class Conversation:
         self.current_turn = None
         return await asyncio.shield(self._finish(ctx, turn_id, npc_id, state, interrupted, ref))
 
+    async def interrupt_all(self) -> bool:
+        """The game's ``interrupt``: cancel the reply in flight and stop what is being spoken."""
+        cancelled = self.interrupt()
+        for sink in self._sinks:
+            try:
+                await sink.on_interrupt()
+            except Exception:
+                log.exception("turn sink failed to stop in conversation %s", self.id)
+        return cancelled
+
     def interrupt(self) -> bool:
         """Cancel the reply in flight; returns False when nothing was playing."""
         if self._stream_task is not None and not self._stream_task.done():

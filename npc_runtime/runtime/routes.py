@@ -137,7 +137,7 @@ class HostRoutes:
         self.rt.conversation(peer, msg.conversation_id, msg.id).submit(msg.text, to=msg.to, ref=msg.id)
 
     async def _on_interrupt(self, peer: Peer, msg: Interrupt) -> None:
-        self.rt.conversation(peer, msg.conversation_id, msg.id).interrupt()
+        await self.rt.conversation(peer, msg.conversation_id, msg.id).interrupt_all()
 
     async def _on_conversation_end(self, peer: Peer, msg: ConversationEnd) -> None:
         conv = self.rt.conversation(peer, msg.conversation_id, msg.id)

@@ -147,6 +147,11 @@ class VoiceSink(TurnSink):
             return await self._heard_after_stop(reply)
         return None if reply.played_ms is None and reply.heard_chars is None else reply.heard_text(now)
 
+    async def on_interrupt(self) -> None:
+        for reply in list(self.voice.speaker.replies.values()):
+            if not reply.stopped and reply.playing(self.ext.host.clock.monotonic()):
+                await self.voice.speaker.stop(reply, "interrupt")
+
     async def _heard_after_stop(self, reply: Reply) -> str:
         if reply.seq == 0:
             return ""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from npc_runtime.protocol.messages import Message
+from npc_runtime.protocol.messages import Interrupt, Message
 from npc_runtime.protocol.messages.voice import AudioReady, PlaybackReport, PlaybackStarted
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.settings import Settings
@@ -228,3 +228,24 @@ async def test_a_place_named_only_in_the_world_file_is_recognised(
     )
     assert "Corvale" in await _heard(make_settings, "Take me to Corvale.")
     assert "Corvale" not in await _heard(make_settings, "Take me to Corvale.", world={"enabled": False})
+
+
+async def test_interrupt_stops_a_reply_whose_text_is_complete(client: AsyncClient) -> None:
+    # An authored line is produced at once; only its audio is still playing when the game
+    # interrupts. The NPC must still stop, and remember only what was heard.
+    conv = await client.start_conversation("bram", mode="push_to_talk", greet=False)
+    mic = Mic(client, conv.conversation_id)
+    await mic.open()
+    await mic.play(silence(0.4))
+    await mic.push_to_talk(player_line("What are you working on?"))
+    first = await collect(client, conv.conversation_id, lambda m: m.type == "npc_audio")  # type: ignore[attr-defined]
+    turn = of_type(first, "npc_audio")[0].turn_id
+    await client.send(PlaybackStarted(conversation_id=conv.conversation_id, turn_id=turn))
+    await collect(client, conv.conversation_id, lambda m: m.type == "npc_audio_end")  # type: ignore[attr-defined]
+    await client.send(Interrupt(conversation_id=conv.conversation_id))
+    rest = await collect(client, conv.conversation_id, _is_final)
+    stop = of_type(rest, "stop_playback")
+    assert stop and stop[0].turn_id == turn and stop[0].reason == "interrupt"
+    await client.send(PlaybackReport(conversation_id=conv.conversation_id, turn_id=turn, played_ms=300))
+    final = of_type(rest, "npc_text_final")[0]
+    assert final.interrupted
