@@ -31,6 +31,10 @@ class Line(_Strict):
         description="Condition on the NPC's view of the world, e.g. 'quest.wolves == \"done\"'",
     )
     id: str | None = Field(default=None, description="Stable line id for localisation/voice-over")
+    actions: list[ActionCall] = Field(
+        default_factory=list,
+        description="Actions taken with this line; the line is said only when they can be taken",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -46,6 +50,14 @@ class Topic(_Strict):
     lines: list[Line] = Field(min_length=1, description="Answers; the NPC rotates through them")
     when: str | None = Field(default=None, description="Topic is only available when this holds")
     actions: list[ActionCall] = Field(default_factory=list, description="Actions taken after answering")
+    require: list[str] = Field(
+        default_factory=list,
+        description="Words or phrases: the topic matches only when the player said one of them",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Words or phrases: the topic never matches when the player said one of them",
+    )
 
 
 class ParamSpec(_Strict):
@@ -55,6 +67,17 @@ class ParamSpec(_Strict):
     min: float | None = None
     max: float | None = None
     required: bool = True
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Other words a player may use for an enum value, e.g. {armour: [shield, helmet]}",
+    )
+
+    @model_validator(mode="after")
+    def _aliases_name_values(self) -> ParamSpec:
+        for value in self.aliases:
+            if self.enum is None or value not in self.enum:
+                raise ValueError(f"aliases name '{value}', which is not one of the enum values {self.enum}")
+        return self
 
 
 class ActionSpec(_Strict):
@@ -72,7 +95,14 @@ class ActionSpec(_Strict):
 
 class ActionCall(_Strict):
     name: str = Field(pattern=ID_PATTERN)
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fixed arguments; for a parameter in from_player, its value when the player named none",
+    )
+    from_player: list[str] = Field(
+        default_factory=list,
+        description="Parameters filled from what the player said, within the parameter's enum or type",
+    )
 
 
 class SeedMemory(_Strict):
@@ -124,14 +154,43 @@ class Persona(_Strict):
 
     @model_validator(mode="after")
     def _actions_declared(self) -> Persona:
-        declared = {a.name for a in self.actions}
         for topic in self.topics:
             for call in topic.actions:
-                if call.name not in declared:
-                    raise ValueError(
-                        f"topic '{topic.id}' calls action '{call.name}', which is not declared in 'actions'"
-                    )
+                self._check_call(call, f"topic '{topic.id}'")
+            for j, line in enumerate(topic.lines):
+                for call in line.actions:
+                    self._check_call(call, f"topic '{topic.id}', line {j + 1},")
+                _check_templates(line, f"topic '{topic.id}', line {j + 1}", self._line_params(line, topic))
+        for group in ("greeting", "farewell", "fallback"):
+            for j, line in enumerate(getattr(self, group)):
+                if line.actions:
+                    raise ValueError(f"{group} line {j + 1} has actions: only lines of a topic take actions")
+                _check_templates(line, f"{group} line {j + 1}", set(), need_default=group == "fallback")
         return self
+
+    def _check_call(self, call: ActionCall, where: str) -> None:
+        spec = self.action(call.name)
+        if spec is None:
+            raise ValueError(f"{where} calls action '{call.name}', which is not declared in 'actions'")
+        for name in [*call.args, *call.from_player]:
+            if name not in spec.params:
+                raise ValueError(f"{where} action '{call.name}' has no parameter '{name}'")
+        for name in call.from_player:
+            p = spec.params[name]
+            if not p.enum and p.type not in ("int", "float"):
+                raise ValueError(
+                    f"{where} action '{call.name}': parameter '{name}' cannot be taken from the player's "
+                    "words: only parameters with an enum, and int or float parameters, can"
+                )
+
+    def _line_params(self, line: Line, topic: Topic) -> set[str]:
+        """Parameters of the actions taken with ``line`` (readable as ``{arg.<param>}``)."""
+        out: set[str] = set()
+        for call in [*line.actions, *topic.actions]:
+            spec = self.action(call.name)
+            if spec is not None:
+                out |= {p for p in spec.params if p in call.args or p in call.from_player}
+        return out
 
     def action(self, name: str) -> ActionSpec | None:
         for a in self.actions:
@@ -158,6 +217,27 @@ class Persona(_Strict):
         return out
 
 
+def _check_templates(line: Line, where: str, params: set[str], need_default: bool = False) -> None:
+    from ..dialogue.templates import TemplateError, parse_template
+
+    try:
+        fields = parse_template(line.text)
+    except TemplateError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    for f in fields:
+        if f.name.startswith("arg.") and f.name[4:] not in params and f.default is None:
+            known = ", ".join(sorted(params)) or "none"
+            raise ValueError(
+                f"{where}: '{{{f.name}}}' is not an argument of the line's actions (known: {known})"
+            )
+        if need_default and f.default is None:
+            raise ValueError(
+                f"{where}: a fallback line must always be sayable: give '{{{f.name}}}' a default, "
+                f"e.g. '{{{f.name}|friend}}'"
+            )
+
+
+Line.model_rebuild()
 Topic.model_rebuild()
 
 
