@@ -109,11 +109,13 @@ class TopicMatcher:
         lexical_weight: float = 0.5,
         cosine_floor: float = 0.4,
         argument_bonus: float = 0.3,
+        gates: bool = True,
     ) -> None:
         self.embedder = embedder
         self.lexical_weight = lexical_weight if embedder is not None else 1.0
         self.cosine_floor = cosine_floor
         self.argument_bonus = argument_bonus
+        self.gates = gates  # False: ignore require/exclude (only to measure the matcher before them)
         self._vectors: dict[str, np.ndarray] = {}
         self._text_vector = lru_cache(maxsize=1024)(self._embed)
 
@@ -139,7 +141,7 @@ class TopicMatcher:
 
     def score(self, text: str, topic: Topic, names_argument: bool = False) -> float:
         """The topic's score; 0 when its ``require``/``exclude`` words rule it out."""
-        if not text.strip() or not gate(text, topic):
+        if not text.strip() or (self.gates and not gate(text, topic)):
             return 0.0
         lexical = max(similarity(text, p) for p in topic.phrasings)
         if self.lexical_weight >= 1.0:
