@@ -72,7 +72,9 @@ def plot(rows: list[dict[str, object]], path: str) -> None:
         raise SystemExit("--plot needs matplotlib: pip install 'npc-runtime[viz]'") from None
     names = [str(r["mode"]) for r in rows]
     acc = [float(r["accuracy"]) for r in rows]  # type: ignore[arg-type]
-    false = [int(str(r["false_matches"]).split("/")[0]) / int(str(r["false_matches"]).split("/")[1]) for r in rows]
+    false = [
+        int(str(r["false_matches"]).split("/")[0]) / int(str(r["false_matches"]).split("/")[1]) for r in rows
+    ]
     fig, ax = plt.subplots(figsize=(8, 4))
     xs = range(len(names))
     ax.bar([x - 0.2 for x in xs], acc, width=0.4, label="accuracy")

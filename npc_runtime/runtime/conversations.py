@@ -345,7 +345,8 @@ class Conversation:
                 raise ActionRejected(f"'{persona.id}' has no action '{proposal.name}'")
             args = check_args(spec, proposal.args)
             if not ctx.allows_action(spec.when, args):
-                raise ActionRejected(f"action '{spec.name}' is not allowed now (when: {spec.when})")
+                shown = f" with {args}" if args else ""
+                raise ActionRejected(f"action '{spec.name}'{shown} is not allowed now (when: {spec.when})")
             for ext in self.runtime.extensions:
                 await ext.apply_action(self, npc_id, spec, args)
         except ActionRejected as exc:
