@@ -153,7 +153,7 @@ class Runtime:
         self._game_time = 0.0
         self.fallbacks = FallbackPicker()
         self.authored = AuthoredProvider.from_settings(
-            {k: v for k, v in settings.dialogue.items() if k in ("threshold",)}, self.fallbacks
+            {k: v for k, v in settings.dialogue.items() if k in ("threshold", "embeddings")}, self.fallbacks
         )
         self.provider = provider or build_provider(settings.dialogue, self.fallbacks)
         self._db = Database(settings.db, durability=settings.durability)
