@@ -21,10 +21,10 @@ import yaml
 from ..personas.loader import load_persona_file
 from ..personas.schema import Persona
 from .context import DialogueContext
-from .providers.authored import DEFAULT_THRESHOLD, best_topic
+from .providers.authored import DEFAULT_THRESHOLD, LEXICAL_THRESHOLD, best_topic
 from .similarity import TopicMatcher, shared_embedder
 
-OLD_THRESHOLD = 0.34  # the lexical matcher's threshold before embeddings (and its default then)
+OLD_THRESHOLD = LEXICAL_THRESHOLD  # the lexical matcher's threshold (its default before embeddings)
 
 
 @dataclass(frozen=True)

@@ -88,3 +88,12 @@ async def test_peek_is_pure_with_line_actions_and_stream_says_what_it_peeked() -
         TextPiece(first.text),
         ActionProposal("serve_drink", {"drink": "cider"}),
     ]
+
+
+def test_settings_choose_the_matcher_and_its_threshold(tmp_path: Path) -> None:
+    blended = AuthoredProvider.from_settings({})
+    assert blended.matcher.embedder is not None and blended.threshold == 0.40
+    lexical = AuthoredProvider.from_settings({"embeddings": "none"})
+    assert lexical.matcher.embedder is None and lexical.threshold == 0.34
+    assert AuthoredProvider.from_settings({"embeddings": "none", "threshold": 0.5}).threshold == 0.5
+    assert shared_embedder(str(tmp_path / "no-model")) is None  # missing model: lexical, logged

@@ -37,12 +37,14 @@ from ..similarity import TopicMatcher, shared_embedder
 from ..templates import context_lookup, render
 
 DEFAULT_THRESHOLD = 0.40  # chosen on the dev half of tests/dialogue/data/topic_matching.yaml
+LEXICAL_THRESHOLD = 0.34  # for word overlap alone (embeddings off, or the model missing)
 
 
 class AuthoredSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provider: str = "authored"
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    # Default: 0.40 with embeddings, 0.34 with word overlap alone.
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     # "static": blend in the memory's static sentence embeddings; "none": word overlap only.
     embeddings: Literal["static", "none"] = "static"
 
@@ -146,14 +148,16 @@ class AuthoredProvider(DialogueProvider):
 
     def __init__(
         self,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         fallbacks: FallbackPicker | None = None,
         matcher: TopicMatcher | None = None,
     ) -> None:
         super().__init__(first_chunk_timeout=5.0, total_timeout=5.0)
-        self.threshold = threshold
         self.fallbacks = fallbacks or FallbackPicker()
         self.matcher = matcher if matcher is not None else TopicMatcher(shared_embedder())
+        if threshold is None:
+            threshold = DEFAULT_THRESHOLD if self.matcher.embedder is not None else LEXICAL_THRESHOLD
+        self.threshold = threshold
         self._turns: dict[tuple[str, str], int] = {}
 
     @classmethod
