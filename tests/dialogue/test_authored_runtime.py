@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from npc_runtime.protocol.messages import NpcAction, Warning
+from npc_runtime.protocol.messages import NpcAction, WarningMessage
 from npc_runtime.protocol.messages.world import (
     WorldChanged,
     WorldEventApplied,
@@ -15,7 +15,7 @@ from npc_runtime.protocol.messages.world import (
     WorldStateReply,
 )
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from testsupport import ClientFactory
 
@@ -95,6 +95,7 @@ async def test_a_topic_action_whose_argument_breaks_its_condition_is_refused(
         "      - {name: serve_drink, from_player: [drink]}\n"
     )
     mira.write_text(text[:start] + topic + text[end:])
+    await client.next_event(types=("persona_reloaded",))
     # The inn's last brandy goes to the player: Mira owns none any more.
     given = await client.request(
         WorldEventMsg(kind="item_given", item="brandy", giver="mira", receiver="player")
@@ -104,7 +105,7 @@ async def test_a_topic_action_whose_argument_breaks_its_condition_is_refused(
     final = await client.say(conv, "a brandy please")
     assert final.text == "Coming up." and final.actions == []
     warning = await client.next_event(types=("warning",))
-    assert isinstance(warning, Warning) and warning.code == "action_rejected"
+    assert isinstance(warning, WarningMessage) and warning.code == "action_rejected"
     assert "serve_drink" in warning.message and "'drink': 'brandy'" in warning.message
     served = await client.say(conv, "a cider please")
     assert [(a.name, a.args) for a in served.actions] == [("serve_drink", {"drink": "cider"})]

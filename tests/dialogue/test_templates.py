@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from npc_runtime.cli import external_names
 from npc_runtime.dialogue.context import DialogueContext
 from npc_runtime.dialogue.providers.authored import AuthoredProvider, FallbackPicker, pick_line
 from npc_runtime.dialogue.templates import TemplateError, context_lookup, parse_template, render
@@ -92,7 +93,7 @@ def test_lint_reports_unknown_template_names_with_file_and_line(tmp_path: Path) 
     tomas.write_text(
         text.replace("  - Move along, then.", "  - Move along, {playr.gold}.\n  - Bye, {gate.bribe}.")
     )
-    checker = persona_checker_for(folder / "village.world.yaml")
+    checker = persona_checker_for(folder / "village.world.yaml", external_names(None))
     problems = lint_personas([folder], checker)
     errors = [p for p in problems if p.severity == "error"]
     assert len(errors) == 1, problems
