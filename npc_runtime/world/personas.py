@@ -12,10 +12,9 @@ the turn's dialogue context, and effects on them are applied by their owner.
 from __future__ import annotations
 
 import difflib
-from typing import Any
 
 from ..dialogue.templates import BUILTIN_NAMES, template_names
-from ..expr import ExprError, Type, check_condition, check_effect, param_type
+from ..expr import ExprError, Scope, Type, check_condition, check_effect, param_type
 from ..personas.schema import ActionSpec, Line, Persona
 from .compiled import World
 
@@ -32,15 +31,15 @@ def can_ever_see(world: World, npc: str) -> set[str]:
     return keys
 
 
-def _action_scope(world: World, action: ActionSpec, external: External) -> Any:
+def _action_scope(world: World, action: ActionSpec, external: External) -> Scope:
     params = {k: param_type(p) for k, p in action.params.items()}
     return world.scope(params, npc=True, prefix="arg", external=external)
 
 
-def _conditions(world: World, persona: Persona, external: External) -> list[tuple[str, str, Any]]:
+def _conditions(world: World, persona: Persona, external: External) -> list[tuple[str, str, Scope]]:
     """(path, expression, scope) of every condition; an action's ``when`` may read its arguments."""
-    scope = world.scope(npc=True, external=external)
-    out = []
+    scope: Scope = world.scope(npc=True, external=external)
+    out: list[tuple[str, str, Scope]] = []
     for path, src in persona.conditions():
         parts = path.split(".")
         if parts[0] == "actions" and parts[-1] == "when":
