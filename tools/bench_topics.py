@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from npc_runtime.dialogue.topic_quality import evaluate, load_cases, load_personas, modes  # noqa: E402
+from npc_runtime.memory.embeddings import shared_static  # noqa: E402
 
 
 def main() -> int:
@@ -37,10 +38,11 @@ def main() -> int:
     personas = load_personas(args.personas, {c.npc for c in cases})
     print(f"{len(cases)} lines for {', '.join(sorted(personas))}; {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f} at the start")  # fmt: skip
+    embedder = shared_static()
     out = []
-    for mode in modes():
+    for mode in modes(embedder):
         for split in ("dev", "test", None):
-            r = evaluate(cases, personas, mode, split, repeat=args.repeat)
+            r = evaluate(cases, personas, embedder, mode, split, repeat=args.repeat)
             s = r.summary()
             out.append(s)
             print(

@@ -6,7 +6,8 @@ sentence that contains it; robust to word order and filler words) and character-
 (robust to typos, plurals and STT slips such as "smith" vs "smithy"). Both are in [0, 1].
 
 :class:`TopicMatcher` scores a topic: the lexical score blended with the cosine of static sentence
-embeddings (the model the memory ships, ``npc_runtime/memory/models/minilm-static``), which knows
+embeddings (the model the memory ships, ``npc_runtime/memory/models/minilm-static``, passed in by
+the host), which knows
 that "any rumors?" asks what "heard any rumours" asks and "where can I sleep tonight" what "I need
 a bed for the night" does. A topic's ``require`` and ``exclude`` words or phrases gate it first.
 """
@@ -17,16 +18,15 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ..memory.embeddings import Embedder
-    from ..personas.schema import Topic
-
 from ..text import FILLERS, STOPWORDS
 from ..text import words as text_words
+
+if TYPE_CHECKING:
+    from ..personas.schema import Topic
 
 _IGNORED = STOPWORDS | FILLERS  # words that carry no topic
 
@@ -90,6 +90,15 @@ def gate(text: str, topic: Topic) -> bool:
     return not (topic.exclude and mentions(text, topic.exclude))
 
 
+class SentenceEmbedder(Protocol):
+    """What the matcher needs of an embedding model: unit-length rows, one per text (the memory's
+    ``StaticEmbedder`` is one; the host passes it in, as dialogue sits below memory)."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_one(self, text: str) -> np.ndarray: ...
+
+
 class TopicMatcher:
     """Scores how well what the player said asks a topic, in [0, 1].
 
@@ -104,7 +113,7 @@ class TopicMatcher:
 
     def __init__(
         self,
-        embedder: Embedder | None,
+        embedder: SentenceEmbedder | None,
         *,
         lexical_weight: float = 0.5,
         cosine_floor: float = 0.4,
@@ -151,19 +160,3 @@ class TopicMatcher:
         if names_argument:
             score += self.argument_bonus
         return min(score, 1.0)
-
-
-@lru_cache(maxsize=4)
-def shared_embedder(model_dir: str | None = None) -> Embedder | None:
-    """The static embedding model, loaded once per process (None when it cannot be loaded: the
-    matcher then falls back to lexical scores, and says so in the log)."""
-    import logging
-
-    from ..errors import ConfigError
-    from ..memory.embeddings import StaticEmbedder
-
-    try:
-        return StaticEmbedder(model_dir)
-    except ConfigError as exc:
-        logging.getLogger(__name__).warning("topic matching without embeddings: %s", exc)
-        return None

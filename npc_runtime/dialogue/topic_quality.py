@@ -22,7 +22,7 @@ from ..personas.loader import load_persona_file
 from ..personas.schema import Persona
 from .context import DialogueContext
 from .providers.authored import DEFAULT_THRESHOLD, LEXICAL_THRESHOLD, best_topic
-from .similarity import TopicMatcher, shared_embedder
+from .similarity import SentenceEmbedder, TopicMatcher
 
 OLD_THRESHOLD = LEXICAL_THRESHOLD  # the lexical matcher's threshold (its default before embeddings)
 
@@ -98,19 +98,24 @@ def load_personas(folder: str | Path, ids: set[str]) -> dict[str, Persona]:
     return out
 
 
-def modes() -> dict[str, tuple[Callable[[], TopicMatcher], float]]:
+def modes(embedder: SentenceEmbedder) -> dict[str, tuple[Callable[[], TopicMatcher], float]]:
     """Matchers to compare: name -> (factory, threshold)."""
     return {
         "old (lexical)": (lambda: TopicMatcher(None, gates=False, argument_bonus=0.0), OLD_THRESHOLD),
         "lexical + require/exclude": (lambda: TopicMatcher(None, argument_bonus=0.0), OLD_THRESHOLD),
-        "new (lexical + embeddings)": (lambda: TopicMatcher(shared_embedder()), DEFAULT_THRESHOLD),
+        "new (lexical + embeddings)": (lambda: TopicMatcher(embedder), DEFAULT_THRESHOLD),
     }
 
 
 def evaluate(
-    cases: list[Case], personas: dict[str, Persona], mode: str, split: str | None = None, repeat: int = 1
+    cases: list[Case],
+    personas: dict[str, Persona],
+    embedder: SentenceEmbedder,
+    mode: str,
+    split: str | None = None,
+    repeat: int = 1,
 ) -> Result:
-    factory, threshold = modes()[mode]
+    factory, threshold = modes(embedder)[mode]
     matcher = factory()
     result = Result(mode, split or "all")
     for case in cases:

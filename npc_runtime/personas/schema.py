@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .templates import TemplateError, parse_template
+
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 _ID_RE = re.compile(ID_PATTERN)
 
@@ -218,8 +220,6 @@ class Persona(_Strict):
 
 
 def _check_templates(line: Line, where: str, params: set[str], need_default: bool = False) -> None:
-    from ..dialogue.templates import TemplateError, parse_template
-
     try:
         fields = parse_template(line.text)
     except TemplateError as exc:

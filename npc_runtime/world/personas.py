@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import difflib
 
-from ..dialogue.templates import BUILTIN_NAMES, template_names
 from ..expr import ExprError, Scope, Type, check_condition, check_effect, param_type
 from ..personas.schema import ActionSpec, Line, Persona
+from ..personas.templates import BUILTIN_NAMES, template_names
 from .compiled import World
 
 External = dict[str, Type] | None

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
+from npc_runtime.expr import ExprError
 from npc_runtime.personas.schema import Persona
 from npc_runtime.world.compiled import World
 from npc_runtime.world.engine import Engine, WorldEvent, WorldRejected
-from npc_runtime.expr import ExprError
 from npc_runtime.world.personas import check_persona
 
 SELL = {

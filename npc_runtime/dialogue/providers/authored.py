@@ -33,7 +33,7 @@ from ...personas.schema import ActionCall, Line, Persona, Topic
 from ..arguments import fill_call, from_words
 from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ..context import DialogueContext
-from ..similarity import TopicMatcher, shared_embedder
+from ..similarity import SentenceEmbedder, TopicMatcher
 from ..templates import context_lookup, render
 
 DEFAULT_THRESHOLD = 0.40  # chosen on the dev half of tests/dialogue/data/topic_matching.yaml
@@ -154,7 +154,7 @@ class AuthoredProvider(DialogueProvider):
     ) -> None:
         super().__init__(first_chunk_timeout=5.0, total_timeout=5.0)
         self.fallbacks = fallbacks or FallbackPicker()
-        self.matcher = matcher if matcher is not None else TopicMatcher(shared_embedder())
+        self.matcher = matcher if matcher is not None else TopicMatcher(None)
         if threshold is None:
             threshold = DEFAULT_THRESHOLD if self.matcher.embedder is not None else LEXICAL_THRESHOLD
         self.threshold = threshold
@@ -162,13 +162,18 @@ class AuthoredProvider(DialogueProvider):
 
     @classmethod
     def from_settings(
-        cls, settings: dict[str, Any], fallbacks: FallbackPicker | None = None
+        cls,
+        settings: dict[str, Any],
+        fallbacks: FallbackPicker | None = None,
+        embedder: SentenceEmbedder | None = None,
     ) -> AuthoredProvider:
+        """``embedder``: the sentence-embedding model for matching (used unless ``embeddings`` is
+        "none"); without one, topics are matched by word overlap alone."""
         try:
             s = AuthoredSettings.model_validate(settings)
         except Exception as exc:
             raise ConfigError(f"dialogue settings for the authored provider: {exc}") from exc
-        matcher = TopicMatcher(shared_embedder() if s.embeddings == "static" else None)
+        matcher = TopicMatcher(embedder if s.embeddings == "static" else None)
         return cls(threshold=s.threshold, fallbacks=fallbacks, matcher=matcher)
 
     def match(self, ctx: DialogueContext) -> tuple[Topic | None, float]:
