@@ -238,7 +238,10 @@ def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) 
     assert proc.returncode == 0, explain(proc.stderr, tmp_path)
     log = json.loads((tmp_path / "chat.json").read_text())
     said = [(e["kind"], e["speaker"], e["text"]) for e in log]
-    assert ("player", "You (spoken)", "i'd like a drink of cider") in said, said
+    # The recogniser's exact words vary a little with timing ("a drink" / "to drink"): the drink is what counts.
+    assert any(kind == "player" and who == "You (spoken)" and "cider" in text for kind, who, text in said), (
+        said
+    )
     assert ("action", "", "Mira serves you a cider") in said  # the drink named, not a fixed one
     assert ("npc", "Mira", "One cider coming up, love. That's a gold piece.") in said
     assert [e for e in said if e[0] == "error"] == []
