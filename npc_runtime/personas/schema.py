@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .templates import TemplateError, parse_template
 
@@ -43,6 +43,15 @@ class Line(_Strict):
     def _from_string(cls, value: Any) -> Any:
         return {"text": value} if isinstance(value, str) else value
 
+    @field_validator("text")
+    @classmethod
+    def _template_parses(cls, text: str) -> str:
+        try:
+            parse_template(text)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return text
+
 
 class Topic(_Strict):
     """An authored topic: example player phrasings and the lines the NPC answers with."""
@@ -60,6 +69,19 @@ class Topic(_Strict):
         default_factory=list,
         description="Words or phrases: the topic never matches when the player said one of them",
     )
+
+    @model_validator(mode="after")
+    def _arguments_in_templates(self) -> Topic:
+        """``{arg.<param>}`` in a line must name an argument of the line's or the topic's actions."""
+        for j, line in enumerate(self.lines):
+            known = {p for call in [*line.actions, *self.actions] for p in [*call.args, *call.from_player]}
+            for f in parse_template(line.text):
+                if f.name.startswith("arg.") and f.name[4:] not in known and f.default is None:
+                    names = ", ".join(sorted(known)) or "none"
+                    raise ValueError(
+                        f"line {j + 1}: '{{{f.name}}}' is not an argument of the line's actions (known: {names})"
+                    )
+        return self
 
 
 class ParamSpec(_Strict):
@@ -144,6 +166,21 @@ class Persona(_Strict):
     memories: list[SeedMemory] = Field(default_factory=list, description="Memories the NPC starts with")
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
 
+    @field_validator("greeting", "farewell", "fallback")
+    @classmethod
+    def _scripted_lines(cls, lines: list[Line], info: ValidationInfo) -> list[Line]:
+        for j, line in enumerate(lines):
+            if line.actions:
+                raise ValueError(f"line {j + 1} has actions: only lines of a topic take actions")
+            if info.field_name == "fallback":
+                for f in parse_template(line.text):
+                    if f.default is None:
+                        raise ValueError(
+                            f"line {j + 1}: a fallback line must always be sayable: give '{{{f.name}}}' "
+                            f"a default, e.g. '{{{f.name}|friend}}'"
+                        )
+        return lines
+
     @field_validator("topics")
     @classmethod
     def _unique_topics(cls, topics: list[Topic]) -> list[Topic]:
@@ -162,12 +199,6 @@ class Persona(_Strict):
             for j, line in enumerate(topic.lines):
                 for call in line.actions:
                     self._check_call(call, f"topic '{topic.id}', line {j + 1},")
-                _check_templates(line, f"topic '{topic.id}', line {j + 1}", self._line_params(line, topic))
-        for group in ("greeting", "farewell", "fallback"):
-            for j, line in enumerate(getattr(self, group)):
-                if line.actions:
-                    raise ValueError(f"{group} line {j + 1} has actions: only lines of a topic take actions")
-                _check_templates(line, f"{group} line {j + 1}", set(), need_default=group == "fallback")
         return self
 
     def _check_call(self, call: ActionCall, where: str) -> None:
@@ -184,15 +215,6 @@ class Persona(_Strict):
                     f"{where} action '{call.name}': parameter '{name}' cannot be taken from the player's "
                     "words: only parameters with an enum, and int or float parameters, can"
                 )
-
-    def _line_params(self, line: Line, topic: Topic) -> set[str]:
-        """Parameters of the actions taken with ``line`` (readable as ``{arg.<param>}``)."""
-        out: set[str] = set()
-        for call in [*line.actions, *topic.actions]:
-            spec = self.action(call.name)
-            if spec is not None:
-                out |= {p for p in spec.params if p in call.args or p in call.from_player}
-        return out
 
     def action(self, name: str) -> ActionSpec | None:
         for a in self.actions:
@@ -217,24 +239,6 @@ class Persona(_Strict):
             if a.when:
                 out.append((f"actions.{i}.when", a.when))
         return out
-
-
-def _check_templates(line: Line, where: str, params: set[str], need_default: bool = False) -> None:
-    try:
-        fields = parse_template(line.text)
-    except TemplateError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    for f in fields:
-        if f.name.startswith("arg.") and f.name[4:] not in params and f.default is None:
-            known = ", ".join(sorted(params)) or "none"
-            raise ValueError(
-                f"{where}: '{{{f.name}}}' is not an argument of the line's actions (known: {known})"
-            )
-        if need_default and f.default is None:
-            raise ValueError(
-                f"{where}: a fallback line must always be sayable: give '{{{f.name}}}' a default, "
-                f"e.g. '{{{f.name}|friend}}'"
-            )
 
 
 Line.model_rebuild()

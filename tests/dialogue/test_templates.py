@@ -104,3 +104,17 @@ def test_lint_reports_unknown_template_names_with_file_and_line(tmp_path: Path) 
         "unknown name '{playr.gold}'" in errors[0].message
         and "did you mean 'player.gold'" in errors[0].message
     )
+
+
+def test_lint_reports_template_mistakes_with_lines_without_a_world(tmp_path: Path) -> None:
+    path = tmp_path / "zed.persona.yaml"
+    path.write_text(
+        "id: zed\nname: Zed\ntopics:\n"
+        "  - id: a\n    phrasings: [hello]\n    lines:\n      - Hi {player.name\n"
+        "  - id: b\n    phrasings: [drink]\n    lines:\n      - One {arg.drink}.\n"
+        "fallback:\n  - Hm.\n  - Eh, {player.name}?\n"
+    )
+    found = {(p.line, p.field): p.message for p in lint_personas([path]) if p.severity == "error"}
+    assert "is not closed" in found[(7, "topics.0.lines.0.text")]
+    assert "'{arg.drink}' is not an argument of the line's actions" in found[(8, "topics.1")]
+    assert "a fallback line must always be sayable" in found[(12, "fallback")]
