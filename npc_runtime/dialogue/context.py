@@ -16,6 +16,9 @@ from ..personas.schema import Persona
 # Judges a persona ``when:`` condition with the turn's values of other concerns' names; returns
 # None when the condition is not this judge's to decide.
 Judge = Callable[[str, Mapping[str, Any]], bool | None]
+# Judges an action's ``when:``, which may read the action's arguments (``arg.<param>``): (condition,
+# values, arguments) -> verdict, or None when it is not this judge's to decide.
+ActionJudge = Callable[[str, Mapping[str, Any], Mapping[str, Any]], bool | None]
 
 
 def _always(_expr: str) -> bool:
@@ -38,13 +41,15 @@ class ContextPart:
     memories: list[str] | None = None  # retrieved memories, best first
     relationship: dict[str, float] | None = None  # e.g. {"trust": 0.2}
     player_facts: list[str] | None = None  # what the NPC knows about this player
+    player_name: str | None = None  # the name the player told this NPC, for {player.name}
     # Values of names this concern owns in conditions (Extension.expression_names), e.g.
     # {"relationship.trust": 0.2}; every judge sees the values of all parts.
     values: dict[str, Any] = field(default_factory=dict)
     judge: Judge | None = None
+    action_judge: ActionJudge | None = None
 
 
-_DATA_FIELDS = tuple(f.name for f in fields(ContextPart) if f.name not in ("values", "judge"))
+_DATA_FIELDS = tuple(f.name for f in fields(ContextPart) if f.name not in ("values", "judge", "action_judge"))
 
 
 @dataclass
@@ -58,7 +63,11 @@ class DialogueContext:
     memories: list[str] = field(default_factory=list)
     relationship: dict[str, float] = field(default_factory=dict)
     player_facts: list[str] = field(default_factory=list)
+    player_name: str | None = None  # the name the player told this NPC (memory), for {player.name}
     condition: Callable[[str], bool] = _always  # evaluates a persona `when:` on the NPC's view
+    # Evaluates an action's `when:` that may read the action's arguments (arg.<param>); None: the
+    # arguments are unreadable and `condition` decides.
+    action_condition: Callable[[str, Mapping[str, Any]], bool] | None = None
     values: dict[str, Any] = field(default_factory=dict)
     others: list[str] = field(default_factory=list)  # other NPC ids in a group conversation
     extra: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +79,17 @@ class DialogueContext:
         try:
             return bool(self.condition(when))
         except Exception:  # a broken condition hides the content rather than crash a turn
+            return False
+
+    def allows_action(self, when: str | None, args: Mapping[str, Any]) -> bool:
+        """True when an action's `when:` is absent or holds with these arguments."""
+        if not when:
+            return True
+        if self.action_condition is None:
+            return self.allows(when)
+        try:
+            return bool(self.action_condition(when, args))
+        except Exception:  # a broken condition refuses the action rather than crash a turn
             return False
 
 
@@ -97,6 +117,7 @@ def build_context(
     )
     owners: dict[str, int] = {}
     judges: list[Judge] = []
+    action_judges: list[ActionJudge] = []
     for i, part in enumerate(parts):
         for name in _DATA_FIELDS:
             value = getattr(part, name)
@@ -109,6 +130,8 @@ def build_context(
         ctx.values.update(part.values)
         if part.judge is not None:
             judges.append(part.judge)
+        if part.action_judge is not None:
+            action_judges.append(part.action_judge)
     if judges:
         values = ctx.values
 
@@ -120,4 +143,15 @@ def build_context(
             return True
 
         ctx.condition = condition
+    if action_judges:
+        action_values = ctx.values
+
+        def action_condition(src: str, args: Mapping[str, Any]) -> bool:
+            for judge in action_judges:
+                verdict = judge(src, action_values, args)
+                if verdict is not None:
+                    return verdict
+            return ctx.condition(src)
+
+        ctx.action_condition = action_condition
     return ctx

@@ -13,8 +13,9 @@ Effects (one per string)::
     relate("player", "owns", "iron_key")      unrelate(...)      reveal("gate_bribed", "mira")
 
 Names are world variables (``player.gold``), quest states (``quest.wolves``, an enumeration of the
-quest's states), in event rules the event's fields (``event.enemy``), and in persona conditions and
-effects the names other concerns own (``relationship.trust``, kind ``ext``: see
+quest's states), in event rules the event's fields (``event.enemy``), in persona actions the action's
+arguments (``arg.item``, in its ``when`` and its effects), in persona conditions and effects ``self``
+(the NPC's own entity id: ``rel(self, "owns", arg.item)``) and the names other concerns own (``relationship.trust``, kind ``ext``: see
 :meth:`npc_runtime.host.Extension.expression_names`). Numbers are ints (``3``) or floats (``0.5``); the two compare
 and mix in arithmetic (the result is a float when either side is). A parsed expression is
 type-checked against a :class:`Scope` and compiled into a tree of Python closures that read an

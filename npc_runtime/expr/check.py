@@ -15,7 +15,7 @@ class Scope(Protocol):
     """What names and ids exist, for the type checker."""
 
     def name_type(self, name: str) -> tuple[str, Type] | None:
-        """(kind, type) of a name, kind being var | quest | event | ext; None when unknown."""
+        """(kind, type) of a name, kind being var | quest | event | ext | self; None when unknown."""
         ...
 
     def suggest(self, name: str) -> str | None: ...
@@ -166,6 +166,12 @@ class _Checker:
                 problem = self.scope.check_id(role, arg.value)
                 if problem:
                     raise ExprError(problem, arg.col)
+            elif t.kind == "enum" and t.values is not None and role != "relation":
+                # An enum argument (arg.drink) stands for each of its values: each must be an id.
+                for value in sorted(t.values):
+                    problem = self.scope.check_id(role, value)
+                    if problem:
+                        raise ExprError(f"{problem} (a value of {_describe(arg)})", arg.col)
         if node.fn in ("rel", "relate", "unrelate"):
             rel, end = node.args[1], node.args[2]
             if not isinstance(rel, Lit):
@@ -177,6 +183,10 @@ class _Checker:
         if node.fn == "knows":
             fact = node.args[-1]
             self.reads.add("k:" + fact.value if isinstance(fact, Lit) else "k:*")
+
+
+def _describe(node: Node) -> str:
+    return f"'{node.name}'" if isinstance(node, Name) else "this argument"
 
 
 def _literals(node: Node) -> list[Lit]:

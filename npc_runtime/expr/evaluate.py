@@ -32,6 +32,10 @@ class Env(Protocol):
 
     def ext(self, name: str) -> Any: ...
 
+    def self_id(self) -> str:
+        """The entity id of the NPC whose persona condition or action this is (``self``)."""
+        ...
+
 
 Fn = Callable[[Env], Any]
 
@@ -52,6 +56,8 @@ def compile_node(node: Node) -> Fn:
             return lambda env: env.event(f)
         if node.kind == "ext":
             return lambda env: env.ext(name)
+        if node.kind == "self":
+            return lambda env: env.self_id()
         raise ExprError(f"name '{name}' was not checked", node.col)
     if isinstance(node, Unary):
         arg = compile_node(node.arg)
@@ -131,6 +137,9 @@ def constant_value(node: Node) -> Any:
             raise LookupError(name)
 
         quest = event = ext = var
+
+        def self_id(self) -> str:
+            raise LookupError("self")
 
         def knows(self, npc: str | None, fact: str) -> bool:
             raise LookupError(fact)

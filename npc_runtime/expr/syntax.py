@@ -62,7 +62,7 @@ class Lit(Node):
 @dataclass
 class Name(Node):
     name: str
-    kind: str = ""  # filled by the checker: var | quest | event | ext
+    kind: str = ""  # filled by the checker: var | quest | event | ext | self
 
 
 @dataclass

@@ -58,6 +58,9 @@ class ValuesEnv:
 
     quest = event = var
 
+    def self_id(self) -> str:
+        raise Hidden("self")
+
     def knows(self, npc: str | None, fact: str) -> bool:
         raise Hidden(f"knows({fact})")
 

@@ -223,6 +223,7 @@ class MemoryExtension(Extension):
             memories=part.memories,
             relationship=part.relationship,
             player_facts=part.player_facts,
+            player_name=part.player_name,
             values=_named(part.relationship),
             judge=self._judge,
         )

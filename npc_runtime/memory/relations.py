@@ -129,6 +129,15 @@ class PlayerFacts:
         ).fetchall()
         return [Fact(str(k), str(t), float(g)) for k, t, g in rows]
 
+    def name(self, npc_id: str, player_id: str) -> str | None:
+        """The name the player gave this NPC (the latest), or None."""
+        row = self.db.execute(
+            "SELECT text FROM memory_player_facts WHERE npc_id=? AND player_id=? AND kind='name' "
+            "ORDER BY id DESC LIMIT 1",
+            (npc_id, player_id),
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def describe(self, npc_id: str, player_id: str) -> list[str]:
         """Facts as prose for the dialogue prompt."""
         out: list[str] = []

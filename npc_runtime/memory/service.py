@@ -84,6 +84,7 @@ class Recall:
     memories: list[str] = field(default_factory=list)
     relationship: dict[str, float] = field(default_factory=dict)
     player_facts: list[str] = field(default_factory=list)
+    player_name: str | None = None  # the name the player gave this NPC
     retrieved: list[Retrieved] = field(default_factory=list)
 
 
@@ -249,6 +250,7 @@ class MemoryService:
         part = Recall(
             relationship=self.relationships.get(npc_id, player_id),
             player_facts=self.facts.describe(npc_id, player_id),
+            player_name=self.facts.name(npc_id, player_id),
         )
         if s.context_max_memories == 0 or s.context_token_budget == 0:
             return part

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .templates import TemplateError, parse_template
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 _ID_RE = re.compile(ID_PATTERN)
@@ -31,11 +33,24 @@ class Line(_Strict):
         description="Condition on the NPC's view of the world, e.g. 'quest.wolves == \"done\"'",
     )
     id: str | None = Field(default=None, description="Stable line id for localisation/voice-over")
+    actions: list[ActionCall] = Field(
+        default_factory=list,
+        description="Actions taken with this line; the line is said only when they can be taken",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, value: Any) -> Any:
         return {"text": value} if isinstance(value, str) else value
+
+    @field_validator("text")
+    @classmethod
+    def _template_parses(cls, text: str) -> str:
+        try:
+            parse_template(text)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return text
 
 
 class Topic(_Strict):
@@ -46,6 +61,27 @@ class Topic(_Strict):
     lines: list[Line] = Field(min_length=1, description="Answers; the NPC rotates through them")
     when: str | None = Field(default=None, description="Topic is only available when this holds")
     actions: list[ActionCall] = Field(default_factory=list, description="Actions taken after answering")
+    require: list[str] = Field(
+        default_factory=list,
+        description="Words or phrases: the topic matches only when the player said one of them",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Words or phrases: the topic never matches when the player said one of them",
+    )
+
+    @model_validator(mode="after")
+    def _arguments_in_templates(self) -> Topic:
+        """``{arg.<param>}`` in a line must name an argument of the line's or the topic's actions."""
+        for j, line in enumerate(self.lines):
+            known = {p for call in [*line.actions, *self.actions] for p in [*call.args, *call.from_player]}
+            for f in parse_template(line.text):
+                if f.name.startswith("arg.") and f.name[4:] not in known and f.default is None:
+                    names = ", ".join(sorted(known)) or "none"
+                    raise ValueError(
+                        f"line {j + 1}: '{{{f.name}}}' is not an argument of the line's actions (known: {names})"
+                    )
+        return self
 
 
 class ParamSpec(_Strict):
@@ -55,6 +91,17 @@ class ParamSpec(_Strict):
     min: float | None = None
     max: float | None = None
     required: bool = True
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Other words a player may use for an enum value, e.g. {armour: [shield, helmet]}",
+    )
+
+    @model_validator(mode="after")
+    def _aliases_name_values(self) -> ParamSpec:
+        for value in self.aliases:
+            if self.enum is None or value not in self.enum:
+                raise ValueError(f"aliases name '{value}', which is not one of the enum values {self.enum}")
+        return self
 
 
 class ActionSpec(_Strict):
@@ -72,7 +119,14 @@ class ActionSpec(_Strict):
 
 class ActionCall(_Strict):
     name: str = Field(pattern=ID_PATTERN)
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fixed arguments; for a parameter in from_player, its value when the player named none",
+    )
+    from_player: list[str] = Field(
+        default_factory=list,
+        description="Parameters filled from what the player said, within the parameter's enum or type",
+    )
 
 
 class SeedMemory(_Strict):
@@ -112,6 +166,21 @@ class Persona(_Strict):
     memories: list[SeedMemory] = Field(default_factory=list, description="Memories the NPC starts with")
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
 
+    @field_validator("greeting", "farewell", "fallback")
+    @classmethod
+    def _scripted_lines(cls, lines: list[Line], info: ValidationInfo) -> list[Line]:
+        for j, line in enumerate(lines):
+            if line.actions:
+                raise ValueError(f"line {j + 1} has actions: only lines of a topic take actions")
+            if info.field_name == "fallback":
+                for f in parse_template(line.text):
+                    if f.default is None:
+                        raise ValueError(
+                            f"line {j + 1}: a fallback line must always be sayable: give '{{{f.name}}}' "
+                            f"a default, e.g. '{{{f.name}|friend}}'"
+                        )
+        return lines
+
     @field_validator("topics")
     @classmethod
     def _unique_topics(cls, topics: list[Topic]) -> list[Topic]:
@@ -124,14 +193,28 @@ class Persona(_Strict):
 
     @model_validator(mode="after")
     def _actions_declared(self) -> Persona:
-        declared = {a.name for a in self.actions}
         for topic in self.topics:
             for call in topic.actions:
-                if call.name not in declared:
-                    raise ValueError(
-                        f"topic '{topic.id}' calls action '{call.name}', which is not declared in 'actions'"
-                    )
+                self._check_call(call, f"topic '{topic.id}'")
+            for j, line in enumerate(topic.lines):
+                for call in line.actions:
+                    self._check_call(call, f"topic '{topic.id}', line {j + 1},")
         return self
+
+    def _check_call(self, call: ActionCall, where: str) -> None:
+        spec = self.action(call.name)
+        if spec is None:
+            raise ValueError(f"{where} calls action '{call.name}', which is not declared in 'actions'")
+        for name in [*call.args, *call.from_player]:
+            if name not in spec.params:
+                raise ValueError(f"{where} action '{call.name}' has no parameter '{name}'")
+        for name in call.from_player:
+            p = spec.params[name]
+            if not p.enum and p.type not in ("int", "float"):
+                raise ValueError(
+                    f"{where} action '{call.name}': parameter '{name}' cannot be taken from the player's "
+                    "words: only parameters with an enum, and int or float parameters, can"
+                )
 
     def action(self, name: str) -> ActionSpec | None:
         for a in self.actions:
@@ -158,6 +241,7 @@ class Persona(_Strict):
         return out
 
 
+Line.model_rebuild()
 Topic.model_rebuild()
 
 

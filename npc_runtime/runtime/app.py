@@ -27,6 +27,7 @@ from ..clock import Clock, SystemClock
 from ..dialogue.base import DialogueProvider
 from ..dialogue.context import DialogueContext, HistoryEntry, build_context
 from ..dialogue.providers.authored import AuthoredProvider, FallbackPicker
+from ..dialogue.similarity import SentenceEmbedder
 from ..errors import ConfigError
 from ..host import ContextRequest, ConversationView, Extension, Peer, Route, route
 from ..personas.schema import Persona
@@ -94,10 +95,24 @@ class Connection:
 Handler = Callable[[Any, Any], Awaitable[None]]  # (peer, message of the routed class)
 
 
+def topic_embedder(settings: dict[str, Any]) -> SentenceEmbedder | None:
+    """The sentence embeddings authored topic matching blends in: the static model the memory
+    ships, unless ``embeddings = "none"``; None (word overlap alone, logged) when it is missing."""
+    if settings.get("embeddings", "static") == "none":
+        return None
+    from ..memory.embeddings import shared_static
+
+    try:
+        return shared_static()
+    except ConfigError as exc:
+        log.warning("authored topics are matched by word overlap alone: %s", exc)
+        return None
+
+
 def build_provider(settings: dict[str, Any], fallbacks: FallbackPicker) -> DialogueProvider:
     name = settings.get("provider", "authored")
     if name == "authored":
-        return AuthoredProvider.from_settings(settings, fallbacks)
+        return AuthoredProvider.from_settings(settings, fallbacks, topic_embedder(settings))
     if name == "openai":
         from ..dialogue.providers.openai import OpenAIProvider
 
@@ -153,7 +168,9 @@ class Runtime:
         self._game_time = 0.0
         self.fallbacks = FallbackPicker()
         self.authored = AuthoredProvider.from_settings(
-            {k: v for k, v in settings.dialogue.items() if k in ("threshold",)}, self.fallbacks
+            {k: v for k, v in settings.dialogue.items() if k in ("threshold", "embeddings")},
+            self.fallbacks,
+            topic_embedder(settings.dialogue),
         )
         self.provider = provider or build_provider(settings.dialogue, self.fallbacks)
         self._db = Database(settings.db, durability=settings.durability)

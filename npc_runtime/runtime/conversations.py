@@ -354,8 +354,9 @@ class Conversation:
             if spec is None:
                 raise ActionRejected(f"'{persona.id}' has no action '{proposal.name}'")
             args = check_args(spec, proposal.args)
-            if not ctx.allows(spec.when):
-                raise ActionRejected(f"action '{spec.name}' is not allowed now (when: {spec.when})")
+            if not ctx.allows_action(spec.when, args):
+                shown = f" with {args}" if args else ""
+                raise ActionRejected(f"action '{spec.name}'{shown} is not allowed now (when: {spec.when})")
             for ext in self.runtime.extensions:
                 await ext.apply_action(self, npc_id, spec, args)
         except ActionRejected as exc:

@@ -126,11 +126,14 @@ class _Scope:
                 return "event", self.event_fields[f]
         if name in self.external:
             return "ext", self.external[name]
+        if self._npc and name == "self":
+            return "self", STRING
         return None
 
     def suggest(self, name: str) -> str | None:
         names = list(self.world.var_types) + [f"quest.{q}" for q in self.world.quest_types]
         names += [self.prefix + f for f in self.event_fields] + list(self.external)
+        names += ["self"] if self._npc else []
         hits = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         return hits[0] if hits else None
 

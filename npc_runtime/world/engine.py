@@ -98,14 +98,20 @@ Persist = Callable[["WorldEvent", "Changes", WorldState], None]
 
 
 class WorldEnv:
-    """Reads the whole world (transitions and rules); ``event`` reads the current event's fields."""
+    """Reads the whole world (transitions and rules); ``event`` reads the current event's fields
+    (an action's arguments, for an action's effects), ``self_id`` the acting NPC."""
 
     def __init__(
-        self, state: WorldState, fields: dict[str, Any] | None = None, values: dict[str, Any] | None = None
+        self,
+        state: WorldState,
+        fields: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+        npc: str | None = None,
     ) -> None:
         self.state = state
         self.fields = fields or {}
         self.values = values or {}  # names other concerns own (persona actions only)
+        self.npc = npc
 
     def var(self, name: str) -> Any:
         return self.state.vars[name]
@@ -114,7 +120,14 @@ class WorldEnv:
         return self.state.quests[name]
 
     def event(self, name: str) -> Any:
+        if name not in self.fields:
+            raise EvalError(f"'{name}' has no value (an optional argument that was not given?)")
         return self.fields[name]
+
+    def self_id(self) -> str:
+        if self.npc is None:
+            raise EvalError("'self' is only for persona conditions and actions")
+        return self.npc
 
     def knows(self, npc: str | None, fact: str) -> bool:
         if npc is None:
@@ -181,10 +194,14 @@ class _Txn:
         self.ch.relations_added.append((a, rel, b))
         self.dirty.update((f"r:{rel}:{b}", "r:" + rel, "r:*"))
 
-    def unrelate(self, a: str, rel: str, b: str, why: str) -> None:
+    def unrelate(self, a: str, rel: str, b: str, why: str, strict: bool = False) -> None:
+        """Remove a relation; one that does not exist is an error when ``strict`` (an effect's
+        ``unrelate``: a removal that matches nothing means the content expected another state)."""
         self._check_relation(a, rel, b, why)
         g = self.s.graph
         if not g.has_edge(a, b, key=rel):
+            if strict:
+                raise WorldRejected(f"{why}: there is no relation {a} {rel} {b} to remove")
             return
         g.remove_edge(a, b, key=rel)
         self.undo.append(lambda: g.add_edge(a, b, key=rel))
@@ -464,16 +481,20 @@ class Engine:
         if not isinstance(values, dict):
             raise WorldRejected(f"action '{name}': values must be a map", "values")
         external = {k: _type_of(v) for k, v in values.items()}
-        if when:
-            try:
-                ok = view.condition(when, strict=True, values=values)
-            except Hidden as exc:
-                raise WorldRejected(f"action '{name}': {npc} does not know '{exc.name}'", "when") from None
-            if not ok:
-                raise WorldRejected(f"action '{name}' is not allowed now: '{when}' does not hold", "when")
         args = d.get("args") or {}
         if not isinstance(args, dict):
             raise WorldRejected(f"action '{name}': args must be a map", "args")
+        if when:
+            try:
+                ok = view.condition(when, strict=True, values=values, args=args)
+            except Hidden as exc:
+                raise WorldRejected(f"action '{name}': {npc} does not know '{exc.name}'", "when") from None
+            if not ok:
+                shown = ", ".join(f"arg.{k} = {v!r}" for k, v in sorted(args.items()))
+                with_args = f" (with {shown})" if shown and "arg." in when else ""
+                raise WorldRejected(
+                    f"action '{name}' is not allowed now: '{when}' does not hold{with_args}", "when"
+                )
         types = {k: _type_of(v) for k, v in args.items()}
         sig = tuple(sorted((k, str(t)) for k, t in types.items()))
         sig += tuple(sorted(("ext:" + k, str(t)) for k, t in external.items()))
@@ -487,7 +508,7 @@ class Engine:
                 except ExprError as exc:
                     raise WorldRejected(f"action '{name}': effect '{src}': {exc}", "effects") from None
                 self._action_cache[key] = eff
-            env = WorldEnv(self.state, args, values)
+            env = WorldEnv(self.state, args, values, npc)
             self._effect(eff, env, txn, f"action '{name}' (effect '{src}')")
 
     def _effect(self, eff: CEffect, env: WorldEnv, txn: _Txn, why: str) -> None:
@@ -510,7 +531,7 @@ class Engine:
         if op == "relate":
             txn.relate(args[0], args[1], args[2], f"{why}: '{eff.src}'")
         elif op == "unrelate":
-            txn.unrelate(args[0], args[1], args[2], f"{why}: '{eff.src}'")
+            txn.unrelate(args[0], args[1], args[2], f"{why}: '{eff.src}'", strict=True)
         elif op == "reveal":
             txn.learn(args[1], args[0], "effect")
 

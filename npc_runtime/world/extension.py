@@ -380,10 +380,14 @@ class WorldExtension(Extension):
         def judge(src: str, values: Mapping[str, Any]) -> bool:
             return bool(view.condition(src, values=dict(values)))
 
+        def action_judge(src: str, values: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
+            return bool(view.condition(src, values=dict(values), args=args))
+
         return ContextPart(
             world_facts=view.facts(),
             world_state={**view.variables(), **{f"quest.{q}": s for q, s in view.quests().items()}},
             judge=judge,
+            action_judge=action_judge,
         )
 
     async def apply_action(

@@ -73,6 +73,9 @@ class NpcView:
     def ext(self, name: str) -> Any:
         raise Hidden(name)  # overridden by _WithValues when the turn supplies values
 
+    def self_id(self) -> str:
+        return self.npc
+
     # queries -------------------------------------------------------------------------------------
     def variables(self) -> dict[str, Any]:
         vs, _ = self._visibility()
@@ -101,37 +104,61 @@ class NpcView:
                 out.append(f"{quest.title or q}: {desc}")
         return out
 
-    def condition(self, src: str, strict: bool = False, values: Mapping[str, Any] | None = None) -> bool:
+    def condition(
+        self,
+        src: str,
+        strict: bool = False,
+        values: Mapping[str, Any] | None = None,
+        args: Mapping[str, Any] | None = None,
+    ) -> bool:
         """Evaluate a persona condition on this view. ``values`` are the names other concerns own
-        (``relationship.trust``: the turn's ``DialogueContext.values``). A hidden name makes it
-        false (or raises :class:`Hidden` when ``strict``); a bad expression raises ExprError."""
+        (``relationship.trust``: the turn's ``DialogueContext.values``); ``args`` an action's
+        arguments (``arg.item``, for the action's ``when``). A hidden name makes it false (or
+        raises :class:`Hidden` when ``strict``); a bad expression raises ExprError."""
         values = values or {}
-        fn = self.engine_condition(src, {k: value_type(v) for k, v in values.items()})
+        arg_types = {k: value_type(v) for k, v in args.items()} if args is not None else None
+        fn = self.engine_condition(src, {k: value_type(v) for k, v in values.items()}, arg_types)
+        env: Any = _WithValues(self, values, args) if values or args else self
         try:
-            return bool(fn(_WithValues(self, values) if values else self))
+            return bool(fn(env))
         except Hidden:
             if strict:
                 raise
             return False
 
-    def engine_condition(self, src: str, external: dict[str, Type] | None = None) -> Fn:
+    def engine_condition(
+        self, src: str, external: dict[str, Type] | None = None, args: dict[str, Type] | None = None
+    ) -> Fn:
         cache = self.engine.npc_conditions
-        key = src if not external else src + "\0" + repr(sorted((k, t.kind) for k, t in external.items()))
+        key = src
+        if external:
+            key += "\0" + repr(sorted((k, t.kind) for k, t in external.items()))
+        if args is not None:
+            key += "\0arg" + repr(sorted((k, t.kind) for k, t in args.items()))
         fn = cache.get(key)
         if fn is None:
-            fn, _ = self.world.condition(src, self.world.scope(npc=True, external=external))
+            scope = self.world.scope(args, npc=True, prefix="arg", external=external)
+            fn, _ = self.world.condition(src, scope)
             cache[key] = fn
         return fn
 
 
 class _WithValues:
-    """An NPC's view plus the values of names other concerns own."""
+    """An NPC's view plus the values of names other concerns own and an action's arguments."""
 
-    def __init__(self, view: NpcView, values: Mapping[str, Any]) -> None:
+    def __init__(
+        self, view: NpcView, values: Mapping[str, Any], args: Mapping[str, Any] | None = None
+    ) -> None:
         self.view = view
         self.values = values
-        self.var, self.quest, self.event = view.var, view.quest, view.event
-        self.knows, self.rel = view.knows, view.rel
+        self.args = args or {}
+        self.var, self.quest = view.var, view.quest
+        self.knows, self.rel, self.self_id = view.knows, view.rel, view.self_id
+
+    def event(self, name: str) -> Any:
+        if name not in self.args:
+            raise Hidden("arg." + name)  # an optional argument that was not given
+        return self.args[name]
 
     def ext(self, name: str) -> Any:
         if name not in self.values:

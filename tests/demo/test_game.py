@@ -97,7 +97,8 @@ def test_walk_to_mira_and_talk(tmp_path: Path, personas_dir: Path) -> None:
     topics = {t["id"]: t["lines"] for t in mira["topics"]}
     mira_lines = [text for kind, speaker, text in said if kind == "npc" and speaker == "Mira"]
     assert mira_lines[0] in mira["greeting"]
-    assert mira_lines[1] in topics["drink"]  # the authored answer to "pour me an ale"
+    # the authored answer to "pour me an ale": the line that serves the drink named, rendered
+    assert mira_lines[1] == "One ale coming up, love. That's a gold piece."
     assert mira_lines[2] in topics["rumours"]
     assert mira_lines[-1] in mira["farewell"]  # Esc: she says goodbye
     assert ("action", "", "Mira serves you an ale") in said
@@ -217,7 +218,7 @@ def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) 
     """Hold V: the WAV streams as audio chunks, the runtime transcribes it, Mira answers (muted:
     playback is covered by tests/demo/test_units.py, and real-time playback would make this test slow)."""
     mic = tmp_path / "drink.wav"
-    write_player_wav(mic, "Something to drink.")
+    write_player_wav(mic, "I'd like a drink of cider.")
     script = tmp_path / "voice.txt"
     script.write_text("walk_to mira\npress e\nwait_reply\nhold v 150\nwait_text serves you\nwait_reply\n")
     proc = subprocess.run(
@@ -237,9 +238,10 @@ def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) 
     assert proc.returncode == 0, explain(proc.stderr, tmp_path)
     log = json.loads((tmp_path / "chat.json").read_text())
     said = [(e["kind"], e["speaker"], e["text"]) for e in log]
-    assert ("player", "You (spoken)", "something to drink") in said, said
-    assert ("action", "", "Mira serves you an ale") in said
-    mira = yaml.safe_load((personas_dir / "mira.persona.yaml").read_text())
-    drink = next(t["lines"] for t in mira["topics"] if t["id"] == "drink")
-    assert any(kind == "npc" and text in drink for kind, _, text in said)
+    # The recogniser's exact words vary a little with timing ("a drink" / "to drink"): the drink is what counts.
+    assert any(kind == "player" and who == "You (spoken)" and "cider" in text for kind, who, text in said), (
+        said
+    )
+    assert ("action", "", "Mira serves you a cider") in said  # the drink named, not a fixed one
+    assert ("npc", "Mira", "One cider coming up, love. That's a gold piece.") in said
     assert [e for e in said if e[0] == "error"] == []

@@ -112,10 +112,10 @@ async def test_broken_edit_keeps_last_good_version(runtime_server: Runtime, clie
     assert "fallbak" in fields and fields["fallbak"] is not None
     # still answering with the last good version
     final = await client.say(conv, "do you have any potions?")
-    assert "three silver" in final.text
-    path.write_text(good.replace("three silver", "four silver"))
+    assert "three gold each" in final.text
+    path.write_text(good.replace("three gold each", "four gold each"))
     await client.next_event(types=("persona_reloaded",), timeout=5)
-    assert "four silver" in (await client.say(conv, "do you have any potions?")).text
+    assert "four gold each" in (await client.say(conv, "do you have any potions?")).text
 
 
 def test_sample_personas_validate_against_the_published_schema() -> None:

@@ -150,13 +150,13 @@ async def test_a_short_pause_gets_one_reply_to_the_whole_utterance(
 
 
 async def test_an_action_is_applied_once(make_settings: Callable[..., Settings], tmp_path: Any) -> None:
-    audio = np.concatenate([silence(0.5), player_line("I'd like a drink."), silence(0.8)])
+    audio = np.concatenate([silence(0.5), player_line("I'd like a drink of cider."), silence(0.8)])
     msgs, voice, _runtime = await _hands_free_turn(
         make_settings, str(tmp_path / "c.sqlite3"), "mira", audio, speculate_after_ms=120
     )
     _check_nothing_before_the_transcript(msgs)
     assert voice.spec_stats["used"] == 1 and voice.speaker.prepared_hits == 1
     actions = of_type(msgs, "npc_action")
-    assert [(a.name, a.args) for a in actions] == [("serve_drink", {"drink": "ale"})]
+    assert [(a.name, a.args) for a in actions] == [("serve_drink", {"drink": "cider"})]
     assert [a.name for a in msgs[-1].actions] == ["serve_drink"]  # type: ignore[attr-defined]
-    assert msgs[-1].text.startswith("Ale, cider")  # type: ignore[attr-defined]
+    assert msgs[-1].text.startswith("One cider coming up")  # type: ignore[attr-defined]

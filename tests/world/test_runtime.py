@@ -151,6 +151,9 @@ async def llm_runtime(
     tomas.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     with FakeOpenAIServer() as llm:
         settings = make_settings(
+            # These tests look at what the model is given and proposes: no authored topic answers
+            # (the village's topics match "Here is ten gold" and "Where would I find moonpetal?").
+            prefer_authored=1.01,
             dialogue={
                 "provider": "openai",
                 "base_url": llm.base_url,
@@ -159,7 +162,7 @@ async def llm_runtime(
                 "timeout": 5.0,
                 "first_token_timeout": 5.0,
                 "max_retries": 0,
-            }
+            },
         )
         runtime = Runtime(settings)
         await runtime.start()

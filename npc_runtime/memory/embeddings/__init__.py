@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ...errors import ConfigError
 from .base import Embedder
 from .hashed import HashedNgramEmbedder
@@ -21,6 +23,13 @@ def make_embedder(name: str, *, model_dir: str | None = None) -> Embedder | None
     raise ConfigError(f"unknown memory embeddings provider '{name}'; use one of {', '.join(PROVIDERS)}")
 
 
+@lru_cache(maxsize=4)
+def shared_static(model_dir: str | None = None) -> StaticEmbedder:
+    """The static model, loaded once per process and shared (it is read-only); raises ConfigError
+    when it cannot be loaded. Authored topic matching uses it too."""
+    return StaticEmbedder(model_dir)
+
+
 __all__ = [
     "DEFAULT_MODEL_DIR",
     "PROVIDERS",
@@ -28,4 +37,5 @@ __all__ = [
     "HashedNgramEmbedder",
     "StaticEmbedder",
     "make_embedder",
+    "shared_static",
 ]
