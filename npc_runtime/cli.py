@@ -54,9 +54,9 @@ def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bind", help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:7600)")
     p.add_argument("--personas", type=Path, help="folder of *.persona.yaml and the world file")
     p.add_argument("--db", help="SQLite file for world state and memory")
-    p.add_argument("--provider", choices=["authored", "openai"], help="dialogue provider")
+    p.add_argument("--provider", choices=["authored", "local", "openai"], help="dialogue provider")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
-    p.add_argument("--model", help="model name for the openai provider")
+    p.add_argument("--model", help="model: a name the openai server knows, or a packaged local model")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument(
         "--no-voice", action="store_true", help="text only: no voice messages, no voice models loaded"
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--name", default="server")
     gen.set_defaults(func=cmd_keys_generate)
 
+    from .evals import cli as evals_cli
     from .memory import cli as memory_cli
     from .voice import cli as voice_cli
     from .world import cli as world_cli
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     world_cli.register(sub, external_names)
     memory_cli.register(sub)
     voice_cli.register(sub)
+    evals_cli.register(sub)
     return parser
 
 

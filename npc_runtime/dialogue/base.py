@@ -84,7 +84,29 @@ class DialogueProvider(ABC):
     def complete_fn(self) -> Callable[[str], Awaitable[str]] | None:
         """Single-shot completion (``await complete(prompt) -> text``) for providers backed by a
         language model, used e.g. by memory reflection; None for providers without one."""
-        return None
+        return self.complete if type(self)._complete is not DialogueProvider._complete else None
+
+    async def complete(self, prompt: str, *, max_tokens: int = 256) -> str:
+        """Single-shot completion of ``prompt`` (no persona, no streaming), within ``total_timeout``.
+
+        Raises ProviderError on failure, on time-out, and when the provider has no language model
+        (:meth:`complete_fn` is None).
+        """
+        if self.complete_fn() is None:
+            raise ProviderError(self.name, "this provider has no language model for single-shot completion")
+        try:
+            async with asyncio.timeout(self.total_timeout):
+                return await self._complete(prompt, max_tokens)
+        except TimeoutError:
+            raise ProviderError(self.name, "timed out completing a prompt", timeout=True) from None
+        except (ProviderError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise ProviderError(self.name, f"{type(exc).__name__}: {exc}") from exc
+
+    async def _complete(self, prompt: str, max_tokens: int) -> str:
+        """Providers with a language model override this."""
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Release resources (HTTP clients, models)."""

@@ -37,6 +37,7 @@ class ContextPart:
     set the same field are a wiring error (:func:`build_context` raises)."""
 
     world_facts: list[str] | None = None  # what this NPC knows of the world, as prose
+    hidden_facts: list[str] | None = None  # world facts this NPC does not know (for the output guard)
     world_state: dict[str, Any] | None = None  # variables and quest states visible to this NPC
     memories: list[str] | None = None  # retrieved memories, best first
     relationship: dict[str, float] | None = None  # e.g. {"trust": 0.2}
@@ -59,6 +60,9 @@ class DialogueContext:
     player_text: str
     history: list[HistoryEntry] = field(default_factory=list)
     world_facts: list[str] = field(default_factory=list)
+    # World facts this NPC does NOT know, as prose: never put in a prompt, only used by the output
+    # guard (dialogue/guard.py) to catch a reply that reveals one.
+    hidden_facts: list[str] = field(default_factory=list)
     world_state: dict[str, Any] = field(default_factory=dict)
     memories: list[str] = field(default_factory=list)
     relationship: dict[str, float] = field(default_factory=dict)

@@ -117,7 +117,11 @@ def build_provider(settings: dict[str, Any], fallbacks: FallbackPicker) -> Dialo
         from ..dialogue.providers.openai import OpenAIProvider
 
         return OpenAIProvider.from_settings(settings)
-    raise ConfigError(f"unknown dialogue provider '{name}'; use 'authored' or 'openai'")
+    if name == "local":
+        from ..dialogue.providers.local import LocalProvider
+
+        return LocalProvider.from_settings(settings, fallback=lambda ctx: fallbacks.pick(ctx.persona, ctx))
+    raise ConfigError(f"unknown dialogue provider '{name}'; use 'authored', 'local' or 'openai'")
 
 
 def build_extensions(runtime: Runtime) -> list[Extension]:
@@ -317,6 +321,9 @@ class Runtime:
         self._personas.refresh()
         if not self._personas.ids():
             log.warning("no personas found in %s", self._settings.personas_dir)
+        prepare = getattr(self.provider, "prepare", None)
+        if prepare is not None:  # a local model loads now, then reads each NPC's prompt in the background
+            await prepare(self._personas.all())
         self._pending_notices.clear()  # start-up problems are logged; clients get later ones
         self._tasks = [
             asyncio.create_task(self.server.serve(self._on_frame), name="router"),

@@ -383,8 +383,10 @@ class WorldExtension(Extension):
         def action_judge(src: str, values: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
             return bool(view.condition(src, values=dict(values), args=args))
 
+        known = set(view.fact_ids())
         return ContextPart(
             world_facts=view.facts(),
+            hidden_facts=[d.text for fid, d in view.world.file.facts.items() if fid not in known and d.text],
             world_state={**view.variables(), **{f"quest.{q}": s for q, s in view.quests().items()}},
             judge=judge,
             action_judge=action_judge,

