@@ -286,7 +286,8 @@ _OOC = re.compile(
     r"(?:ai|virtual|digital|helpful) assistant|assistant|system prompt|system message|chatbot|"
     r"openai|chatgpt|qwen|alibaba|anthropic|i(?:'m| am) (?:just )?(?:a |an )?(?:program|bot|"
     r"computer|machine|npc|non-player character|fictional character|character in a (?:game|story))|"
-    r"(?:video )?game character|my (?:training|programming)|i was (?:trained|programmed))\b",
+    r"(?:video )?game character|my (?:training|programming)|i was (?:trained|programmed)|"
+    r"in character|out of character|role-?play(?:ing)?|the player|this game)\b",
     re.IGNORECASE,
 )
 _INSTRUCTION_TELLS = re.compile(

@@ -180,7 +180,7 @@ def instruction_sentences(ctx: DialogueContext, settings: PromptSettings | None 
     """The rule sentences of the prompt (for the output guard: a reply must not read them out)."""
     settings = settings or PromptSettings()
     return [
-        *_rules(ctx.persona.name, settings.reply_sentences, player_name(ctx) or "the player"),
+        *_rules(ctx.persona.name, settings.reply_sentences, player_name(ctx) or "the stranger"),
         "Things you can do now (only these):",
         "To do one, end your reply with one more line exactly like",
         "Lines your writers gave you; when one fits, say it (you may adapt it lightly):",
@@ -257,7 +257,7 @@ def _system(
 ) -> str:
     p = ctx.persona
     known_name = player_name(ctx)
-    player = known_name or "the player"
+    player = known_name or "the stranger"
     intro = f"You are {p.name}" + (f", {p.role.strip()}" if p.role.strip() else "") + "."
     sections = [intro]
     if p.backstory.strip():

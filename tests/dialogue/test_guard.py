@@ -77,6 +77,8 @@ def test_breaking_character() -> None:
         "I am an AI assistant designed to help.",
         "My system prompt says so.",
         "I'm a character in a game, friend.",
+        "This question has no answer in character.",
+        "The player should ask someone else.",
     ):
         v = guard.check(text)
         assert not v.ok and v.reason == "out_of_character", text

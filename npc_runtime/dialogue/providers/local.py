@@ -483,7 +483,7 @@ class LocalProvider(DialogueProvider):
                 yield SourceTag("fallback")
                 yield TextPiece(self._deflection(ctx))
                 return
-            if said == 0 and not lines.proposals:
+            if said == 0:  # an NPC answers in words; the runtime says a fallback line instead
                 raise ProviderError(self.name, "the model returned no speakable text")
             for proposal in lines.proposals:
                 if proposal.name != "none":
