@@ -169,3 +169,34 @@ class SentenceSplitter:
     def flush(self) -> list[str]:
         rest, self._buf = self._buf.strip(), ""
         return [rest] if rest else []
+
+
+# -- names ----------------------------------------------------------------------------------------
+_NAME_RE = re.compile(
+    r"\b(?i:my name is|my name's|i am called|i'm called|call me|they call me|name's)\s+"
+    r"([A-Z][\w'-]{1,30}(?:\s+[A-Z][\w'-]{1,30})?)"
+)
+# Speech recognisers often write names in lower case: accept one lower-case word after the
+# phrase unless it is a common word ("my name is not important").
+_NAME_LOWER_RE = re.compile(
+    r"\b(?:my name is|i am called|i'm called|call me|they call me)\s+([a-z][a-z'-]{1,30})\b"
+)
+_NOT_NAME_TEXT = """
+    a an the not no none nobody nothing unimportant secret irrelevant what who why whatever
+    just only really very too so it that this your my his her their our mine yours later again back
+    when if and or but
+"""
+_NOT_NAMES = frozenset(_NOT_NAME_TEXT.split())
+
+
+def stated_name(text: str) -> str | None:
+    """The name a speaker gives for themselves ("my name is Corwin", "call me ash"), or None.
+    Speech recognisers often write names in lower case: one lower-case word is accepted unless it
+    is a common word ("my name is not important")."""
+    m = _NAME_RE.search(text)
+    if m:
+        return m.group(1)
+    low = _NAME_LOWER_RE.search(text.lower())
+    if low and low.group(1) not in _NOT_NAMES:
+        return low.group(1).capitalize()
+    return None

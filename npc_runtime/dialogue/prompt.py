@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..memory.relations import extract_facts
 from ..personas.schema import ActionSpec, ParamSpec
+from ..text import stated_name
 from .context import DialogueContext, HistoryEntry
 
 __all__ = [
@@ -143,9 +143,9 @@ def player_name(ctx: DialogueContext) -> str | None:
     given = ctx.extra.get("player_name")
     if given:
         return str(given)
-    for kind, text in extract_facts(ctx.player_text or ""):
-        if kind == "name":
-            return text
+    said = stated_name(ctx.player_text or "")
+    if said:
+        return said
     for fact in ctx.player_facts:
         m = _NAME_FACT.match(fact.strip())
         if m:

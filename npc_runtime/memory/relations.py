@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..storage import Database
+from ..text import stated_name
 from .settings import Bound
 from .types import InvalidMemoryError, check_id
 
@@ -153,21 +154,6 @@ class PlayerFacts:
         return out
 
 
-_NAME_RE = re.compile(
-    r"\b(?i:my name is|my name's|i am called|i'm called|call me|they call me|name's)\s+"
-    r"([A-Z][\w'-]{1,30}(?:\s+[A-Z][\w'-]{1,30})?)"
-)
-# Speech recognisers often write names in lower case: accept one lower-case word after the
-# phrase unless it is a common word ("my name is not important").
-_NAME_LOWER_RE = re.compile(
-    r"\b(?:my name is|i am called|i'm called|call me|they call me)\s+([a-z][a-z'-]{1,30})\b"
-)
-_NOT_NAME_TEXT = """
-    a an the not no none nobody nothing unimportant secret irrelevant what who why whatever
-    just only really very too so it that this your my his her their our mine yours later again back
-    when if and or but
-"""
-_NOT_NAMES = frozenset(_NOT_NAME_TEXT.split())
 _PROMISE_RE = re.compile(
     r"\b(?:I|i)\s+(?:promise|swear|vow|give you my word)\b[^.!?]{0,200}[.!?]?", re.IGNORECASE
 )
@@ -176,13 +162,9 @@ _PROMISE_RE = re.compile(
 def extract_facts(player_text: str) -> list[tuple[str, str]]:
     """(kind, text) facts stated in what the player said: their name and promises."""
     out: list[tuple[str, str]] = []
-    m = _NAME_RE.search(player_text)
-    if m:
-        out.append(("name", m.group(1)))
-    else:
-        low = _NAME_LOWER_RE.search(player_text.lower())
-        if low and low.group(1) not in _NOT_NAMES:
-            out.append(("name", low.group(1).capitalize()))
+    name = stated_name(player_text)
+    if name:
+        out.append(("name", name))
     for p in _PROMISE_RE.finditer(player_text):
         out.append(("promise", p.group(0).strip()))
     return out

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "npc_runtime"
 # Top to bottom. Names in one tuple are siblings that must not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
-    ("tools_chat",),
+    ("tools_chat", "evals"),
     ("runtime",),
     ("world", "memory", "voice"),
     ("host",),
