@@ -287,13 +287,18 @@ _OOC = re.compile(
     r"openai|chatgpt|qwen|alibaba|anthropic|i(?:'m| am) (?:just )?(?:a |an )?(?:program|bot|"
     r"computer|machine|npc|non-player character|fictional character|character in a (?:game|story))|"
     r"(?:video )?game character|my (?:training|programming)|i was (?:trained|programmed)|"
-    r"in character|out of character|role-?play(?:ing)?|the player|this game)\b",
+    r"in character|out of character|role-?play(?:ing)?|the player|this game|"
+    # the assistant voice small models fall back to
+    r"gpt(?:-?\d\w*)?|open-?source model|(?:i am|i'm) (?:an? )?[\w-]+ model|designed to (?:provide|assist|help)|"
+    r"provide (?:a response|responses|information|assistance)|how (?:can|may) i assist|"
+    r"(?:don't|do not) have (?:personal )?(?:experiences|emotions|feelings|a body|personal opinions)|"
+    r"more context|i'm here to (?:help|assist|provide)|i am here to (?:help|assist|provide))\b",
     re.IGNORECASE,
 )
 _INSTRUCTION_TELLS = re.compile(
     r"\b(?:my instructions|the instructions (?:say|tell)|i was told to|i am instructed|i'm instructed|"
     r"my rules (?:say|are)|the rules (?:say|tell) me|i must stay in character|stay in character|"
-    r"lines your writers|things you can do now)\b|\[\s*action\b",
+    r"lines your writers|things you can do now)\b|\[\s*action\b|\{\s*\"|\"param\"",
     re.IGNORECASE,
 )
 

@@ -79,6 +79,9 @@ def test_breaking_character() -> None:
         "I'm a character in a game, friend.",
         "This question has no answer in character.",
         "The player should ask someone else.",
+        "I am an open-source model based on GPT-4, designed to provide helpful responses.",
+        "I don't have personal experiences or emotions, so I can't say.",
+        "I'm sorry, but I need more context to provide a response.",
     ):
         v = guard.check(text)
         assert not v.ok and v.reason == "out_of_character", text
@@ -96,3 +99,4 @@ def test_reading_out_the_instructions() -> None:
     v = guard.check("I know only what is written in this message, friend.")
     assert not v.ok and v.reason == "instructions"
     assert not guard.check('[action open_gate {"now": true}]').ok
+    assert not guard.check('None {} {"param": "wolves"} / None').ok  # the action format, parroted
