@@ -12,7 +12,9 @@ A reply (checked sentence by sentence while it streams) fails when it
   "system prompt", "I am a chatbot", ... unless the persona itself uses the word;
 - **reads out its instructions** (``instructions``): a run of :data:`SHINGLE` words of the
   prompt's rules (:func:`npc_runtime.dialogue.prompt.instruction_sentences`), or the phrases
-  that only the rules use ("my instructions", "I was told to").
+  that only the rules use ("my instructions", "I was told to");
+- **repeats itself** (``repeat``): :data:`REPEAT` words in a row of one of its own earlier lines
+  in this conversation (small models fall into saying the same memory every turn).
 
 What a provider does with a failure (see :class:`GuardPolicy`): before anything was said,
 generate again once, then fall back to an authored deflection line; after a sentence was said,
@@ -38,8 +40,9 @@ __all__ = [
     "out_of_character",
 ]
 
-Reason = Literal["unknown_fact", "out_of_character", "instructions"]
+Reason = Literal["unknown_fact", "out_of_character", "instructions", "repeat"]
 SHINGLE = 5  # words in a row that count as quoting a fact or the rules
+REPEAT = 7  # words in a row of one of the NPC's own earlier lines: it is going round in circles
 LONG_TERM = 8  # a key term this long is telling on its own ("moonpetal"); shorter ones need a pair
 # Long words NPCs use for anything: never telling on their own.
 _GENERIC = frozenset(
@@ -424,6 +427,11 @@ class ReplyGuard:
         for sentence in instructions:
             self._rules |= _shingles(sentence)
         self._rules -= known_shingles
+        # What this NPC already said in this conversation: saying it again is a loop, not a reply.
+        self._said: set[tuple[str, ...]] = set()
+        for entry in ctx.history:
+            if entry.speaker == persona.id:
+                self._said |= _shingles(entry.text, REPEAT)
 
     def check(self, text: str) -> GuardVerdict:
         """Check one sentence (or a whole reply)."""
@@ -437,6 +445,9 @@ class ReplyGuard:
         quoted = shingles & self._rules
         if quoted:
             return GuardVerdict(False, "instructions", " ".join(sorted(quoted)[0]))
+        repeated = _shingles(text, REPEAT) & self._said
+        if repeated:
+            return GuardVerdict(False, "repeat", " ".join(sorted(repeated)[0]))
         said = content_words(text)
         for fact, terms, fact_shingles in self._facts:
             if shingles & fact_shingles:

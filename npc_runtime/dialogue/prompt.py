@@ -184,7 +184,7 @@ def instruction_sentences(ctx: DialogueContext, settings: PromptSettings | None 
         "Things you can do now (only these):",
         "To do one, end your reply with one more line exactly like",
         "Lines your writers gave you; when one fits, say it (you may adapt it lightly):",
-        "What you remember (most relevant first):",
+        "What you remember (use it only if it matters to what is said now):",
     ]
 
 
@@ -376,7 +376,7 @@ def _final(ctx: DialogueContext, parts: _Parts) -> str:
     if not parts.memories:
         return said
     return (
-        "What you remember (most relevant first):\n"
+        "What you remember (use it only if it matters to what is said now):\n"
         + _bullets(parts.memories)
         + f"\n\n{INSTRUCTION_MARK}\n{said}"
     )

@@ -100,3 +100,13 @@ def test_reading_out_the_instructions() -> None:
     assert not v.ok and v.reason == "instructions"
     assert not guard.check('[action open_gate {"now": true}]').ok
     assert not guard.check('None {} {"param": "wolves"} / None').ok  # the action format, parroted
+
+
+def test_saying_the_same_thing_again_is_a_repeat() -> None:
+    earlier = "A hooded traveller paid in old imperial coin last week and asked about the mill."
+    ctx = _ctx(
+        player_text="Anything else?", history=[HistoryEntry("tomas", earlier), HistoryEntry("player", "Hm.")]
+    )
+    v = _guard(ctx).check("A hooded traveller paid in old imperial coin last week, friend.")
+    assert not v.ok and v.reason == "repeat"
+    assert _guard(ctx).check("A traveller came by last week.").ok

@@ -96,7 +96,7 @@ class LocalSettings(BaseModel):
     prompt_tokens: int = Field(default=1400, ge=200, description="Prompt budget (chars/4 estimate)")
     history: int = Field(default=8, ge=0, description="Most recent history entries in the prompt")
     memories: int = Field(
-        default=3, ge=0, le=50, description="Retrieved memories put in the prompt (each turn re-reads them)"
+        default=2, ge=0, le=50, description="Retrieved memories put in the prompt (each turn re-reads them)"
     )
     actions: Literal["grammar", "none"] = Field(
         default="grammar", description="Constrained action line after the words, or no actions"
