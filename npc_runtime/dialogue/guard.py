@@ -294,6 +294,7 @@ _OOC = re.compile(
     # the assistant voice small models fall back to
     r"gpt(?:-?\d\w*)?|open-?source model|(?:i am|i'm) (?:an? )?[\w-]+ model|designed to (?:provide|assist|help)|"
     r"provide (?:a response|responses|information|assistance)|how (?:can|may) i assist|"
+    r"(?:can't|cannot|can not) (?:assist|help) with that|"
     r"(?:don't|do not) have (?:personal )?(?:experiences|emotions|feelings|a body|personal opinions)|"
     r"more context|i'm here to (?:help|assist|provide)|i am here to (?:help|assist|provide))\b",
     re.IGNORECASE,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from npc_runtime.dialogue.base import ActionProposal, DialogueChunk, SourceTag, TextPiece
-from npc_runtime.dialogue.context import DialogueContext
+from npc_runtime.dialogue.context import DialogueContext, HistoryEntry
 from npc_runtime.dialogue.models import MODELS, ModelFile, ModelMissingError, model_path
 from npc_runtime.dialogue.providers.authored import AuthoredProvider
 from npc_runtime.dialogue.providers.local import LocalProvider, LocalSettings, action_grammar
@@ -263,3 +263,17 @@ async def test_warm_up_keeps_each_npcs_prefix_on_disk_across_restarts(tmp_path: 
         assert int(second.last_timings["prompt_n"]) <= 2
     finally:
         await second.aclose()
+
+
+def test_the_history_window_jumps_instead_of_sliding() -> None:
+    p = LocalProvider(LocalSettings(model="smollm2-135m", history=4, warm_up=False))
+    history: list[HistoryEntry] = []
+    starts = []
+    for i in range(12):
+        history.append(HistoryEntry("player" if i % 2 == 0 else "mira", f"line {i}"))
+        shown = p._window(_ctx("next", history=list(history)))
+        assert 1 <= len(shown) <= 4 and shown[-1].text == f"line {i}"
+        starts.append(shown[0].text)
+    # The first entry shown changes every two entries at most, not on every turn.
+    changes = sum(1 for a, b in zip(starts, starts[1:], strict=False) if a != b)
+    assert changes <= len(starts) // 2

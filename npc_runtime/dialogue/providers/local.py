@@ -51,7 +51,7 @@ from ...errors import ConfigError, MissingDependencyError, ProviderError
 from ...personas.schema import ActionSpec, Persona
 from ...text import split_sentences
 from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
-from ..context import DialogueContext
+from ..context import DialogueContext, HistoryEntry
 from ..guard import GuardReport, ReplyGuard
 from ..hygiene import SpokenFilter
 from ..models import MODELS, cache_dir, model_path
@@ -274,6 +274,7 @@ class LocalProvider(DialogueProvider):
         self._load_lock = asyncio.Lock()
         self._pool = ThreadPoolExecutor(max_workers=settings.slots, thread_name_prefix="llm")
         self._slots: OrderedDict[str, int] = OrderedDict()  # npc id -> slot, least recent first
+        self._anchors: dict[tuple[str, str], tuple[str, str]] = {}  # first history entry shown
         self.last_prompt: Prompt | None = None
         self.last_guard: GuardReport | None = None
         self.last_timings: dict[str, Any] = {}
@@ -339,6 +340,26 @@ class LocalProvider(DialogueProvider):
         return slot
 
     # -- requests ---------------------------------------------------------------------------------
+    def _window(self, ctx: DialogueContext) -> list[HistoryEntry]:
+        """The history to show, cut so that its start moves in jumps, not one entry per turn: a
+        window sliding by one would change the prompt right after the system message every turn,
+        and the NPC's cache would be read again from there (hundreds of tokens)."""
+        history, limit = ctx.history, self.settings.history
+        if limit <= 0:
+            return []
+        key = (ctx.persona.id, ctx.player_id)
+        anchor = self._anchors.get(key)
+        start = 0
+        if anchor is not None:
+            found = [i for i, h in enumerate(history) if (h.speaker, h.text) == anchor]
+            start = found[-1] if found else 0
+        if len(history) - start > limit:  # jump: keep the newest half of the window
+            start = len(history) - max(1, limit // 2)
+        kept = list(history[start:])
+        if kept:
+            self._anchors[key] = (kept[0].speaker, kept[0].text)
+        return kept
+
     def _prompt_settings(self, ctx: DialogueContext) -> PromptSettings:
         s = self.settings
         return PromptSettings(
@@ -354,6 +375,7 @@ class LocalProvider(DialogueProvider):
         settings = self._prompt_settings(ctx)
         if len(ctx.memories) > s.memories:  # they come with the player's line: read on every turn
             ctx = dataclasses.replace(ctx, memories=ctx.memories[: s.memories])
+        ctx = dataclasses.replace(ctx, history=self._window(ctx))
         prompt = build_prompt(ctx, settings, text_actions=bool(actions))
         self.last_prompt = prompt
         request: dict[str, Any] = {
