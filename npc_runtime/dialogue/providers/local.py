@@ -106,6 +106,9 @@ class LocalSettings(BaseModel):
     persist_cache: bool = Field(
         default=True, description="Keep each NPC's prompt cache on disk (model cache dir) across restarts"
     )
+    complete_tokens: int = Field(
+        default=128, ge=8, le=2048, description="Token limit of single-shot completions (reflection)"
+    )
     log_verbosity: int = Field(default=1, ge=0, le=4, description="llama.cpp's own log detail (stderr)")
     first_token_timeout: float = Field(default=45.0, gt=0, description="Seconds to the first sentence")
     timeout: float = Field(default=120.0, gt=0, description="Seconds for the whole reply")
@@ -250,12 +253,6 @@ class _Engine:
             put("error", f"{type(exc).__name__}: {exc}")
         finally:
             put("end", None)
-
-    def complete(self, request: dict[str, Any]) -> dict[str, Any]:
-        result = self.server.handle_chat_completions({**request, "stream": False})
-        if not isinstance(result, dict):
-            raise ProviderError("local", f"unexpected answer from llama.cpp: {type(result).__name__}")
-        return result
 
 
 class LocalProvider(DialogueProvider):
@@ -574,24 +571,23 @@ class LocalProvider(DialogueProvider):
 
     # -- single shot --------------------------------------------------------------------------------
     async def _complete(self, prompt: str, max_tokens: int) -> str:
-        engine = await self.load()
+        """Background work (memory reflection): it waits until no player is being answered, is
+        capped at ``complete_tokens``, and streams, so a cancellation stops it at the next token."""
+        await self._idle.wait()
         request = {
             "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens,
+            "max_tokens": min(max_tokens, self.settings.complete_tokens),
             "temperature": 0.3,
             "cache_prompt": True,
             "id_slot": self.settings.slots - 1,
         }
         if self.settings.seed is not None:
             request["seed"] = self.settings.seed
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._pool, engine.complete, request)
-        if "error" in result:
-            raise ProviderError(self.name, f"llama.cpp: {result['error']}")
-        try:
-            return str(result["choices"][0]["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ProviderError(self.name, f"unexpected completion: {exc}") from exc
+        pieces: list[str] = []
+        async with contextlib.aclosing(self._generate(request)) as deltas:
+            async for delta in deltas:
+                pieces.append(delta)
+        return "".join(pieces)
 
     async def aclose(self) -> None:
         if self._warm_task is not None and not self._warm_task.done():
