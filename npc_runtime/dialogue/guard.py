@@ -294,7 +294,7 @@ _OOC = re.compile(
     # the assistant voice small models fall back to
     r"gpt(?:-?\d\w*)?|open-?source model|(?:i am|i'm) (?:an? )?[\w-]+ model|designed to (?:provide|assist|help)|"
     r"provide (?:a response|responses|information|assistance)|how (?:can|may) i assist|"
-    r"(?:can't|cannot|can not) (?:assist|help) with that|"
+    r"(?:can't|cannot|can not) (?:assist|help) with that|(?:don't|do not) have enough information|"
     r"(?:don't|do not) have (?:personal )?(?:experiences|emotions|feelings|a body|personal opinions)|"
     r"more context|i'm here to (?:help|assist|provide)|i am here to (?:help|assist|provide))\b",
     re.IGNORECASE,
@@ -423,6 +423,7 @@ class ReplyGuard:
             terms = content_words(fact) - self._known_words
             self._facts.append((fact, terms, _shingles(fact) - known_shingles))
         persona_text = " ".join(known[:7]).lower()
+        self._as_self = re.compile(rf"\bas {re.escape(persona.name.lower())}\b", re.IGNORECASE)
         self._ooc_allowed = {m.group(0).lower() for m in _OOC.finditer(persona_text)}
         self._rules: set[tuple[str, ...]] = set()
         for sentence in instructions:
@@ -436,6 +437,8 @@ class ReplyGuard:
 
     def check(self, text: str) -> GuardVerdict:
         """Check one sentence (or a whole reply)."""
+        if self._as_self.search(text):  # "As Mira Thornwood, I ..." narrates the character
+            return GuardVerdict(False, "out_of_character", self._as_self.pattern)
         for m in _OOC.finditer(text):
             if m.group(0).lower() not in self._ooc_allowed:
                 return GuardVerdict(False, "out_of_character", m.group(0))

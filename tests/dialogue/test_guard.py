@@ -82,6 +82,8 @@ def test_breaking_character() -> None:
         "I am an open-source model based on GPT-4, designed to provide helpful responses.",
         "I don't have personal experiences or emotions, so I can't say.",
         "I'm sorry, but I need more context to provide a response.",
+        "As Tomas Vell, I don't have any secrets.",
+        "I'm sorry, but I don't have enough information about the weather.",
     ):
         v = guard.check(text)
         assert not v.ok and v.reason == "out_of_character", text
