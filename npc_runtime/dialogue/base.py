@@ -92,7 +92,7 @@ class DialogueProvider(ABC):
         Raises ProviderError on failure, on time-out, and when the provider has no language model
         (:meth:`complete_fn` is None).
         """
-        if self.complete_fn() is None:
+        if type(self)._complete is DialogueProvider._complete:
             raise ProviderError(self.name, "this provider has no language model for single-shot completion")
         try:
             async with asyncio.timeout(self.total_timeout):

@@ -142,6 +142,24 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(reply, Stall):
             state.release.wait(timeout=60)
             self.close_connection = True
+        elif body.get("stream") is False:  # a single-shot completion: the whole text at once
+            text = "".join(str(d.get("content") or "") for d in reply.deltas)
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": str(body.get("model", "fake-model")),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                },
+            )
         else:
             self._stream(reply, str(body.get("model", "fake-model")))
 

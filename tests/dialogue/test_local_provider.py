@@ -166,6 +166,8 @@ async def test_barge_in_stops_the_generation(provider: LocalProvider) -> None:
 
 
 async def test_single_shot_completion_and_llm_reflection(provider: LocalProvider) -> None:
+    assert provider.complete_fn() is None  # reflection with the local model is opt-in
+    assert LocalProvider(LocalSettings(model="smollm2-135m", reflection=True)).complete_fn() is not None
     answer = await provider.complete("Say hello in one word.", max_tokens=8)
     assert isinstance(answer, str) and answer.strip()
     with pytest.raises(ProviderError, match="no language model"):

@@ -483,3 +483,17 @@ async def test_an_unrelated_400_is_not_retried(
     with pytest.raises(ProviderError, match="HTTP 400"):
         await _collect(make_provider(), _ctx())
     assert len(server.requests) == 1
+
+
+async def test_single_shot_completion_for_reflection(
+    server: FakeOpenAIServer, make_provider: ProviderFactory
+) -> None:
+    server.script(text_reply("Mira trusts ", "the player (because of 1, 2)"))
+    provider = make_provider()
+    complete = provider.complete_fn()
+    assert complete is not None
+    answer = await complete("What does Mira think?")
+    assert answer == "Mira trusts the player (because of 1, 2)"
+    (req,) = server.requests
+    assert req.body["stream"] is False
+    assert req.body["messages"] == [{"role": "user", "content": "What does Mira think?"}]

@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.request
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +105,10 @@ class LocalSettings(BaseModel):
     warm_up: bool = Field(default=True, description="Read each NPC's fixed prompt at start")
     persist_cache: bool = Field(
         default=True, description="Keep each NPC's prompt cache on disk (model cache dir) across restarts"
+    )
+    reflection: bool = Field(
+        default=False,
+        description="Offer complete() to memory reflection (it then competes with turns for the CPU)",
     )
     complete_tokens: int = Field(
         default=128, ge=8, le=2048, description="Token limit of single-shot completions (reflection)"
@@ -570,6 +574,12 @@ class LocalProvider(DialogueProvider):
             )
 
     # -- single shot --------------------------------------------------------------------------------
+    def complete_fn(self) -> Callable[[str], Awaitable[str]] | None:
+        """:meth:`complete` for memory reflection when ``reflection`` is on. Off by default: on a
+        small CPU a reflection (up to ``complete_tokens``) slows the turns that run meanwhile, and
+        the extractive reflector works without it."""
+        return self.complete if self.settings.reflection else None
+
     async def _complete(self, prompt: str, max_tokens: int) -> str:
         """Background work (memory reflection): it waits until no player is being answered, is
         capped at ``complete_tokens``, and streams, so a cancellation stops it at the next token."""
