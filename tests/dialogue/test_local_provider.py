@@ -24,6 +24,8 @@ from npc_runtime.memory.reflection import LLMReflector
 from npc_runtime.memory.types import Memory
 from npc_runtime.personas.schema import Persona
 
+pytestmark = pytest.mark.timeout(1800)  # a real model on a loaded machine; no wall-clock assertions
+
 MIRA: dict[str, Any] = {
     "id": "mira",
     "name": "Mira Thornwood",
@@ -49,8 +51,16 @@ def _ctx(text: str, **kw: Any) -> DialogueContext:
 
 @pytest.fixture(scope="module")
 def provider() -> LocalProvider:
+    # Generous time-outs: a loaded 2-core machine can take minutes to read a cold prompt.
     settings = LocalSettings(
-        model="smollm2-135m", seed=7, slots=3, context=1024, max_tokens=60, warm_up=False
+        model="smollm2-135m",
+        seed=7,
+        slots=3,
+        context=1024,
+        max_tokens=60,
+        warm_up=False,
+        first_token_timeout=900,
+        timeout=1200,
     )
     return LocalProvider(settings)
 
@@ -249,7 +259,9 @@ async def test_guard_regenerates_once_then_deflects_and_cuts_late_sentences() ->
 
 async def test_warm_up_keeps_each_npcs_prefix_on_disk_across_restarts(tmp_path: Path) -> None:
     persona = Persona.model_validate(MIRA)
-    settings = LocalSettings(model="smollm2-135m", slots=2, context=1024, model_dir=str(tmp_path))
+    settings = LocalSettings(
+        model="smollm2-135m", slots=2, context=1024, model_dir=str(tmp_path), first_token_timeout=900
+    )
     first = LocalProvider(settings)
     try:
         await first.warm_up([persona])
