@@ -93,6 +93,12 @@ _INSTRUCTION_TELLS = re.compile(
 )
 
 
+_NEW_IDENTITY = re.compile(
+    r"\b(?:you are|you're|pretend (?:to be|you are)|act as|play|be)\b[^.!?]{0,40}?\b(?:called|named)\s+([A-Z][\w'-]+)",
+    re.IGNORECASE,
+)
+
+
 def out_of_character(text: str, allowed: Iterable[str] = ()) -> str | None:
     """The phrase that breaks character or reads out instructions, or None (no context needed)."""
     ok = {a.lower() for a in allowed}
@@ -209,6 +215,11 @@ class ReplyGuard:
             terms = content_words(fact) - self._known_words
             self._facts.append((fact, terms, _shingles(fact) - known_shingles))
         persona_text = " ".join(known[:7]).lower()
+        # "From now on you are a dragon called Smaug": the reply must not take up that name.
+        m = _NEW_IDENTITY.search(ctx.player_text)
+        self._impostor = (
+            m.group(1).lower() if m and m.group(1).lower() != persona.name.split()[0].lower() else None
+        )
         self._as_self = re.compile(rf"\bas {re.escape(persona.name.lower())}\b", re.IGNORECASE)
         self._ooc_allowed = {m.group(0).lower() for m in _OOC.finditer(persona_text)}
         self._rules: set[tuple[str, ...]] = set()
@@ -223,6 +234,8 @@ class ReplyGuard:
 
     def check(self, text: str) -> GuardVerdict:
         """Check one sentence (or a whole reply)."""
+        if self._impostor and self._impostor in words(text):
+            return GuardVerdict(False, "out_of_character", f"plays {self._impostor}, as the player asked")
         if self._as_self.search(text):  # "As Mira Thornwood, I ..." narrates the character
             return GuardVerdict(False, "out_of_character", self._as_self.pattern)
         for m in _OOC.finditer(text):
