@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from ..errors import ProviderError
+from ..personas.schema import Persona
 from .context import DialogueContext
 
 
@@ -107,6 +108,15 @@ class DialogueProvider(ABC):
     async def _complete(self, prompt: str, max_tokens: int) -> str:
         """Providers with a language model override this."""
         raise NotImplementedError
+
+    async def prepare(self, personas: list[Persona]) -> asyncio.Task[None] | None:
+        """Before the runtime serves: load models and start warming each NPC's caches (the task
+        doing that in the background, if any). Default: nothing to prepare."""
+        return None
+
+    async def prefill(self, ctx: DialogueContext) -> None:
+        """Read a coming turn's context ahead (e.g. when a conversation starts), so the first reply
+        does not pay for it. Default: nothing."""
 
     async def aclose(self) -> None:
         """Release resources (HTTP clients, models)."""

@@ -119,6 +119,10 @@ class MemoryExtension(Extension):
         self._seed(self.host.personas.ids())
 
     async def stop(self) -> None:
+        # Reflection with a language model can take long; an insight not made is made next time
+        # (nothing acknowledged is lost), so shutdown does not wait for it.
+        for task in self._tasks:
+            task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

@@ -321,9 +321,9 @@ class Runtime:
         self._personas.refresh()
         if not self._personas.ids():
             log.warning("no personas found in %s", self._settings.personas_dir)
-        prepare = getattr(self.provider, "prepare", None)
-        if prepare is not None:  # a local model loads now, then reads each NPC's prompt in the background
-            await prepare(self._personas.all())
+        # A local model loads now (it holds the GIL while it does), then reads each NPC's prompt
+        # into its cache in the background.
+        await self.provider.prepare(self._personas.all())
         self._pending_notices.clear()  # start-up problems are logged; clients get later ones
         self._tasks = [
             asyncio.create_task(self.server.serve(self._on_frame), name="router"),
