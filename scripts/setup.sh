@@ -11,11 +11,14 @@ DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
 # System packages: espeak-ng (fallback TTS and letter-to-sound), PortAudio (sounddevice),
-# Graphviz (world pictures). With --dev: Mono + NUnit (Unity C# binding tests) and Godot 3
-# headless (GDScript binding tests).
+# Graphviz (world pictures). With --dev: Mono + NUnit (Unity C# binding tests), Godot 3
+# headless (GDScript binding tests) and PostgreSQL's server (cluster-mode tests start a
+# throwaway one: npc_runtime/storage/pgserver.py, scripts/pg.sh).
 APT=(espeak-ng libportaudio2 graphviz)
 if [ "$DEV" = 1 ]; then
   APT+=(mono-mcs mono-runtime libmono-system4.0-cil libnunit-cil-dev nunit-console godot3-server)
+  # Any PostgreSQL server will do; install Debian's 15 only when none is there.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || APT+=(postgresql-15)
 fi
 missing=()
 for p in "${APT[@]}"; do
@@ -36,7 +39,7 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 EXTRAS="voice,viz,demo,llm"
-[ "$DEV" = 1 ] && EXTRAS="$EXTRAS,dev"
+[ "$DEV" = 1 ] && EXTRAS="$EXTRAS,cluster,dev"
 echo "== installing npc-runtime[$EXTRAS] into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 # constraints.txt pins the versions the test suite last passed with.

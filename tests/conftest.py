@@ -3,11 +3,14 @@
 ``runtime_server`` runs the runtime in the test's own event loop (real ZeroMQ ROUTER on
 127.0.0.1, real SQLite file in tmp_path, personas copied from the repo so tests may edit them).
 ``runtime_process`` runs ``npc-runtime serve`` as a real subprocess for tests that kill it.
+``pg_dsn`` is a fresh database on a real PostgreSQL server (Debian's postgresql-15, started once
+per test session in a temporary directory by ``npc_runtime/storage/pgserver.py``).
 """
 
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +19,29 @@ import pytest
 
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.settings import Settings
+from npc_runtime.storage.pgserver import TempPostgres
 from npc_runtime.transport.client import AsyncClient
 from testsupport import ClientFactory, RuntimeProcess, start_runtime_process
 
 REPO = Path(__file__).resolve().parent.parent
 PERSONAS = REPO / "personas"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[TempPostgres]:
+    with TempPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture
+def pg_dsn(pg_server: TempPostgres) -> str:
+    """A new, empty database on the session's PostgreSQL server."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    return pg_server.dsn.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture

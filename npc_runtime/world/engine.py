@@ -47,19 +47,29 @@ class WorldEvent:
     data: dict[str, Any] = field(default_factory=dict)
     witnesses: list[str] = field(default_factory=list)
     game_time: float | None = None
+    # An idempotency key: a shared store logs one event per request, so an input replayed after
+    # a failover (its acknowledgement lost) is not applied twice. The engine does not read it.
+    request: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "kind": self.kind,
             "data": self.data,
             "witnesses": self.witnesses,
             "game_time": self.game_time,
         }
+        if self.request is not None:
+            doc["request"] = self.request
+        return doc
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> WorldEvent:
         return cls(
-            doc["kind"], dict(doc.get("data") or {}), list(doc.get("witnesses") or []), doc.get("game_time")
+            doc["kind"],
+            dict(doc.get("data") or {}),
+            list(doc.get("witnesses") or []),
+            doc.get("game_time"),
+            doc.get("request"),
         )
 
 

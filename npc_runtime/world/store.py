@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
+from ..errors import StorageError
 from ..storage import Database
 from .engine import Changes, Engine, WorldEvent
 from .state import WorldState
@@ -62,6 +63,58 @@ class Stored:
     world_id: str | None = None  # None in databases written before it was recorded
 
 
+class StaleReplica(StorageError):
+    """The replica an event was computed against is behind the log (another worker appended
+    first); nothing was written. Only a shared store (PostgreSQL) raises it."""
+
+    def __init__(self, epoch: int, seq: int, held: tuple[int, int]) -> None:
+        self.epoch, self.seq = epoch, seq
+        super().__init__(
+            f"world replica at epoch {held[0]} seq {held[1]}, the log is at epoch {epoch} seq {seq}"
+        )
+
+
+class AlreadyLogged(StorageError):
+    """The event's ``request`` is already in the log (an input replayed after a failover)."""
+
+    def __init__(self, request: str, seq: int) -> None:
+        self.request, self.seq = request, seq
+        super().__init__(f"request '{request}' is already logged as event {seq}")
+
+
+class _Located(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+class WorldLog(Protocol):
+    """What :class:`~.service.WorldService` needs of a store: SQLite (:class:`WorldStore`, one
+    process) or PostgreSQL (:class:`~.pgstore.PgWorldStore`, shared by a cluster's workers)."""
+
+    @property
+    def db(self) -> _Located: ...
+
+    def load(self) -> Stored | None: ...
+
+    def events(self, epoch: int | None = None) -> list[WorldEvent]: ...
+
+    def events_since(self, epoch: int, seq: int) -> list[tuple[int, WorldEvent]]: ...
+
+    def head(self) -> tuple[int, int]: ...
+
+    def logged(self, request: str) -> int | None: ...
+
+    def snapshot(self, epoch: int) -> tuple[dict[str, Any], str]: ...
+
+    def epoch(self) -> int: ...
+
+    def reset(
+        self, state: WorldState, world_hash: str, reason: str, conn: Any = None, world_id: str | None = None
+    ) -> int: ...
+
+    def commit(self, event: WorldEvent, changes: Changes, state: WorldState) -> None: ...
+
+
 class WorldStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -106,6 +159,24 @@ class WorldStore:
             ).fetchall()
         return [WorldEvent.from_dict(_unpack(r[0])) for r in rows]
 
+    def events_since(self, epoch: int, seq: int) -> list[tuple[int, WorldEvent]]:
+        """The logged events of ``epoch`` after ``seq``, in order, as (seq, event)."""
+        rows = self.db.execute(
+            "SELECT seq, event FROM world_events WHERE epoch=? AND seq>? ORDER BY seq", (epoch, seq)
+        ).fetchall()
+        return [(int(s), WorldEvent.from_dict(_unpack(e))) for s, e in rows]
+
+    def head(self) -> tuple[int, int]:
+        """(epoch, seq) of the log's end; (0, 0) with no world yet."""
+        with self.db.transaction() as conn:
+            meta = {k: _unpack(v) for k, v in conn.execute("SELECT key, value FROM world_meta")}
+        return int(meta.get("epoch", 0)), int(meta.get("seq", 0))
+
+    def logged(self, request: str) -> int | None:
+        """The sequence number of the event logged for ``request``; embedded mode has one writer
+        and no failover, so it does not look (always None)."""
+        return None
+
     def snapshot(self, epoch: int) -> tuple[dict[str, Any], str]:
         row = self.db.execute(
             "SELECT snapshot, world_hash FROM world_epochs WHERE epoch=?", (epoch,)
@@ -129,7 +200,7 @@ class WorldStore:
         state: WorldState,
         world_hash: str,
         reason: str,
-        conn: sqlite3.Connection | None = None,
+        conn: Any = None,
         world_id: str | None = None,
     ) -> int:
         """Replace the whole stored state and start a new epoch; returns its number.

@@ -1,0 +1,287 @@
+"""World state and the event log in PostgreSQL (cluster mode): a replicated state machine.
+
+The same tables as the SQLite store (:mod:`.store`), keyed by *world instance*, plus one row per
+instance in ``world_instances`` that every write locks. Each worker holds a replica (an
+:class:`~.engine.Engine` on its own state); an event is computed against the replica and then
+committed by :meth:`PgWorldStore.commit`, which locks the instance row, checks that the replica
+was current (same epoch, the log ends at the event's ``seq - 1``), checks the conversation's
+fence, and writes the event with the next sequence number and the state rows it changed in one
+transaction. A stale replica gets :class:`StaleReplica` (nothing written); the service catches
+up from the log and computes the event again. An event with a ``request`` key already in the log
+gets :class:`AlreadyLogged` (an input replayed after a failover is applied once).
+
+Workers follow the log in sequence order (:meth:`PgWorldStore.events_since`); a commit sends a
+NOTIFY on :data:`CHANNEL` as a doorbell only. A new epoch (a load, a new game, a changed world
+file) makes followers reload the whole state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ..errors import StorageError
+from ..storage.postgres import PgDatabase
+from .engine import Changes, WorldEvent
+from .state import WorldState
+from .store import AlreadyLogged, StaleReplica, Stored
+
+NAMESPACE = "world"
+CHANNEL = "npc_world_log"
+MIGRATIONS = [
+    """
+    CREATE TABLE world_instances (instance TEXT PRIMARY KEY, world_id TEXT NOT NULL,
+                                  world_hash TEXT NOT NULL, epoch INTEGER NOT NULL, seq BIGINT NOT NULL,
+                                  game_time DOUBLE PRECISION NOT NULL);
+    CREATE TABLE world_vars (instance TEXT NOT NULL, name TEXT NOT NULL, value BYTEA NOT NULL,
+                             PRIMARY KEY (instance, name));
+    CREATE TABLE world_quests (instance TEXT NOT NULL, quest TEXT NOT NULL, state TEXT NOT NULL,
+                               PRIMARY KEY (instance, quest));
+    CREATE TABLE world_relations (instance TEXT NOT NULL, src TEXT NOT NULL, type TEXT NOT NULL,
+                                  dst TEXT NOT NULL, PRIMARY KEY (instance, src, type, dst));
+    CREATE TABLE world_knowledge (instance TEXT NOT NULL, npc TEXT NOT NULL, fact TEXT NOT NULL,
+                                  since DOUBLE PRECISION NOT NULL, source TEXT NOT NULL,
+                                  PRIMARY KEY (instance, npc, fact));
+    CREATE TABLE world_event_facts (instance TEXT NOT NULL, fact TEXT NOT NULL, text TEXT NOT NULL,
+                                    PRIMARY KEY (instance, fact));
+    CREATE TABLE world_pending (instance TEXT NOT NULL, npc TEXT NOT NULL, fact TEXT NOT NULL,
+                                due DOUBLE PRECISION NOT NULL, PRIMARY KEY (instance, npc, fact));
+    CREATE TABLE world_epochs (instance TEXT NOT NULL, epoch INTEGER NOT NULL, reason TEXT NOT NULL,
+                               world_hash TEXT NOT NULL, snapshot BYTEA NOT NULL,
+                               PRIMARY KEY (instance, epoch));
+    CREATE TABLE world_events (instance TEXT NOT NULL, epoch INTEGER NOT NULL, seq BIGINT NOT NULL,
+                               game_time DOUBLE PRECISION NOT NULL, event BYTEA NOT NULL,
+                               request TEXT, PRIMARY KEY (instance, epoch, seq));
+    CREATE UNIQUE INDEX world_events_request ON world_events (instance, request) WHERE request IS NOT NULL;
+    """,
+]
+STATE_TABLES = (
+    "world_vars", "world_quests", "world_relations", "world_knowledge", "world_event_facts", "world_pending",
+)  # fmt: skip
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+class PgWorldStore:
+    """The :class:`~.store.WorldStore` interface on PostgreSQL for one world ``instance``."""
+
+    def __init__(self, db: PgDatabase, instance: str = "default") -> None:
+        self.db = db
+        self.instance = instance
+        self.held_epoch = 0  # the epoch of the state this worker's replica was built from
+        db.migrate(NAMESPACE, MIGRATIONS)
+
+    # reading -------------------------------------------------------------------------------------
+    def load(self) -> Stored | None:
+        i = (self.instance,)
+        with self.db.transaction(fenced=False) as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one consistent picture
+            cur.execute(
+                "SELECT world_id, world_hash, epoch, seq, game_time FROM world_instances WHERE instance=%s", i
+            )
+            head = cur.fetchone()
+            if head is None:
+                return None
+            world_id, world_hash, epoch, seq, game_time = head
+            cur.execute("SELECT name, value FROM world_vars WHERE instance=%s", i)
+            vars_ = {n: _unpack(v) for n, v in cur.fetchall()}
+            cur.execute("SELECT quest, state FROM world_quests WHERE instance=%s", i)
+            quests = dict(cur.fetchall())
+            cur.execute("SELECT src, type, dst FROM world_relations WHERE instance=%s", i)
+            relations = [list(r) for r in cur.fetchall()]
+            cur.execute("SELECT fact, text FROM world_event_facts WHERE instance=%s", i)
+            event_facts = dict(cur.fetchall())
+            cur.execute(
+                "SELECT npc, fact, due FROM world_pending WHERE instance=%s ORDER BY due, npc, fact", i
+            )
+            pending = [[due, npc, fact] for npc, fact, due in cur.fetchall()]
+            cur.execute("SELECT npc, fact, since, source FROM world_knowledge WHERE instance=%s", i)
+            knowledge: dict[str, dict[str, list[Any]]] = {}
+            for npc, fact, since, source in cur.fetchall():
+                knowledge.setdefault(npc, {})[fact] = [since, source]
+        doc = {
+            "vars": vars_, "quests": quests, "relations": relations, "knowledge": knowledge,
+            "event_facts": event_facts, "pending": pending, "seq": int(seq), "game_time": float(game_time),
+        }  # fmt: skip
+        self.held_epoch = int(epoch)
+        return Stored(doc, str(world_hash), int(epoch), str(world_id))
+
+    def events(self, epoch: int | None = None) -> list[WorldEvent]:
+        epoch = self.epoch() if epoch is None else epoch
+        return [ev for _, ev in self.events_since(epoch, -1)]
+
+    def events_since(self, epoch: int, seq: int) -> list[tuple[int, WorldEvent]]:
+        """The logged events of ``epoch`` after ``seq``, in order, as (seq, event)."""
+        rows = self.db.execute(
+            "SELECT seq, event FROM world_events WHERE instance=%s AND epoch=%s AND seq>%s ORDER BY seq",
+            (self.instance, epoch, seq),
+        )
+        return [(int(s), WorldEvent.from_dict(_unpack(e))) for s, e in rows]
+
+    def head(self) -> tuple[int, int]:
+        """(epoch, seq) of the log's end; (0, 0) with no world yet."""
+        rows = self.db.execute("SELECT epoch, seq FROM world_instances WHERE instance=%s", (self.instance,))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    def logged(self, request: str) -> int | None:
+        """The sequence number of the event logged for ``request`` (in any epoch), or None."""
+        rows = self.db.execute(
+            "SELECT seq FROM world_events WHERE instance=%s AND request=%s", (self.instance, request)
+        )
+        return int(rows[0][0]) if rows else None
+
+    def snapshot(self, epoch: int) -> tuple[dict[str, Any], str]:
+        rows = self.db.execute(
+            "SELECT snapshot, world_hash FROM world_epochs WHERE instance=%s AND epoch=%s",
+            (self.instance, epoch),
+        )
+        if not rows:
+            raise KeyError(f"no epoch {epoch} in the log of world instance '{self.instance}'")
+        return _unpack(rows[0][0]), str(rows[0][1])
+
+    def epoch(self) -> int:
+        return self.head()[0]
+
+    # writing -------------------------------------------------------------------------------------
+    def reset(
+        self, state: WorldState, world_hash: str, reason: str, conn: Any = None, world_id: str | None = None
+    ) -> int:
+        """Replace the instance's whole state and start a new epoch (fenced, under the row lock)."""
+        i = self.instance
+        with self.db.transaction() as cur:
+            cur.execute("SELECT world_id FROM world_instances WHERE instance=%s FOR UPDATE", (i,))
+            row = cur.fetchone()
+            if row is not None and world_id is not None and row[0] != world_id:
+                raise StorageError(
+                    f"world instance '{i}' in {self.db.path} holds world '{row[0]}', not '{world_id}'"
+                )
+            for table in STATE_TABLES:
+                cur.execute(f"DELETE FROM {table} WHERE instance=%s".encode(), (i,))
+            cur.executemany(
+                "INSERT INTO world_vars VALUES(%s, %s, %s)", [(i, n, _pack(v)) for n, v in state.vars.items()]
+            )
+            cur.executemany(
+                "INSERT INTO world_quests VALUES(%s, %s, %s)", [(i, *q) for q in state.quests.items()]
+            )
+            cur.executemany(
+                "INSERT INTO world_relations VALUES(%s, %s, %s, %s)", [(i, *r) for r in state.relations()]
+            )
+            cur.executemany(
+                "INSERT INTO world_knowledge VALUES(%s, %s, %s, %s, %s)",
+                [
+                    (i, n, f, k.since, k.source)
+                    for n, facts in state.knowledge.items()
+                    for f, k in facts.items()
+                ],
+            )
+            cur.executemany(
+                "INSERT INTO world_event_facts VALUES(%s, %s, %s)",
+                [(i, *e) for e in state.event_facts.items()],
+            )
+            cur.executemany(
+                "INSERT INTO world_pending(instance, npc, fact, due) VALUES(%s, %s, %s, %s)",
+                [(i, n, f, d) for d, n, f in state.pending],
+            )
+            cur.execute("SELECT COALESCE(MAX(epoch), 0) + 1 FROM world_epochs WHERE instance=%s", (i,))
+            got = cur.fetchone()
+            assert got is not None
+            epoch = int(got[0])
+            cur.execute(
+                "INSERT INTO world_epochs VALUES(%s, %s, %s, %s, %s)",
+                (i, epoch, reason, world_hash, _pack(state.to_dict())),
+            )
+            cur.execute(
+                "INSERT INTO world_instances VALUES(%s, %s, %s, %s, %s, %s) ON CONFLICT(instance) DO UPDATE SET "
+                "world_id=excluded.world_id, world_hash=excluded.world_hash, epoch=excluded.epoch, "
+                "seq=excluded.seq, game_time=excluded.game_time",
+                (i, world_id if world_id is not None else (row[0] if row else ""), world_hash, epoch,
+                 state.seq, state.game_time),
+            )  # fmt: skip
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{i} {epoch} {state.seq}"))
+        self.held_epoch = epoch
+        return epoch
+
+    def commit(self, event: WorldEvent, changes: Changes, state: WorldState) -> None:
+        """Append one event computed against the replica, with what it changed, in one fenced
+        transaction; raises :class:`StaleReplica` when another worker appended first."""
+        i = self.instance
+        with self.db.transaction() as cur:
+            cur.execute("SELECT epoch, seq FROM world_instances WHERE instance=%s FOR UPDATE", (i,))
+            row = cur.fetchone()
+            if row is None:
+                raise StorageError(f"world instance '{i}' is missing from {self.db.path}")
+            epoch, seq = int(row[0]), int(row[1])
+            if event.request is not None:
+                cur.execute(
+                    "SELECT seq FROM world_events WHERE instance=%s AND request=%s", (i, event.request)
+                )
+                done = cur.fetchone()
+                if done is not None:
+                    raise AlreadyLogged(event.request, int(done[0]))
+            if epoch != self.held_epoch or seq != state.seq - 1:
+                raise StaleReplica(epoch, seq, (self.held_epoch, state.seq - 1))
+            cur.execute(
+                "INSERT INTO world_events VALUES(%s, %s, %s, %s, %s, %s)",
+                (i, epoch, state.seq, state.game_time, _pack(event.to_dict()), event.request),
+            )
+            if changes.vars:
+                cur.executemany(
+                    "INSERT INTO world_vars VALUES(%s, %s, %s) ON CONFLICT(instance, name) "
+                    "DO UPDATE SET value=excluded.value",
+                    [(i, n, _pack(v[1])) for n, v in changes.vars.items()],
+                )
+            if changes.quests:
+                cur.executemany(
+                    "INSERT INTO world_quests VALUES(%s, %s, %s) ON CONFLICT(instance, quest) "
+                    "DO UPDATE SET state=excluded.state",
+                    [(i, q, v[1]) for q, v in changes.quests.items()],
+                )
+            if changes.relations_added:
+                cur.executemany(
+                    "INSERT INTO world_relations VALUES(%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(i, *r) for r in changes.relations_added],
+                )
+            if changes.relations_removed:
+                cur.executemany(
+                    "DELETE FROM world_relations WHERE instance=%s AND src=%s AND type=%s AND dst=%s",
+                    [(i, *r) for r in changes.relations_removed],
+                )
+            if changes.event_facts:
+                cur.executemany(
+                    "INSERT INTO world_event_facts VALUES(%s, %s, %s) ON CONFLICT(instance, fact) "
+                    "DO UPDATE SET text=excluded.text",
+                    [(i, *e) for e in changes.event_facts.items()],
+                )
+            if changes.learned:
+                rows = []
+                for npc, fact, _ in changes.learned:
+                    k = state.knowledge[npc][fact]
+                    rows.append((i, npc, fact, k.since, k.source))
+                cur.executemany(
+                    "INSERT INTO world_knowledge VALUES(%s, %s, %s, %s, %s) ON CONFLICT(instance, npc, fact) "
+                    "DO UPDATE SET since=excluded.since, source=excluded.source",
+                    rows,
+                )
+            if changes.pending_removed:
+                cur.executemany(
+                    "DELETE FROM world_pending WHERE instance=%s AND npc=%s AND fact=%s",
+                    [(i, n, f) for _, n, f in changes.pending_removed],
+                )
+            if changes.pending_added:
+                cur.executemany(
+                    "INSERT INTO world_pending(instance, npc, fact, due) VALUES(%s, %s, %s, %s) "
+                    "ON CONFLICT(instance, npc, fact) DO UPDATE SET due=excluded.due",
+                    [(i, n, f, d) for d, n, f in changes.pending_added],
+                )
+            cur.execute(
+                "UPDATE world_instances SET seq=%s, game_time=%s WHERE instance=%s",
+                (state.seq, state.game_time, i),
+            )
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{i} {epoch} {state.seq}"))
