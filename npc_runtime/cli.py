@@ -46,6 +46,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["dialogue"] = dialogue
     if getattr(args, "no_voice", False):
         overrides["voice"] = {"enabled": False}
+    if getattr(args, "world_db", None):  # cluster mode: the world shared in PostgreSQL
+        overrides["world"] = {"shared_db": args.world_db, "instance": args.world_instance or "default"}
     return load_settings(getattr(args, "config", None), overrides)
 
 
@@ -54,6 +56,10 @@ def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bind", help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:7600)")
     p.add_argument("--personas", type=Path, help="folder of *.persona.yaml and the world file")
     p.add_argument("--db", help="SQLite file for world state and memory")
+    p.add_argument(
+        "--world-db", help="postgresql:// URL: share the world with other workers (docs/scaling.md)"
+    )
+    p.add_argument("--world-instance", help="which shared world instance (default: default)")
     p.add_argument("--provider", choices=["authored", "local", "openai"], help="dialogue provider")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
     p.add_argument("--model", help="model: a name the openai server knows, or a packaged local model")

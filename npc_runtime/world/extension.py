@@ -3,7 +3,11 @@
 The world file comes from ``settings.world.file``, or is the single ``*.world.yaml`` in the personas
 folder; with none, the extension stays inactive (NPCs then have no world view, and world messages
 are answered with a ``world_unavailable`` error). State and the event log live in the runtime's
-SQLite file; every event is committed in one transaction before it is acknowledged.
+SQLite file; every event is committed in one transaction before it is acknowledged. With
+``world.shared_db`` (a PostgreSQL URL; cluster mode, docs/scaling.md) they live in PostgreSQL,
+shared by several runtime workers: this worker's state is a replica that follows the shared log
+(a NOTIFY doorbell, a catch-up on every ring, a slow poll) and tells its clients what other
+workers changed with the usual ``world_changed``.
 
 It is also the :class:`~npc_runtime.host.WorldFeed` other concerns follow (memory remembers what
 NPCs learned) and it lists the scene's names for speech recognition (:meth:`scene_names`).
@@ -19,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..dialogue.context import ContextPart
 from ..errors import ConfigError, SaveFormatError
@@ -55,13 +59,15 @@ from ..protocol.messages.world import (
     WorldStateReply,
     WorldTell,
 )
+from ..storage.postgres import Doorbell, PgDatabase, is_postgres_url
 from .compiled import WORLD_SUFFIX, load_world, parse_world_text
 from .engine import Changes, WorldEvent, WorldRejected
 from .lint_hooks import expression_types
 from .personas import check_persona
+from .pgstore import CHANNEL, PgWorldStore
 from .service import WorldService
 from .state import WorldState
-from .store import WorldStore
+from .store import WorldLog, WorldStore
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,17 @@ class WorldSettings(BaseModel):
     enabled: bool = True
     hot_reload: bool = True  # watch the world file and reconcile the live state with edits
     reconcile: Literal["reconcile", "refuse"] = "reconcile"  # saves from a changed world file
+    # Cluster mode: the world's state and log in PostgreSQL, shared with other workers.
+    shared_db: str | None = None  # postgresql://user@host:port/db
+    instance: str = "default"  # which world instance (one shared world; several for regions/shards)
+    poll_interval: float = Field(default=1.0, gt=0)  # seconds between catch-ups without a NOTIFY
+
+    @field_validator("shared_db")
+    @classmethod
+    def _postgres_only(cls, v: str | None) -> str | None:
+        if v is not None and not is_postgres_url(v):
+            raise ValueError("must be a postgresql:// URL")
+        return v
 
 
 def delta_fields(changes: Changes) -> dict[str, Any]:
@@ -136,6 +153,10 @@ class WorldExtension(Extension):
         # where their values come from; wired by the host (use_values).
         self.external: dict[str, Type] = {}
         self._value_sources: list[ValueSource] = []
+        self._shared: PgDatabase | None = None  # cluster mode's connection
+        self._follower: asyncio.Task[None] | None = None
+        self._followed: list[tuple[WorldEvent, Changes]] = []  # other workers' events, to announce
+        self._reloads_seen = 0  # the service's whole-state reloads already announced
 
     def use_values(self, names: Mapping[str, str], sources: Sequence[ValueSource]) -> None:
         """Names other concerns own (name -> type name) and the concerns that give their values."""
@@ -184,7 +205,10 @@ class WorldExtension(Extension):
             log.info("no *%s in %s: world features are off", WORLD_SUFFIX, self.host.settings.personas_dir)
             return
         world = load_world(path)  # raises WorldContentError listing every problem
-        self.service = WorldService(world, WorldStore(self.host.db), self.settings.reconcile)
+        self.service = WorldService(world, self._store(), self.settings.reconcile)
+        self.service.on_followed = lambda ev, ch: self._followed.append((ev, ch))
+        if self._shared is not None:
+            self._follower = asyncio.create_task(self._follow(), name="world-follow")
         self.path, self._stamp = Path(path), _stamp(Path(path))
         if self.settings.hot_reload:
             self._watcher = asyncio.create_task(self._watch(), name="world-watch")
@@ -195,7 +219,60 @@ class WorldExtension(Extension):
         for note in self.service.notes:
             log.warning("world state reconciled with the changed world file: %s", note)
 
+    def _store(self) -> WorldLog:
+        dsn = self.settings.shared_db
+        if dsn is None:
+            return WorldStore(self.host.db)
+        self._shared = PgDatabase(dsn)
+        return PgWorldStore(self._shared, self.settings.instance)
+
+    async def _follow(self) -> None:
+        """Follow the shared log: catch up on every doorbell ring and at least every poll_interval."""
+        assert self._shared is not None
+        bell = Doorbell(self._shared.dsn, CHANNEL)
+        await bell.start()
+        try:
+            while True:
+                await bell.wait(self.settings.poll_interval)
+                try:
+                    await self.follow_now()
+                except Exception:  # a lost connection: the next ring or poll tries again
+                    log.exception("following the shared world log failed")
+        finally:
+            await bell.stop()
+
+    async def follow_now(self) -> None:
+        """Apply what other workers logged since this replica's state and tell the clients."""
+        svc = self.service
+        if svc is None:
+            return
+        svc.catch_up()
+        await self._announce_followed()
+
+    async def _announce_followed(self) -> None:
+        svc = self.service
+        if svc is None:
+            return
+        if svc.reloads != self._reloads_seen:  # a load, reset or another world file elsewhere
+            self._reloads_seen = svc.reloads
+            self._followed.clear()
+            await self.host.broadcast(
+                WorldChanged(cause="load", world_hash=svc.world.hash, **full_fields(svc.state))
+            )
+        while self._followed:
+            event, changes = self._followed.pop(0)
+            kind = event.kind if event.kind in ("action", "tell", "time") else "event"
+            await self._broadcast(changes, kind)
+
     async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -298,6 +375,7 @@ class WorldExtension(Extension):
                     data[key] = value
         game_time = msg.game_time if msg.game_time is not None else self.host.game_time
         changes = self._apply(WorldEvent(msg.kind, data, list(msg.witnesses), game_time), msg.id)
+        await self._announce_followed()
         await self.host.send(peer, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
         await self._broadcast(changes, "event")
 
@@ -307,6 +385,7 @@ class WorldExtension(Extension):
             "tell", {"npc": msg.npc_id, "fact": msg.fact, "by": msg.by or "player"}, [], game_time
         )
         changes = self._apply(ev, msg.id)
+        await self._announce_followed()
         await self.host.send(peer, WorldEventApplied(ref=msg.id, **delta_fields(changes)))
         await self._broadcast(changes, "tell", npc_id=msg.npc_id)
 
@@ -357,6 +436,7 @@ class WorldExtension(Extension):
             except WorldRejected as exc:  # e.g. a rumour's transition breaks a bound
                 log.warning("rumours due at game time %.2f could not spread: %s", now, exc.message)
                 return
+            await self._announce_followed()
             await self._broadcast(changes, "time")
 
     async def _broadcast(self, changes: Changes, cause: str, **extra: Any) -> None:
@@ -419,6 +499,7 @@ class WorldExtension(Extension):
             changes = svc.apply(WorldEvent("action", data, [], self.host.game_time))
         except WorldRejected as exc:
             raise ActionRejected(exc.message) from None
+        await self._announce_followed()
         await self._broadcast(changes, "action", conversation_id=conv.id, npc_id=npc_id)
 
     def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
