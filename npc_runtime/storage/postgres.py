@@ -44,7 +44,7 @@ OWNERS_SCHEMA = [
 ]
 
 
-def _psycopg() -> Any:
+def psycopg_module() -> Any:
     try:
         import psycopg
     except ImportError:
@@ -81,7 +81,7 @@ current_fence: ContextVar[Fence | None] = ContextVar("current_fence", default=No
 
 
 def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    pg = _psycopg()
+    pg = psycopg_module()
     try:
         conn: psycopg.Connection[Any] = pg.connect(
             dsn,
@@ -184,10 +184,17 @@ class PgDatabase:
             return int(row[0])
 
 
+FENCE_SQL = "SELECT epoch FROM cluster_owners WHERE key=%s FOR SHARE"
+
+
 def check_fence(cur: psycopg.Cursor[Any], fence: Fence) -> None:
-    cur.execute("SELECT epoch FROM cluster_owners WHERE key=%s FOR SHARE", (fence.key,))
+    cur.execute(FENCE_SQL, (fence.key,))
     row = cur.fetchone()
-    current = int(row[0]) if row else None
+    fence_check(fence, int(row[0]) if row else None)
+
+
+def fence_check(fence: Fence, current: int | None) -> None:
+    """Raise :class:`FencedError` unless the database's epoch is the fence's."""
     if current != fence.epoch:
         raise FencedError(fence.key, fence.epoch, current)
 
@@ -210,7 +217,7 @@ class Doorbell:
         await self.connected.wait()
 
     async def _listen(self) -> None:
-        pg = _psycopg()
+        pg = psycopg_module()
         while True:
             try:
                 conn = await pg.AsyncConnection.connect(self.dsn, autocommit=True)

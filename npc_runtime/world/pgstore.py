@@ -17,12 +17,14 @@ file) makes followers reload the whole state.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgpack
 
 from ..errors import StorageError
-from ..storage.postgres import PgDatabase
+from ..storage.postgres import FENCE_SQL, PgDatabase, current_fence, fence_check
 from .engine import Changes, WorldEvent
 from .state import WorldState
 from .store import AlreadyLogged, StaleReplica, Stored
@@ -81,8 +83,10 @@ class PgWorldStore:
     # reading -------------------------------------------------------------------------------------
     def load(self) -> Stored | None:
         i = (self.instance,)
+        fresh = self.db.conn.info.transaction_status == 0  # not inside exclusive()
         with self.db.transaction(fenced=False) as cur:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one consistent picture
+            if fresh:  # one consistent picture (inside exclusive() the row lock gives it)
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute(
                 "SELECT world_id, world_hash, epoch, seq, game_time FROM world_instances WHERE instance=%s", i
             )
@@ -129,6 +133,14 @@ class PgWorldStore:
         """(epoch, seq) of the log's end; (0, 0) with no world yet."""
         rows = self.db.execute("SELECT epoch, seq FROM world_instances WHERE instance=%s", (self.instance,))
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """A transaction holding the world instance's row lock: reads inside it see the whole log,
+        and no other worker can append until it ends (the commit inside joins it)."""
+        with self.db.transaction(fenced=False) as cur:
+            cur.execute("SELECT seq FROM world_instances WHERE instance=%s FOR UPDATE", (self.instance,))
+            yield
 
     def logged(self, request: str) -> int | None:
         """The sequence number of the event logged for ``request`` (in any epoch), or None."""
@@ -210,78 +222,103 @@ class PgWorldStore:
 
     def commit(self, event: WorldEvent, changes: Changes, state: WorldState) -> None:
         """Append one event computed against the replica, with what it changed, in one fenced
-        transaction; raises :class:`StaleReplica` when another worker appended first."""
+        transaction; raises :class:`StaleReplica` when another worker appended first and
+        :class:`AlreadyLogged` when the event's request is in the log.
+
+        The statements go in one pipeline (one round trip to the server, then the commit): the
+        conditional UPDATE of the instance row takes its lock and checks that the log ends where
+        the replica does; the results are checked before the transaction commits."""
         i = self.instance
-        with self.db.transaction() as cur:
-            cur.execute("SELECT epoch, seq FROM world_instances WHERE instance=%s FOR UPDATE", (i,))
-            row = cur.fetchone()
-            if row is None:
-                raise StorageError(f"world instance '{i}' is missing from {self.db.path}")
-            epoch, seq = int(row[0]), int(row[1])
-            if event.request is not None:
-                cur.execute(
-                    "SELECT seq FROM world_events WHERE instance=%s AND request=%s", (i, event.request)
-                )
-                done = cur.fetchone()
-                if done is not None:
-                    raise AlreadyLogged(event.request, int(done[0]))
-            if epoch != self.held_epoch or seq != state.seq - 1:
-                raise StaleReplica(epoch, seq, (self.held_epoch, state.seq - 1))
-            cur.execute(
-                "INSERT INTO world_events VALUES(%s, %s, %s, %s, %s, %s)",
-                (i, epoch, state.seq, state.game_time, _pack(event.to_dict()), event.request),
+        fence = current_fence.get()
+        with self.db.transaction(fenced=False) as cur, cur.connection.pipeline() as pipe:
+            conn = cur.connection
+            fence_cur = conn.cursor()
+            if fence is not None:
+                fence_cur.execute(FENCE_SQL, (fence.key,))
+            head = conn.cursor()
+            head.execute(
+                "UPDATE world_instances SET seq=%s, game_time=%s WHERE instance=%s AND epoch=%s AND seq=%s",
+                (state.seq, state.game_time, i, self.held_epoch, state.seq - 1),
             )
-            if changes.vars:
-                cur.executemany(
-                    "INSERT INTO world_vars VALUES(%s, %s, %s) ON CONFLICT(instance, name) "
-                    "DO UPDATE SET value=excluded.value",
-                    [(i, n, _pack(v[1])) for n, v in changes.vars.items()],
-                )
-            if changes.quests:
-                cur.executemany(
-                    "INSERT INTO world_quests VALUES(%s, %s, %s) ON CONFLICT(instance, quest) "
-                    "DO UPDATE SET state=excluded.state",
-                    [(i, q, v[1]) for q, v in changes.quests.items()],
-                )
-            if changes.relations_added:
-                cur.executemany(
-                    "INSERT INTO world_relations VALUES(%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(i, *r) for r in changes.relations_added],
-                )
-            if changes.relations_removed:
-                cur.executemany(
-                    "DELETE FROM world_relations WHERE instance=%s AND src=%s AND type=%s AND dst=%s",
-                    [(i, *r) for r in changes.relations_removed],
-                )
-            if changes.event_facts:
-                cur.executemany(
-                    "INSERT INTO world_event_facts VALUES(%s, %s, %s) ON CONFLICT(instance, fact) "
-                    "DO UPDATE SET text=excluded.text",
-                    [(i, *e) for e in changes.event_facts.items()],
-                )
-            if changes.learned:
-                rows = []
-                for npc, fact, _ in changes.learned:
-                    k = state.knowledge[npc][fact]
-                    rows.append((i, npc, fact, k.since, k.source))
-                cur.executemany(
-                    "INSERT INTO world_knowledge VALUES(%s, %s, %s, %s, %s) ON CONFLICT(instance, npc, fact) "
-                    "DO UPDATE SET since=excluded.since, source=excluded.source",
-                    rows,
-                )
-            if changes.pending_removed:
-                cur.executemany(
-                    "DELETE FROM world_pending WHERE instance=%s AND npc=%s AND fact=%s",
-                    [(i, n, f) for _, n, f in changes.pending_removed],
-                )
-            if changes.pending_added:
-                cur.executemany(
-                    "INSERT INTO world_pending(instance, npc, fact, due) VALUES(%s, %s, %s, %s) "
-                    "ON CONFLICT(instance, npc, fact) DO UPDATE SET due=excluded.due",
-                    [(i, n, f, d) for d, n, f in changes.pending_added],
-                )
-            cur.execute(
-                "UPDATE world_instances SET seq=%s, game_time=%s WHERE instance=%s",
-                (state.seq, state.game_time, i),
+            appended = conn.cursor()  # no row: this seq (stale) or this request (a replay) is taken
+            appended.execute(
+                "INSERT INTO world_events VALUES(%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (i, self.held_epoch, state.seq, state.game_time, _pack(event.to_dict()), event.request),
             )
-            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{i} {epoch} {state.seq}"))
+            self._write_changes(cur, changes, state)
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{i} {self.held_epoch} {state.seq}"))
+            pipe.sync()
+            if fence is not None:
+                row = fence_cur.fetchone()
+                fence_check(fence, int(row[0]) if row else None)
+            if head.rowcount != 1:
+                raise StaleReplica(*self.head_in(conn), (self.held_epoch, state.seq - 1))
+            if appended.rowcount != 1 and event.request is not None:
+                seq = self.logged_in(conn, event.request)
+                raise AlreadyLogged(event.request, seq if seq is not None else -1)
+            if appended.rowcount != 1:
+                raise StorageError(f"event {state.seq} of world instance '{i}' is already logged")
+
+    def logged_in(self, conn: Any, request: str) -> int | None:
+        row = conn.execute(
+            "SELECT seq FROM world_events WHERE instance=%s AND request=%s", (self.instance, request)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def head_in(self, conn: Any) -> tuple[int, int]:
+        row = conn.execute(
+            "SELECT epoch, seq FROM world_instances WHERE instance=%s", (self.instance,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def _write_changes(self, cur: Any, changes: Changes, state: WorldState) -> None:
+        i = self.instance
+        if changes.vars:
+            cur.executemany(
+                "INSERT INTO world_vars VALUES(%s, %s, %s) ON CONFLICT(instance, name) "
+                "DO UPDATE SET value=excluded.value",
+                [(i, n, _pack(v[1])) for n, v in changes.vars.items()],
+            )
+        if changes.quests:
+            cur.executemany(
+                "INSERT INTO world_quests VALUES(%s, %s, %s) ON CONFLICT(instance, quest) "
+                "DO UPDATE SET state=excluded.state",
+                [(i, q, v[1]) for q, v in changes.quests.items()],
+            )
+        if changes.relations_added:
+            cur.executemany(
+                "INSERT INTO world_relations VALUES(%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(i, *r) for r in changes.relations_added],
+            )
+        if changes.relations_removed:
+            cur.executemany(
+                "DELETE FROM world_relations WHERE instance=%s AND src=%s AND type=%s AND dst=%s",
+                [(i, *r) for r in changes.relations_removed],
+            )
+        if changes.event_facts:
+            cur.executemany(
+                "INSERT INTO world_event_facts VALUES(%s, %s, %s) ON CONFLICT(instance, fact) "
+                "DO UPDATE SET text=excluded.text",
+                [(i, *e) for e in changes.event_facts.items()],
+            )
+        if changes.learned:
+            rows = []
+            for npc, fact, _ in changes.learned:
+                k = state.knowledge[npc][fact]
+                rows.append((i, npc, fact, k.since, k.source))
+            cur.executemany(
+                "INSERT INTO world_knowledge VALUES(%s, %s, %s, %s, %s) ON CONFLICT(instance, npc, fact) "
+                "DO UPDATE SET since=excluded.since, source=excluded.source",
+                rows,
+            )
+        if changes.pending_removed:
+            cur.executemany(
+                "DELETE FROM world_pending WHERE instance=%s AND npc=%s AND fact=%s",
+                [(i, n, f) for _, n, f in changes.pending_removed],
+            )
+        if changes.pending_added:
+            cur.executemany(
+                "INSERT INTO world_pending(instance, npc, fact, due) VALUES(%s, %s, %s, %s) "
+                "ON CONFLICT(instance, npc, fact) DO UPDATE SET due=excluded.due",
+                [(i, n, f, d) for d, n, f in changes.pending_added],
+            )

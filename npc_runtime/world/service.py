@@ -20,7 +20,7 @@ from .store import AlreadyLogged, StaleReplica, WorldLog, replay
 
 log = logging.getLogger(__name__)
 
-MAX_STALE_RETRIES = 50  # an event recomputed after catching up, before giving up (heavy contention)
+OPTIMISTIC_TRIES = 3  # events computed against the replica before locking the world instance first
 Followed = Callable[[WorldEvent, Changes], None]
 
 
@@ -74,13 +74,23 @@ class WorldService:
 
         With a shared store another worker may have appended first: the store then refuses the
         write (StaleReplica), this replica catches up from the log, and the event is computed
-        again against the current state (it may now be rejected, like any event). An event whose
+        again against the current state (it may now be rejected, like any event). After
+        OPTIMISTIC_TRIES lost races the instance's row is locked first, then the replica catches
+        up and the event is computed under the lock, which cannot lose. An event whose
         ``request`` is already logged is not applied again: its logged changes are returned."""
-        for _ in range(MAX_STALE_RETRIES):
+        for attempt in range(OPTIMISTIC_TRIES + 1):
             try:
-                return self.engine.apply(event, persist=self.store.commit)
+                if attempt < OPTIMISTIC_TRIES:
+                    return self.engine.apply(event, persist=self.store.commit)
+                with self.store.exclusive():
+                    for logged, changes in self.catch_up():
+                        if event.request is not None and logged.request == event.request:
+                            return changes
+                    return self.engine.apply(event, persist=self.store.commit)
             except StaleReplica:
-                self.catch_up()
+                for logged, changes in self.catch_up():
+                    if event.request is not None and logged.request == event.request:
+                        return changes  # another worker logged this very request (a replay)
             except AlreadyLogged as done:
                 return self._logged(event, done.seq)
             except WorldRejected:
@@ -89,9 +99,7 @@ class WorldService:
                 if seq is None:
                     raise
                 return self._logged(event, seq)
-        raise StorageError(
-            f"world event '{event.kind}' lost the race for the world log {MAX_STALE_RETRIES} times; try again"
-        )
+        raise StorageError(f"world event '{event.kind}' could not be appended to the world log")
 
     def _logged(self, event: WorldEvent, seq: int) -> Changes:
         """The changes of an event already in the log (a replayed request)."""

@@ -10,6 +10,8 @@ whose snapshot is stored, so any epoch replays deterministically: snapshot + its
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,6 +106,8 @@ class WorldLog(Protocol):
 
     def logged(self, request: str) -> int | None: ...
 
+    def exclusive(self) -> AbstractContextManager[None]: ...
+
     def snapshot(self, epoch: int) -> tuple[dict[str, Any], str]: ...
 
     def epoch(self) -> int: ...
@@ -171,6 +175,12 @@ class WorldStore:
         with self.db.transaction() as conn:
             meta = {k: _unpack(v) for k, v in conn.execute("SELECT key, value FROM world_meta")}
         return int(meta.get("epoch", 0)), int(meta.get("seq", 0))
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the world's write lock (one SQLite transaction: this process is the only writer)."""
+        with self.db.transaction():
+            yield
 
     def logged(self, request: str) -> int | None:
         """The sequence number of the event logged for ``request``; embedded mode has one writer

@@ -12,6 +12,7 @@ import pytest
 
 from npc_runtime.storage import Database
 from npc_runtime.storage.postgres import Doorbell, Fence, FencedError, PgDatabase, current_fence
+from npc_runtime.world import service as service_module
 from npc_runtime.world.compiled import World
 from npc_runtime.world.engine import WorldEvent
 from npc_runtime.world.pgstore import CHANNEL, PgWorldStore
@@ -187,3 +188,19 @@ async def test_the_doorbell_rings_on_commits_and_after_its_connection_is_killed(
         assert b.state.to_dict() == a.state.to_dict()
     finally:
         await bell.stop()
+
+
+def test_the_locked_path_catches_up_and_reloads_under_the_lock(
+    village: World, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After lost races a writer locks the instance first (here: at once) and cannot lose."""
+    monkeypatch.setattr(service_module, "OPTIMISTIC_TRIES", 0)
+    a, b = worker(village, pg_dsn), worker(village, pg_dsn)
+    a.apply(scenario()[0])
+    saved = a.save_part()
+    a.apply(scenario()[2])
+    assert b.apply(scenario()[3]).seq == 3  # b was at seq 0: it caught up under the lock
+    a.load(saved)  # a new epoch: b reloads inside its locked transaction, then appends
+    assert b.apply(scenario()[4]).seq == 2 and b.reloads == 1
+    a.catch_up()
+    assert a.state.to_dict() == b.state.to_dict() == a.replayed().to_dict()
