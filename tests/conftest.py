@@ -9,6 +9,7 @@ per test session in a temporary directory by ``npc_runtime/storage/pgserver.py``
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -52,7 +53,13 @@ def personas_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, personas_dir: Path) -> Callable[..., Settings]:
+def make_settings(
+    tmp_path: Path, personas_dir: Path, request: pytest.FixtureRequest
+) -> Callable[..., Settings]:
+    # NPC_TEST_WORLD_DB=postgres runs the suites with the world shared in PostgreSQL (cluster
+    # mode, one worker): the same tests must pass (docs/scaling.md).
+    shared = os.environ.get("NPC_TEST_WORLD_DB") == "postgres"
+
     def make(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
             "bind": "tcp://127.0.0.1:0",
@@ -64,6 +71,9 @@ def make_settings(tmp_path: Path, personas_dir: Path) -> Callable[..., Settings]
             # Voice models load when a voice conversation first starts, not with every runtime.
             "voice": {"warm_up": False},
         }
+        if shared:
+            base["world"] = {"shared_db": request.getfixturevalue("pg_dsn")}
+            overrides = {**overrides, "world": {**base["world"], **overrides.get("world", {})}}
         base.update(overrides)
         return Settings.model_validate(base)
 

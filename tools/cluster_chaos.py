@@ -1,6 +1,8 @@
 """Chaos on the shared world log: kill -9 writers mid-write, pause a stale owner, count what survives.
 
-Writers are real subprocesses (``writer``), each a world replica on its own PostgreSQL connection
+Writers are real processes (forked by a ``zygote`` process that imported everything once, so a
+trial costs a fork rather than an interpreter start; the stale-owner check starts a fresh
+interpreter per writer), each a world replica on its own PostgreSQL connection
 writing one world instance; each prints ``ack <n> <seq>`` only after its event committed. The
 driver plays the gateway: it gives each writer's conversation a new epoch (``claim``) when it
 (re)starts it, and restarts a killed writer from its first unacknowledged input, which it sends
@@ -49,7 +51,7 @@ def event_for(writer: str, n: int, tag: str) -> Any:
     )
 
 
-def run_writer(dsn: str, name: str, start: int, conversation: str, epoch: int) -> int:
+def run_writer(dsn: str, name: str, start: int, conversation: str, epoch: int, prefix: str = "") -> int:
     """A worker's write loop: apply, commit (fenced), then acknowledge on stdout."""
     from npc_runtime.errors import StorageError
     from npc_runtime.storage.postgres import Fence, FencedError, PgDatabase, current_fence
@@ -57,45 +59,61 @@ def run_writer(dsn: str, name: str, start: int, conversation: str, epoch: int) -
     from npc_runtime.world.pgstore import PgWorldStore
     from npc_runtime.world.service import WorldService
 
+    def say(line: str) -> None:
+        os.write(1, f"{prefix}{line}\n".encode())  # one write: lines of forked writers never mix
+
     db = PgDatabase(dsn)
     svc = WorldService(load_world(VILLAGE), PgWorldStore(db))
     current_fence.set(Fence(conversation, epoch))
     tag = f"{name}/{os.getpid()}"
-    print("ready", flush=True)
+    say("ready")
     n = start
     while True:
         try:
             changes = svc.apply(event_for(name, n, tag))
         except FencedError:
-            print(f"fenced {n}", flush=True)
+            say(f"fenced {n}")
             return 3
         except StorageError as exc:  # a lost connection: not acknowledged; send it again
-            print(f"retry {n} {exc}", flush=True)
+            say(f"retry {n} {str(exc).splitlines()[0]}")
             continue
-        print(f"ack {n} {changes.seq}", flush=True)
+        say(f"ack {n} {changes.seq}")
         n += 1
 
 
-class Writer:
-    """A writer subprocess and a thread that reads its acknowledgements."""
+def run_zygote() -> int:
+    """Fork writers on request, with everything imported once (a kill -9 trial then costs a fork,
+    not an interpreter start). stdin: ``spawn NAME START CONVERSATION EPOCH DSN`` / ``reap PID``;
+    stdout: the writers' lines prefixed with ``NAME ``, ``spawned NAME PID``, ``dead PID``."""
+    import psycopg  # noqa: F401
 
-    def __init__(self, dsn: str, name: str, start: int, conversation: str, epoch: int) -> None:
-        self.name, self.lines = name, queue.Queue[str]()
-        self.acked: list[int] = []
-        cmd = [sys.executable, str(Path(__file__).resolve()), "writer", "--dsn", dsn, "--name", name,
-               "--start", str(start), "--conversation", conversation, "--epoch", str(epoch)]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-        )
-        assert self.proc.stdout is not None
-        threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+    import npc_runtime.world.service  # noqa: F401 - imported once, before forking
 
-    def _read(self, out: IO[str]) -> None:
-        with out:
-            for line in out:
-                self.lines.put(line.strip())
-        self.lines.put("eof")
+    os.write(1, b"zygote ready\n")
+    for line in sys.stdin:
+        cmd, *args = line.split()
+        if cmd == "spawn":
+            name, start, conversation, epoch, dsn = args
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = run_writer(dsn, name, int(start), conversation, int(epoch), prefix=f"{name} ")
+                finally:
+                    os._exit(code)
+            os.write(1, f"spawned {name} {pid}\n".encode())
+        elif cmd == "reap":
+            os.waitpid(int(args[0]), 0)  # once reaped, everything the writer printed is in the pipe
+            os.write(1, f"dead {args[0]}\n".encode())
+    return 0
+
+
+class _Lines:
+    """A writer's output lines and the acknowledgements read from them."""
+
+    name: str
+    lines: queue.Queue[str]
+    acked: list[int]
 
     def wait_for(self, prefix: str, count: int = 1) -> list[str]:
         """Read lines until ``count`` start with ``prefix`` (acks are recorded on the way)."""
@@ -113,6 +131,87 @@ class Writer:
     def _note(self, line: str) -> None:
         if line.startswith("ack "):
             self.acked.append(int(line.split()[1]))
+
+
+class Zygote:
+    """The zygote subprocess and a thread that hands each writer its lines, in pipe order."""
+
+    def __init__(self) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "zygote"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        )
+        self.control: queue.Queue[str] = queue.Queue()
+        self.writers: dict[str, queue.Queue[str]] = {}
+        assert self.proc.stdout is not None
+        threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+        if self.control.get(timeout=WAIT) != "zygote ready":
+            raise RuntimeError("the zygote did not start")
+
+    def _read(self, out: IO[str]) -> None:
+        with out:
+            for line in out:
+                line = line.strip()
+                head, _, rest = line.partition(" ")
+                if head in ("spawned", "dead", "zygote"):
+                    self.control.put(line)
+                elif head in self.writers:
+                    self.writers[head].put(rest)
+        self.control.put("eof")
+
+    def command(self, line: str) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.control.get(timeout=WAIT)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(WAIT)
+
+
+class Forked(_Lines):
+    """A writer forked by the zygote: a real process, killed for real (same interface as Writer)."""
+
+    def __init__(
+        self, zygote: Zygote, dsn: str, name: str, start: int, conversation: str, epoch: int
+    ) -> None:
+        self.name, self.zygote, self.acked = name, zygote, []
+        self.lines = zygote.writers[name] = queue.Queue()
+        reply = zygote.command(f"spawn {name} {start} {conversation} {epoch} {dsn}")
+        self.pid = int(reply.split()[2])
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+        assert self.zygote.command(f"reap {self.pid}") == f"dead {self.pid}"
+        while True:  # every line it printed was handed over before "dead"
+            try:
+                self._note(self.lines.get_nowait())
+            except queue.Empty:
+                return
+
+
+class Writer(_Lines):
+    """A writer subprocess and a thread that reads its acknowledgements."""
+
+    def __init__(self, dsn: str, name: str, start: int, conversation: str, epoch: int) -> None:
+        self.name, self.lines, self.acked = name, queue.Queue(), []
+        cmd = [sys.executable, str(Path(__file__).resolve()), "writer", "--dsn", dsn, "--name", name,
+               "--start", str(start), "--conversation", conversation, "--epoch", str(epoch)]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        )
+        assert self.proc.stdout is not None
+        threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+
+    def _read(self, out: IO[str]) -> None:
+        with out:
+            for line in out:
+                self.lines.put(line.strip())
+        self.lines.put("eof")
 
     def drain(self) -> None:
         """After the process ended: record the acknowledgements it printed before it died."""
@@ -174,15 +273,16 @@ def chaos(dsn: str, trials: int, writers: int = 3, seed: int = 13) -> Report:
 
     rng = random.Random(seed)
     gateway = PgDatabase(dsn)
+    zygote = Zygote()
     report = Report()
     t0 = time.monotonic()
     names = [f"w{k}" for k in range(writers)]
     acked: dict[str, set[int]] = {n: set() for n in names}
 
-    def launch(name: str) -> Writer:
+    def launch(name: str) -> Forked:
         start = max(acked[name], default=-1) + 1
         epoch = gateway.claim(f"conv-{name}", name)
-        w = Writer(dsn, name, start, f"conv-{name}", epoch)
+        w = Forked(zygote, dsn, name, start, f"conv-{name}", epoch)
         w.wait_for("ready")
         return w
 
@@ -200,6 +300,7 @@ def chaos(dsn: str, trials: int, writers: int = 3, seed: int = 13) -> Report:
         for name, w in live.items():
             w.kill()
             acked[name].update(w.acked)
+        zygote.close()
         gateway.close()
     verify(dsn, acked, report)
     report.seconds = round(time.monotonic() - t0, 1)
@@ -256,6 +357,7 @@ def main() -> int:
     wr.add_argument("--start", type=int, default=0)
     wr.add_argument("--conversation", required=True)
     wr.add_argument("--epoch", type=int, required=True)
+    sub.add_parser("zygote")
     for name in ("chaos", "stale"):
         p = sub.add_parser(name)
         p.add_argument("--dsn", help="default: start a throwaway PostgreSQL server")
@@ -265,8 +367,12 @@ def main() -> int:
     args = ap.parse_args()
     if args.cmd == "writer":
         return run_writer(args.dsn, args.name, args.start, args.conversation, args.epoch)
+    if args.cmd == "zygote":
+        return run_zygote()
     sys.path.insert(0, str(REPO))
     from npc_runtime.storage.pgserver import TempPostgres
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the throwaway server on kill
 
     server = None if args.dsn else TempPostgres().start()
     dsn = args.dsn or (server.dsn if server else "")

@@ -117,6 +117,7 @@ class PgDatabase:
 
     def _ensure(self) -> psycopg.Connection[Any]:
         if self.conn.closed or self.conn.broken:
+            self.conn.close()
             self.conn = connect(self.dsn)
         return self.conn
 
@@ -213,6 +214,7 @@ class Doorbell:
         self.reconnects = 0
 
     async def start(self) -> None:
+        """Start listening; returns once the first connection listens (it retries until then)."""
         self._task = asyncio.create_task(self._listen(), name=f"doorbell-{self.channel}")
         await self.connected.wait()
 

@@ -230,8 +230,8 @@ class WorldExtension(Extension):
         """Follow the shared log: catch up on every doorbell ring and at least every poll_interval."""
         assert self._shared is not None
         bell = Doorbell(self._shared.dsn, CHANNEL)
-        await bell.start()
         try:
+            await bell.start()
             while True:
                 await bell.wait(self.settings.poll_interval)
                 try:
