@@ -19,6 +19,7 @@ twice), and whether replaying the log reproduces the stored state.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import queue
@@ -51,7 +52,9 @@ def event_for(writer: str, n: int, tag: str) -> Any:
     )
 
 
-def run_writer(dsn: str, name: str, start: int, conversation: str, epoch: int, prefix: str = "") -> int:
+def run_writer(
+    dsn: str, name: str, start: int, conversation: str, epoch: int, owner: str, prefix: str = ""
+) -> int:
     """A worker's write loop: apply, commit (fenced), then acknowledge on stdout."""
     from npc_runtime.errors import StorageError
     from npc_runtime.storage.postgres import Fence, FencedError, PgDatabase, current_fence
@@ -62,7 +65,7 @@ def run_writer(dsn: str, name: str, start: int, conversation: str, epoch: int, p
     def say(line: str) -> None:
         os.write(1, f"{prefix}{line}\n".encode())  # one write: lines of forked writers never mix
 
-    db = PgDatabase(dsn)
+    db = PgDatabase(dsn, name=owner)  # the owner id names its sessions (claim may end them)
     svc = WorldService(load_world(VILLAGE), PgWorldStore(db))
     current_fence.set(Fence(conversation, epoch))
     tag = f"{name}/{os.getpid()}"
@@ -83,7 +86,7 @@ def run_writer(dsn: str, name: str, start: int, conversation: str, epoch: int, p
 
 def run_zygote() -> int:
     """Fork writers on request, with everything imported once (a kill -9 trial then costs a fork,
-    not an interpreter start). stdin: ``spawn NAME START CONVERSATION EPOCH DSN`` / ``reap PID``;
+    not an interpreter start). stdin: ``spawn NAME START CONVERSATION EPOCH OWNER DSN`` / ``reap PID``;
     stdout: the writers' lines prefixed with ``NAME ``, ``spawned NAME PID``, ``dead PID``."""
     import psycopg  # noqa: F401
 
@@ -93,12 +96,14 @@ def run_zygote() -> int:
     for line in sys.stdin:
         cmd, *args = line.split()
         if cmd == "spawn":
-            name, start, conversation, epoch, dsn = args
+            name, start, conversation, epoch, owner, dsn = args
             pid = os.fork()
             if pid == 0:
                 code = 1
                 try:
-                    code = run_writer(dsn, name, int(start), conversation, int(epoch), prefix=f"{name} ")
+                    code = run_writer(
+                        dsn, name, int(start), conversation, int(epoch), owner, prefix=f"{name} "
+                    )
                 finally:
                     os._exit(code)
             os.write(1, f"spawned {name} {pid}\n".encode())
@@ -176,11 +181,11 @@ class Forked(_Lines):
     """A writer forked by the zygote: a real process, killed for real (same interface as Writer)."""
 
     def __init__(
-        self, zygote: Zygote, dsn: str, name: str, start: int, conversation: str, epoch: int
+        self, zygote: Zygote, dsn: str, name: str, start: int, conversation: str, epoch: int, owner: str
     ) -> None:
         self.name, self.zygote, self.acked = name, zygote, []
         self.lines = zygote.writers[name] = queue.Queue()
-        reply = zygote.command(f"spawn {name} {start} {conversation} {epoch} {dsn}")
+        reply = zygote.command(f"spawn {name} {start} {conversation} {epoch} {owner} {dsn}")
         self.pid = int(reply.split()[2])
 
     def kill(self) -> None:
@@ -196,10 +201,11 @@ class Forked(_Lines):
 class Writer(_Lines):
     """A writer subprocess and a thread that reads its acknowledgements."""
 
-    def __init__(self, dsn: str, name: str, start: int, conversation: str, epoch: int) -> None:
+    def __init__(self, dsn: str, name: str, start: int, conversation: str, epoch: int, owner: str) -> None:
         self.name, self.lines, self.acked = name, queue.Queue(), []
         cmd = [sys.executable, str(Path(__file__).resolve()), "writer", "--dsn", dsn, "--name", name,
-               "--start", str(start), "--conversation", conversation, "--epoch", str(epoch)]  # fmt: skip
+               "--start", str(start), "--conversation", conversation, "--epoch", str(epoch),
+               "--owner", owner]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
@@ -277,12 +283,14 @@ def chaos(dsn: str, trials: int, writers: int = 3, seed: int = 13) -> Report:
     report = Report()
     t0 = time.monotonic()
     names = [f"w{k}" for k in range(writers)]
+    generation = itertools.count()
     acked: dict[str, set[int]] = {n: set() for n in names}
 
     def launch(name: str) -> Forked:
         start = max(acked[name], default=-1) + 1
-        epoch = gateway.claim(f"conv-{name}", name)
-        w = Forked(zygote, dsn, name, start, f"conv-{name}", epoch)
+        owner = f"{name}#{next(generation)}"
+        epoch = gateway.claim(f"conv-{name}", owner)
+        w = Forked(zygote, dsn, name, start, f"conv-{name}", epoch, owner)
         w.wait_for("ready")
         return w
 
@@ -318,15 +326,15 @@ def stale_owner(dsn: str) -> Report:
     report = Report()
     t0 = time.monotonic()
     acked: dict[str, set[int]] = {"w": set()}
-    old = Writer(dsn, "w", 0, "conv-w", gateway.claim("conv-w", "old"))
+    old = Writer(dsn, "w", 0, "conv-w", gateway.claim("conv-w", "w-old"), "w-old")
     new: Writer | None = None
     try:
         old.wait_for("ack ", 3)
         old.kill(signal.SIGSTOP)
-        epoch = gateway.claim("conv-w", "new")  # waits, at worst, for the server to end a paused transaction
+        epoch = gateway.claim("conv-w", "w-new")  # ends the paused owner's sessions if it holds the row
         moved_at = gateway.execute("SELECT seq FROM world_instances")[0][0]  # later writes must be new's
         old_tag = f"w/{old.proc.pid}"
-        new = Writer(dsn, "w", max(old.acked) + 1, "conv-w", epoch)
+        new = Writer(dsn, "w", max(old.acked) + 1, "conv-w", epoch, "w-new")
         new.wait_for("ack ", 3)
         old.kill(signal.SIGCONT)
         fenced = old.wait_for("fenced ")
@@ -357,6 +365,7 @@ def main() -> int:
     wr.add_argument("--start", type=int, default=0)
     wr.add_argument("--conversation", required=True)
     wr.add_argument("--epoch", type=int, required=True)
+    wr.add_argument("--owner", required=True)
     sub.add_parser("zygote")
     for name in ("chaos", "stale"):
         p = sub.add_parser(name)
@@ -366,7 +375,7 @@ def main() -> int:
         p.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.cmd == "writer":
-        return run_writer(args.dsn, args.name, args.start, args.conversation, args.epoch)
+        return run_writer(args.dsn, args.name, args.start, args.conversation, args.epoch, args.owner)
     if args.cmd == "zygote":
         return run_zygote()
     sys.path.insert(0, str(REPO))

@@ -80,12 +80,15 @@ class Fence:
 current_fence: ContextVar[Fence | None] = ContextVar("current_fence", default=None)
 
 
-def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+def connect(dsn: str, *, autocommit: bool = True, name: str = "npc-runtime") -> psycopg.Connection[Any]:
+    """A connection named ``name`` (its ``application_name``: a worker's owner id, so that moving
+    a conversation can end the sessions of an owner that stopped in the middle of a write)."""
     pg = psycopg_module()
     try:
         conn: psycopg.Connection[Any] = pg.connect(
             dsn,
             autocommit=autocommit,
+            application_name=name[:63],
             options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
         )
     except pg.OperationalError as exc:
@@ -108,17 +111,17 @@ class PgDatabase:
     Used from the runtime's event-loop thread; a lock guards it for helper threads. A broken
     connection is replaced on the next transaction (the write that broke it raised)."""
 
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
+    def __init__(self, dsn: str, name: str = "npc-runtime") -> None:
+        self.dsn, self.name = dsn, name
         self.path = redact(dsn)  # named like the SQLite Database's, for messages
         self._lock = threading.RLock()
-        self.conn = connect(dsn)
+        self.conn = connect(dsn, name=name)
         self.migrate("cluster", OWNERS_SCHEMA)
 
     def _ensure(self) -> psycopg.Connection[Any]:
         if self.conn.closed or self.conn.broken:
             self.conn.close()
-            self.conn = connect(self.dsn)
+            self.conn = connect(self.dsn, name=self.name)
         return self.conn
 
     def migrate(self, namespace: str, migrations: Sequence[str]) -> int:
@@ -172,17 +175,44 @@ class PgDatabase:
             self.conn.close()
 
     # ownership (the gateway's side of fencing) ----------------------------------------------------
-    def claim(self, key: str, owner: str) -> int:
-        """Give conversation ``key`` to ``owner`` with a new epoch (the old owner's writes now fail)."""
-        with self.transaction(fenced=False) as cur:
-            cur.execute(
-                "INSERT INTO cluster_owners(key, epoch, owner) VALUES(%s, 1, %s) ON CONFLICT(key) DO UPDATE "
-                "SET epoch=cluster_owners.epoch+1, owner=excluded.owner, moved_at=now() RETURNING epoch",
-                (key, owner),
-            )
-            row = cur.fetchone()
-            assert row is not None
-            return int(row[0])
+    def claim(self, key: str, owner: str, lock_wait: float = 2.0) -> int:
+        """Give conversation ``key`` to ``owner`` with a new epoch (the old owner's writes now fail).
+
+        The new epoch waits for a write of the old owner in flight (it holds the row FOR SHARE).
+        An owner stopped in the middle of a write (SIGSTOP, a frozen VM) would hold it for ever: a
+        statement cut off inside a pipeline is not "idle in transaction" to the server. After
+        ``lock_wait`` seconds the old owner's sessions (named by its owner id) are ended, which
+        rolls its write back, and the claim is tried again."""
+        pg = psycopg_module()
+        while True:
+            try:
+                with self.transaction(fenced=False) as cur:
+                    cur.execute(f"SET LOCAL lock_timeout = {int(lock_wait * 1000)}".encode())
+                    cur.execute(
+                        "INSERT INTO cluster_owners(key, epoch, owner) VALUES(%s, 1, %s) ON CONFLICT(key) DO UPDATE "
+                        "SET epoch=cluster_owners.epoch+1, owner=excluded.owner, moved_at=now() RETURNING epoch",
+                        (key, owner),
+                    )
+                    row = cur.fetchone()
+                    assert row is not None
+                    return int(row[0])
+            except pg.errors.LockNotAvailable:
+                rows = self.execute("SELECT owner FROM cluster_owners WHERE key=%s", (key,))
+                old = str(rows[0][0]) if rows else None
+                if old is None or old == owner or old == self.name:
+                    raise StorageError(
+                        f"conversation '{key}' is locked and its owner cannot be told apart"
+                    ) from None
+                ended = self.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name=%s",
+                    (old[:63],),
+                )
+                log.warning(
+                    "conversation '%s': ended %s stuck session(s) of its old owner '%s'",
+                    key,
+                    ended[0][0],
+                    old,
+                )
 
 
 FENCE_SQL = "SELECT epoch FROM cluster_owners WHERE key=%s FOR SHARE"
