@@ -235,10 +235,11 @@ class Doorbell:
     ``timeout``. It rings on every notification and after every (re)connection, since
     notifications sent while it was disconnected are lost."""
 
-    def __init__(self, dsn: str, channel: str, retry: float = 0.2) -> None:
-        self.dsn, self.channel, self.retry = dsn, channel, retry
+    def __init__(self, dsn: str, channel: str, retry: float = 0.2, tick: float = 0.5) -> None:
+        self.dsn, self.channel, self.retry, self.tick = dsn, channel, retry, tick
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.conn: Any = None  # the listening psycopg.AsyncConnection (tests end it to check recovery)
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -249,21 +250,26 @@ class Doorbell:
         await self.connected.wait()
 
     async def _listen(self) -> None:
+        # Stopping is a flag checked every ``tick``, never a cancellation inside psycopg: a
+        # connection cancelled while it waits for notifications may not close cleanly.
         pg = psycopg_module()
-        while True:
+        while not self._stopping:
             try:
                 conn = await pg.AsyncConnection.connect(self.dsn, autocommit=True)
-                async with conn:
+                try:
                     self.conn = conn
                     await conn.execute(f'LISTEN "{self.channel}"'.encode())
                     self.connected.set()
                     self._event.set()  # catch up on what was missed while disconnected
-                    async for _ in conn.notifies():
-                        self._event.set()
-            except asyncio.CancelledError:
-                raise
+                    while not self._stopping:
+                        async for _ in conn.notifies(timeout=self.tick):
+                            self._event.set()
+                finally:
+                    await conn.close()
             except pg.Error as exc:
                 log.info("doorbell %s: connection lost (%s); reconnecting", self.channel, exc)
+            if self._stopping:
+                return
             self.connected.clear()
             self.reconnects += 1
             self._event.set()
@@ -279,7 +285,11 @@ class Doorbell:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.tick * 4 + 5)
+            except TimeoutError:  # a connection attempt that hangs: give up on it
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
