@@ -152,18 +152,26 @@ class PgDatabase:
     @contextmanager
     def transaction(self, *, fenced: bool = True) -> Iterator[psycopg.Cursor[Any]]:
         """One transaction; commits on leaving, rolls back on any exception. When ``fenced`` and a
-        :data:`current_fence` is set, the conversation's epoch is checked inside it first."""
+        :data:`current_fence` is set, the conversation's epoch is checked inside it first. A lost
+        session raises :class:`StorageError` (nothing of the transaction was committed)."""
         with self._lock:
             conn = self._ensure()
             if conn.info.transaction_status != 0:  # re-entrant: already inside a transaction
                 with conn.cursor() as cur:
                     yield cur
                 return
-            with conn.transaction(), conn.cursor() as cur:
-                fence = current_fence.get() if fenced else None
-                if fence is not None:
-                    check_fence(cur, fence)
-                yield cur
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    fence = current_fence.get() if fenced else None
+                    if fence is not None:
+                        check_fence(cur, fence)
+                    yield cur
+            except psycopg_module().OperationalError as exc:
+                if not (conn.broken or conn.closed):
+                    raise  # e.g. a lock timeout: the caller's to handle
+                # The session was lost (the server ended it, the network): nothing was committed,
+                # and the next transaction connects again.
+                raise StorageError(f"lost the connection to PostgreSQL at {self.path}: {exc}") from exc
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.transaction(fenced=False) as cur:

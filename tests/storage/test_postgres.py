@@ -31,3 +31,14 @@ def test_moving_a_conversation_ends_the_sessions_of_an_owner_stuck_mid_write(
     finally:
         stuck.close()
     assert db.execute("SELECT owner, epoch FROM cluster_owners WHERE key='conv-1'") == [("worker-b", 2)]
+
+
+def test_a_lost_session_is_a_storage_error_and_the_next_write_reconnects(db: PgDatabase, pg_dsn: str) -> None:
+    from npc_runtime.errors import StorageError
+
+    pid = db.execute("SELECT pg_backend_pid()")[0][0]
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(StorageError, match="lost the connection"):
+        db.execute("SELECT 1")
+    assert db.execute("SELECT 1") == [(1,)]
