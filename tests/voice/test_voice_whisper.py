@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 from npc_runtime.errors import MissingDependencyError, ProviderError
 from npc_runtime.voice.frames import Int16Array
 from npc_runtime.voice.models import shared_stt
