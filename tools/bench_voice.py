@@ -1,9 +1,12 @@
 """Voice benchmark: end of player speech -> first NPC audio chunk, over the real protocol.
 
     python tools/bench_voice.py [--json out.json] [--plot out.png] [--rounds 2] [--levels 1,2,4,8]
+                                [--stt pocketsphinx,cascade]
 
-The runtime runs as a separate process (`npc-runtime serve`, offline default stack: Silero VAD,
-pocketsphinx, authored dialogue, Piper); this process is the game client on loopback. It plays
+The runtime runs as a separate process (`npc-runtime serve`, offline stack: Silero VAD, the
+recogniser under test, authored dialogue, Piper), one per ``--stt`` recogniser in turn
+(``cascade`` is the shipped default: pocketsphinx interim, Whisper tiny.en final); this process
+is the game client on loopback. It plays
 player lines synthesized with Piper and the first phrase of the real recording ``beckett.wav`` in real time (40 ms
 chunks), in push-to-talk mode (end of speech = speech_end sent) and hands-free mode (end of
 speech = the last voiced sample sent; the runtime waits for ``--end-silence-ms`` of silence, and
@@ -114,10 +117,11 @@ def cpu_seconds(root_pid: int) -> float:
 
 
 def start_runtime(
-    tmp: Path, end_silence_ms: float, speculate_after_ms: float
+    tmp: Path, end_silence_ms: float, speculate_after_ms: float, stt: str
 ) -> tuple[subprocess.Popen[str], str]:
     env = {
         **os.environ,
+        "NPC_RUNTIME_VOICE__STT": stt,
         "NPC_RUNTIME_VOICE__END_SILENCE_MS": str(end_silence_ms),
         "NPC_RUNTIME_VOICE__SPECULATE_AFTER_MS": str(speculate_after_ms),
     }
@@ -228,11 +232,23 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     real = beckett()[: int(1.5 * RATE)]
     report: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores",
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "end_silence_ms": args.end_silence_ms,
         "speculate_after_ms": args.speculate_after_ms,
+        "stacks": {},
     }
+    for stt in args.stt:
+        report["stacks"][stt] = await run_stack(args, stt, lines, real)
+    report["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    return report
+
+
+async def run_stack(
+    args: argparse.Namespace, stt: str, lines: dict[str, np.ndarray], real: np.ndarray
+) -> dict[str, Any]:
+    report: dict[str, Any] = {"stt": stt}
     with tempfile.TemporaryDirectory() as tmp:
-        proc, endpoint = start_runtime(Path(tmp), args.end_silence_ms, args.speculate_after_ms)
+        proc, endpoint = start_runtime(Path(tmp), args.end_silence_ms, args.speculate_after_ms, stt)
         try:
             rows: dict[str, list[dict[str, Any]]] = {"push_to_talk": [], "hands_free": []}
             for mode in rows:
@@ -298,18 +314,24 @@ def plot(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for mode, color in (("push_to_talk", "tab:blue"), ("hands_free", "tab:orange")):
-        vals = report["samples"][mode]
-        ax.hist(
-            vals, bins=20, alpha=0.6, color=color, label=f"{mode} (p50 {report[mode]['total']['p50']:.0f} ms)"
-        )
-    ax.axvline(200, color="tab:blue", ls="--", lw=1)
-    ax.axvline(300, color="tab:orange", ls="--", lw=1)
-    ax.set_xlabel("end of player speech -> first NPC audio chunk (ms)")
-    ax.set_ylabel("turns")
-    ax.set_title(f"npc-runtime voice latency, offline stack, {report['machine']}")
-    ax.legend()
+    stacks = report["stacks"]
+    fig, axes = plt.subplots(1, len(stacks), figsize=(7 * len(stacks), 4), squeeze=False)
+    for ax, (stt, stack) in zip(axes[0], stacks.items(), strict=True):
+        for mode, color in (("push_to_talk", "tab:blue"), ("hands_free", "tab:orange")):
+            vals = stack["samples"][mode]
+            ax.hist(
+                vals,
+                bins=20,
+                alpha=0.6,
+                color=color,
+                label=f"{mode} (p50 {stack[mode]['total']['p50']:.0f} ms)",
+            )
+        ax.axvline(250, color="tab:blue", ls="--", lw=1)
+        ax.axvline(300, color="tab:orange", ls="--", lw=1)
+        ax.set_xlabel("end of player speech -> first NPC audio chunk (ms)")
+        ax.set_ylabel("turns")
+        ax.set_title(f"STT {stt}, {report['machine']}, load {report['load']}")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -333,29 +355,39 @@ def main() -> None:
         default=1.0,
         help="spread the simultaneous conversations' starts over this many s",
     )
+    ap.add_argument(
+        "--stt", default="pocketsphinx,cascade", help="recognisers to compare, one runtime each, in order"
+    )
     ap.add_argument("--realtime-ms", type=float, default=1000.0, help="p95 that still counts as real time")
     args = ap.parse_args()
-    args.levels = [int(x) for x in args.levels.split(",")]
+    args.levels = [int(x) for x in args.levels.split(",") if x]
+    args.stt = args.stt.split(",")
     report = asyncio.run(main_async(args))
-    for mode in ("push_to_talk", "hands_free"):
-        s = report[mode]
-        if s["total"] is None:
-            continue
+    for stt, stack in report["stacks"].items():
+        print(f"== STT {stt}")
+        for mode in ("push_to_talk", "hands_free"):
+            s = stack[mode]
+            if s["total"] is None:
+                continue
+            print(
+                f"{mode:>13}: total p50 {s['total']['p50']:.0f} ms  p95 {s['total']['p95']:.0f} ms  (n={s['n']})"
+            )
+            for stage in STAGES:
+                if s[stage]:
+                    print(f"{'':>15}{stage:<22} p50 {s[stage]['p50']:7.1f}  p95 {s[stage]['p95']:7.1f} ms")
+        for n, lv in stack["concurrency"]["levels"].items():
+            print(
+                f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
+                f"turns {lv['turns']}  failed {lv['failed_conversations']}  "
+                f"runtime CPU {lv['cpu_share']:.0%} of the machine"
+            )
         print(
-            f"{mode:>13}: total p50 {s['total']['p50']:.0f} ms  p95 {s['total']['p95']:.0f} ms  (n={s['n']})"
+            f"sustained in real time (p95 <= {args.realtime_ms:.0f} ms): {stack['concurrency']['sustained']}"
         )
-        for stage in STAGES:
-            if s[stage]:
-                print(f"{'':>15}{stage:<22} p50 {s[stage]['p50']:7.1f}  p95 {s[stage]['p95']:7.1f} ms")
-    for n, lv in report["concurrency"]["levels"].items():
-        print(
-            f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
-            f"turns {lv['turns']}  failed {lv['failed_conversations']}  runtime CPU {lv['cpu_share']:.0%} of the machine"
-        )
-    print(f"sustained in real time (p95 <= {args.realtime_ms:.0f} ms): {report['concurrency']['sustained']}")
+    print(f"load average before {report['load']}, after {report['load_after']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    if args.plot and report["samples"]["push_to_talk"]:
+    if args.plot:
         plot(report, args.plot)
 
 

@@ -11,7 +11,7 @@ from .stt import SttProvider, load_stt
 from .tts import TtsProvider, load_tts
 from .vad import VadModel, load_vad
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a cascade loads its parts through _get
 _cache: dict[tuple[str, str, str], Any] = {}
 
 

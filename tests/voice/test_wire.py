@@ -146,7 +146,11 @@ async def test_backchannels_do_not_interrupt(client: AsyncClient, runtime_server
             conversation_id=mic.cid, turn_id=first.turn_id, played_ms=end[0].duration_ms, finished=True
         )
     )
-    final = of_type(await collect(client, mic.cid, _is_final), "npc_text_final")[0]
+    # (sent already if the report came after report_wait_ms, e.g. on a busy machine)
+    final = (
+        of_type(msgs + heard, "npc_text_final")
+        or of_type(await collect(client, mic.cid, _is_final), "npc_text_final")
+    )[0]
     assert not final.interrupted
     history = runtime_server.conversations[mic.cid].history
     assert [h.text for h in history if h.speaker == "bram"] == [final.text]  # heard in full

@@ -83,7 +83,7 @@ class WhisperStt(SttProvider):
         beam_size: int = 1,
         prompt_tokens: int = 96,
         bias: bool = True,
-        early_pause_ms: float = 100.0,
+        early_pause_ms: float = 80.0,
         timestamps: bool = True,
         no_speech_threshold: float = 0.6,
         logprob_threshold: float = -1.0,
@@ -295,8 +295,11 @@ class WhisperStream(SttStream):
             self._p.early_samples > 0
             and v.paused >= self._p.early_samples
             and v.last_voice > self._early_upto
-            and (self._early is None or self._early.done())
         ):
+            # A new pause after more voice: decode up to here. An older decode still waiting
+            # for a worker is dropped (it is stale); one already running is left to finish.
+            if self._early is not None:
+                self._early.cancel()
             self._early_upto = v.samples
             self._early = self._p.submit(self.audio())
             self._p.stats["early"] += 1
