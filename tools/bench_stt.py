@@ -1,7 +1,7 @@
 """STT benchmark: word error rate and decode latency of the recognisers on real human speech.
 
     python tools/bench_stt.py [--json out.json] [--plot out.png] [--stt pocketsphinx,whisper]
-                              [--no-vocab] [--pools]
+                              [--no-vocab] [--realtime] [--pools]
 
 Recordings (all real people reading or speaking, with their true texts), cut at natural pauses
 as a game hands them to the recogniser:
@@ -19,6 +19,8 @@ Each recogniser is fed the utterance in 100 ms chunks as the runtime does; "feed
 spent while the player talks, "finish" the wait after the end of speech (Whisper's early decode
 is off here, so finish is its whole decode; tools/bench_voice.py measures the runtime's).
 WER: words lower-cased, punctuation dropped, hyphens split, numbers spelled out, on both sides.
+``--realtime`` feeds the utterances under 4 s in real time and measures the wait after the last
+chunk (the push-to-talk case): pocketsphinx, Whisper, and Whisper decoding early at pauses.
 ``--pools`` also measures Whisper decoding four utterances at once in a thread pool and in
 worker processes (two each), with the event loop's worst stall meanwhile.
 """
@@ -238,6 +240,29 @@ def run(name: str, utts: list[Utterance], vocab: list[str]) -> list[dict[str, An
     return rows
 
 
+def realtime(name: str, utts: list[Utterance], vocab: list[str], early_ms: float) -> list[float]:
+    """Feed each utterance in real time (40 ms chunks, as a microphone would) and return the
+    wait after the last chunk (the talk key's release) for the final transcript."""
+    from npc_runtime.voice.stt import load_stt
+
+    stt = load_stt(name, **({"early_pause_ms": early_ms, "workers": 1} if name == "whisper" else {}))
+    if vocab:
+        stt.set_vocabulary(vocab)
+    stt.transcribe(utts[0].audio)
+    step = RATE // 25
+    waits = []
+    for u in utts:
+        stream = stt.stream()
+        t0 = time.perf_counter()
+        for k, i in enumerate(range(0, len(u.audio), step)):
+            stream.feed(u.audio[i : i + step])
+            time.sleep(max(0.0, t0 + (k + 1) * step / RATE - time.perf_counter()))
+        t1 = time.perf_counter()
+        stream.finish()
+        waits.append((time.perf_counter() - t1) * 1000)
+    return waits
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     words = sum(r["words"] for r in rows)
     errs = sum(r["errors"] for r in rows)
@@ -344,6 +369,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stt", default="pocketsphinx,whisper", help="recognisers, comma-separated")
     ap.add_argument("--no-vocab", action="store_true", help="without the demo village's names as bias")
+    ap.add_argument(
+        "--realtime", action="store_true", help="also feed the short utterances in real time: wait at the end"
+    )
     ap.add_argument("--pools", action="store_true", help="also compare Whisper in threads and processes")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--plot", type=Path, help="write per-utterance WER and latency bars here (PNG)")
@@ -359,6 +387,18 @@ def main() -> None:
     for name in args.stt.split(","):
         rows = run(name, utts, vocab)
         report["recognisers"][name] = {"summary": summarise(rows), "rows": rows}
+    if args.realtime:
+        short = [u for u in utts if len(u.audio) < 4 * RATE]
+        cases = [("pocketsphinx", "pocketsphinx", 0.0), ("whisper", "whisper, no early decode", 0.0)]
+        cases.append(("whisper", "whisper, early decode at 80 ms pauses", 80.0))
+        report["realtime"] = {}
+        for name, label, early in cases:
+            waits = realtime(name, short, vocab, early)
+            report["realtime"][label] = {
+                "n": len(waits),
+                "p50": round(pct(waits, 50), 1),
+                "p95": round(pct(waits, 95), 1),
+            }
     if args.pools:
         report["pools"] = pools(utts)
     report["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -377,6 +417,10 @@ def main() -> None:
             f"(mean per utterance {s['wer_mean_per_utterance']}%; by source {s['wer_by_source']}); "
             f"decode after end of speech p50 {s['finish_ms']['p50']} ms p95 {s['finish_ms']['p95']} ms "
             f"(feed while talking p50 {s['feed_ms_p50']} ms)"
+        )
+    for k, v in report.get("realtime", {}).items():
+        print(
+            f"fed in real time, wait after the last chunk, {k}: p50 {v['p50']} ms  p95 {v['p95']} ms (n={v['n']})"
         )
     for k, v in report.get("pools", {}).items():
         print(f"whisper, 4 utterances at once, {k}: {v}")

@@ -208,7 +208,10 @@ class WhisperStt(SttProvider):
         return self.pool.submit(self.decode, samples)
 
     def transcribe(self, samples: Int16Array) -> str:
-        return self.decode(samples).text
+        """A whole recording: pieces of up to 28 s (Whisper sees 30 s at most), joined."""
+        piece = 28 * STT_RATE
+        texts = [self.decode(samples[i : i + piece]).text for i in range(0, max(1, len(samples)), piece)]
+        return " ".join(t for t in texts if t)
 
     def stream(self) -> SttStream:
         return WhisperStream(self)
