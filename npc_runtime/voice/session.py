@@ -238,7 +238,8 @@ class VoiceConversation:
         if item.kind == "audio":
             assert item.samples is not None and self._resampler is not None
             samples = self._resampler.process(item.samples)
-            events = self.segmenter.process(samples, self.speaker.playing() is not None)
+            # "was the NPC audible" at the audio's arrival, not after a backlog of decoding
+            events = self.segmenter.process(samples, self.speaker.playing(item.at) is not None)
         elif item.kind == "key_down":
             events = self.segmenter.key_down()
         else:
@@ -261,7 +262,7 @@ class VoiceConversation:
         self._utt_audio = []
         self._barged = False
         playing = self.speaker.playing()
-        self._utt_during_npc = playing is not None
+        self._utt_during_npc = playing is not None or self.speaker.playing(at) is not None
         self._stream = await asyncio.to_thread(self._stt.stream)
         if playing is not None and self.mode == "push_to_talk" and self.cfg.ptt_interrupts:
             await self._barge_in(playing, at)

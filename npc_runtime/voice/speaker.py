@@ -191,8 +191,9 @@ class Speaker:
                 return
             raise
 
-    def playing(self) -> Reply | None:
-        now = self._clock.monotonic()
+    def playing(self, at: float | None = None) -> Reply | None:
+        """The reply the client is (probably) playing now, or at clock time ``at``."""
+        now = self._clock.monotonic() if at is None else at
         for reply in self.replies.values():
             if reply.playing(now):
                 return reply

@@ -27,7 +27,8 @@ STORY = (
 
 
 class Storyteller(DialogueProvider):
-    """Streams a long reply word by word at about 12 words a second, like a small local LLM."""
+    """Streams a long reply word by word at 5 words a second, like a small local LLM on a busy CPU
+    (slow enough that a barge-in on a loaded machine still lands mid-story)."""
 
     name = "storyteller"
 
@@ -35,7 +36,7 @@ class Storyteller(DialogueProvider):
         yield SourceTag("llm")
         for word in STORY.split(" "):
             yield TextPiece(word + " ")
-            await asyncio.sleep(0.08)
+            await asyncio.sleep(0.2)
 
 
 async def test_barge_in_cancels_a_streaming_reply(settings: Settings) -> None:
