@@ -151,7 +151,11 @@ MOOD_NAMES = ("neutral", "angry", "afraid", "sad", "happy", "calm")
 # Designer-facing ranges of the voice block: (low, high, what goes wrong beyond them).
 VOICE_RANGES: dict[str, tuple[float, float, str]] = {
     "pitch": (-12.0, 12.0, "semitones; beyond an octave the voice warbles"),
-    "formant": (-6.0, 6.0, "semitones of vocal-tract size; beyond that the voice sounds like a toy or a monster"),
+    "formant": (
+        -6.0,
+        6.0,
+        "semitones of vocal-tract size; beyond that the voice sounds like a toy or a monster",
+    ),
     "brightness": (-1.0, 1.0, "-1 dark ... 1 bright"),
     "warmth": (-1.0, 1.0, "-1 thin ... 1 warm"),
     "gruffness": (0.0, 1.0, "0 clean ... 1 rough"),
@@ -189,9 +193,10 @@ class VoiceSettings(_Strict):
     )
     voice: str | None = Field(default=None, description="Voice name of the provider")
     speaker: int | None = Field(default=None, ge=0)
-    preset: Literal[
-        "male", "young_male", "old_male", "big_male", "female", "young_female", "old_female", "child"
-    ] | None = Field(default=None, description="A starting point; the fields below adjust it")
+    preset: (
+        Literal["male", "young_male", "old_male", "big_male", "female", "young_female", "old_female", "child"]
+        | None
+    ) = Field(default=None, description="A starting point; the fields below adjust it")
     speed: float = Field(default=1.0, gt=0.25, le=4.0, description="Tempo, 1 = the engine's pace")
     pitch: float | None = Field(
         default=None, ge=-12.0, le=12.0, description="Pitch shift in semitones (+12 = an octave up)"

@@ -27,7 +27,14 @@ PRESETS: dict[str, dict[str, float | str]] = {
         "speed": 0.9,
         "espeak": "en-gb+m7",
     },
-    "big_male": {"pitch": -3.5, "formant": -2.0, "warmth": 0.4, "gruffness": 0.3, "speed": 0.92, "espeak": "en-gb+m2"},
+    "big_male": {
+        "pitch": -3.5,
+        "formant": -2.0,
+        "warmth": 0.4,
+        "gruffness": 0.3,
+        "speed": 0.92,
+        "espeak": "en-gb+m2",
+    },
     "female": {"pitch": 7.0, "formant": 2.5, "brightness": 0.15, "breathiness": 0.1, "espeak": "en-us+f3"},
     "young_female": {"pitch": 8.0, "formant": 3.0, "brightness": 0.3, "speed": 1.05, "espeak": "en-us+f4"},
     "old_female": {

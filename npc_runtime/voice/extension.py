@@ -25,6 +25,7 @@ from ..protocol.messages.voice import (
     SpeechEnd,
     SpeechStart,
 )
+from .character import voice_params
 from .config import VoiceConfig
 from .events import VoiceEvent
 from .models import shared_stt, shared_tts, shared_vad
@@ -260,9 +261,7 @@ class VoiceExtension(Extension):
         except Exception as exc:
             log.warning("TTS %s is not available (%s); using %s", name, exc, self.cfg.fallback_tts)
             provider = self.tts(self.cfg.fallback_tts or "espeak")
-        if vs is None:
-            return provider, VoiceParams()
-        return provider, VoiceParams(voice=vs.voice, speaker=vs.speaker, speed=vs.speed, pitch=vs.pitch)
+        return provider, voice_params(vs)  # the mood (select_delivery) is not wired yet
 
     def _fallback(self) -> TtsProvider | None:
         if self.cfg.fallback_tts is None:

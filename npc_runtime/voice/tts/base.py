@@ -6,10 +6,10 @@ conversation never stalls the others. Each provider says what it supports in :cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..frames import SynthChunk
-from .design import Delivery, VoiceDesign, delivered
+from .design import Delivery, VoiceDesign, delivered, warm_up_design
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class VoiceParams:
     speaker: int | None = None
     speed: float = 1.0
     pitch: float | None = None  # semitones, where supported
-    design: VoiceDesign = VoiceDesign()
+    design: VoiceDesign = field(default_factory=VoiceDesign)
     delivery: Delivery | None = None
     espeak: str | None = None
     expressiveness: float = 0.0
@@ -69,3 +69,4 @@ class TtsProvider:
     def warm_up(self, params: VoiceParams) -> None:
         """Run once so the first real sentence is not slowed by lazy initialisation."""
         self.synthesize("Hello.", params)
+        warm_up_design()

@@ -135,7 +135,9 @@ def _clamp(v: float, lo: float, hi: float) -> float:
     return float(min(hi, max(lo, v)))
 
 
-def style_chunks(chunks: list[SynthChunk], design: VoiceDesign, text: str, engine_pitch: bool = False) -> list[SynthChunk]:
+def style_chunks(
+    chunks: list[SynthChunk], design: VoiceDesign, text: str, engine_pitch: bool = False
+) -> list[SynthChunk]:
     """Apply ``design`` to each chunk of one sentence (rendered ``design.stretch`` times slower).
 
     ``engine_pitch``: the engine already shifted the pitch (espeak's ``-p``), so only the formant
@@ -155,7 +157,9 @@ def style_chunks(chunks: list[SynthChunk], design: VoiceDesign, text: str, engin
     return out
 
 
-def shape(x: FloatArray, rate: int, design: VoiceDesign, seed: int = 0, engine_pitch: bool = False) -> FloatArray:
+def shape(
+    x: FloatArray, rate: int, design: VoiceDesign, seed: int = 0, engine_pitch: bool = False
+) -> FloatArray:
     """The designed voice for one sentence of float audio in -1..1 (mono) at ``rate``."""
     if len(x) == 0 or design.neutral:
         return x
@@ -176,13 +180,18 @@ def shape(x: FloatArray, rate: int, design: VoiceDesign, seed: int = 0, engine_p
             wobble = np.sin(2 * math.pi * TREMBLE_HZ * t + phase) + 0.3 * np.sin(2 * math.pi * 2.1 * t)
             shift = rest + 0.45 * design.tremble * wobble
         y = pb.time_stretch(
-            y[None, :], float(rate), stretch_factor=1.0, pitch_shift_in_semitones=shift,
+            y[None, :],
+            float(rate),
+            stretch_factor=1.0,
+            pitch_shift_in_semitones=shift,
             preserve_formants=True,
             use_long_fft_window=False,  # speech: sharper onsets, and faster
         )[0]
         if design.tremble > 0.0:
             t = np.arange(len(y)) / rate
-            y = y * (1.0 + 0.22 * design.tremble * np.sin(2 * math.pi * TREMBLE_HZ * t + 1.3)).astype(np.float32)
+            y = y * (1.0 + 0.22 * design.tremble * np.sin(2 * math.pi * TREMBLE_HZ * t + 1.3)).astype(
+                np.float32
+            )
     if design.gruffness > 0.0:
         y = _gruff(y, rate, design.gruffness, rng, pb)
     if design.breathiness > 0.0:
@@ -226,7 +235,9 @@ def _breathy(y: FloatArray, rate: int, amount: float, rng: np.random.Generator, 
     chain = pb.Pedalboard([pb.HighpassFilter(1500.0), pb.LowpassFilter(min(7000.0, rate * 0.45))])
     noise = chain(noise, float(rate))
     noise = noise / max(float(np.std(noise)), 1e-6)
-    soft = pb.Pedalboard([pb.HighShelfFilter(cutoff_frequency_hz=2500.0, gain_db=-6.0 * amount)])(y, float(rate))
+    soft = pb.Pedalboard([pb.HighShelfFilter(cutoff_frequency_hz=2500.0, gain_db=-6.0 * amount)])(
+        y, float(rate)
+    )
     return (soft + 0.9 * amount * env * noise).astype(np.float32)
 
 
@@ -241,6 +252,15 @@ def _fade(y: FloatArray, rate: int) -> FloatArray:
 
 def _rms(x: FloatArray) -> float:
     return float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if len(x) else 0.0
+
+
+def warm_up_design() -> None:
+    """Load the DSP library and run it once (the first pitch shift pays its set-up), if installed."""
+    try:
+        _pedalboard()
+    except MissingDependencyError:
+        return
+    shape(np.zeros(2205, dtype=np.float32) + 0.01, 22_050, VoiceDesign(pitch=2.0, formant=1.0, gruffness=0.1))
 
 
 def _pedalboard() -> Any:

