@@ -35,18 +35,18 @@ PRESETS: dict[str, dict[str, float | str]] = {
         "speed": 0.92,
         "espeak": "en-gb+m2",
     },
-    "female": {"pitch": 7.0, "formant": 2.5, "brightness": 0.15, "breathiness": 0.1, "espeak": "en-us+f3"},
-    "young_female": {"pitch": 8.0, "formant": 3.0, "brightness": 0.3, "speed": 1.05, "espeak": "en-us+f4"},
+    "female": {"pitch": 9.0, "formant": 3.0, "brightness": 0.15, "breathiness": 0.1, "espeak": "en-us+f3"},
+    "young_female": {"pitch": 10.0, "formant": 3.5, "brightness": 0.3, "speed": 1.05, "espeak": "en-us+f4"},
     "old_female": {
-        "pitch": 5.0,
-        "formant": 2.0,
+        "pitch": 7.0,
+        "formant": 2.5,
         "tremble": 0.35,
         "breathiness": 0.25,
         "brightness": -0.15,
         "speed": 0.88,
         "espeak": "en-gb+f2",
     },
-    "child": {"pitch": 10.0, "formant": 4.5, "brightness": 0.2, "speed": 1.05, "espeak": "en-us+f5"},
+    "child": {"pitch": 12.0, "formant": 5.0, "brightness": 0.2, "speed": 1.05, "espeak": "en-us+f5"},
 }
 
 _DESIGN_FIELDS = tuple(f.name for f in fields(VoiceDesign) if f.name != "gain_db")
