@@ -274,6 +274,7 @@ def main() -> None:
         r = rows[-1]
         print(
             f"{v.name:22s} {f0:6.0f} {w:6.1f} {rtf:6.3f} {r['first_ms_p50']:10.0f} {r['first_ms_p95']:10.0f}"
+            f" {r['cpu_rtf']:8.3f} {r['first_cpu_ms_p50']:14.0f}"
         )
     report = {
         "load_average": load,
