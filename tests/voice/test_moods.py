@@ -7,8 +7,7 @@ from pathlib import Path
 
 from npc_runtime.protocol.messages.conversation import PlayerText
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
-from npc_runtime.runtime.voice_ext import VoiceExtension
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.tts.design import Delivery
 
@@ -25,9 +24,8 @@ async def _reply_delivery(runtime: Runtime, npc: str, text: str) -> tuple[Delive
         await client.send(PlayerText(conversation_id=mic.cid, text=text))
         msgs = await collect(client, mic.cid, lambda m: m.type == "npc_audio_end", timeout=60.0)
         end = of_type(msgs, "npc_audio_end")[0]
-        ext = runtime.extension("voice")
-        assert isinstance(ext, VoiceExtension)
-        reply = ext.sessions[mic.cid].speaker.replies[end.turn_id]
+        assert runtime.voice is not None
+        reply = runtime.voice.voices[mic.cid].speaker.replies[end.turn_id]
         return reply.params.delivery, end.chunks
     finally:
         await client.close()
