@@ -265,7 +265,10 @@ class VoiceExtension(Extension):
         except Exception as exc:
             log.warning("TTS %s is not available (%s); using %s", name, exc, self.cfg.fallback_tts)
             provider = self.tts(self.cfg.fallback_tts or "espeak")
-        mood = select_delivery(vs, ctx.allows) if ctx is not None and ctx.persona.id == npc_id else None
+        if ctx is not None and ctx.persona.id == npc_id:
+            mood = select_delivery(vs, ctx.allows)
+        else:  # no context: only a rule without a condition applies (as it will in the turn)
+            mood = select_delivery(vs, lambda _when: False)
         return provider, voice_params(vs, mood)
 
     def _fallback(self) -> TtsProvider | None:

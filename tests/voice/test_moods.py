@@ -47,6 +47,10 @@ async def test_mood_rules_follow_the_world(settings: Settings, personas_dir: Pat
     try:
         delivery, chunks = await _reply_delivery(runtime, "bram", "What are you working on?")
         assert delivery == Delivery("angry", 0.8) and chunks > 0
+        # Without a turn's context (a speculative prediction), only unconditional rules apply.
+        assert runtime.voice is not None
+        assert runtime.voice.voice_for("elda")[1].delivery == Delivery("calm", 0.5)
+        assert runtime.voice.voice_for("bram")[1].delivery is None
         # Mira's rule (happy when relationship.trust > 0.5) does not hold for a stranger.
         delivery, chunks = await _reply_delivery(runtime, "mira", "Do you have a room?")
         assert delivery is None and chunks > 0
