@@ -248,7 +248,9 @@ def _gruff(y: FloatArray, rate: int, amount: float, rng: np.random.Generator, pb
 
 def _breathy(y: FloatArray, rate: int, amount: float, rng: np.random.Generator, pb: Any) -> FloatArray:
     hop = max(1, rate // 100)
-    env = np.sqrt(np.convolve(y.astype(np.float64) ** 2, np.ones(hop) / hop, mode="same")).astype(np.float32)
+    power = np.concatenate([np.zeros(hop), np.cumsum(y.astype(np.float64) ** 2)])
+    mean = (power[hop:] - power[:-hop]) / hop  # 10 ms moving mean, trailing
+    env = np.sqrt(np.maximum(np.roll(mean, -(hop // 2)), 0.0)).astype(np.float32)
     noise = rng.standard_normal(len(y)).astype(np.float32)
     chain = pb.Pedalboard([pb.HighpassFilter(1500.0), pb.LowpassFilter(min(7000.0, rate * 0.45))])
     noise = chain(noise, float(rate))
