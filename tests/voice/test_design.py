@@ -243,48 +243,18 @@ def test_design_without_pedalboard_names_the_install(monkeypatch: pytest.MonkeyP
     assert shape(x, 22_050, VoiceDesign()) is x  # an undesigned voice needs no DSP library
 
 
-def test_voice_say_previews_a_mood(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from npc_runtime.cli import main
+def test_voice_say_previews_a_mood(tmp_path: Path) -> None:
+    def say(*extra: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "npc_runtime.cli", "voice", "say", "bram", "Get out of my forge, now."]
+        cmd += ["-o", str(tmp_path / "line.wav"), "--personas", str(REPO / "personas"), *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
-    def say(*extra: str) -> int:
-        out = tmp_path / "line.wav"
-        rc = main(
-            [
-                "voice",
-                "say",
-                "bram",
-                "Get out of my forge, now.",
-                "-o",
-                str(out),
-                "--personas",
-                str(REPO / "personas"),
-                *extra,
-            ]
-        )
-        assert rc == 0
-        with wave.open(str(out)) as w:
+    def frames(*extra: str) -> int:
+        assert say(*extra).returncode == 0
+        with wave.open(str(tmp_path / "line.wav")) as w:
             return w.getnframes()
 
-    calm, angry = say("--mood", "calm"), say("--mood", "angry", "--intensity", "1")
+    calm, angry = frames("--mood", "calm"), frames("--mood", "angry", "--intensity", "1")
     assert angry < calm  # angry is faster (x1.12) than calm (x0.93)
-    capsys.readouterr()
-    assert (
-        main(
-            [
-                "voice",
-                "say",
-                "bram",
-                "Hm.",
-                "-o",
-                str(tmp_path / "x.wav"),
-                "--personas",
-                str(REPO / "personas"),
-                "--mood",
-                "sad",
-                "--intensity",
-                "2",
-            ]
-        )
-        == 2
-    )
-    assert "outside 0..1" in capsys.readouterr().err
+    bad = say("--mood", "sad", "--intensity", "2")
+    assert bad.returncode == 2 and "outside 0..1" in bad.stderr
