@@ -65,6 +65,7 @@ def lint_personas(paths: Iterable[Path], checker: ConditionChecker | None = None
     """Every problem in the given files and directories, including ids used by two files."""
     problems: list[Problem] = []
     owners: dict[str, str] = {}
+    voices: dict[str, str] = {}  # voice settings -> the first persona id with them
     files = persona_files(paths)
     if not files:
         return [Problem(", ".join(str(p) for p in paths), None, "", f"no *{PERSONA_SUFFIX} files found")]
@@ -79,7 +80,28 @@ def lint_personas(paths: Iterable[Path], checker: ConditionChecker | None = None
             )
         owners[persona.id] = str(path)
         problems.extend(_warnings(persona, str(path)))
+        sound = _voice_key(persona)
+        if sound is not None and sound in voices:
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    "voice",
+                    f"the same voice settings as {voices[sound]}: players will hear one person",
+                    "warning",
+                )
+            )
+        elif sound is not None:
+            voices[sound] = persona.id
     return problems
+
+
+def _voice_key(persona: Persona) -> str | None:
+    """The persona's voice settings as a comparable string (moods aside); None when it has none."""
+    v = persona.voice.model_dump(exclude={"moods", "tts"}, exclude_defaults=True)
+    if not v:
+        return None  # the default voice: a warning would only repeat that voices are unset
+    return repr(sorted(v.items()))
 
 
 def _warnings(persona: Persona, file: str) -> list[Problem]:
@@ -90,6 +112,18 @@ def _warnings(persona: Persona, file: str) -> list[Problem]:
         out.append(
             Problem(
                 file, None, "fallback", "one fallback line only: players will hear it repeated", "warning"
+            )
+        )
+    v = persona.voice
+    if v.pitch is not None and v.formant is not None and abs(v.pitch - v.formant) > 9.0:
+        out.append(
+            Problem(
+                file,
+                None,
+                "voice.pitch",
+                f"pitch ({v.pitch:g}) and formant ({v.formant:g}) are {abs(v.pitch - v.formant):g} semitones "
+                "apart: the voice will sound artificial (keep them within 9)",
+                "warning",
             )
         )
     return out

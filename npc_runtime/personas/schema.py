@@ -136,14 +136,97 @@ class SeedMemory(_Strict):
     game_time: float = Field(default=0.0, description="Game hours at which it happened")
 
 
+VOICE_PRESETS = (
+    "male",
+    "young_male",
+    "old_male",
+    "big_male",
+    "female",
+    "young_female",
+    "old_female",
+    "child",
+)
+MOOD_NAMES = ("neutral", "angry", "afraid", "sad", "happy", "calm")
+
+# Designer-facing ranges of the voice block: (low, high, what goes wrong beyond them).
+VOICE_RANGES: dict[str, tuple[float, float, str]] = {
+    "pitch": (-12.0, 12.0, "semitones; beyond an octave the voice warbles"),
+    "formant": (
+        -6.0,
+        6.0,
+        "semitones of vocal-tract size; beyond that the voice sounds like a toy or a monster",
+    ),
+    "brightness": (-1.0, 1.0, "-1 dark ... 1 bright"),
+    "warmth": (-1.0, 1.0, "-1 thin ... 1 warm"),
+    "gruffness": (0.0, 1.0, "0 clean ... 1 rough"),
+    "breathiness": (0.0, 1.0, "0 clear ... 1 whispery"),
+    "tremble": (0.0, 1.0, "0 steady ... 1 shaking"),
+    "expressiveness": (-1.0, 1.0, "-1 flat ... 1 lively pitch movement"),
+}
+
+
+def _check_range(name: str, value: Any) -> Any:
+    lo, hi, meaning = VOICE_RANGES[name]
+    if isinstance(value, int | float) and not isinstance(value, bool) and not lo <= value <= hi:
+        raise ValueError(f"{name} {value} is out of range {lo:g}..{hi:g} ({meaning})")
+    return value
+
+
+class MoodRule(_Strict):
+    """A mood the character speaks in while a condition holds (first match wins)."""
+
+    mood: Literal["neutral", "angry", "afraid", "sad", "happy", "calm"] = Field(
+        description="How the lines are delivered: pace, pitch and pitch range, timbre, level"
+    )
+    when: str | None = Field(
+        default=None,
+        description="Condition on the NPC's view, e.g. 'relationship.trust < -0.5'; none: always",
+    )
+    intensity: float = Field(default=1.0, ge=0.0, le=1.0, description="0 none ... 1 full")
+
+
 class VoiceSettings(_Strict):
+    """How the character sounds. Every field is optional; see docs/personas.md "Voice"."""
+
     tts: Literal["piper", "espeak", "openai"] | None = Field(
         default=None, description="TTS provider; default: the runtime's setting"
     )
     voice: str | None = Field(default=None, description="Voice name of the provider")
     speaker: int | None = Field(default=None, ge=0)
-    speed: float = Field(default=1.0, gt=0.25, le=4.0)
-    pitch: float | None = Field(default=None, description="Semitones; where the provider supports it")
+    preset: (
+        Literal["male", "young_male", "old_male", "big_male", "female", "young_female", "old_female", "child"]
+        | None
+    ) = Field(default=None, description="A starting point; the fields below adjust it")
+    speed: float = Field(default=1.0, gt=0.25, le=4.0, description="Tempo, 1 = the engine's pace")
+    pitch: float | None = Field(
+        default=None, ge=-12.0, le=12.0, description="Pitch shift in semitones (+12 = an octave up)"
+    )
+    formant: float | None = Field(
+        default=None,
+        ge=-6.0,
+        le=6.0,
+        description="Vocal-tract size in semitones: + smaller (woman, child), - bigger (giant)",
+    )
+    brightness: float | None = Field(default=None, ge=-1.0, le=1.0, description="EQ above 3 kHz")
+    warmth: float | None = Field(default=None, ge=-1.0, le=1.0, description="EQ below 300 Hz")
+    gruffness: float | None = Field(default=None, ge=0.0, le=1.0, description="Saturation and roughness")
+    breathiness: float | None = Field(default=None, ge=0.0, le=1.0, description="Aspiration noise")
+    tremble: float | None = Field(default=None, ge=0.0, le=1.0, description="Pitch/level wobble (age)")
+    expressiveness: float | None = Field(
+        default=None, ge=-1.0, le=1.0, description="Pitch and timing variation: -1 flat, 1 lively"
+    )
+    espeak: str | None = Field(
+        default=None,
+        description="espeak-ng voice+variant for this character on espeak (fallback), e.g. 'en-us+f3'",
+    )
+    moods: list[MoodRule] = Field(
+        default_factory=list, description="Moods by condition (first whose 'when' holds wins)"
+    )
+
+    @field_validator(*VOICE_RANGES, mode="before")
+    @classmethod
+    def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
+        return _check_range(str(info.field_name), value)
 
 
 class Persona(_Strict):
@@ -238,6 +321,9 @@ class Persona(_Strict):
         for i, a in enumerate(self.actions):
             if a.when:
                 out.append((f"actions.{i}.when", a.when))
+        for i, rule in enumerate(self.voice.moods):
+            if rule.when:
+                out.append((f"voice.moods.{i}.when", rule.when))
         return out
 
 

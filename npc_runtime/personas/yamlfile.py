@@ -95,6 +95,8 @@ def validation_problems(exc: ValidationError, file: str, lines: dict[Loc, int]) 
             msg = "unknown field (check the spelling; see the JSON Schema for allowed fields)"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            msg = str(err["ctx"]["error"])  # our own validators' messages, without pydantic's prefix
         out.append(Problem(file, line_for(lines, loc), field_name(loc), msg))
     return out
 

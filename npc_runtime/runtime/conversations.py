@@ -74,6 +74,7 @@ class Conversation:
         self._ambient_task: asyncio.Task[None] | None = None
         self._ambient_stopped = False
         self._ambient_turn = False  # the turn in flight is one of the NPCs' exchange
+        self.turn_context: DialogueContext | None = None  # the current turn's (sinks read it)
 
     # -- public -----------------------------------------------------------------------------
     def add_sink(self, sink: TurnSink) -> None:
@@ -202,6 +203,7 @@ class Conversation:
         state = _TurnState()
         state.ambient = ambient
         self.current_turn = turn_id
+        self.turn_context = ctx  # the voice sink reads the turn's context (moods)
         for sink in self._sinks:
             await sink.on_start(turn_id, npc_id)
         stream = asyncio.create_task(self._stream(ctx, turn_id, npc_id, state, scripted, ref))

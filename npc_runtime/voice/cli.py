@@ -1,6 +1,7 @@
 """`npc-runtime voice ...`: hear a persona's voice and check what the recogniser makes of a file.
 
 npc-runtime voice say NPC_ID "TEXT" -o out.wav [--personas DIR] [--tts piper|espeak] [--visemes v.json]
+                      [--mood angry|afraid|sad|happy|calm|neutral] [--intensity 0..1]
 npc-runtime voice transcribe FILE.wav [--personas DIR] [--whole]
 """
 
@@ -36,9 +37,11 @@ def _personas(folder: Path) -> list[object]:
 
 def cmd_say(args: argparse.Namespace) -> int:
     from ..personas.schema import Persona
+    from .character import voice_params
     from .lipsync import visemes_from_phonemes
     from .models import shared_tts
-    from .tts.base import VoiceParams
+    from .sentences import SentenceSplitter
+    from .tts.design import Delivery
 
     personas = {p.id: p for p in _personas(args.personas) if isinstance(p, Persona)}
     persona = personas.get(args.npc_id)
@@ -46,10 +49,18 @@ def cmd_say(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown NPC '{args.npc_id}'; known: {', '.join(sorted(personas))}")
     vs = persona.voice
     name = args.tts or vs.tts or "piper"
-    params = VoiceParams(voice=vs.voice, speaker=vs.speaker, speed=vs.speed, pitch=vs.pitch)
+    try:
+        delivery = Delivery(args.mood, args.intensity) if args.mood else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    params = voice_params(vs, delivery)
+    if name != (vs.tts or "piper"):
+        params = params.for_fallback()  # another engine: its own default voice, same design
     tts = shared_tts(name)
+    splitter = SentenceSplitter()  # sentence by sentence, as the runtime speaks it
+    sentences = [s for s in splitter.feed(args.text) + splitter.flush() if s.strip()] or [args.text]
     t0 = time.perf_counter()
-    chunks = tts.synthesize(args.text, params)
+    chunks = [c for sentence in sentences for c in tts.synthesize(sentence, params)]
     took = time.perf_counter() - t0
     rate = chunks[0].audio.sample_rate
     audio = np.concatenate([c.audio.samples for c in chunks])
@@ -138,6 +149,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     say.add_argument("--personas", type=Path, default=DEFAULT_PERSONAS)
     say.add_argument("--tts", choices=["piper", "espeak", "openai"], help="override the persona's TTS")
     say.add_argument("--visemes", help="also write [[t_ms, viseme], ...] as JSON here")
+    say.add_argument(
+        "--mood",
+        choices=["neutral", "angry", "afraid", "sad", "happy", "calm"],
+        help="deliver the line in this mood",
+    )
+    say.add_argument("--intensity", type=float, default=1.0, help="of the mood, 0..1 (default 1)")
     say.set_defaults(func=cmd_say)
     tr = sub.add_parser("transcribe", help="transcribe a WAV file with the offline recogniser")
     tr.add_argument("file", type=Path)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..dialogue.context import DialogueContext
 from ..errors import ConfigError
 from ..host import ConversationControl, ConversationView, Extension, Host, Peer, Route, TurnSink, route
 from ..personas.schema import Persona
@@ -25,6 +26,7 @@ from ..protocol.messages.voice import (
     SpeechEnd,
     SpeechStart,
 )
+from .character import select_delivery, voice_params
 from .config import VoiceConfig
 from .events import VoiceEvent
 from .models import shared_stt, shared_tts, shared_vad
@@ -90,7 +92,9 @@ class _Port:
         sentences = splitter.feed(line) + splitter.flush()
         if not sentences:
             return None
-        provider, params = self.ext.voice_for(npc_id)
+        # The mood as of the last turn (the prediction has no context of its own; a mood that
+        # changes with this turn only costs the speculative synthesis).
+        provider, params = self.ext.voice_for(npc_id, getattr(self.conv, "turn_context", None))
         return Prediction(npc_id, split_first(sentences[0])[0], provider, params)
 
 
@@ -105,7 +109,7 @@ class VoiceSink(TurnSink):
 
     async def on_start(self, turn_id: int, npc_id: str) -> None:
         self.voice.stream_idle.clear()
-        provider, params = self.ext.voice_for(npc_id)
+        provider, params = self.ext.voice_for(npc_id, getattr(self.conv, "turn_context", None))
         reply = Reply(turn_id, npc_id, provider, params, timer=self.voice.next_timer)
         self.voice.next_timer = None
         self._replies[turn_id] = reply
@@ -251,7 +255,8 @@ class VoiceExtension(Extension):
     def tts(self, name: str) -> TtsProvider:
         return shared_tts(name, self.cfg.tts_options.get(name, {}))
 
-    def voice_for(self, npc_id: str) -> tuple[TtsProvider, VoiceParams]:
+    def voice_for(self, npc_id: str, ctx: DialogueContext | None = None) -> tuple[TtsProvider, VoiceParams]:
+        """The NPC's TTS and voice; with a turn's context, in the mood its ``voice.moods`` pick."""
         persona = self.host.personas.get(npc_id)
         vs = persona.voice if persona is not None else None
         name = (vs.tts if vs is not None else None) or self.cfg.tts
@@ -260,9 +265,11 @@ class VoiceExtension(Extension):
         except Exception as exc:
             log.warning("TTS %s is not available (%s); using %s", name, exc, self.cfg.fallback_tts)
             provider = self.tts(self.cfg.fallback_tts or "espeak")
-        if vs is None:
-            return provider, VoiceParams()
-        return provider, VoiceParams(voice=vs.voice, speaker=vs.speaker, speed=vs.speed, pitch=vs.pitch)
+        if ctx is not None and ctx.persona.id == npc_id:
+            mood = select_delivery(vs, ctx.allows)
+        else:  # no context: only a rule without a condition applies (as it will in the turn)
+            mood = select_delivery(vs, lambda _when: False)
+        return provider, voice_params(vs, mood)
 
     def _fallback(self) -> TtsProvider | None:
         if self.cfg.fallback_tts is None:

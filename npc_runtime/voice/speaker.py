@@ -253,7 +253,7 @@ class Speaker:
                 raise
             log.warning("TTS %s failed (%s); using %s", reply.provider.name, exc, fallback.name)
             reply.provider = fallback
-            reply.params = VoiceParams(speed=reply.params.speed, pitch=reply.params.pitch)
+            reply.params = reply.params.for_fallback()
             return await asyncio.to_thread(fallback.synthesize, text, reply.params)
 
     def _time_words(self, reply: Reply, sentence: str, start_ms: float, end_ms: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import TtsCaps, TtsProvider, VoiceParams
+from .design import Delivery, VoiceDesign
 
 
 def load_tts(name: str, **options: Any) -> TtsProvider:
@@ -24,4 +25,4 @@ def load_tts(name: str, **options: Any) -> TtsProvider:
     raise ValueError(f"unknown TTS provider {name!r}; use 'piper', 'espeak' or 'openai'")
 
 
-__all__ = ["TtsCaps", "TtsProvider", "VoiceParams", "load_tts"]
+__all__ = ["Delivery", "TtsCaps", "TtsProvider", "VoiceDesign", "VoiceParams", "load_tts"]

@@ -2,7 +2,8 @@
 
 Piper yields one chunk per sentence with the espeak-ng IPA phonemes it spoke; we spread those
 phonemes over the chunk's voiced span for lip-sync (the bundled model has no alignment output).
-Supports ``speed`` (length scale) and ``speaker`` (multi-speaker voices); not ``pitch``.
+Supports ``speed`` (length scale), ``speaker`` (multi-speaker voices), ``expressiveness`` (noise
+scales) and the voice design (pitch, formant, timbre; :mod:`.design`), applied to each sentence.
 ``voice`` may name another Piper ``.onnx`` file.
 """
 
@@ -16,6 +17,7 @@ from ...errors import MissingDependencyError, ProviderError
 from ..frames import AudioFrame, SynthChunk, float_to_int16
 from ..lipsync import time_phonemes
 from .base import TtsCaps, TtsProvider, VoiceParams
+from .design import style_chunks
 
 try:
     from piper import PiperVoice, SynthesisConfig
@@ -33,7 +35,7 @@ def default_voice_path() -> Path:
 
 class PiperTts(TtsProvider):
     name = "piper"
-    caps = TtsCaps(phonemes=True, pitch=False, speakers=True, offline=True)
+    caps = TtsCaps(phonemes=True, pitch=True, speakers=True, offline=True)
 
     def __init__(self, default_voice: str | None = None, threads: int = 2, spinning: bool = False) -> None:
         """``threads``: onnxruntime intra-op threads per synthesis; ``spinning``: let idle ORT
@@ -85,9 +87,14 @@ class PiperTts(TtsProvider):
 
     def synthesize(self, text: str, params: VoiceParams) -> list[SynthChunk]:
         voice = self._voice(params.voice)
+        design, speed, expressiveness = params.effective()
+        # Rendered design.stretch times slower; the formant resampling brings the tempo back.
+        variation = 2.0**expressiveness
         cfg = SynthesisConfig(
             speaker_id=params.speaker if voice.config.num_speakers > 1 else None,
-            length_scale=(voice.config.length_scale / params.speed) if params.speed else None,
+            length_scale=voice.config.length_scale / speed * design.stretch,
+            noise_scale=voice.config.noise_scale * variation,
+            noise_w_scale=voice.config.noise_w_scale * variation,
         )
         chunks: list[SynthChunk] = []
         pieces = list(voice.synthesize(text, syn_config=cfg))
@@ -95,4 +102,4 @@ class PiperTts(TtsProvider):
             frame = AudioFrame(float_to_int16(piece.audio_float_array), piece.sample_rate)
             # Piper splits the text itself; each chunk gets the whole text only once.
             chunks.append(SynthChunk(frame, text if i == 0 else "", time_phonemes(piece.phonemes, frame)))
-        return chunks
+        return style_chunks(chunks, design, text)
