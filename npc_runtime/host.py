@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .dialogue.actions import ActionRejected
-from .dialogue.context import ContextPart, HistoryEntry
+from .dialogue.context import ContextPart, DialogueContext, HistoryEntry
 from .personas.schema import ActionSpec, Persona
 from .protocol.messages import Message
 
@@ -100,6 +100,11 @@ class ConversationView(Protocol):
 
     @property
     def history(self) -> Sequence[HistoryEntry]: ...
+
+    @property
+    def turn_context(self) -> DialogueContext | None:
+        """The dialogue context of the turn in flight, or of the last one (e.g. for a voice's mood)."""
+        ...
 
 
 class ConversationControl(ConversationView, Protocol):

@@ -94,7 +94,7 @@ class _Port:
             return None
         # The mood as of the last turn (the prediction has no context of its own; a mood that
         # changes with this turn only costs the speculative synthesis).
-        provider, params = self.ext.voice_for(npc_id, getattr(self.conv, "turn_context", None))
+        provider, params = self.ext.voice_for(npc_id, self.conv.turn_context)
         return Prediction(npc_id, split_first(sentences[0])[0], provider, params)
 
 
@@ -109,7 +109,7 @@ class VoiceSink(TurnSink):
 
     async def on_start(self, turn_id: int, npc_id: str) -> None:
         self.voice.stream_idle.clear()
-        provider, params = self.ext.voice_for(npc_id, getattr(self.conv, "turn_context", None))
+        provider, params = self.ext.voice_for(npc_id, self.conv.turn_context)
         reply = Reply(turn_id, npc_id, provider, params, timer=self.voice.next_timer)
         self.voice.next_timer = None
         self._replies[turn_id] = reply
