@@ -144,6 +144,11 @@ class VoiceSettings(_Strict):
     speaker: int | None = Field(default=None, ge=0)
     speed: float = Field(default=1.0, gt=0.25, le=4.0)
     pitch: float | None = Field(default=None, description="Semitones; where the provider supports it")
+    s2s: str | None = Field(
+        default=None,
+        description="Speech-to-speech profile (settings voice.s2s.profiles) this NPC answers with; "
+        "'none': the cascade; default: the runtime's voice.s2s.default",
+    )
 
 
 class Persona(_Strict):
