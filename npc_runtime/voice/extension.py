@@ -191,6 +191,11 @@ class VoiceExtension(Extension):
             self.cfg = VoiceConfig.model_validate(host.settings.voice or {})
         except ValidationError as exc:
             raise ConfigError(f"settings 'voice' section: {exc}") from exc
+        for profile in self.cfg.s2s.profiles.values():
+            if profile.provider == "openai-realtime":  # a missing API key fails at start, not mid-game
+                from .s2s.openai_realtime import api_key_for
+
+                api_key_for(profile)
         self.voices: dict[str, VoiceConversation] = {}
         self.s2s: dict[str, S2sTurns] = {}  # conversation id -> its speech-to-speech path
         self._stt: Any = None

@@ -80,6 +80,7 @@ class S2sSession(ABC):
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
         self.connected = False
+        self.closed = False  # closed for good (the conversation ended)
         self.fresh = True  # no reply yet on this link (the server knows nothing of the conversation)
         self.stats = {"replies": 0, "completed": 0, "timeouts": 0, "failures": 0, "connects": 0}
 
@@ -88,6 +89,8 @@ class S2sSession(ABC):
         """Open the link (a no-op when open); ProviderError when it cannot be opened in time."""
         if self.connected:
             return
+        if self.closed:
+            raise ProviderError(self.name, "the session is closed")
         budget = self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
         try:
             async with asyncio.timeout(max(budget, 0.001)):
@@ -101,6 +104,9 @@ class S2sSession(ABC):
         except Exception as exc:
             await self._drop()
             raise ProviderError(self.name, f"could not connect: {type(exc).__name__}: {exc}") from exc
+        if self.closed:  # the conversation ended while connecting
+            await self._drop()
+            raise ProviderError(self.name, "the session is closed")
         self.connected = True
         self.fresh = True
         self.stats["connects"] += 1
@@ -179,6 +185,7 @@ class S2sSession(ABC):
                 await self._drop()
 
     async def close(self) -> None:
+        self.closed = True
         await self._drop()
 
     async def _drop(self) -> None:

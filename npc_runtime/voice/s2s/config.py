@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class S2sProfile(BaseModel):
@@ -62,3 +62,10 @@ class S2sConfig(BaseModel):
         "turn is answered by the cascade instead (with a warning)",
     )
     profiles: dict[str, S2sProfile] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> S2sConfig:
+        if self.default not in (None, "none") and self.default not in self.profiles:
+            known = ", ".join(sorted(self.profiles)) or "none are configured"
+            raise ValueError(f"default '{self.default}' is not one of the profiles ({known})")
+        return self

@@ -103,7 +103,8 @@ class S2sTurns:
         try:
             await self.session.connect()
         except ProviderError as exc:
-            log.warning("speech-to-speech link not open yet (%s); the first turn will retry", exc)
+            if not self.session.closed:
+                log.warning("speech-to-speech link not open yet (%s); the first turn will retry", exc)
 
     # -- turns ------------------------------------------------------------------------------------------
     def provider(self, ctx: DialogueContext, cascade: DialogueProvider) -> DialogueProvider:
@@ -137,6 +138,8 @@ class S2sTurns:
                 timeout=True,
             )
         reply.external = True
+        for old in [t for t in self.items if t < reply.turn_id - 4]:
+            del self.items[old]
         request = request_for(ctx)
         await self._commit_audio(deadline)
         voice = ExternalVoice(reply, self._emit, self._clock, self._out_rate(reply.npc_id), self._chunk_ms)
@@ -190,8 +193,6 @@ class S2sTurns:
         """After a cut reply: tell the model how much of it the player heard (its transcript on the
         server is cut there too, so it does not think it said what nobody heard)."""
         entry = self.items.pop(reply.turn_id, None)
-        for old in [t for t in self.items if t < reply.turn_id - 4]:
-            del self.items[old]
         if entry is None:
             return
         item_id, voice = entry
