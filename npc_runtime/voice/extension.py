@@ -85,6 +85,8 @@ class _Port:
     async def predict(self, text: str) -> Prediction | None:
         """The first sentence of the authored line the turn would answer ``text`` with, read
         without running the turn (no action, no history, nothing recorded)."""
+        if self.s2s is not None:  # the model speaks the reply: nothing to synthesize ahead
+            return None
         preview = await self.ext.host.preview_reply(self.conv, text)
         if preview is None:
             return None
@@ -266,21 +268,22 @@ class VoiceExtension(Extension):
 
     def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
         vs = persona.voice
+        problems: list[tuple[str, str]] = []
         if vs.s2s not in (None, "none") and vs.s2s not in self.cfg.s2s.profiles:
             known = ", ".join(sorted(self.cfg.s2s.profiles)) or "none are configured"
-            return [
+            problems.append(
                 (
                     "voice.s2s",
                     f"no speech-to-speech profile '{vs.s2s}' in settings voice.s2s.profiles ({known}); "
                     "use one of them or 'none'",
                 )
-            ]
+            )
         name = vs.tts or self.cfg.tts
         if vs.voice and name == "piper" and not Path(vs.voice).is_file():
-            return [
+            problems.append(
                 ("voice.voice", f"Piper voice file '{vs.voice}' not found; give the path of a .onnx voice")
-            ]
-        return []
+            )
+        return problems
 
     def tts(self, name: str) -> TtsProvider:
         return shared_tts(name, self.cfg.tts_options.get(name, {}))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from npc_runtime.errors import ConfigError
 from npc_runtime.protocol.messages import Message
 from npc_runtime.protocol.messages.voice import AudioReady, PlaybackReport, PlaybackStarted
 from npc_runtime.runtime.app import Runtime
@@ -271,6 +272,10 @@ async def test_a_connection_lost_mid_reply_keeps_what_was_said_and_reconnects(
     second = await collect(client, mic.cid, _final, timeout=30)
     assert of_type(second, "npc_text_final")[0].text == WOLVES
     assert len(realtime.events("__connect__")) == 2
+    # The new link's instructions carry what Bram remembers of the first turn: what was heard.
+    instructions = realtime.events("session.update")[-1]["session"]["instructions"]
+    memories = instructions.split("What you remember")[1]
+    assert 'I said to player: "The wolves came down from the ridge' in memories
 
 
 @pytest.mark.parametrize("realtime", [script({"text": WOLVES}, api="beta")], indirect=True)
@@ -314,3 +319,19 @@ async def test_each_persona_chooses_its_path(
     runtime_server.refresh_personas()
     problem = await collect(client, "", lambda m: m.type == "persona_error")
     assert any(p.field == "voice.s2s" and "nope" in p.message for p in problem[-1].problems)
+
+
+def test_settings_mistakes_stop_the_runtime_at_start(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NPC_TEST_REALTIME_KEY", raising=False)
+    remote = {"base_url": "wss://realtime.example.com/v1", "api_key_env": "NPC_TEST_REALTIME_KEY"}
+    with pytest.raises(ConfigError, match="NPC_TEST_REALTIME_KEY"):  # no key, not on loopback
+        Runtime(make_settings(voice={"s2s": {"profiles": {"cloud": remote}}}))
+    with pytest.raises(ConfigError, match="default 'cloud' is not one of the profiles"):
+        Runtime(make_settings(voice={"s2s": {"default": "cloud"}}))
+    with pytest.raises(ConfigError, match="ws:// or wss://"):
+        Runtime(make_settings(voice={"s2s": {"profiles": {"x": {"base_url": "https://api.openai.com/v1"}}}}))
+    monkeypatch.setenv("NPC_TEST_REALTIME_KEY", "sk-test")
+    runtime = Runtime(make_settings(voice={"s2s": {"profiles": {"cloud": remote}}}))
+    assert runtime.voice is not None and runtime.voice.cfg.s2s.profiles["cloud"].voice == "alloy"
