@@ -268,6 +268,8 @@ async def test_a_connection_lost_mid_reply_keeps_what_was_said_and_reconnects(
     final = of_type(msgs, "npc_text_final")[0]
     assert final.text and LONG.startswith(final.text) and len(final.text) < len(LONG)
     assert of_type(msgs, "npc_audio") and of_type(msgs, "npc_audio_end")
+    subtitles = " ".join(c.text for c in of_type(msgs, "npc_audio") if c.text)
+    assert subtitles.split() == final.text.split()  # what came was sent, every word on a chunk
     await mic.push_to_talk(player_line("And the big grey one?"))
     second = await collect(client, mic.cid, _final, timeout=30)
     assert of_type(second, "npc_text_final")[0].text == WOLVES

@@ -146,32 +146,39 @@ class S2sTurns:
         held = ""  # transcript that came before the first audio: said once the voice starts
         spoke = False
         within = deadline - self._clock.monotonic()
-        async for event in self.session.reply(request, within):
-            if isinstance(event, ReplyAudio):
-                self.items[reply.turn_id] = (event.item_id, voice)
-                if not spoke:
-                    spoke = True
-                    yield SourceTag("llm")
-                    if held:
-                        voice.text(held)
-                        yield TextPiece(held)
-                        held = ""
-                await voice.audio(event.pcm)
-            elif isinstance(event, ReplyText):
-                if spoke:
-                    voice.text(event.text)
-                    yield TextPiece(event.text)
-                else:
-                    held += event.text
-            elif isinstance(event, ReplyCall):
-                proposal = self._proposal(event)
-                if proposal is not None:
-                    yield proposal
-            elif isinstance(event, PlayerTranscript):
-                self.server_transcripts.append(event.text)
-                log.info(
-                    "conversation: the model heard the player say %r (local: %r)", event.text, ctx.player_text
-                )
+        try:
+            async for event in self.session.reply(request, within):
+                if isinstance(event, ReplyAudio):
+                    self.items[reply.turn_id] = (event.item_id, voice)
+                    if not spoke:
+                        spoke = True
+                        yield SourceTag("llm")
+                        if held:
+                            voice.text(held)
+                            yield TextPiece(held)
+                            held = ""
+                    await voice.audio(event.pcm)
+                elif isinstance(event, ReplyText):
+                    if spoke:
+                        voice.text(event.text)
+                        yield TextPiece(event.text)
+                    else:
+                        held += event.text
+                elif isinstance(event, ReplyCall):
+                    proposal = self._proposal(event)
+                    if proposal is not None:
+                        yield proposal
+                elif isinstance(event, PlayerTranscript):
+                    self.server_transcripts.append(event.text)
+                    log.info(
+                        "conversation: the model heard the player say %r (local: %r)",
+                        event.text,
+                        ctx.player_text,
+                    )
+        except ProviderError:
+            if spoke:  # the player hears what came: send it, then the caller ends the turn
+                await voice.flush()
+            raise
         if not spoke:
             raise ProviderError(self.session.name, "the reply had no audio")
         if held:
