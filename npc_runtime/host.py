@@ -98,6 +98,11 @@ class ConversationView(Protocol):
     def mode(self) -> str: ...
 
     @property
+    def s2s(self) -> str | None:
+        """The speech-to-speech profile the client asked for (``none``: the cascade; None: not asked)."""
+        ...
+
+    @property
     def closed(self) -> bool: ...
 
     @property

@@ -58,6 +58,7 @@ class Conversation:
         self.npc_ids = npc_ids
         self.player_id = player_id
         self.mode = mode
+        self.s2s: str | None = None  # the speech-to-speech profile asked for at conversation_start
         self._sinks: list[TurnSink] = []
         self.history: deque[HistoryEntry] = deque(maxlen=max(runtime.settings.history_turns * 2, 2))
         self.turn_counter = 0

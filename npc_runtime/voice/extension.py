@@ -306,14 +306,15 @@ class VoiceExtension(Extension):
         provider, params = self.voice_for(npc_id)
         return provider.sample_rate(params)
 
-    def s2s_profile(self, npc_ids: list[str]) -> S2sProfile | None:
+    def s2s_profile(self, npc_ids: list[str], asked: str | None = None) -> S2sProfile | None:
         """The speech-to-speech profile a conversation with these NPCs answers with, or None for the
-        cascade: the persona's ``voice.s2s``, else the runtime's ``voice.s2s.default``; groups
-        always use the cascade (one model voice cannot speak for several people)."""
+        cascade: the one the client ``asked`` for at conversation_start, else the persona's
+        ``voice.s2s``, else the runtime's ``voice.s2s.default``; groups always use the cascade
+        (one model voice cannot speak for several people)."""
         if len(npc_ids) != 1:
             return None
         persona = self.host.personas.get(npc_ids[0])
-        name = (persona.voice.s2s if persona is not None else None) or self.cfg.s2s.default
+        name = asked or (persona.voice.s2s if persona is not None else None) or self.cfg.s2s.default
         if name is None or name == "none":
             return None
         return self.cfg.s2s.profiles.get(name)
@@ -327,7 +328,23 @@ class VoiceExtension(Extension):
             return None
 
     # conversations -------------------------------------------------------------------------------
+    def _check_asked(self, conv: ConversationControl) -> None:
+        asked = conv.s2s
+        if asked is None or asked == "none":
+            return
+        problem = None
+        if asked not in self.cfg.s2s.profiles:
+            known = ", ".join(sorted(self.cfg.s2s.profiles)) or "none are configured"
+            problem = f"s2s: no speech-to-speech profile '{asked}' on this runtime ({known}); or 'none'"
+        elif conv.mode not in VOICE_MODES:
+            problem = "s2s: speech-to-speech needs mode 'push_to_talk' or 'hands_free'"
+        elif len(conv.npc_ids) != 1:
+            problem = "s2s: speech-to-speech speaks for one NPC; start the group without it"
+        if problem is not None:
+            raise ProtocolError(ErrorCode.INVALID_FIELDS, problem)
+
     async def on_conversation_start(self, conv: ConversationControl) -> None:
+        self._check_asked(conv)
         if conv.mode not in VOICE_MODES:
             return
         try:
@@ -342,7 +359,7 @@ class VoiceExtension(Extension):
         )
         port.voice = voice
         self.voices[conv.id] = voice
-        profile = self.s2s_profile(conv.npc_ids)
+        profile = self.s2s_profile(conv.npc_ids, conv.s2s)
         if profile is not None:
             try:
                 session = open_session(profile)

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from npc_runtime.errors import ConfigError
-from npc_runtime.protocol.messages import Message
+from npc_runtime.protocol.messages import ConversationStart, ConversationStarted, Message
 from npc_runtime.protocol.messages.voice import AudioReady, PlaybackReport, PlaybackStarted
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.settings import Settings
-from npc_runtime.transport.client import AsyncClient
+from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 from npc_runtime.voice.frames import rms_dbfs
 
 from .conftest import VOICE_TEST_SETTINGS, Mic, _synth, collect, of_type, pcm_of, player_line, silence
@@ -337,3 +337,29 @@ def test_settings_mistakes_stop_the_runtime_at_start(
     monkeypatch.setenv("NPC_TEST_REALTIME_KEY", "sk-test")
     runtime = Runtime(make_settings(voice={"s2s": {"profiles": {"cloud": remote}}}))
     assert runtime.voice is not None and runtime.voice.cfg.s2s.profiles["cloud"].voice == "alloy"
+
+
+@pytest.mark.parametrize("realtime", [script({"text": WOLVES})], indirect=True)
+async def test_a_conversation_chooses_its_path_at_start(client: AsyncClient, realtime: FakeRealtime) -> None:
+    """``conversation_start`` with ``s2s: none`` keeps the cascade although the runtime's default
+    is a model; a profile the runtime does not have, text mode or a group is ``invalid_fields``."""
+    started = await client.request(
+        ConversationStart(npc_ids=["bram"], mode="push_to_talk", greet=False, s2s="none")
+    )
+    assert isinstance(started, ConversationStarted)
+    mic = Mic(client, started.conversation_id)
+    await mic.open()
+    await mic.play(silence(0.4))
+    await mic.push_to_talk(player_line("Tell me about the wolves."))
+    msgs = await collect(client, mic.cid, _final, timeout=30)
+    assert of_type(msgs, "npc_text_final")[0].text == AUTHORED_WOLVES
+    assert {c.viseme_kind for c in of_type(msgs, "npc_audio")} == {"viseme"}
+    assert not realtime.events("__connect__")
+    for bad, words in (
+        (ConversationStart(npc_ids=["bram"], mode="push_to_talk", s2s="nope"), "no speech-to-speech profile"),
+        (ConversationStart(npc_ids=["bram"], mode="text", s2s="test"), "needs mode"),
+        (ConversationStart(npc_ids=["bram", "mira"], mode="hands_free", s2s="test"), "one NPC"),
+    ):
+        with pytest.raises(RuntimeErrorReply) as refused:
+            await client.request(bad)
+        assert refused.value.error.code == "invalid_fields" and words in refused.value.error.message
