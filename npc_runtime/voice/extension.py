@@ -61,6 +61,8 @@ class _Port:
 
     def start_turn(self, text: str) -> None:
         assert self.voice is not None
+        if self.s2s is not None:
+            self.s2s.end()  # the utterance is committed now, answered when its turn runs
         task = asyncio.create_task(self._turn(text), name=f"voice-turn-{self.conv.id}")
         self.voice.turn_tasks.add(task)
         task.add_done_callback(self.voice.turn_tasks.discard)

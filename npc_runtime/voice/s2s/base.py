@@ -121,8 +121,13 @@ class S2sSession(ABC):
         if self.connected:
             self._clear()
 
+    def commit(self) -> None:
+        """The utterance is over: the server adds it to the conversation (answered by :meth:`reply`)."""
+        if self.connected:
+            self._commit()
+
     async def reply(self, request: S2sRequest, first_audio_within: float) -> AsyncIterator[S2sEvent]:
-        """Answer the utterance appended since the last reply.
+        """Answer the utterances committed since the last reply.
 
         Raises ProviderError (``timeout`` set) when no audio has come ``first_audio_within``
         seconds from now (the link is then dropped: the next turn reconnects), or when the
@@ -198,7 +203,7 @@ class S2sSession(ABC):
     # -- the provider's side ---------------------------------------------------------------------------
     @abstractmethod
     def _reply(self, request: S2sRequest) -> AsyncIterator[S2sEvent]:
-        """Configure the turn, commit the utterance, ask for a reply and yield it until it is done."""
+        """Configure the turn, ask for a reply and yield it until it is done."""
 
     @abstractmethod
     async def _connect(self) -> None:
@@ -211,6 +216,10 @@ class S2sSession(ABC):
     @abstractmethod
     def _clear(self) -> None:
         """Queue the clearing of the server's input buffer."""
+
+    @abstractmethod
+    def _commit(self) -> None:
+        """Queue the commit of the server's input buffer."""
 
     @abstractmethod
     async def _cancel_reply(self) -> bool:

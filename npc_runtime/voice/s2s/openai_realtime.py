@@ -138,6 +138,9 @@ class OpenAiRealtime(S2sSession):
     def _clear(self) -> None:
         self._send({"type": "input_audio_buffer.clear"})
 
+    def _commit(self) -> None:
+        self._send({"type": "input_audio_buffer.commit"})
+
     async def _cancel_reply(self) -> bool:
         if self._response is not None:
             self._send({"type": "response.cancel", "response_id": self._response})
@@ -239,7 +242,6 @@ class OpenAiRealtime(S2sSession):
                 ),
             }
         )
-        self._send({"type": "input_audio_buffer.commit"})
         follow_ups = 0
         while True:
             self._send({"type": "response.create"})

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -77,6 +78,8 @@ class S2sTurns:
         self._up = StreamResampler(STT_RATE, S2S_RATE)
         self._utterance: list[bytes] = []  # the utterance at 24 kHz, to resend on a new link
         self._streamed_on: int | None = None  # the link the utterance was streamed on, if whole
+        # Utterances over and waiting for their turn: (audio, the link it was committed on).
+        self._ready: deque[tuple[list[bytes], int | None]] = deque(maxlen=8)
         self.items: dict[int, tuple[str, ExternalVoice]] = {}  # turn id -> (item id, its voice)
         self.server_transcripts: list[str] = []
         self.stats = {"s2s": 0, "fallbacks": 0, "cut": 0, "truncated": 0}
@@ -98,6 +101,21 @@ class S2sTurns:
         self._utterance = []
         self.session.clear()
 
+    def end(self) -> None:
+        """The utterance starts a turn: commit it now (the player may speak again before the
+        turn begins), or keep it to send when the turn connects."""
+        tail = self._up.process(np.zeros(0, dtype=np.int16), last=True).astype("<i2").tobytes()
+        if tail:
+            self._utterance.append(tail)
+            self.session.append(tail)
+        link = self.session.stats["connects"] if self.session.connected else None
+        committed = link if link is not None and self._streamed_on == link else None
+        if committed is not None:
+            self.session.commit()
+        self._ready.append((self._utterance, committed))
+        self._utterance = []
+        self._up = StreamResampler(STT_RATE, S2S_RATE)
+
     async def warm(self) -> None:
         """Open the link before the first turn (a failure here only costs that turn the budget)."""
         try:
@@ -111,21 +129,25 @@ class S2sTurns:
         """The host's ``reply_with`` hook: answer this turn with the model, else with ``cascade``."""
         return S2sDialogue(self, cascade)
 
-    async def _commit_audio(self, deadline: float) -> None:
-        """Connect if need be, and make sure the server has the whole utterance."""
-        await self.session.connect(deadline - self._clock.monotonic())
-        tail = self._up.process(np.zeros(0, dtype=np.int16), last=True).astype("<i2").tobytes()
-        if tail:
-            self._utterance.append(tail)
-            self.session.append(tail)
-        if self._streamed_on != self.session.stats["connects"]:  # (re)connected mid-utterance
-            self.session.clear()
-            for pcm in self._utterance:
-                self.session.append(pcm)
-        self._utterance = []
-        self._up = StreamResampler(STT_RATE, S2S_RATE)
+    def take_utterance(self) -> tuple[list[bytes], int | None] | None:
+        """The oldest utterance waiting for its turn (each s2s turn takes one, used or not)."""
+        return self._ready.popleft() if self._ready else None
 
-    async def answer(self, ctx: DialogueContext, reply: Reply) -> AsyncIterator[DialogueChunk]:
+    async def _commit_audio(self, utterance: tuple[list[bytes], int | None] | None, deadline: float) -> None:
+        """Connect if need be, and make sure the server has the turn's utterance."""
+        await self.session.connect(deadline - self._clock.monotonic())
+        if utterance is None:
+            raise ProviderError(self.session.name, "no utterance to answer")
+        audio, committed = utterance
+        if committed != self.session.stats["connects"]:  # not (wholly) on this link: send it now
+            self.session.clear()
+            for pcm in audio:
+                self.session.append(pcm)
+            self.session.commit()
+
+    async def answer(
+        self, ctx: DialogueContext, reply: Reply, utterance: tuple[list[bytes], int | None] | None
+    ) -> AsyncIterator[DialogueChunk]:
         """The model's reply as dialogue chunks; its audio goes out on ``reply`` meanwhile.
         Raises ProviderError before any audio went out (the caller then asks the cascade)."""
         start = reply.timer.t_end if reply.timer is not None else self._clock.monotonic()
@@ -141,7 +163,7 @@ class S2sTurns:
         for old in [t for t in self.items if t < reply.turn_id - 4]:
             del self.items[old]
         request = request_for(ctx)
-        await self._commit_audio(deadline)
+        await self._commit_audio(utterance, deadline)
         voice = ExternalVoice(reply, self._emit, self._clock, self._out_rate(reply.npc_id), self._chunk_ms)
         held = ""  # transcript that came before the first audio: said once the voice starts
         spoke = False
@@ -233,6 +255,7 @@ class S2sDialogue(DialogueProvider):
 
     async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
         turns = self.turns
+        utterance = turns.take_utterance()
         reply = turns.speaker.current
         if reply is None or reply.stopped:  # no voice reply for this turn: nothing to speak with
             async for chunk in self.cascade.stream(ctx):
@@ -240,7 +263,7 @@ class S2sDialogue(DialogueProvider):
             return
         turns.stats["s2s"] += 1
         try:
-            async for chunk in turns.answer(ctx, reply):
+            async for chunk in turns.answer(ctx, reply, utterance):
                 yield chunk
             return
         except ProviderError as exc:
