@@ -135,6 +135,7 @@ async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, seq: int) -
             row["kind"] = msg.viseme_kind  # type: ignore[attr-defined]
         elif kind == "warning":
             row["fallback"] = True
+            row["warning"] = msg.message  # type: ignore[attr-defined]
         elif kind == "turn_metrics":
             row.update({s: getattr(msg, s) for s in STAGES})
         elif kind == "npc_audio_end":
@@ -168,6 +169,7 @@ async def run(endpoint: str, lines: list[tuple[str, np.ndarray]], rounds: int) -
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": len(rows), "fallbacks": sum(r["fallback"] for r in rows)}
+    out["warnings"] = sorted({r["warning"] for r in rows if r.get("warning")})
     for key in ["total", *STAGES]:
         vals = [r[key] for r in rows if r.get(key) is not None]
         out[key] = {"p50": round(pct(vals, 50), 1), "p95": round(pct(vals, 95), 1)} if vals else None
@@ -229,6 +231,8 @@ def main() -> None:
             f"{name:9s} n={r['n']:2d} fallbacks={r['fallbacks']:2d}  total p50 {r['total']['p50']:7.1f} ms"
             f"  p95 {r['total']['p95']:7.1f} ms  (load {r['load_avg']})  stages p50: {stages}"
         )
+        for warning in r["warnings"]:
+            print(f"{'':9s} warning: {warning}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     if args.plot:
