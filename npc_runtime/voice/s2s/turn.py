@@ -29,7 +29,7 @@ import numpy as np
 from ...clock import Clock
 from ...dialogue.base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ...dialogue.context import DialogueContext
-from ...dialogue.prompt import action_tools, allowed_actions, build_prompt
+from ...dialogue.prompt import INSTRUCTION_MARK, action_tools, allowed_actions, build_prompt
 from ...errors import ProviderError
 from ...protocol.errors import ErrorCode
 from ..events import Problem, VoiceEvent
@@ -45,13 +45,20 @@ Emit = Callable[[VoiceEvent], Awaitable[None]]
 
 
 def request_for(ctx: DialogueContext) -> S2sRequest:
-    """The turn's instructions (the persona, its view of the world, its memories, the player:
-    the system prompt of the cascade's language model), its tools and the conversation so far."""
+    """The turn's instructions (what the cascade's language model is told: the persona, its view
+    of the world, the player, and the memories this turn recalls), its tools and the conversation
+    so far. The player's words are not in it: the model hears them."""
     tools = action_tools(allowed_actions(ctx))
     prompt = build_prompt(ctx, tools=tools)
     history = [(m["role"], m["content"]) for m in prompt.messages[1:-1]]
     flat = [{"type": "function", **tool["function"]} for tool in tools]
-    return S2sRequest(instructions=prompt.messages[0]["content"], tools=flat, history=history)
+    instructions = prompt.messages[0]["content"]
+    last = prompt.messages[-1]["content"]
+    if INSTRUCTION_MARK in last:  # the recalled memories ride with the player's line
+        recalled = last.split(INSTRUCTION_MARK)[0].strip()
+        if recalled:
+            instructions += "\n\n" + recalled
+    return S2sRequest(instructions=instructions, tools=flat, history=history)
 
 
 class S2sTurns:
