@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .dialogue.actions import ActionRejected
+from .dialogue.base import DialogueProvider
 from .dialogue.context import ContextPart, DialogueContext, HistoryEntry
 from .personas.schema import ActionSpec, Persona
 from .protocol.messages import Message
@@ -48,6 +49,7 @@ __all__ = [
     "Host",
     "Peer",
     "PersonaCatalog",
+    "ReplyWith",
     "Route",
     "TurnRecord",
     "TurnSink",
@@ -96,6 +98,11 @@ class ConversationView(Protocol):
     def mode(self) -> str: ...
 
     @property
+    def s2s(self) -> str | None:
+        """The speech-to-speech profile the client asked for (``none``: the cascade; None: not asked)."""
+        ...
+
+    @property
     def closed(self) -> bool: ...
 
     @property
@@ -107,6 +114,11 @@ class ConversationView(Protocol):
         ...
 
 
+ReplyWith = Callable[[DialogueContext, DialogueProvider], DialogueProvider]
+"""Given a turn's context and the provider the host picked for it, the provider that answers the
+turn instead (e.g. a speech-to-speech model that falls back to the host's pick)."""
+
+
 class ConversationControl(ConversationView, Protocol):
     """A conversation as the concern that feeds it turns (voice) drives it."""
 
@@ -114,8 +126,10 @@ class ConversationControl(ConversationView, Protocol):
         """Send a message to the conversation's client."""
         ...
 
-    async def run_turn(self, player_text: str) -> TurnRecord | None:
-        """Run one NPC reply to ``player_text`` (waits for a reply in flight to finish first)."""
+    async def run_turn(self, player_text: str, *, reply_with: ReplyWith | None = None) -> TurnRecord | None:
+        """Run one NPC reply to ``player_text`` (waits for a reply in flight to finish first).
+        ``reply_with``: answer through another provider (see :data:`ReplyWith`); its text, actions
+        and the record go the usual way (deltas, the world's checks, memory)."""
         ...
 
     def interrupt(self) -> bool:

@@ -222,6 +222,11 @@ class VoiceSettings(_Strict):
     moods: list[MoodRule] = Field(
         default_factory=list, description="Moods by condition (first whose 'when' holds wins)"
     )
+    s2s: str | None = Field(
+        default=None,
+        description="Speech-to-speech profile (settings voice.s2s.profiles) this NPC answers with; "
+        "'none': the cascade; default: the runtime's voice.s2s.default",
+    )
 
     @field_validator(*VOICE_RANGES, mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from ..dialogue.base import ActionProposal, SourceTag, TextPiece
 from ..dialogue.context import DialogueContext, HistoryEntry
 from ..dialogue.providers.authored import pick_line
 from ..errors import ProviderError
-from ..host import TurnRecord, TurnSink
+from ..host import ReplyWith, TurnRecord, TurnSink
 from ..personas.schema import ActionSpec, Persona
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import (
@@ -58,6 +58,7 @@ class Conversation:
         self.npc_ids = npc_ids
         self.player_id = player_id
         self.mode = mode
+        self.s2s: str | None = None  # the speech-to-speech profile asked for at conversation_start
         self._sinks: list[TurnSink] = []
         self.history: deque[HistoryEntry] = deque(maxlen=max(runtime.settings.history_turns * 2, 2))
         self.turn_counter = 0
@@ -125,8 +126,10 @@ class Conversation:
         *,
         ambient: bool = False,
         said_by: str | None = None,
+        reply_with: ReplyWith | None = None,
     ) -> TurnRecord | None:
-        """Run one NPC reply (the voice pipeline calls this with a final transcript).
+        """Run one NPC reply (the voice pipeline calls this with a final transcript; with
+        ``reply_with`` for a speech-to-speech turn).
 
         Turns of one conversation never overlap: a turn asked for while another runs (a typed line
         during a spoken reply, a farewell) waits for it to finish, then runs in order.
@@ -140,7 +143,7 @@ class Conversation:
                 return None
             self._ambient_turn = ambient
             try:
-                return await self._run_turn(player_text, to, ref, scripted, ambient, said_by)
+                return await self._run_turn(player_text, to, ref, scripted, ambient, said_by, reply_with)
             finally:
                 self._ambient_turn = False
 
@@ -172,6 +175,7 @@ class Conversation:
         scripted: tuple[str, str] | None,
         ambient: bool = False,
         said_by: str | None = None,
+        reply_with: ReplyWith | None = None,
     ) -> TurnRecord | None:
         if self.closed:
             return None
@@ -206,7 +210,7 @@ class Conversation:
         self.turn_context = ctx  # the voice sink reads the turn's context (moods)
         for sink in self._sinks:
             await sink.on_start(turn_id, npc_id)
-        stream = asyncio.create_task(self._stream(ctx, turn_id, npc_id, state, scripted, ref))
+        stream = asyncio.create_task(self._stream(ctx, turn_id, npc_id, state, scripted, ref, reply_with))
         self._stream_task = stream
         await asyncio.wait({stream})
         interrupted = stream.cancelled()
@@ -310,12 +314,15 @@ class Conversation:
         state: _TurnState,
         scripted: tuple[str, str] | None,
         ref: Any,
+        reply_with: ReplyWith | None = None,
     ) -> None:
         if scripted is not None:
             state.source = scripted[1]
             await self._emit(turn_id, npc_id, state, scripted[0])
             return
         provider = self.runtime.pick_provider(ctx)
+        if reply_with is not None:
+            provider = reply_with(ctx, provider)
         try:
             async for chunk in provider.stream(ctx):
                 if isinstance(chunk, SourceTag):

@@ -100,6 +100,7 @@ class HostRoutes:
             )
         conv_id = uuid.uuid4().hex[:12]
         conv = Conversation(rt, conn, conv_id, list(dict.fromkeys(msg.npc_ids)), msg.player_id, msg.mode)
+        conv.s2s = msg.s2s
         rt.conversations[conv_id] = conv
         conn.conversations.add(conv_id)
         try:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .s2s.config import S2sConfig
+
 DEFAULT_BACKCHANNELS = [
     "uh-huh", "uh huh", "uhhuh", "mhm", "mm", "mmm", "hmm", "hm", "uh", "um", "ah", "oh", "yeah",
     "yep", "yes", "right", "okay", "ok", "sure", "i see", "aha", "huh", "wow", "oh yeah", "uh-hum",
@@ -90,6 +92,9 @@ class VoiceConfig(BaseModel):
     report_wait_ms: float = Field(default=500, ge=0, description="Wait for playback_report after stop")
     chunk_ms: float = Field(default=200, ge=20, le=2000, description="Duration of each npc_audio chunk")
     scene_words: list[str] = Field(default_factory=list, description="Extra names to recognise")
+    s2s: S2sConfig = Field(
+        default_factory=S2sConfig, description="Speech-to-speech profiles (docs/voice.md, section 12)"
+    )
     warm_up: bool = Field(
         default=True,
         description="Load the models before the runtime serves; false: when the first voice "

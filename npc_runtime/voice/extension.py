@@ -28,8 +28,10 @@ from ..protocol.messages.voice import (
 )
 from .character import select_delivery, voice_params
 from .config import VoiceConfig
-from .events import VoiceEvent
+from .events import Problem, VoiceEvent
 from .models import shared_stt, shared_tts, shared_vad
+from .s2s import S2sProfile, open_session
+from .s2s.turn import S2sTurns
 from .sentences import SentenceSplitter, split_first
 from .session import Prediction, VoiceConversation
 from .speaker import Reply
@@ -54,12 +56,15 @@ class _Port:
         self.ext = ext
         self.conv = conv
         self.voice: VoiceConversation | None = None
+        self.s2s: S2sTurns | None = None  # this conversation's speech-to-speech path, if any
 
     async def emit(self, event: VoiceEvent) -> None:
         await self.conv.send(to_message(self.conv.id, event))
 
     def start_turn(self, text: str) -> None:
         assert self.voice is not None
+        if self.s2s is not None:
+            self.s2s.end()  # the utterance is committed now, answered when its turn runs
         task = asyncio.create_task(self._turn(text), name=f"voice-turn-{self.conv.id}")
         self.voice.turn_tasks.add(task)
         task.add_done_callback(self.voice.turn_tasks.discard)
@@ -72,7 +77,7 @@ class _Port:
         except TimeoutError:
             log.warning("conversation %s: previous reply still streaming; answering anyway", self.conv.id)
         try:
-            await self.conv.run_turn(text)
+            await self.conv.run_turn(text, reply_with=self.s2s.provider if self.s2s is not None else None)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -84,6 +89,8 @@ class _Port:
     async def predict(self, text: str) -> Prediction | None:
         """The first sentence of the authored line the turn would answer ``text`` with, read
         without running the turn (no action, no history, nothing recorded)."""
+        if self.s2s is not None:  # the model speaks the reply: nothing to synthesize ahead
+            return None
         preview = await self.ext.host.preview_reply(self.conv, text)
         if preview is None:
             return None
@@ -101,10 +108,17 @@ class _Port:
 class VoiceSink(TurnSink):
     """Streamed NPC text -> sentence-by-sentence speech; on_end returns the words heard."""
 
-    def __init__(self, ext: VoiceExtension, conv: ConversationControl, voice: VoiceConversation) -> None:
+    def __init__(
+        self,
+        ext: VoiceExtension,
+        conv: ConversationControl,
+        voice: VoiceConversation,
+        s2s: S2sTurns | None = None,
+    ) -> None:
         self.ext = ext
         self.conv = conv
         self.voice = voice
+        self.s2s = s2s
         self._replies: dict[int, Reply] = {}
 
     async def on_start(self, turn_id: int, npc_id: str) -> None:
@@ -117,7 +131,7 @@ class VoiceSink(TurnSink):
 
     async def on_text(self, turn_id: int, npc_id: str, text: str) -> None:
         reply = self._replies.get(turn_id)
-        if reply is not None and not reply.stopped:
+        if reply is not None and not reply.stopped and not reply.external:
             self.voice.speaker.text(reply, text)
 
     async def on_end(self, turn_id: int, npc_id: str, full_text: str, interrupted: bool) -> str | None:
@@ -128,7 +142,10 @@ class VoiceSink(TurnSink):
         speaker = self.voice.speaker
         if interrupted or reply.stopped:
             await speaker.stop(reply, "barge_in" if reply.stopped else "interrupt")
-            return await self._heard_after_stop(reply)
+            heard = await self._heard_after_stop(reply)
+            if self.s2s is not None and reply.external:
+                await self.s2s.heard(reply)  # the model forgets what the player did not hear
+            return heard
         speaker.end_of_text(reply)
         try:
             await speaker.wait_synth(reply, timeout=60.0)
@@ -148,7 +165,10 @@ class VoiceSink(TurnSink):
         except TimeoutError:
             return None
         if reply.stopped:
-            return await self._heard_after_stop(reply)
+            heard = await self._heard_after_stop(reply)
+            if self.s2s is not None and reply.external:
+                await self.s2s.heard(reply)
+            return heard
         return None if reply.played_ms is None and reply.heard_chars is None else reply.heard_text(now)
 
     async def on_interrupt(self) -> None:
@@ -179,7 +199,13 @@ class VoiceExtension(Extension):
             self.cfg = VoiceConfig.model_validate(host.settings.voice or {})
         except ValidationError as exc:
             raise ConfigError(f"settings 'voice' section: {exc}") from exc
+        for profile in self.cfg.s2s.profiles.values():
+            if profile.provider == "openai-realtime":  # a missing API key fails at start, not mid-game
+                from .s2s.openai_realtime import api_key_for
+
+                api_key_for(profile)
         self.voices: dict[str, VoiceConversation] = {}
+        self.s2s: dict[str, S2sTurns] = {}  # conversation id -> its speech-to-speech path
         self._stt: Any = None
         self._vad: Any = None
         self._loading: asyncio.Task[None] | None = None
@@ -222,6 +248,9 @@ class VoiceExtension(Extension):
         for voice in list(self.voices.values()):
             await voice.close()
         self.voices.clear()
+        for s2s in list(self.s2s.values()):
+            await s2s.close()
+        self.s2s.clear()
 
     def on_personas_changed(self, npc_ids: list[str]) -> None:
         if self._stt is None:
@@ -245,12 +274,22 @@ class VoiceExtension(Extension):
 
     def check_persona(self, persona: Persona) -> list[tuple[str, str]]:
         vs = persona.voice
+        problems: list[tuple[str, str]] = []
+        if vs.s2s not in (None, "none") and vs.s2s not in self.cfg.s2s.profiles:
+            known = ", ".join(sorted(self.cfg.s2s.profiles)) or "none are configured"
+            problems.append(
+                (
+                    "voice.s2s",
+                    f"no speech-to-speech profile '{vs.s2s}' in settings voice.s2s.profiles ({known}); "
+                    "use one of them or 'none'",
+                )
+            )
         name = vs.tts or self.cfg.tts
         if vs.voice and name == "piper" and not Path(vs.voice).is_file():
-            return [
+            problems.append(
                 ("voice.voice", f"Piper voice file '{vs.voice}' not found; give the path of a .onnx voice")
-            ]
-        return []
+            )
+        return problems
 
     def tts(self, name: str) -> TtsProvider:
         return shared_tts(name, self.cfg.tts_options.get(name, {}))
@@ -271,6 +310,24 @@ class VoiceExtension(Extension):
             mood = select_delivery(vs, lambda _when: False)
         return provider, voice_params(vs, mood)
 
+    def tts_rate(self, npc_id: str) -> int:
+        """The sample rate of the NPC's voice (what ``audio_ready`` announces)."""
+        provider, params = self.voice_for(npc_id)
+        return provider.sample_rate(params)
+
+    def s2s_profile(self, npc_ids: list[str], asked: str | None = None) -> S2sProfile | None:
+        """The speech-to-speech profile a conversation with these NPCs answers with, or None for the
+        cascade: the one the client ``asked`` for at conversation_start, else the persona's
+        ``voice.s2s``, else the runtime's ``voice.s2s.default``; groups always use the cascade
+        (one model voice cannot speak for several people)."""
+        if len(npc_ids) != 1:
+            return None
+        persona = self.host.personas.get(npc_ids[0])
+        name = asked or (persona.voice.s2s if persona is not None else None) or self.cfg.s2s.default
+        if name is None or name == "none":
+            return None
+        return self.cfg.s2s.profiles.get(name)
+
     def _fallback(self) -> TtsProvider | None:
         if self.cfg.fallback_tts is None:
             return None
@@ -280,7 +337,23 @@ class VoiceExtension(Extension):
             return None
 
     # conversations -------------------------------------------------------------------------------
+    def _check_asked(self, conv: ConversationControl) -> None:
+        asked = conv.s2s
+        if asked is None or asked == "none":
+            return
+        problem = None
+        if asked not in self.cfg.s2s.profiles:
+            known = ", ".join(sorted(self.cfg.s2s.profiles)) or "none are configured"
+            problem = f"s2s: no speech-to-speech profile '{asked}' on this runtime ({known}); or 'none'"
+        elif conv.mode not in VOICE_MODES:
+            problem = "s2s: speech-to-speech needs mode 'push_to_talk' or 'hands_free'"
+        elif len(conv.npc_ids) != 1:
+            problem = "s2s: speech-to-speech speaks for one NPC; start the group without it"
+        if problem is not None:
+            raise ProtocolError(ErrorCode.INVALID_FIELDS, problem)
+
     async def on_conversation_start(self, conv: ConversationControl) -> None:
+        self._check_asked(conv)
         if conv.mode not in VOICE_MODES:
             return
         try:
@@ -295,12 +368,37 @@ class VoiceExtension(Extension):
         )
         port.voice = voice
         self.voices[conv.id] = voice
-        conv.add_sink(VoiceSink(self, conv, voice))
+        profile = self.s2s_profile(conv.npc_ids, conv.s2s)
+        if profile is not None:
+            try:
+                session = open_session(profile)
+            except Exception as exc:  # a missing key or package: this conversation uses the cascade
+                log.warning("speech-to-speech is not available (%s); using the cascade", exc)
+                await port.emit(
+                    Problem(ErrorCode.PROVIDER_FAILED, f"speech-to-speech is not available: {exc}", "warning")
+                )
+            else:
+                port.s2s = S2sTurns(
+                    session,
+                    voice.speaker,
+                    port.emit,
+                    self.host.clock,
+                    budget_s=self.cfg.s2s.budget_s,
+                    chunk_ms=self.cfg.chunk_ms,
+                    out_rate=self.tts_rate,
+                )
+                voice.tap = port.s2s
+                self.s2s[conv.id] = port.s2s
+                self.host.spawn(port.s2s.warm())
+        conv.add_sink(VoiceSink(self, conv, voice, port.s2s))
 
     async def on_conversation_end(self, conv: ConversationView, reason: str) -> None:
         voice = self.voices.pop(conv.id, None)
         if voice is not None:
             await voice.close()
+        s2s = self.s2s.pop(conv.id, None)
+        if s2s is not None:
+            await s2s.close()
 
     # wire ------------------------------------------------------------------------------------------
     def routes(self) -> list[Route[Any]]:

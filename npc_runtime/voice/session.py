@@ -55,6 +55,16 @@ class VoicePort(Protocol):
         ...
 
 
+class UtteranceTap(Protocol):
+    """Hears each utterance as the pipeline does (a speech-to-speech model, :mod:`.s2s.turn`)."""
+
+    def begin(self) -> None: ...
+
+    def audio(self, samples: Int16Array) -> None: ...
+
+    def discard(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Prediction:
     npc_id: str
@@ -122,6 +132,7 @@ class VoiceConversation:
         self._spec_gen = 0  # bumped when a speculation is dropped: its late results are ignored
         self.spec_stats = {"started": 0, "discarded": 0, "used": 0}
         self.next_timer: TurnTimer | None = None
+        self.tap: UtteranceTap | None = None
         self.closed = False
         self.turn_tasks: set[asyncio.Task[None]] = set()
         # Set while no reply is streaming: a new turn waits for it, because a conversation
@@ -264,6 +275,8 @@ class VoiceConversation:
         playing = self.speaker.playing()
         self._utt_during_npc = playing is not None or self.speaker.playing(at) is not None
         self._stream = await asyncio.to_thread(self._stt.stream)
+        if self.tap is not None:
+            self.tap.begin()
         if playing is not None and self.mode == "push_to_talk" and self.cfg.ptt_interrupts:
             await self._barge_in(playing, at)
         await self._on_audio(ev.pre_roll)
@@ -281,6 +294,8 @@ class VoiceConversation:
             return
         if self._speculating:
             self._utt_audio.append(samples)
+        if self.tap is not None:
+            self.tap.audio(samples)
         if self._stream is None:
             return  # the transcript was finalised at a pause; kept in case the player goes on
         interim = await asyncio.to_thread(self._stream.feed, samples)
@@ -373,6 +388,8 @@ class VoiceConversation:
         await self._port.emit(Heard(self._utterance, text, final=True, used=used, reason=reason))
         if not used:
             self.speaker.discard_prepared()
+            if self.tap is not None:
+                self.tap.discard()
             return
         self.next_timer = timer
         self._port.start_turn(text)
@@ -406,6 +423,8 @@ class VoiceConversation:
         )
 
     async def _drop_utterance(self) -> None:
+        if self.tap is not None:
+            self.tap.discard()
         self._cancel_speculation()
         self._utt_audio = []
         self.segmenter.abort()

@@ -70,6 +70,7 @@ class Reply:
     stopped: bool = False
     stop_sent: bool = False
     queued_any: bool = False
+    external: bool = False  # the audio comes from a speech-to-speech model, not from TTS of the text
     prepared: dict[tuple[str, str], Prepared] = field(default_factory=dict)
     _cursor: int = 0  # char offset in ``text`` up to which words are timed
 

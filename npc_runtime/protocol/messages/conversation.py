@@ -30,6 +30,13 @@ class ConversationStart(Message):
     mode: ConversationMode = "text"
     greet: bool = Field(default=True, description="Have the NPC say its greeting line first")
     ambient: Ambient | None = Field(default=None, description="Start the NPCs talking among themselves")
+    s2s: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Voice modes: a speech-to-speech profile of the runtime, or 'none' for the cascade "
+        "(default: the persona's voice.s2s, else the runtime's voice.s2s.default)",
+    )
 
     @model_validator(mode="after")
     def _ambient_needs_a_group(self) -> ConversationStart:
