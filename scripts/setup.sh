@@ -41,7 +41,7 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-EXTRAS="voice,s2s,viz,demo,llm"
+EXTRAS="voice,s2s,viz,demo,llm,metrics"
 [ "$DEV" = 1 ] && EXTRAS="$EXTRAS,cluster,dev"
 echo "== installing npc-runtime[$EXTRAS] into .venv"
 .venv/bin/python -m pip install -q --upgrade pip

@@ -62,11 +62,20 @@ def _validate(obj: dict[str, Any], types: dict[str, type[Message]], adapter: Any
     try:
         msg: Message = adapter.validate_python(obj)
     except ValidationError as exc:
+        errors = exc.errors()
+        paths = [_field_path(err["loc"]) for err in errors]
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'][1:]) or '(message)'}: {err['msg']}" for err in exc.errors()
+            f"{path or '(message)'}: {err['msg']}" for path, err in zip(paths, errors, strict=True)
         )
-        raise ProtocolError(ErrorCode.INVALID_FIELDS, f"{mtype}: {problems}", ref=ref) from None
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELDS, f"{mtype}: {problems}", ref=ref, field=paths[0] or None
+        ) from None
     return msg
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """'changes.trust' from pydantic's location (whose first item is the union's tag)."""
+    return ".".join(str(p) for p in loc[1:])
 
 
 def decode_client(data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Message:

@@ -40,8 +40,11 @@ class ErrorCode(StrEnum):
 class ProtocolError(NpcRuntimeError):
     """An error that is answered on the wire with an ``error`` message."""
 
-    def __init__(self, code: ErrorCode, message: str, *, ref: str | int | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, ref: str | int | None = None, field: str | None = None
+    ) -> None:
         self.code = code
         self.message = message
         self.ref = ref
+        self.field = field  # the offending field's path ("changes.trust"), when one field is to blame
         super().__init__(f"{code}: {message}")

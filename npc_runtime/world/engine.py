@@ -13,6 +13,7 @@ transitions that read something it changed, plus those leaving a state that was 
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -360,8 +361,11 @@ class Engine:
         for i, npc in enumerate(ev.witnesses):
             if npc not in w.npcs:
                 raise WorldRejected(f"witness '{npc}' is not a character of this world", f"witnesses.{i}")
-        if ev.game_time is not None and (not isinstance(ev.game_time, int | float) or ev.game_time < 0):
-            raise WorldRejected("game_time must be a number of game hours >= 0", "game_time")
+        t = ev.game_time
+        if t is not None and (
+            not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t < 0
+        ):
+            raise WorldRejected("game_time must be a finite number of game hours >= 0", "game_time")
         d = ev.data
         if ev.kind == "item_given":
             out = {

@@ -28,7 +28,7 @@ class ConversationStart(Message):
     npc_ids: list[str] = Field(min_length=1, max_length=8, description="One NPC, or a group")
     player_id: str = Field(default="player", min_length=1, max_length=100)
     mode: ConversationMode = "text"
-    greet: bool = Field(default=True, description="Have the NPC say its greeting line first")
+    greet: bool = Field(default=True, strict=True, description="Have the NPC say its greeting line first")
     ambient: Ambient | None = Field(default=None, description="Start the NPCs talking among themselves")
     s2s: str | None = Field(
         default=None,

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .base import Message, MessageId
+from .numbers import FiniteFloat, GameHours, ProtocolVersion
 
 
 class NpcInfo(BaseModel):
@@ -18,13 +19,13 @@ class NpcInfo(BaseModel):
 # -- client -> runtime ---------------------------------------------------------------------------
 class Hello(Message):
     type: Literal["hello"] = "hello"
-    protocol: int = Field(description="Major protocol version the client speaks")
+    protocol: ProtocolVersion = Field(description="Major protocol version the client speaks")
     client: str = Field(default="unknown", max_length=200)
 
 
 class Ping(Message):
     type: Literal["ping"] = "ping"
-    t: float | None = Field(default=None, description="Any number; echoed in pong")
+    t: FiniteFloat | None = Field(default=None, description="Any finite number; echoed in pong")
 
 
 class ListNpcs(Message):
@@ -39,7 +40,7 @@ class GameTime(Message):
     """The game's clock, in game hours since the start of the story (memory recency uses it)."""
 
     type: Literal["game_time"] = "game_time"
-    hours: float = Field(ge=0)
+    hours: GameHours
 
 
 class Save(Message):
@@ -86,6 +87,7 @@ class Error(Message):
     message: str
     ref: MessageId | None = None
     conversation_id: str | None = None
+    field: str | None = Field(default=None, description="invalid_fields: the first offending field's path")
 
 
 class WarningMessage(Message):

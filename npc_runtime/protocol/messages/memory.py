@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .base import Message, MessageId
+from .numbers import Delta, GameHours, Importance
 
 
 # -- client -> runtime ---------------------------------------------------------------------------
@@ -22,9 +23,9 @@ class MemoryAdd(Message):
     npc_id: str = Field(min_length=1, max_length=100)
     text: str = Field(min_length=1, max_length=4000, description="What the NPC perceived, as prose")
     kind: Literal["observed", "told"] = Field(default="observed", description="Witnessed, or heard as rumour")
-    importance: float = Field(default=5.0, ge=1, le=10, description="1 (mundane) to 10 (life-changing)")
+    importance: Importance = Field(default=5.0, description="1 (mundane) to 10 (life-changing)")
     player_id: str | None = Field(default=None, max_length=100, description="The player it concerns")
-    game_time: float | None = Field(default=None, description="Game hours; default: the last game_time")
+    game_time: GameHours | None = Field(default=None, description="Game hours; default: the last game_time")
 
 
 class MemoryQuery(Message):
@@ -32,7 +33,7 @@ class MemoryQuery(Message):
     npc_id: str = Field(min_length=1, max_length=100)
     query: str | None = Field(default=None, max_length=2000, description="Omit for the most salient memories")
     player_id: str | None = Field(default=None, max_length=100, description="Only memories about this player")
-    limit: int = Field(default=10, ge=1, le=50)
+    limit: int = Field(default=10, ge=1, le=50, strict=True)
 
 
 class RelationshipGet(Message):
@@ -45,7 +46,9 @@ class RelationshipAdjust(Message):
     type: Literal["relationship_adjust"] = "relationship_adjust"
     npc_id: str = Field(min_length=1, max_length=100)
     player_id: str = Field(min_length=1, max_length=100)
-    changes: dict[str, float] = Field(min_length=1, description="Dimension -> amount to add (clamped)")
+    changes: dict[str, Delta] = Field(
+        min_length=1, max_length=64, description="Dimension -> amount to add (clamped)"
+    )
     reason: str | None = Field(default=None, max_length=200)
 
 
@@ -53,7 +56,9 @@ class RelationshipSet(Message):
     type: Literal["relationship_set"] = "relationship_set"
     npc_id: str = Field(min_length=1, max_length=100)
     player_id: str = Field(min_length=1, max_length=100)
-    values: dict[str, float] = Field(min_length=1, description="Dimension -> new value (clamped)")
+    values: dict[str, Delta] = Field(
+        min_length=1, max_length=64, description="Dimension -> new value (clamped)"
+    )
     reason: str | None = Field(default=None, max_length=200)
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import Message, MessageId
+from .numbers import Count, Millis, SampleRate, WireInt
 
 MAX_AUDIO_CHUNK_BYTES = 64_000  # 2 s of 16 kHz s16; send ~20-100 ms per chunk
 
@@ -18,15 +19,15 @@ class AudioStart(Message):
 
     type: Literal["audio_start"] = "audio_start"
     conversation_id: str
-    sample_rate: int = Field(description="Hz; 8000..48000, resampled to 16 kHz by the runtime")
+    sample_rate: SampleRate = Field(description="Hz; 8000..48000, resampled to 16 kHz by the runtime")
     format: str = Field(default="s16le", description="Only 's16le' (PCM signed 16-bit little-endian)")
-    channels: int = Field(default=1, description="Only 1 (mono)")
+    channels: int = Field(default=1, strict=True, ge=0, le=64, description="Only 1 (mono)")
 
 
 class AudioChunk(Message):
     type: Literal["audio_chunk"] = "audio_chunk"
     conversation_id: str
-    seq: int = Field(ge=0, description="Increasing per conversation; gaps are reported, not fatal")
+    seq: Count = Field(description="Increasing per conversation; gaps are reported, not fatal")
     pcm: bytes = Field(description="PCM in the declared format, an even number of bytes")
 
 
@@ -49,7 +50,7 @@ class PlaybackStarted(Message):
 
     type: Literal["playback_started"] = "playback_started"
     conversation_id: str
-    turn_id: int
+    turn_id: WireInt
 
 
 class PlaybackReport(Message):
@@ -57,10 +58,10 @@ class PlaybackReport(Message):
 
     type: Literal["playback_report"] = "playback_report"
     conversation_id: str
-    turn_id: int
-    played_ms: float | None = Field(default=None, ge=0, description="Audio played, in ms")
-    heard_chars: int | None = Field(default=None, ge=0, description="Or: subtitle characters shown")
-    finished: bool = Field(default=True, description="Playback of this turn is over")
+    turn_id: WireInt
+    played_ms: Millis | None = Field(default=None, description="Audio played, in ms")
+    heard_chars: Count | None = Field(default=None, description="Or: subtitle characters shown")
+    finished: bool = Field(default=True, strict=True, description="Playback of this turn is over")
 
 
 # -- runtime -> client ---------------------------------------------------------------------------

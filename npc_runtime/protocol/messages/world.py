@@ -8,12 +8,14 @@ dialogue, a rumour, a load), is also sent to every client as ``world_changed``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from .base import Message, MessageId
 from .conversation import ContentProblem
+from .numbers import INT64_MAX, INT64_MIN, GameHours
 
 # The built-in kinds of world event and their fields (name -> expression type). The one
 # definition: the world file's rules, the engine and this message all read it.
@@ -44,7 +46,7 @@ class WorldEventMsg(Message):
     giver: str | None = Field(default=None, max_length=100)
     receiver: str | None = Field(default=None, max_length=100)
     enemy: str | None = Field(default=None, max_length=100)
-    count: int | None = Field(default=None, ge=1, le=1_000_000)
+    count: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
     by: str | None = Field(default=None, max_length=100)
     location: str | None = Field(default=None, max_length=100)
     who: str | None = Field(default=None, max_length=100)
@@ -53,7 +55,41 @@ class WorldEventMsg(Message):
     witnesses: list[str] = Field(
         default_factory=list, max_length=64, description="NPC ids who saw it happen (they learn of it)"
     )
-    game_time: float | None = Field(default=None, ge=0, description="Game hours; default: the last game_time")
+    game_time: GameHours | None = Field(default=None, description="Game hours; default: the last game_time")
+
+    @field_validator("payload")
+    @classmethod
+    def _plain_payload(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        check_plain(payload, "payload")
+        return payload
+
+
+def check_plain(value: Any, path: str, depth: int = 0) -> None:
+    """A custom event payload holds plain values: finite numbers, 64-bit ints, short strings, and
+    lists and maps of those, nested at most 8 deep with at most 256 items each."""
+    if depth > 8:
+        raise ValueError(f"{path}: nested deeper than 8 levels")
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{path}: integer out of the 64-bit range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: not a finite number")
+    elif isinstance(value, str):
+        if len(value) > 1000:
+            raise ValueError(f"{path}: string longer than 1000 characters")
+    elif isinstance(value, list | dict):
+        if len(value) > 256:
+            raise ValueError(f"{path}: more than 256 items")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if not isinstance(key, str | int):
+                raise ValueError(f"{path}: keys must be strings")
+            check_plain(item, f"{path}.{key}", depth + 1)
+    else:
+        raise ValueError(f"{path}: {type(value).__name__} is not a plain value")
 
     @field_validator("kind")
     @classmethod
@@ -77,7 +113,7 @@ class WorldTell(Message):
     npc_id: str = Field(min_length=1, max_length=100)
     fact: str = Field(min_length=1, max_length=100, description="A fact id of the world file")
     by: str | None = Field(default=None, max_length=100, description="Who told it (default: the player)")
-    game_time: float | None = Field(default=None, ge=0)
+    game_time: GameHours | None = None
 
 
 class WorldReset(Message):
