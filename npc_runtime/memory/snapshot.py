@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -64,18 +65,89 @@ def pack(state: dict[str, Any]) -> dict[str, Any]:
     return {"version": PART_VERSION, "encoding": "msgpack+zlib", "data": zlib.compress(raw, 6)}
 
 
-def unpack(part: Any) -> Any:
+MAX_UNPACKED_BYTES = 256 << 20  # a zlib bomb in an edited save stops here, not at the RAM's end
+
+
+def unpack(part: Any, max_bytes: int = MAX_UNPACKED_BYTES) -> Any:
     """Inverse of :func:`pack`; a part without ``encoding`` is taken as the plain state."""
     if isinstance(part, dict) and part.get("encoding") == "msgpack+zlib":
         try:
-            return msgpack.unpackb(zlib.decompress(part["data"]), raw=False, strict_map_key=False)
+            inflater = zlib.decompressobj()
+            raw = inflater.decompress(part["data"], max_bytes)
+            if inflater.unconsumed_tail:
+                raise SaveFormatError(
+                    f"the save's memory part inflates to over {max_bytes} bytes; it is not a save "
+                    "this runtime wrote"
+                )
+            return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        except SaveFormatError:
+            raise
         except Exception as exc:  # zlib and msgpack raise several unrelated types on garbage
             raise SaveFormatError(f"the save's memory part is damaged ({exc}); use another save") from exc
     return part
 
 
-def import_state(conn: sqlite3.Connection, data: Any, embedder: Embedder | None) -> None:
-    """Replace all memory state with ``data`` (inside the caller's transaction)."""
+def _opt_str(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _hours(v: Any) -> bool:
+    return _finite(v) and 0 <= v <= 1e9
+
+
+# Column checks per table, in the column order of _ITEM_COLS / _TABLES.
+_CHECKS: dict[str, tuple[Any, ...]] = {
+    "items": (_int, lambda v: isinstance(v, str), lambda v: v in KINDS, lambda v: isinstance(v, str),
+              lambda v: _finite(v) and 0 <= v <= 10, _hours, _finite, _opt_str, _opt_str, _opt_str),
+    "evidence": (_int, _int),
+    "npc_state": (lambda v: isinstance(v, str), lambda v: _int(v) or isinstance(v, bool), _finite, _int),
+    "relationships": (lambda v: isinstance(v, str), lambda v: isinstance(v, str),
+                      lambda v: isinstance(v, str), _finite, _hours),
+    "facts": (_int, lambda v: isinstance(v, str), lambda v: isinstance(v, str),
+              lambda v: isinstance(v, str), lambda v: isinstance(v, str), _hours),
+}  # fmt: skip
+
+
+def check_rows(
+    key: str, rows: list[list[Any]], bounds: Mapping[str, tuple[float, float]] | None = None
+) -> list[str]:
+    """Problems of one table of the memory part, each with its path in the save blob."""
+    cols = _ITEM_COLS if key == "items" else _TABLES[key]
+    problems: list[str] = []
+    for i, row in enumerate(rows):
+        for col, value, ok in zip(cols, row, _CHECKS[key], strict=True):
+            if not ok(value):
+                problems.append(f"parts.memory.{key}.{i}.{col}: {value!r} is not valid here")
+        if key == "relationships" and bounds is not None and not problems:
+            dim, value = row[2], row[3]
+            if dim not in bounds:
+                problems.append(f"parts.memory.relationships.{i}.dimension: unknown dimension '{dim}'")
+            elif not bounds[dim][0] <= value <= bounds[dim][1]:
+                lo, hi = bounds[dim]
+                problems.append(f"parts.memory.relationships.{i}.value: {value} is outside [{lo}, {hi}]")
+        if len(problems) >= 5:
+            break
+    return problems
+
+
+def import_state(
+    conn: sqlite3.Connection,
+    data: Any,
+    embedder: Embedder | None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
+    """Replace all memory state with ``data`` (inside the caller's transaction).
+
+    Every row is checked before anything is deleted; ``bounds`` (dimension -> (min, max)) also
+    checks relationship values. Raises :class:`SaveFormatError` naming the path of the problem."""
     data = unpack(data)
     if not isinstance(data, dict) or not isinstance(data.get("version"), int):
         raise SaveFormatError(
@@ -98,6 +170,11 @@ def import_state(conn: sqlite3.Connection, data: Any, embedder: Embedder | None)
         if not all(isinstance(v, int | float) and math.isfinite(v) for v in r[4:7]):
             raise SaveFormatError(f"the save's memory part has a memory with bad numbers: id {r[0]}")
     tables = {key: _rows(data, key, len(cols)) for key, cols in _TABLES.items()}
+    problems = check_rows("items", items)
+    for key, rows in tables.items():
+        problems += check_rows(key, rows, bounds)
+    if problems:
+        raise SaveFormatError("the save's memory part is invalid: " + "; ".join(problems[:5]))
     for table in (
         "memory_evidence",
         "memory_items",
@@ -108,18 +185,21 @@ def import_state(conn: sqlite3.Connection, data: Any, embedder: Embedder | None)
         conn.execute(f"DELETE FROM {table}")
     vecs = embedder.embed([r[3] for r in items]) if embedder is not None and items else None
     model_id = embedder.model_id if embedder is not None else None
-    conn.executemany(
-        f"INSERT INTO memory_items({', '.join(_ITEM_COLS)}, embedding, model_id) VALUES ({','.join('?' * (len(_ITEM_COLS) + 2))})",
-        [
-            (*r, None if vecs is None else vecs[i].astype(np.float16).tobytes(), model_id)
-            for i, r in enumerate(items)
-        ],
-    )
-    for key, cols in _TABLES.items():
+    try:
         conn.executemany(
-            f"INSERT INTO {_TABLE_NAMES[key]}({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-            tables[key],
+            f"INSERT INTO memory_items({', '.join(_ITEM_COLS)}, embedding, model_id) VALUES ({','.join('?' * (len(_ITEM_COLS) + 2))})",
+            [
+                (*r, None if vecs is None else vecs[i].astype(np.float16).tobytes(), model_id)
+                for i, r in enumerate(items)
+            ],
         )
+        for key, cols in _TABLES.items():
+            conn.executemany(
+                f"INSERT INTO {_TABLE_NAMES[key]}({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                tables[key],
+            )
+    except sqlite3.IntegrityError as exc:  # duplicate keys, evidence of memories that do not exist
+        raise SaveFormatError(f"the save's memory part is inconsistent ({exc})") from None
 
 
 def _rows(data: dict[str, Any], key: str, width: int) -> list[list[Any]]:

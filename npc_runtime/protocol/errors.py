@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     WORLD_EVENT_INVALID = "world_event_invalid"
     WORLD_UNAVAILABLE = "world_unavailable"  # a world message, but no world file is loaded
     SAVE_INVALID = "save_invalid"
+    SAVE_ALTERED = "save_altered"  # a warning: the save's checksum does not match; it was loaded anyway
     MEMORY_INVALID = "memory_invalid"
     AUDIO_INVALID = "audio_invalid"
     AUDIO_TIMEOUT = "audio_timeout"

@@ -3,17 +3,19 @@
 The game stores the bytes in its own save slot. Layout::
 
     {"format": "npc-runtime-save", "version": 1, "min_reader": 1,
-     "runtime": "0.1.0", "parts": {"world": {...}, "memory": {...}}}
+     "runtime": "0.1.0", "parts": {"world": {...}, "memory": {...}}, "checksum": "sha256:..."}
 
 ``version`` is the format this runtime wrote; ``min_reader`` the oldest format version a reader
 must understand to load it. A blob newer than this runtime can read, or older than
-:data:`SAVE_MIN_FORMAT`, is refused with a precise :class:`SaveFormatError`.
+:data:`SAVE_MIN_FORMAT`, is refused with a precise :class:`SaveFormatError`. ``checksum`` (added
+without a format change: older readers ignore it) tells a blob edited outside the runtime.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 
@@ -25,11 +27,22 @@ SAVE_FORMAT = 1
 SAVE_MIN_FORMAT = 1
 
 
+Integrity = Literal["warn", "refuse"]
+
+
 @dataclass
 class SaveBlob:
     parts: dict[str, Any] = field(default_factory=dict)
     version: int = SAVE_FORMAT
     runtime: str = __version__
+    altered: bool | None = None  # decoded blobs: True when the checksum does not match, None without one
+
+
+def checksum(parts: Any) -> str:
+    """SHA-256 of the parts as msgpack. It tells a blob edited outside the runtime from one it
+    wrote (a hex editor, a save editor); it is not a signature: whoever edits a save can recompute
+    it, so a game that must resist cheating signs blobs itself."""
+    return "sha256:" + hashlib.sha256(msgpack.packb(parts, use_bin_type=True)).hexdigest()
 
 
 def encode_save(blob: SaveBlob) -> bytes:
@@ -39,11 +52,15 @@ def encode_save(blob: SaveBlob) -> bytes:
         "min_reader": SAVE_MIN_FORMAT,
         "runtime": blob.runtime,
         "parts": blob.parts,
+        "checksum": checksum(blob.parts),
     }
     return msgpack.packb(doc, use_bin_type=True)
 
 
-def decode_save(data: bytes) -> SaveBlob:
+def decode_save(data: bytes, integrity: Integrity = "warn") -> SaveBlob:
+    """Bytes -> a save blob; ``integrity="refuse"`` refuses a blob whose checksum does not match
+    (or that has none); with ``"warn"`` such a blob loads with ``altered`` set, for the caller to
+    report."""
     try:
         doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types for garbage input
@@ -67,4 +84,15 @@ def decode_save(data: bytes) -> SaveBlob:
     parts = doc.get("parts")
     if not isinstance(parts, dict):
         raise SaveFormatError("save blob has no 'parts' map")
-    return SaveBlob(parts=parts, version=version, runtime=str(doc.get("runtime")))
+    stored = doc.get("checksum")
+    try:
+        altered = None if stored is None else stored != checksum(parts)
+    except (TypeError, ValueError, OverflowError):  # parts msgpack cannot re-pack: not ours
+        altered = True
+    if integrity == "refuse" and altered is not False:
+        what = "carries no checksum" if altered is None else "was altered after npc-runtime wrote it"
+        raise SaveFormatError(
+            f"the save blob {what} (its checksum does not match) and save_integrity is 'refuse'; "
+            "use a save the runtime wrote, or set save_integrity to 'warn' to allow edited saves"
+        )
+    return SaveBlob(parts=parts, version=version, runtime=str(doc.get("runtime")), altered=altered)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ..errors import SaveFormatError
 from .compiled import World, value_fits
+from .save_check import check_against_world, check_shape
 from .state import STATE_FORMAT, WorldState, initial_state
 
 PART_FORMAT = 1
@@ -57,7 +58,9 @@ def read_part(part: Any, world: World, policy: Policy = "reconcile") -> tuple[Wo
         raise SaveFormatError(
             f"the save is from world '{saved_world}', but this runtime runs world '{world.file.world}'"
         )
+    _refuse(check_shape(doc))
     if saved_hash == world.hash:
+        _refuse(check_against_world(doc, world))
         return _build(doc, world), [], False
     if policy == "refuse":
         raise SaveFormatError(
@@ -66,7 +69,15 @@ def read_part(part: Any, world: World, policy: Policy = "reconcile") -> tuple[Wo
             "file it was made with, or set world.reconcile to 'reconcile'"
         )
     fixed, notes = reconcile(doc, world, str(saved_hash))
+    _refuse(check_against_world(fixed, world))
     return _build(fixed, world), notes, True
+
+
+def _refuse(problems: list[str]) -> None:
+    """Refuse a save naming every problem (the first few in full), before anything changed."""
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise SaveFormatError("the save's world state is damaged or was edited: " + "; ".join(problems[:5]) + more)
 
 
 def _migrate(doc: dict[str, Any]) -> dict[str, Any]:
