@@ -77,7 +77,9 @@ def _refuse(problems: list[str]) -> None:
     """Refuse a save naming every problem (the first few in full), before anything changed."""
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise SaveFormatError("the save's world state is damaged or was edited: " + "; ".join(problems[:5]) + more)
+        raise SaveFormatError(
+            "the save's world state is damaged or was edited: " + "; ".join(problems[:5]) + more
+        )
 
 
 def _migrate(doc: dict[str, Any]) -> dict[str, Any]:
