@@ -25,6 +25,17 @@ log = logging.getLogger(__name__)
 
 FrameHandler = Callable[[bytes, bytes], None]
 DRAIN_BATCH = 500  # frames handled per wake-up before yielding to other tasks
+MIN_FRAME_CAP = 16 << 20
+
+
+def frame_cap(max_message_bytes: int) -> int:
+    """The size at which libzmq drops a client's connection instead of receiving the frame.
+
+    Frames between ``max_message_bytes`` and this cap are received and answered with a typed
+    ``message_too_large`` error (a client that sends too much audio at once learns why); bigger
+    frames never reach the runtime's memory: libzmq closes the connection as soon as the frame's
+    header announces the size (``ZMQ_MAXMSGSIZE``)."""
+    return max(4 * max_message_bytes, MIN_FRAME_CAP)
 
 
 class PeerGone(Exception):
@@ -36,7 +47,14 @@ class PeerOverloaded(Exception):
 
 
 class RouterServer:
-    def __init__(self, ctx: zmq.asyncio.Context, *, sndhwm: int = 100_000, heartbeat_ms: int = 2000) -> None:
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        *,
+        sndhwm: int = 100_000,
+        heartbeat_ms: int = 2000,
+        max_frame_bytes: int = MIN_FRAME_CAP,
+    ) -> None:
         self._ctx = ctx
         self._auth: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -50,6 +68,8 @@ class RouterServer:
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, heartbeat_ms)
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat_ms * 3)
         self.sock.setsockopt(zmq.HEARTBEAT_TTL, heartbeat_ms * 3)
+        # A frame over this size disconnects its sender before it is buffered (see frame_cap).
+        self.sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
         # All I/O goes through a plain (sync) shadow of the socket, never blocking, on the loop's
         # thread; the event loop only watches the socket's FD (see serve()).
         self._tx: zmq.Socket[bytes] = zmq.Socket.shadow(self.sock.underlying)
