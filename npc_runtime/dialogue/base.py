@@ -40,23 +40,50 @@ class SourceTag:
 DialogueChunk = TextPiece | ActionProposal | SourceTag
 
 
+DEFAULT_REPLY_BUDGET = 1.5  # seconds from the player's last words to the NPC's first words
+FALLBACK_MARGIN = 0.1  # the provider gives up this much before the budget, so the fallback fits in it
+
+
 class DialogueProvider(ABC):
+    """Time limits of every provider, owned here:
+
+    - ``reply_budget``: the NPC's first words (visible text, or an action) must come within this
+      many seconds of the turn's start, or the provider gives up (``FALLBACK_MARGIN`` early) and the
+      conversation says an authored fallback line. Whatever the server does (stalls before or after
+      its headers, sends role-only or empty deltas, trickles), the player waits no longer. None (the
+      authored provider, which is the fallback): ``first_chunk_timeout`` to the first words;
+    - ``first_chunk_timeout``: once the NPC speaks, the longest pause between two pieces, so a slow
+      server that has started may finish its sentence;
+    - ``total_timeout``: the whole reply.
+    """
+
     name: ClassVar[str] = "base"
 
-    def __init__(self, *, first_chunk_timeout: float = 10.0, total_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        first_chunk_timeout: float = 10.0,
+        total_timeout: float = 60.0,
+        reply_budget: float | None = None,
+    ) -> None:
         self.first_chunk_timeout = first_chunk_timeout
         self.total_timeout = total_timeout
+        self.reply_budget = reply_budget
 
     async def stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
         """Yield the reply; raises ProviderError on failure or time-out. Cancellation passes through."""
         agen = self._stream(ctx).__aiter__()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.total_timeout
-        first = True
+        start = loop.time()
+        deadline = start + self.total_timeout
+        budget_s = self.reply_budget if self.reply_budget is not None else self.first_chunk_timeout
+        words_by = start + max(budget_s - FALLBACK_MARGIN, 0.05)
+        speaking = False  # the NPC said its first words (or proposed an action)
         while True:
-            budget = deadline - loop.time()
-            if first:
-                budget = min(budget, self.first_chunk_timeout)
+            if speaking:
+                budget = min(deadline - loop.time(), self.first_chunk_timeout)
+            else:
+                budget = min(deadline, words_by) - loop.time()
             try:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation (a
                 # barge-in) that arrives just as the chunk is ready, and runs each step in a new task.
@@ -66,7 +93,12 @@ class DialogueProvider(ABC):
                 return
             except TimeoutError:
                 await _aclose(agen)
-                what = "first reply" if first else "the rest of the reply"
+                if speaking:
+                    what = "the rest of the reply"
+                elif self.reply_budget is not None and words_by <= deadline:
+                    what = f"its first words within the {self.reply_budget:g} s reply budget"
+                else:
+                    what = "first reply"
                 raise ProviderError(self.name, f"timed out waiting for {what}", timeout=True) from None
             except ProviderError:
                 raise
@@ -75,7 +107,8 @@ class DialogueProvider(ABC):
                 raise
             except Exception as exc:
                 raise ProviderError(self.name, f"{type(exc).__name__}: {exc}") from exc
-            first = False
+            if isinstance(chunk, ActionProposal) or (isinstance(chunk, TextPiece) and chunk.text.strip()):
+                speaking = True
             yield chunk
 
     @abstractmethod

@@ -31,6 +31,7 @@ class Stream:
     deltas: list[dict[str, Any]]
     finish_reason: str = "stop"
     stall: bool = False  # after the deltas, send nothing more until the server closes
+    interval: float = 0.0  # seconds between deltas (a trickling server); a timed wait, not a sleep
 
 
 @dataclass
@@ -178,7 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         try:
-            for delta in reply.deltas:
+            for i, delta in enumerate(reply.deltas):
+                if i and reply.interval and self.server.state.release.wait(reply.interval):
+                    break  # the server is closing
                 self._event(_chunk(model, delta, None))
             if reply.stall:
                 self.server.state.release.wait(timeout=60)

@@ -34,7 +34,14 @@ from openai.types.chat.chat_completion_chunk import Choice
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ...errors import ConfigError, ProviderError
-from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
+from ..base import (
+    DEFAULT_REPLY_BUDGET,
+    ActionProposal,
+    DialogueChunk,
+    DialogueProvider,
+    SourceTag,
+    TextPiece,
+)
 from ..context import DialogueContext
 from ..hygiene import SpokenFilter
 from ..prompt import Prompt, PromptSettings, action_tools, allowed_actions, build_prompt
@@ -72,6 +79,11 @@ class OpenAISettings(BaseModel):
         default=10.0, gt=0, description="Seconds to the first token, and the longest pause between tokens"
     )
     connect_timeout: float = Field(default=3.0, gt=0)
+    reply_budget: float = Field(
+        default=DEFAULT_REPLY_BUDGET,
+        gt=0,
+        description="Seconds from the turn's start to the NPC's first words; then an authored fallback",
+    )
     max_retries: int = Field(
         default=0, ge=0, le=5, description="Retries of a failed request (each adds latency)"
     )
@@ -290,7 +302,11 @@ class OpenAIProvider(DialogueProvider):
     name: ClassVar[str] = "openai"
 
     def __init__(self, settings: OpenAISettings, *, api_key: str) -> None:
-        super().__init__(first_chunk_timeout=settings.first_token_timeout, total_timeout=settings.timeout)
+        super().__init__(
+            first_chunk_timeout=settings.first_token_timeout,
+            total_timeout=settings.timeout,
+            reply_budget=settings.reply_budget,
+        )
         self.settings = settings
         self._api_key = api_key
         # Made now, not on the first turn: building the client (TLS context, lazy imports) takes
