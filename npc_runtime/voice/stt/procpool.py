@@ -28,6 +28,7 @@ import numpy as np
 from ...errors import ProviderError
 from ..frames import Int16Array
 from .base import SttCaps, SttProvider, SttStream
+from .lifeline import die_with_parent, spawn
 
 
 def _read_frame(stream: Any) -> Any:
@@ -105,7 +106,7 @@ class _Worker:
 
     def _start(self) -> None:
         cmd = [sys.executable, "-m", "npc_runtime.voice.stt.procpool", self.name, json.dumps(self.options)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # dies with the runtime
         self._in: Any = self.proc.stdin
         self._out: Any = self.proc.stdout
         try:
@@ -226,4 +227,5 @@ class _RemoteStream(SttStream):
 
 
 if __name__ == "__main__":  # pragma: no cover - the worker process
+    die_with_parent()
     serve(sys.argv[1], json.loads(sys.argv[2]))
