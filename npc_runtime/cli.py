@@ -135,11 +135,9 @@ def external_names(config: Path | None) -> dict[str, str]:
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
-    import zmq.auth
+    from .transport.security import generate_keys
 
-    out = Path(args.directory)
-    out.mkdir(parents=True, exist_ok=True)
-    public, secret = zmq.auth.create_certificates(str(out), args.name)
+    public, secret = generate_keys(Path(args.directory), args.name, force=args.force)
     print(f"wrote {public} (give to clients / put in curve_clients_dir) and {secret} (keep private)")
     return 0
 
@@ -180,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = ksub.add_parser("generate", help="write NAME.key (public) and NAME.key_secret into DIRECTORY")
     gen.add_argument("directory")
     gen.add_argument("--name", default="server")
+    gen.add_argument("--force", action="store_true", help="replace an existing key pair")
     gen.set_defaults(func=cmd_keys_generate)
 
     from .evals import cli as evals_cli

@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     MEMORY_INVALID = "memory_invalid"
     AUDIO_INVALID = "audio_invalid"
     AUDIO_TIMEOUT = "audio_timeout"
+    # security
+    INSECURE_TRANSPORT = "insecure_transport"  # a warning after welcome: a non-loopback bind without CURVE
     # anything else
     INTERNAL = "internal"
 

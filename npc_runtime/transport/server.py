@@ -10,7 +10,9 @@ TCP peers underneath the protocol-level ``ping``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,22 @@ def frame_cap(max_message_bytes: int) -> int:
     frames never reach the runtime's memory: libzmq closes the connection as soon as the frame's
     header announces the size (``ZMQ_MAXMSGSIZE``)."""
     return max(4 * max_message_bytes, MIN_FRAME_CAP)
+
+
+def bind_error(endpoint: str, exc: zmq.ZMQError) -> str:
+    """What went wrong binding ``endpoint``, and what to do about it, in one line."""
+    if exc.errno == zmq.EADDRINUSE:
+        fix = "another program (another npc-runtime?) listens there: stop it, or choose another port with --bind"
+    elif exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL):
+        fix = (
+            "no network interface of this machine has that address: use tcp://127.0.0.1:PORT, "
+            "tcp://[::1]:PORT, or an address `ip addr` lists"
+        )
+    elif exc.errno == errno.EACCES:
+        fix = "ports below 1024 need privileges: choose a port above 1024"
+    else:
+        fix = "check the address (tcp://HOST:PORT, ipc://PATH)"
+    return f"cannot bind {endpoint}: {os.strerror(exc.errno)}; {fix}"
 
 
 class PeerGone(Exception):
@@ -70,6 +88,7 @@ class RouterServer:
         self.sock.setsockopt(zmq.HEARTBEAT_TTL, heartbeat_ms * 3)
         # A frame over this size disconnects its sender before it is buffered (see frame_cap).
         self.sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
+        self.sock.setsockopt(zmq.IPV6, 1)  # tcp://[::1]:7600 binds; IPv4 addresses still work
         # All I/O goes through a plain (sync) shadow of the socket, never blocking, on the loop's
         # thread; the event loop only watches the socket's FD (see serve()).
         self._tx: zmq.Socket[bytes] = zmq.Socket.shadow(self.sock.underlying)
@@ -105,13 +124,17 @@ class RouterServer:
         self.sock.curve_server = True
 
     def bind(self, endpoint: str) -> str:
-        if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
-            base = endpoint[: -len(":0")]
-            port = self.sock.bind_to_random_port(base)
-            self.endpoint = f"{base}:{port}"
-        else:
-            self.sock.bind(endpoint)
-            self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        """Bind, or raise a ConfigError of one line naming the address and the fix."""
+        try:
+            if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
+                base = endpoint[: -len(":0")]
+                port = self.sock.bind_to_random_port(base)
+                self.endpoint = f"{base}:{port}"
+            else:
+                self.sock.bind(endpoint)
+                self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except zmq.ZMQError as exc:
+            raise ConfigError(bind_error(endpoint, exc)) from None
         return self.endpoint
 
     def send(self, identity: bytes, payload: bytes) -> None:
