@@ -53,7 +53,7 @@ def bind_error(endpoint: str, exc: zmq.ZMQError) -> str:
         fix = "ports below 1024 need privileges: choose a port above 1024"
     else:
         fix = "check the address (tcp://HOST:PORT, ipc://PATH)"
-    return f"cannot bind {endpoint}: {os.strerror(exc.errno)}; {fix}"
+    return f"cannot bind {endpoint}: {os.strerror(exc.errno or 0)}; {fix}"
 
 
 class PeerGone(Exception):
