@@ -114,6 +114,12 @@ def cmd_persona_lint(args: argparse.Namespace) -> int:
     from .personas.loader import lint_personas
 
     checker = None
+    if not args.world and not args.no_world:
+        from .world.lint_hooks import world_beside
+
+        args.world = world_beside([Path(p) for p in args.paths])
+        if args.world:
+            print(f"checking conditions against {args.world} (found beside the personas; --no-world to skip)")
     if args.world:
         from .world.lint_hooks import persona_checker_for
 
@@ -169,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_persona_schema)
     lint = psub.add_parser("lint", help="check persona files; exits 1 on any error")
     lint.add_argument("paths", nargs="+")
-    lint.add_argument("--world", help="also check conditions against this world file")
+    lint.add_argument(
+        "--world", help="check conditions against this world file (default: the one beside the personas)"
+    )
+    lint.add_argument("--no-world", action="store_true", help="do not check conditions against a world")
     lint.add_argument("--config", type=Path, help="runtime config (TOML) whose settings the check uses")
     lint.set_defaults(func=cmd_persona_lint)
 

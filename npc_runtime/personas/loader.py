@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .schema import Persona
-from .yamlfile import Problem, YamlProblem, line_for, load_yaml, validation_problems
+from .yamlfile import Loc, Problem, YamlProblem, line_for, load_yaml, validation_problems
 
 PERSONA_SUFFIX = ".persona.yaml"
 
@@ -18,17 +18,30 @@ ConditionChecker = Callable[[Persona], list[tuple[str, str]]]
 
 
 def load_persona_text(text: str, file: str) -> tuple[Persona | None, list[Problem]]:
+    """The persona, or None and every problem found (duplicate keys and schema problems together)."""
+    persona, problems, _ = _parse(text, file)
+    return (None if problems else persona), problems
+
+
+def _parse(text: str, file: str) -> tuple[Persona | None, list[Problem], dict[Loc, int]]:
+    """The persona when the schema validates (even with duplicate keys, which are in the problems,
+    so that its conditions can be checked in the same run), the problems, and the lines."""
+    duplicates: list[Problem] = []
     try:
-        data, lines = load_yaml(text, file)
+        data, lines = load_yaml(text, file, duplicates)
     except YamlProblem as exc:
-        return None, [exc.problem]
+        return None, list(exc.problems), {}
     if not isinstance(data, dict):
-        return None, [Problem(file, 1, "", "a persona file must be a YAML map of fields (id:, name:, ...)")]
+        return (
+            None,
+            [Problem(file, 1, "", "a persona file must be a YAML map of fields (id:, name:, ...)")],
+            lines,
+        )
     try:
         persona = Persona.model_validate(data)
     except ValidationError as exc:
-        return None, validation_problems(exc, file, lines)
-    return persona, []
+        return None, duplicates + validation_problems(exc, file, lines), lines
+    return persona, duplicates, lines
 
 
 def load_persona_file(
@@ -39,15 +52,12 @@ def load_persona_file(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(file, None, "", f"cannot read file: {exc}")]
-    persona, problems = load_persona_text(text, file)
+    persona, problems, lines = _parse(text, file)
     if persona is not None and checker is not None:
-        _, lines = load_yaml(text, file)
         for field, message in checker(persona):
             loc = tuple(int(p) if p.isdigit() else p for p in field.split("."))
             problems.append(Problem(file, line_for(lines, loc), field, message))
-        if problems:
-            return None, problems
-    return persona, problems
+    return (None if problems else persona), problems
 
 
 def persona_files(paths: Iterable[Path]) -> list[Path]:

@@ -7,6 +7,7 @@ the runtime calls it before every turn and on a timer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from .schema import Persona
 from .yamlfile import Problem
 
 log = logging.getLogger(__name__)
+
+PARSE_TIME_CAP = 5.0  # seconds to read and check one persona file off the event loop
 
 
 @dataclass
@@ -60,8 +63,41 @@ class PersonaStore:
         return self._file_of.get(npc_id)
 
     def refresh(self, force: bool = False) -> ReloadReport:
-        """Load new or changed files; return what changed (empty when nothing did)."""
+        """Load new or changed files; return what changed (empty when nothing did).
+
+        Parses on the caller's thread; an event loop should call :meth:`refresh_async`."""
         report = ReloadReport()
+        changed, seen = self._changed(force)
+        for path, stamp, entry in changed:
+            self._apply(path, stamp, entry, *load_persona_file(path, self.checker), report)
+        return self._finish(seen, report)
+
+    async def refresh_async(self, force: bool = False, time_cap: float = PARSE_TIME_CAP) -> ReloadReport:
+        """:meth:`refresh` with parsing in a worker thread, each file within ``time_cap`` seconds:
+        no client waits while a designer's file is read (the size and alias caps of
+        :mod:`.yamlfile` bound the work; a file still over the cap is reported as a problem)."""
+        report = ReloadReport()
+        changed, seen = self._changed(force)
+        for path, stamp, entry in changed:
+            try:
+                persona, problems = await asyncio.wait_for(
+                    asyncio.to_thread(load_persona_file, path, self.checker), time_cap
+                )
+            except TimeoutError:
+                persona, problems = (
+                    None,
+                    [
+                        Problem(
+                            str(path), None, "", f"took over {time_cap:g} s to read; make the file smaller"
+                        )
+                    ],
+                )
+            self._apply(path, stamp, entry, persona, problems, report)
+        return self._finish(seen, report)
+
+    def _changed(self, force: bool) -> tuple[list[tuple[Path, tuple[int, int], _Entry | None]], set[Path]]:
+        """Files that are new or changed since the last refresh (one ``stat`` each), and all files."""
+        changed = []
         seen: set[Path] = set()
         paths = sorted(self.directory.rglob(f"*{PERSONA_SUFFIX}")) if self.directory.is_dir() else []
         for path in paths:
@@ -73,27 +109,40 @@ class PersonaStore:
             entry = self._files.get(path)
             if not force and entry and entry.mtime_ns == st.st_mtime_ns and entry.size == st.st_size:
                 continue
-            persona, problems = load_persona_file(path, self.checker)
-            live_id = entry.persona.id if entry and entry.persona else None
-            if persona is None:
-                # keep the last good version live
-                self._files[path] = _Entry(st.st_mtime_ns, st.st_size, entry.persona if entry else None)
-                report.failed.append((str(path), live_id, problems))
-                continue
-            owner = self._file_of.get(persona.id)
-            if owner is not None and owner != path:
-                problem = Problem(str(path), 1, "id", f"id '{persona.id}' is already used by {owner}")
-                self._files[path] = _Entry(st.st_mtime_ns, st.st_size, entry.persona if entry else None)
-                report.failed.append((str(path), live_id, [problem]))
-                continue
-            if live_id and live_id != persona.id:  # the file's id was renamed
-                self._by_id.pop(live_id, None)
-                self._file_of.pop(live_id, None)
-                report.removed.append((live_id, str(path)))
-            self._files[path] = _Entry(st.st_mtime_ns, st.st_size, persona)
-            self._by_id[persona.id] = persona
-            self._file_of[persona.id] = path
-            report.loaded.append((persona.id, str(path)))
+            changed.append((path, (st.st_mtime_ns, st.st_size), entry))
+        return changed, seen
+
+    def _apply(
+        self,
+        path: Path,
+        stamp: tuple[int, int],
+        entry: _Entry | None,
+        persona: Persona | None,
+        problems: list[Problem],
+        report: ReloadReport,
+    ) -> None:
+        live_id = entry.persona.id if entry and entry.persona else None
+        if persona is None:
+            # keep the last good version live
+            self._files[path] = _Entry(*stamp, entry.persona if entry else None)
+            report.failed.append((str(path), live_id, problems))
+            return
+        owner = self._file_of.get(persona.id)
+        if owner is not None and owner != path:
+            problem = Problem(str(path), 1, "id", f"id '{persona.id}' is already used by {owner}")
+            self._files[path] = _Entry(*stamp, entry.persona if entry else None)
+            report.failed.append((str(path), live_id, [problem]))
+            return
+        if live_id and live_id != persona.id:  # the file's id was renamed
+            self._by_id.pop(live_id, None)
+            self._file_of.pop(live_id, None)
+            report.removed.append((live_id, str(path)))
+        self._files[path] = _Entry(*stamp, persona)
+        self._by_id[persona.id] = persona
+        self._file_of[persona.id] = path
+        report.loaded.append((persona.id, str(path)))
+
+    def _finish(self, seen: set[Path], report: ReloadReport) -> ReloadReport:
         for path in list(self._files):
             if path not in seen:
                 gone = self._files.pop(path)
@@ -104,6 +153,8 @@ class PersonaStore:
         if report:
             for npc_id, file in report.loaded:
                 log.info("persona %s loaded from %s", npc_id, file)
+            for npc_id, file in report.removed:
+                log.info("persona %s removed (%s is gone)", npc_id, file)
             for _file, _live, problems in report.failed:
                 for p in problems:
                     log.error("persona file problem: %s", p)

@@ -467,7 +467,7 @@ def compile_text(text: str, file: str) -> tuple[World | None, list[Problem], dic
     try:
         data, lines = load_yaml(text, file)
     except YamlProblem as exc:
-        return None, [exc.problem], {}
+        return None, list(exc.problems), {}
     if not isinstance(data, dict):
         return None, [Problem(file, 1, "", "a world file must be a YAML map (world:, entities:, ...)")], lines
     try:

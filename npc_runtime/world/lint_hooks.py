@@ -39,3 +39,13 @@ def persona_checker_for(path: Path, external: Mapping[str, str]) -> ConditionChe
         return check_persona(world, persona, types)
 
     return check
+
+
+def world_beside(paths: list[Path]) -> Path | None:
+    """The one ``*.world.yaml`` in the folders of the given persona files and folders (the runtime
+    finds its world the same way); None when there is none or more than one."""
+    from .compiled import WORLD_SUFFIX
+
+    folders = {p if p.is_dir() else p.parent for p in paths}
+    found = sorted({w for folder in folders for w in folder.glob(f"*{WORLD_SUFFIX}")})
+    return found[0] if len(found) == 1 else None
