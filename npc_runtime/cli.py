@@ -17,7 +17,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -91,9 +90,20 @@ async def _serve(settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .observability import Metrics, setup_logging
+
     settings = _settings_from_args(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(_serve(settings))
+    setup_logging(settings.log_level, args.log_format)
+    metrics = None
+    if args.metrics_port is not None:
+        metrics = Metrics()  # the host records into it once wired (Runtime(..., metrics=metrics))
+        port = metrics.serve(args.metrics_port, args.metrics_addr)
+        print(f"metrics on http://{args.metrics_addr}:{port}/metrics", flush=True)
+    try:
+        return asyncio.run(_serve(settings))
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -157,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the runtime (ZeroMQ ROUTER)")
     _add_runtime_flags(serve)
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="json: one object per line"
+    )
+    serve.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (off by default)"
+    )
+    serve.add_argument("--metrics-addr", default="127.0.0.1", help="address of the metrics endpoint")
     serve.set_defaults(func=cmd_serve)
 
     chat = sub.add_parser("chat", help="talk to an NPC in the terminal (or from piped stdin)")
