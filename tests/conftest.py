@@ -26,6 +26,21 @@ from testsupport import ClientFactory, RuntimeProcess, start_runtime_process
 
 REPO = Path(__file__).resolve().parent.parent
 PERSONAS = REPO / "personas"
+SLOW_LIST = Path(__file__).resolve().parent / "slow_tests.txt"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slowest end-to-end tests (listed in tests/slow_tests.txt, and ``slow`` ones)
+    ``e2e_slow``: ``scripts/test.sh --quick`` deselects them."""
+    listed = {
+        line.strip()
+        for line in SLOW_LIST.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for item in items:
+        nodeid = item.nodeid.split("[", 1)[0]
+        if nodeid in listed or nodeid.split("::", 1)[0] in listed or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.e2e_slow)
 
 
 @pytest.fixture(scope="session")
