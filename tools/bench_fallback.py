@@ -27,7 +27,7 @@ from dialogue.fake_openai_server import FakeOpenAIServer, HttpError, Stall, Stre
 
 from npc_runtime.protocol.messages import NpcTextFinal  # noqa: E402
 from npc_runtime.runtime.app import Runtime  # noqa: E402
-from npc_runtime.runtime.settings import Settings  # noqa: E402
+from npc_runtime.settings import Settings  # noqa: E402
 from npc_runtime.transport.client import AsyncClient  # noqa: E402
 
 FAULTS = {

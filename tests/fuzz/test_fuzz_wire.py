@@ -214,7 +214,7 @@ def exchange(wire: Wire, checker: Checker, frame: bytes, doc: dict[str, Any] | N
     wire.sock.send(frame)
     if mtype == "bye":
         # What a client sees after its bye depends on when the bye is handled; that the runtime
-        # answers later messages with not_introduced is tested in test_pending_host_wiring.py.
+        # answers later messages with not_introduced is tested in tests/runtime/test_hardening_wiring.py.
         wire.reconnect()
     ping, state = wire.marker(), wire.marker()
     wire.send({"type": "ping", "id": ping, "t": 7.25})

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("host",),
     ("dialogue",),
     ("personas",),
-    ("expr", "storage", "transport", "settings", "console", "text"),
+    ("expr", "storage", "transport", "settings", "console", "text", "observability"),
     ("protocol",),
     ("clock", "errors", "__init__"),
 ]

@@ -57,6 +57,13 @@ class WorldEventMsg(Message):
     )
     game_time: GameHours | None = Field(default=None, description="Game hours; default: the last game_time")
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in WORLD_EVENT_KINDS:
+            raise ValueError(f"unknown kind {value!r}; one of {', '.join(WORLD_EVENT_KINDS)}")
+        return value
+
     @field_validator("payload")
     @classmethod
     def _plain_payload(cls, payload: dict[str, Any]) -> dict[str, Any]:
@@ -90,13 +97,6 @@ def check_plain(value: Any, path: str, depth: int = 0) -> None:
             check_plain(item, f"{path}.{key}", depth + 1)
     else:
         raise ValueError(f"{path}: {type(value).__name__} is not a plain value")
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        if value not in WORLD_EVENT_KINDS:
-            raise ValueError(f"unknown kind {value!r}; one of {', '.join(WORLD_EVENT_KINDS)}")
-        return value
 
 
 class WorldStateQuery(Message):

@@ -15,9 +15,9 @@ from npc_runtime.dialogue.context import DialogueContext
 from npc_runtime.dialogue.providers.openai import OpenAIProvider
 from npc_runtime.errors import ProviderError
 from npc_runtime.personas.schema import Persona
-from npc_runtime.protocol.messages import Warning
+from npc_runtime.protocol.messages import WarningMessage
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.runtime.settings import Settings
+from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 
 MIRA = Persona.model_validate(
@@ -117,5 +117,5 @@ async def test_the_npc_says_a_fallback_when_the_server_stalls_after_its_headers(
     final = await runtime_client.say(conv, "what do you think of the weather today?")
     assert final.source == "fallback" and final.text
     warning = await runtime_client.next_event(types=("warning",))
-    assert isinstance(warning, Warning) and warning.code == "provider_timeout"
+    assert isinstance(warning, WarningMessage) and warning.code == "provider_timeout"
     assert "reply budget" in warning.message
