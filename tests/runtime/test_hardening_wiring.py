@@ -1,7 +1,9 @@
-"""Hardening that needs the host (``npc_runtime/runtime/``) to call what the hardening modules
-provide. Each test is ``xfail(strict=True)``: it fails today for the reason given, and as soon as
-the host is wired it passes, which fails the run (strict) until its marker is removed. The wiring
-for each is described in the hardening report (issue 12)."""
+"""Hardening that the host (``npc_runtime/runtime/``) provides: replies carry ``ref``, messages
+after ``bye`` are answered, a deleted persona ends its conversations, ``serve`` binds first.
+
+A test marked ``xfail(strict=True)`` needs wiring the host does not do yet (issue 12): it fails
+for the reason given until the host is wired, and then its passing fails the run (strict) until
+the marker is removed."""
 
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ from npc_runtime.transport.client import AsyncClient
 WIRING = "needs host wiring (issue 12 report)"
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING + ": conversation_ended and the farewell carry ref")
 async def test_conversation_end_replies_carry_ref(client: AsyncClient) -> None:
     conv = await client.start_conversation("mira", greet=False)
     end = ConversationEnd(conversation_id=conv.conversation_id, id=client.next_id())
@@ -30,7 +31,6 @@ async def test_conversation_end_replies_carry_ref(client: AsyncClient) -> None:
     assert isinstance(ended, ConversationEnded) and ended.ref == end.id
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING + ": messages queued behind bye get not_introduced")
 async def test_messages_after_bye_get_not_introduced(runtime_server: Runtime) -> None:
     # A plain (blocking) socket sends hello, bye and a world_state without yielding to the event
     # loop, so the world_state is queued behind the bye in the session's inbox: today it is
@@ -65,7 +65,6 @@ async def _quiet(sock: zmq.Socket[bytes], seconds: float = 5.0) -> bool:
     return True
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING + ": deleting a persona ends its conversations")
 async def test_deleting_a_persona_ends_its_conversation(
     runtime_server: Runtime, client: AsyncClient, personas_dir: Path
 ) -> None:
@@ -76,7 +75,6 @@ async def test_deleting_a_persona_ends_its_conversation(
     assert ended.conversation_id == conv.conversation_id and ended.reason == "persona_removed"
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING + ": serve binds before loading models")
 def test_a_second_instance_fails_before_loading_anything(tmp_path: Path) -> None:
     import socket
 
