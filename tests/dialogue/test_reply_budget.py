@@ -77,9 +77,15 @@ async def test_every_fault_gives_up_at_the_budget(llm: FakeOpenAIServer, fault: 
 
 async def test_a_slow_server_that_has_started_finishes_its_sentence(llm: FakeOpenAIServer) -> None:
     words = ["The", " wolves", " came", " down", " from", " the", " hills", " last", " night."]
-    # 0.3 s between words: the first comes well within the budget, the sentence ends past it.
-    llm.script(Stream([{"role": "assistant", "content": ""}] + [{"content": w} for w in words], interval=0.3))
-    provider = stock(llm.base_url)
+    # The first word comes with the headers; then a word every 0.8 s, so the sentence ends about
+    # 6 s later, well past the budget. The budget is 3 s here (not the stock 1.5 s) only so that a
+    # heavily loaded machine still gets the first word in before it; the point is what follows.
+    first = {"role": "assistant", "content": words[0]}
+    llm.script(Stream([first] + [{"content": w} for w in words[1:]], interval=0.8))
+    provider = OpenAIProvider.from_settings(
+        {"provider": "openai", "base_url": llm.base_url, "model": "m", "reply_budget": 3.0},
+        environ={"OPENAI_API_KEY": "k"},
+    )
     try:
         got = [
             c.text

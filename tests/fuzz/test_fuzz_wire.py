@@ -153,6 +153,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         **os.environ,
         # espeak and one STT worker: voice conversations work, at a fraction of the CPU.
         "NPC_RUNTIME_VOICE": json.dumps({"tts": "espeak", "stt_processes": 1}),
+        # The test's socket sends nothing between exchanges, and one exchange may take long on a
+        # loaded machine: the client time-out is not what is fuzzed here.
+        "NPC_RUNTIME_CLIENT_TIMEOUT": "600",
     }
     args = ["--bind", "tcp://127.0.0.1:0", "--personas", str(REPO / "personas"), "--db", str(tmp / "f.db")]
     with log.open("w") as out:
