@@ -36,13 +36,21 @@ class Storyteller(DialogueProvider):
 
     name = "storyteller"
 
+    def __init__(self) -> None:
+        # The story waits for the barge-in as long as the machine needs (the provider's own
+        # time-outs, a 10 s pause at most by default, are not what these tests are about).
+        super().__init__(first_chunk_timeout=600.0, total_timeout=600.0)
+
     async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
         yield SourceTag("llm")
         for word in FIRST_SENTENCE.split(" "):
             yield TextPiece(word + " ")
             await asyncio.sleep(0.08)
-        await asyncio.Event().wait()  # the rest of the story never comes; a barge-in cancels this
-        yield TextPiece(STORY[len(FIRST_SENTENCE) :])
+        # The next sentence's first word (the sentence splitter needs it to know the first one
+        # ended, so it is spoken), then the rest never comes: a barge-in cancels the stream.
+        yield TextPiece("My ")
+        await asyncio.Event().wait()
+        yield TextPiece(STORY[len(FIRST_SENTENCE) + 4 :])
 
 
 async def test_barge_in_cancels_a_streaming_reply(make_settings: Callable[..., Settings]) -> None:
