@@ -471,7 +471,8 @@ class MemoryExtension(Extension):
             return pack(export_state(conn))
 
     def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
-        import_state(conn, data, self.service.store.embedder)
+        bounds = {dim: (b.min, b.max) for dim, b in self.settings.relationships.items()}
+        import_state(conn, data, self.service.store.embedder, bounds)
 
     def after_load(self) -> None:
         self.service.store.invalidate()

