@@ -49,6 +49,7 @@ from ..protocol.messages import (
 )
 from ..settings import Settings
 from ..storage import Database
+from ..transport.security import exposure_warning
 from ..transport.server import PeerGone, PeerOverloaded, RouterServer, frame_cap
 from .conversations import Conversation
 from .routes import HostRoutes
@@ -314,6 +315,9 @@ class Runtime:
         if self._settings.curve_secret_file is not None:
             self.server.enable_curve(self._settings.curve_secret_file, self._settings.curve_clients_dir)
         self.endpoint = self.server.bind(self._settings.bind)
+        exposed = exposure_warning(self.endpoint, curve=self._settings.curve_secret_file is not None)
+        if exposed is not None:
+            log.warning(exposed)
         try:
             for ext in self.extensions:
                 await ext.start()
