@@ -220,7 +220,8 @@ def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) 
     mic = tmp_path / "drink.wav"
     write_player_wav(mic, "I'd like a drink of cider.")
     script = tmp_path / "voice.txt"
-    script.write_text("walk_to mira\npress e\nwait_reply\nhold v 150\nwait_text serves you\nwait_reply\n")
+    # Hold the talk key longer than the 1.7 s line lasts (300 frames are 2.5 s at 120 fps).
+    script.write_text("walk_to mira\npress e\nwait_reply\nhold v 300\nwait_text serves you\nwait_reply\n")
     proc = subprocess.run(
         [
             *demo_cmd(tmp_path, "--script", str(script), "--mic-wav", str(mic), "--mute"),
