@@ -256,6 +256,55 @@ namespace NpcRuntime.Tests
         }
 
         [Test]
+        public void AnAmbientExchangeIsOverheardAndThePlayerJoinsIt()
+        {
+            NpcRuntimeClient c = Connected("unity-e2e");
+            var finals = new List<NpcTextFinal>();
+            c.NpcTextFinalReceived += f => finals.Add(f);
+            const string seed = "The wolves took another sheep last night.";
+            ConversationStarted s = c.StartConversation(new[] { "bram", "tomas" }, "hero", "text", true, AmbientSpec.FromSeedLine(seed, 3));
+            string cid = s.ConversationId;
+            CollectionAssert.AreEqual(new[] { "bram", "tomas" }, s.NpcIds);
+            for (int i = 0; i < 3; i++)
+                Assert.IsNotNull(c.WaitFor(m => Is("npc_text_final")(m) && Protocol.Str(m, "conversation_id") == cid, 20000), "ambient line " + (i + 1));
+            Assert.AreEqual(3, finals.Count);
+            CollectionAssert.AreEqual(new[] { "bram", "tomas", "bram" }, finals.ConvertAll(f => f.NpcId), "the NPCs answer each other in turn");
+            Assert.IsTrue(finals.TrueForAll(f => f.Ambient), "every line is marked ambient");
+            Assert.AreEqual(seed, finals[0].Text, "the seed line is said as written");
+            Assert.IsFalse(finals.Exists(f => f.Text == ""));
+
+            // the player joins: the addressed NPC answers the player, not ambient
+            long id = c.Say(cid, "Tomas, is the north gate shut?", "tomas");
+            Dictionary<string, object> raw = c.WaitFor(m => Is("npc_text_final")(m) && id.Equals(Protocol.Ref(m)), 20000);
+            Assert.IsNotNull(raw, "the player's line is answered");
+            NpcTextFinal answer = NpcTextFinal.From(raw);
+            Assert.IsFalse(answer.Ambient);
+            Assert.AreEqual("tomas", answer.NpcId);
+
+            // an ambient start the runtime refuses (one NPC) is caught by the builder before sending
+            Assert.Throws<ArgumentException>(() => c.StartConversation(new[] { "bram" }, "hero", "text", true, AmbientSpec.OnTopic("wolves")));
+            var oneNpc = Protocol.ConversationStart(null, new[] { "bram", "tomas" }, "hero", "text", true, AmbientSpec.OnTopic("wolves"));
+            oneNpc["npc_ids"] = new List<object> { "bram" };
+            var e = Assert.Throws<NpcRuntimeException>(() => c.Request(oneNpc));
+            Assert.AreEqual(RuntimeCode.InvalidFields, e.Kind);
+            StringAssert.Contains("two", e.Message);
+        }
+
+        [Test]
+        public void TheS2sChoiceIsSentAndCheckedByTheRuntime()
+        {
+            NpcRuntimeClient c = Connected("unity-e2e");
+            // "none" keeps the cascade; in text mode it changes nothing and is accepted
+            ConversationStarted ok = c.StartConversation(new[] { "mira" }, "hero", "text", false, null, "none");
+            Assert.IsNotNullOrEmpty(ok.ConversationId);
+            // a profile this runtime does not have is refused with invalid_fields naming s2s
+            var e = Assert.Throws<NpcRuntimeException>(() => c.StartConversation(new[] { "mira" }, "hero", "text", false, null, "no_such_profile"));
+            Assert.AreEqual(RuntimeCode.InvalidFields, e.Kind);
+            StringAssert.Contains("no_such_profile", e.Message);
+            Assert.IsTrue(c.IsConnected);
+        }
+
+        [Test]
         public void RequestsRefusedByTheRuntimeThrowTypedExceptions()
         {
             NpcRuntimeClient c = Connected("unity-e2e");

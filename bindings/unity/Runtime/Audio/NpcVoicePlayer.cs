@@ -119,6 +119,17 @@ namespace NpcRuntime.Audio
             Tracker.Forget(conversationId);
         }
 
+        /// <summary>
+        /// The conversation moved to another worker (warning conversation_moved): its unfinished turn
+        /// runs once more with the same ids, so drop what is buffered and tracked of it, and forget
+        /// that any of its turns was stopped (the new attempt's audio must play).
+        /// </summary>
+        public void ResetConversation(string conversationId)
+        {
+            Forget(conversationId);
+            stopped.RemoveWhere(k => k.StartsWith(conversationId + "/", StringComparison.Ordinal));
+        }
+
         /// <summary>The audio thread: fill an interleaved block (Unity's OnAudioFilterRead). Returns real frames.</summary>
         public int Fill(float[] data, int channels)
         {

@@ -34,7 +34,11 @@ namespace NpcRuntime
         public event Action<NpcAction> NpcActionReceived;
         /// <summary>An `error` that was not the answer to an awaited request (e.g. a bad player_text).</summary>
         public event Action<RuntimeNotice> ErrorReceived;
+        /// <summary>A `warning` (also one with a code this client does not know: RuntimeNotice.Kind is Unknown).</summary>
         public event Action<RuntimeNotice> WarningReceived;
+        /// <summary>Warning conversation_moved (after WarningReceived): the conversation (same id) runs on another
+        /// worker and its unfinished NPC turn runs once more; drop what was shown or played of that turn.</summary>
+        public event Action<RuntimeNotice> ConversationMoved;
         public event Action<ConversationEnded> ConversationEndedReceived;
         /// <summary>The connection is gone (raised once, from Pump). NpcSession makes a new client and reconnects.</summary>
         public event Action<string> Disconnected;
@@ -219,15 +223,19 @@ namespace NpcRuntime
             return NpcInfo.ListFrom(reply);
         }
 
-        public ConversationStarted StartConversation(IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true)
+        /// <summary>Start a conversation. ambient: the NPCs talk among themselves (their lines arrive as
+        /// NpcTextFinal with Ambient true); s2s: a speech-to-speech profile, or "none" (see Protocol.ConversationStart).</summary>
+        public ConversationStarted StartConversation(IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true,
+            AmbientSpec ambient = null, string s2s = null)
         {
-            return ConversationStarted.From(Request(Protocol.ConversationStart(null, npcIds, playerId, mode, greet)));
+            return ConversationStarted.From(Request(Protocol.ConversationStart(null, npcIds, playerId, mode, greet, ambient, s2s)));
         }
 
-        public async Task<ConversationStarted> StartConversationAsync(IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true)
+        public async Task<ConversationStarted> StartConversationAsync(IList<string> npcIds, string playerId = "player", string mode = "text",
+            bool greet = true, AmbientSpec ambient = null, string s2s = null)
         {
             Dictionary<string, object> reply =
-                await RequestAsync(Protocol.ConversationStart(null, npcIds, playerId, mode, greet)).ConfigureAwait(false);
+                await RequestAsync(Protocol.ConversationStart(null, npcIds, playerId, mode, greet, ambient, s2s)).ConfigureAwait(false);
             return ConversationStarted.From(reply);
         }
 
@@ -438,8 +446,11 @@ namespace NpcRuntime
                 }
                 case "warning":
                 {
+                    RuntimeNotice n = RuntimeNotice.From(msg);
                     var h = WarningReceived;
-                    if (h != null) h(RuntimeNotice.From(msg));
+                    if (h != null) h(n);
+                    var moved = ConversationMoved;
+                    if (moved != null && n.Kind == RuntimeCode.ConversationMoved) moved(n);
                     break;
                 }
                 case "conversation_ended":

@@ -18,15 +18,20 @@ namespace NpcRuntime
     {
         public string Id { get; internal set; }
         public readonly List<string> NpcIds;
-        public readonly string PlayerId, Mode;
+        /// <summary>S2s: the speech-to-speech profile asked for (null: the default), kept after a reconnect.</summary>
+        public readonly string PlayerId, Mode, S2s;
+        /// <summary>Started with `ambient` (the NPCs talked among themselves); a restart after a reconnect does not replay it.</summary>
+        public readonly bool Ambient;
         public bool Ended { get; internal set; }
 
-        internal ConversationHandle(string id, IList<string> npcIds, string playerId, string mode)
+        internal ConversationHandle(string id, IList<string> npcIds, string playerId, string mode, string s2s = null, bool ambient = false)
         {
             Id = id;
             NpcIds = new List<string>(npcIds);
             PlayerId = playerId;
             Mode = mode;
+            S2s = s2s;
+            Ambient = ambient;
         }
 
         public override string ToString() { return Id + " (" + string.Join(",", NpcIds.ToArray()) + ", " + Mode + ")"; }
@@ -124,19 +129,24 @@ namespace NpcRuntime
         }
 
         // ------------------------------------------------------------------ conversations
+        /// <summary>Start a conversation (ambient and s2s: see Protocol.ConversationStart).</summary>
         public async Task<ConversationHandle> StartConversationAsync(IList<string> npcIds, string playerId = "player",
-            string mode = "text", bool greet = true)
+            string mode = "text", bool greet = true, AmbientSpec ambient = null, string s2s = null)
         {
-            ConversationStarted s = await Client.StartConversationAsync(npcIds, playerId, mode, greet).ConfigureAwait(false);
-            var h = new ConversationHandle(s.ConversationId, s.NpcIds.Count > 0 ? s.NpcIds : new List<string>(npcIds), playerId, mode);
-            lock (gate) conversations.Add(h);
-            return h;
+            ConversationStarted s = await Client.StartConversationAsync(npcIds, playerId, mode, greet, ambient, s2s).ConfigureAwait(false);
+            return Track(s, npcIds, playerId, mode, ambient, s2s);
         }
 
-        public ConversationHandle StartConversation(IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true)
+        public ConversationHandle StartConversation(IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true,
+            AmbientSpec ambient = null, string s2s = null)
         {
-            ConversationStarted s = Client.StartConversation(npcIds, playerId, mode, greet);
-            var h = new ConversationHandle(s.ConversationId, s.NpcIds.Count > 0 ? s.NpcIds : new List<string>(npcIds), playerId, mode);
+            return Track(Client.StartConversation(npcIds, playerId, mode, greet, ambient, s2s), npcIds, playerId, mode, ambient, s2s);
+        }
+
+        ConversationHandle Track(ConversationStarted s, IList<string> npcIds, string playerId, string mode, AmbientSpec ambient, string s2s)
+        {
+            var h = new ConversationHandle(s.ConversationId, s.NpcIds.Count > 0 ? s.NpcIds : new List<string>(npcIds), playerId, mode,
+                s2s, ambient != null);
             lock (gate) conversations.Add(h);
             return h;
         }
@@ -228,7 +238,7 @@ namespace NpcRuntime
                     try
                     {
                         r.Started.Add(new KeyValuePair<ConversationHandle, ConversationStarted>(
-                            h, r.Client.StartConversation(h.NpcIds, h.PlayerId, h.Mode, false)));
+                            h, r.Client.StartConversation(h.NpcIds, h.PlayerId, h.Mode, false, null, h.S2s)));
                     }
                     catch (NpcRuntimeException e) // e.g. the NPC is gone from the new runtime
                     {

@@ -57,16 +57,26 @@ namespace NpcRuntime
             return Msg("bye", null);
         }
 
+        /// <param name="ambient">the NPCs talk among themselves (two or more NPCs; greet is then ignored); null: off</param>
+        /// <param name="s2s">voice modes with one NPC: a speech-to-speech profile of the runtime, or "none" for the
+        /// cascade; null leaves the field out (the persona's, else the runtime's default)</param>
         public static Dictionary<string, object> ConversationStart(
-            object id, IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true)
+            object id, IList<string> npcIds, string playerId = "player", string mode = "text", bool greet = true,
+            AmbientSpec ambient = null, string s2s = null)
         {
             if (npcIds == null || npcIds.Count < 1 || npcIds.Count > 8)
                 throw new ArgumentException("a conversation needs 1 to 8 NPC ids");
+            if (ambient != null && new HashSet<string>(npcIds).Count < 2)
+                throw new ArgumentException("an ambient conversation needs at least two different NPC ids");
+            if (s2s != null && (s2s.Length < 1 || s2s.Length > 64))
+                throw new ArgumentException("s2s is a profile name of 1 to 64 characters, or \"none\"");
             var m = Msg("conversation_start", id);
             m["npc_ids"] = new List<object>(npcIds);
             m["player_id"] = playerId;
             m["mode"] = mode;
             m["greet"] = greet;
+            if (ambient != null) m["ambient"] = ambient.ToMap();
+            if (s2s != null) m["s2s"] = s2s;
             return m;
         }
 
@@ -156,6 +166,42 @@ namespace NpcRuntime
         {
             object v;
             return m != null && m.TryGetValue(key, out v) && (v is long || v is string) ? v : null;
+        }
+    }
+
+    /// <summary>
+    /// conversation_start's `ambient`: the NPCs talk among themselves and the player overhears. The
+    /// first NPC opens with SeedLine (said as written) or on Topic; the others answer in turn, for at
+    /// most Turns lines (2-20, the opening included). The player joins by speaking or typing.
+    /// </summary>
+    public sealed class AmbientSpec
+    {
+        public const int MinTurns = 2, MaxTurns = 20, DefaultTurns = 6;
+        public readonly string Topic, SeedLine;
+        public readonly int Turns;
+
+        public AmbientSpec(string topic = null, string seedLine = null, int turns = DefaultTurns)
+        {
+            if (string.IsNullOrEmpty(topic) && string.IsNullOrEmpty(seedLine))
+                throw new ArgumentException("ambient needs a topic or a seed line");
+            if (turns < MinTurns || turns > MaxTurns)
+                throw new ArgumentOutOfRangeException("turns", turns, "ambient turns are 2 to 20");
+            Topic = string.IsNullOrEmpty(topic) ? null : topic;
+            SeedLine = string.IsNullOrEmpty(seedLine) ? null : seedLine;
+            Turns = turns;
+        }
+
+        public static AmbientSpec OnTopic(string topic, int turns = DefaultTurns) { return new AmbientSpec(topic, null, turns); }
+
+        public static AmbientSpec FromSeedLine(string seedLine, int turns = DefaultTurns) { return new AmbientSpec(null, seedLine, turns); }
+
+        public Dictionary<string, object> ToMap()
+        {
+            var m = new Dictionary<string, object>();
+            if (Topic != null) m["topic"] = Topic;
+            if (SeedLine != null) m["seed_line"] = SeedLine;
+            m["turns"] = (long)Turns;
+            return m;
         }
     }
 
@@ -278,14 +324,15 @@ namespace NpcRuntime
         }
     }
 
-    /// <summary>The whole line of a turn; Source is authored, llm, fallback, greeting or farewell.</summary>
+    /// <summary>The whole line of a turn; Source is authored, llm, fallback, greeting or farewell.
+    /// Ambient: a line of NPCs talking among themselves (NpcId is who spoke), not an answer to the player.</summary>
     [WireType("npc_text_final")]
     public class NpcTextFinal
     {
         public object Ref;
         public string ConversationId, NpcId, Text, Source;
         public long TurnId;
-        public bool Interrupted;
+        public bool Interrupted, Ambient;
         public List<NpcAction> Actions = new List<NpcAction>();
         public Dictionary<string, object> Raw;
 
@@ -300,6 +347,7 @@ namespace NpcRuntime
                 Source = Protocol.Str(m, "source"),
                 TurnId = Protocol.Int(m, "turn_id"),
                 Interrupted = Protocol.Bool(m, "interrupted"),
+                Ambient = Protocol.Bool(m, "ambient"),
                 Raw = m,
             };
             foreach (object o in Protocol.List(m, "actions"))
@@ -325,9 +373,14 @@ namespace NpcRuntime
     public class RuntimeNotice
     {
         public bool IsWarning;
+        /// <summary>The wire code as sent (also one this client does not know yet: see Kind).</summary>
         public string Code, Message, ConversationId;
         public object Ref;
         public Dictionary<string, object> Raw;
+
+        /// <summary>The code as an enum; RuntimeCode.Unknown for a code of a newer runtime (Code has it).</summary>
+        public RuntimeCode Kind { get { return RuntimeCodes.Parse(Code); } }
+        public bool IsKnownCode { get { return Kind != RuntimeCode.Unknown; } }
 
         public static RuntimeNotice From(Dictionary<string, object> m)
         {
@@ -370,6 +423,7 @@ namespace NpcRuntime
     {
         public readonly string Code;
         public readonly RuntimeNotice Error;
+        public RuntimeCode Kind { get { return Error.Kind; } }
 
         public NpcRuntimeException(RuntimeNotice error) : base(error.Code + ": " + error.Message)
         {

@@ -39,6 +39,8 @@ namespace NpcRuntime.Unity
         public bool startOnConnect = true;
         [Tooltip("The NPC says its greeting line first")]
         public bool greet = true;
+        [Tooltip("Voice modes: a speech-to-speech profile of the runtime, or 'none' for the cascade (empty: the persona's, else the runtime's default)")]
+        public string s2s = "";
 
         [Header("Microphone")]
         [Tooltip("Device name (empty: the default microphone)")]
@@ -63,12 +65,18 @@ namespace NpcRuntime.Unity
         [Tooltip("What the runtime heard the player say (final transcripts)")]
         public NpcStringEvent onTranscript = new NpcStringEvent();
         public UnityEvent onConversationStarted = new UnityEvent();
+        [Tooltip("The conversation moved to another runtime worker: its unfinished reply starts again (the subtitle was cleared)")]
+        public UnityEvent onConversationMoved = new UnityEvent();
         public UnityEvent onPlaybackStopped = new UnityEvent();
 
         public event Action<NpcTextDelta> SubtitleDelta;
         public event Action<NpcTextFinal> LineFinished;
         public event Action<NpcAction> ActionReceived;
         public event Action<Transcript> TranscriptReceived;
+        /// <summary>An error or warning about this conversation (a code this client does not know has Kind Unknown).</summary>
+        public event Action<RuntimeNotice> NoticeReceived;
+        /// <summary>Warning conversation_moved (after the subtitle was cleared and the turn's audio dropped).</summary>
+        public event Action<RuntimeNotice> ConversationMoved;
 
         /// <summary>The conversation (null until started). Its Player holds the ring buffer, visemes and reports.</summary>
         public VoiceConversation Voice { get; private set; }
@@ -125,7 +133,11 @@ namespace NpcRuntime.Unity
             {
                 int micRate = mode == NpcTalkMode.Text ? microphoneRate : MicrophoneRate();
                 var v = new VoiceConversation(connection.Session, npcId, playerId, Wire(mode), micRate, outputRate);
+                v.S2s = string.IsNullOrEmpty(s2s) ? null : s2s;
                 v.Player.Tracker.ReportHeardChars = reportHeardChars;
+                v.SubtitleChanged += OnSubtitleChanged;
+                v.Moved += OnMoved;
+                v.ErrorReceived += OnNotice;
                 v.SubtitleDelta += OnDelta;
                 v.LineFinished += OnFinal;
                 v.ActionReceived += OnAction;
@@ -193,18 +205,34 @@ namespace NpcRuntime.Unity
             return Voice.Player.CurrentViseme((long)dspLength * dspCount); // what left the buffer is still queued for the speaker
         }
 
+        void OnSubtitleChanged(string text)
+        {
+            Subtitle = text;
+            onSubtitle.Invoke(text);
+        }
+
+        void OnMoved(RuntimeNotice n)
+        {
+            onConversationMoved.Invoke();
+            var h = ConversationMoved;
+            if (h != null) h(n);
+        }
+
+        void OnNotice(RuntimeNotice n)
+        {
+            // NpcRuntimeConnection logs every error and warning once; this only raises it for the NPC
+            var h = NoticeReceived;
+            if (h != null) h(n);
+        }
+
         void OnDelta(NpcTextDelta d)
         {
-            if (d.Seq <= 1) Subtitle = "";
-            Subtitle += d.Text;
-            onSubtitle.Invoke(Subtitle);
             var h = SubtitleDelta;
             if (h != null) h(d);
         }
 
         void OnFinal(NpcTextFinal f)
         {
-            Subtitle = f.Text;
             onLine.Invoke(f.Text);
             var h = LineFinished;
             if (h != null) h(f);

@@ -28,6 +28,13 @@ namespace NpcRuntime.Voice
         // first pieces): kept until the conversation id is known, then handled in order
         readonly List<Dictionary<string, object>> early = new List<Dictionary<string, object>>();
 
+        /// <summary>Set before StartAsync: a speech-to-speech profile of the runtime, or "none" for the cascade
+        /// (null: the persona's, else the runtime's default). Kept when the session restarts the conversation.</summary>
+        public string S2s;
+        /// <summary>The NPC's current line as shown: grows with each npc_text_delta, the whole line on
+        /// npc_text_final, empty again when the conversation moved (its turn runs once more).</summary>
+        public string Subtitle { get; private set; }
+
         public ConversationHandle Handle { get; private set; }
         public AudioReady Ready { get; private set; }
         public string ConversationId { get { return Handle == null ? null : Handle.Id; } }
@@ -42,7 +49,14 @@ namespace NpcRuntime.Voice
         public event Action<StopPlayback> PlaybackStopped;
         public event Action<NpcAudioEnd> AudioEnded;
         public event Action<TurnMetrics> MetricsReceived;
+        /// <summary>An error or warning about this conversation, known code or not (never thrown).</summary>
         public event Action<RuntimeNotice> ErrorReceived;
+        /// <summary>Subtitle changed (its new text; "" when it was reset).</summary>
+        public event Action<string> SubtitleChanged;
+        /// <summary>Warning conversation_moved: the conversation (same id) runs on another worker and the
+        /// unfinished NPC turn runs once more. The audio and playback reports of that turn were dropped and
+        /// Subtitle reset before this is raised; the turn's text and audio then arrive again from the start.</summary>
+        public event Action<RuntimeNotice> Moved;
         /// <summary>A playback_started / playback_report this conversation sent (for logs and tests).</summary>
         public event Action<Dictionary<string, object>> PlaybackMessageSent;
         /// <summary>After a reconnect: (old conversation id, new one).</summary>
@@ -58,6 +72,7 @@ namespace NpcRuntime.Voice
             PlayerId = playerId;
             Mode = mode;
             Player = new NpcVoicePlayer(outputRate);
+            Subtitle = "";
             mic = new MicrophoneStream(micRate, 16000, chunkMs);
             session.MessageReceived += OnMessage;
             session.ConversationRestarted += OnRestarted;
@@ -69,7 +84,7 @@ namespace NpcRuntime.Voice
             starting = true;
             try
             {
-                Handle = await Session.StartConversationAsync(new[] { NpcId }, PlayerId, Mode, greet).ConfigureAwait(false);
+                Handle = await Session.StartConversationAsync(new[] { NpcId }, PlayerId, Mode, greet, null, S2s).ConfigureAwait(false);
             }
             finally
             {
@@ -206,11 +221,19 @@ namespace NpcRuntime.Voice
                     if (TranscriptReceived != null) TranscriptReceived(Transcript.From(m));
                     break;
                 case "npc_text_delta":
-                    if (SubtitleDelta != null) SubtitleDelta(NpcTextDelta.From(m));
+                {
+                    NpcTextDelta d = NpcTextDelta.From(m);
+                    SetSubtitle(d.Seq <= 1 ? d.Text : Subtitle + d.Text);
+                    if (SubtitleDelta != null) SubtitleDelta(d);
                     break;
+                }
                 case "npc_text_final":
-                    if (LineFinished != null) LineFinished(NpcTextFinal.From(m));
+                {
+                    NpcTextFinal f = NpcTextFinal.From(m);
+                    SetSubtitle(f.Text);
+                    if (LineFinished != null) LineFinished(f);
                     break;
+                }
                 case "npc_action":
                     if (ActionReceived != null) ActionReceived(NpcAction.From(m));
                     break;
@@ -219,9 +242,28 @@ namespace NpcRuntime.Voice
                     break;
                 case "error":
                 case "warning":
-                    if (ErrorReceived != null) ErrorReceived(RuntimeNotice.From(m));
+                {
+                    RuntimeNotice n = RuntimeNotice.From(m);
+                    if (n.IsWarning && n.Kind == RuntimeCode.ConversationMoved) OnMoved(n);
+                    if (ErrorReceived != null) ErrorReceived(n);
                     break;
+                }
             }
+        }
+
+        void OnMoved(RuntimeNotice n)
+        {
+            // the unfinished turn runs again from its start on the new worker: what was buffered of it
+            // must not play twice, and no playback report goes out for the abandoned attempt
+            Player.ResetConversation(Handle.Id);
+            SetSubtitle("");
+            if (Moved != null) Moved(n);
+        }
+
+        void SetSubtitle(string text)
+        {
+            Subtitle = text ?? "";
+            if (SubtitleChanged != null) SubtitleChanged(Subtitle);
         }
 
         /// <summary>End the conversation (farewell) and stop listening to the session.</summary>
