@@ -11,7 +11,9 @@
 # 2. Godot: runs the GDScript tests headless with godot3-server (always under `timeout`, and only an
 #    explicit PASS line counts: a GDScript parse error still exits 0); the end-to-end test talks to a
 #    runtime started here (its address goes in NPC_RUNTIME_ENDPOINT); the voice end-to-end test
-#    starts and restarts its own runtime (NPC_RUNTIME_PYTHON, NPC_RUNTIME_REPO, NPC_GODOT_WORK).
+#    starts and restarts its own runtime (NPC_RUNTIME_PYTHON, NPC_RUNTIME_REPO, NPC_GODOT_WORK);
+#    test_scripted.gd talks to tests/bindings/scripted_runtime.py (NPC_SCRIPTED_ENDPOINT), a pyzmq
+#    ROUTER that sends what no runtime sends yet (conversation_moved, not_authority, new codes).
 # Each build step counts as one test. The last line is exactly "N passed, M failed"; the exit
 # status is non-zero when anything failed.
 
@@ -51,11 +53,14 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/npc-bindings.XXXXXX")"
 RUNTIME_PID=""
+SCRIPTED_PID=""
 cleanup() {
-    if [ -n "$RUNTIME_PID" ] && kill -0 "$RUNTIME_PID" 2>/dev/null; then
-        kill "$RUNTIME_PID" 2>/dev/null
-        wait "$RUNTIME_PID" 2>/dev/null
-    fi
+    for pid in "$RUNTIME_PID" "$SCRIPTED_PID"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -76,6 +81,8 @@ step() {  # step NAME COMMAND... : one pass/fail test, output shown on failure
         --db "$WORK/godot-runtime.sqlite3"
 ) >"$WORK/runtime.log" 2>&1 &
 RUNTIME_PID=$!
+(cd "$REPO" && exec "$PY" tests/bindings/scripted_runtime.py) >"$WORK/scripted.log" 2>&1 &
+SCRIPTED_PID=$!
 
 # ------------------------------------------------------------------------------------------- C#
 echo "== Unity / C# (mono $(mono --version | head -n 1 | grep -o 'version [0-9.]*'))"
@@ -162,6 +169,21 @@ if [ -z "$ENDPOINT" ]; then
     failed=$((failed + 1))
 else
     godot_suite test_e2e.gd 90 NPC_RUNTIME_ENDPOINT="$ENDPOINT"
+fi
+
+SCRIPTED=""
+for _ in $(seq 300); do
+    SCRIPTED="$(grep -o 'listening on [^ ]*' "$WORK/scripted.log" | head -n 1 | cut -d' ' -f3)"
+    [ -n "$SCRIPTED" ] && break
+    kill -0 "$SCRIPTED_PID" 2>/dev/null || break
+    sleep 0.2
+done
+if [ -z "$SCRIPTED" ]; then
+    echo "FAIL - tests/bindings/scripted_runtime.py did not start:"
+    tail -n 30 "$WORK/scripted.log" | sed -e 's/^/    /'
+    failed=$((failed + 1))
+else
+    godot_suite test_scripted.gd 60 NPC_SCRIPTED_ENDPOINT="$SCRIPTED"
 fi
 
 # The voice end-to-end test starts (and restarts) its own runtime from GDScript; the player's

@@ -12,6 +12,8 @@ const Reconnect = preload("res://addons/npc_runtime/core/reconnect.gd")
 const Settings = preload("res://addons/npc_runtime/core/settings.gd")
 const LipSync = preload("res://addons/npc_runtime/core/lipsync.gd")
 const Support = preload("res://tests/support.gd")
+const Protocol = preload("res://addons/npc_runtime/core/protocol.gd")
+const Events = preload("res://addons/npc_runtime/core/events.gd")
 
 var t = Support.new("core")
 
@@ -25,6 +27,8 @@ func _initialize():
 	playback_clock()
 	playback_stop()
 	playback_late_audio_after_stop()
+	playback_reset_after_a_move()
+	wire_additions()
 	reconnect_backoff()
 	settings_and_plugin()
 	lip_sync()
@@ -221,6 +225,39 @@ func playback_late_audio_after_stop():
 	p.add_chunk(npc_audio("c1", 7, 1, 1000, "Two.", []))
 	p.end_turn("c1", 7)
 	t.check(p.queued_frames() == 0 and p.update(5000).size() == 0, "audio and npc_audio_end of a stopped turn are dropped")
+
+
+func playback_reset_after_a_move():
+	# conversation_moved: turn 7 runs again on another worker with the same ids
+	var p = Playback.new(1000)
+	p.add_chunk(npc_audio("c1", 7, 0, 400, "The wolves", []))
+	p.take(100)
+	p.update(100)
+	p.reset_conversation("c1")
+	t.check(p.queued_frames() == 0, "the abandoned attempt's audio is dropped", p.queued_frames())
+	t.check(p.add_chunk(npc_audio("c1", 7, 0, 600, "The wolves came back at dawn.", [])) == "", "the replay is accepted")
+	t.check(p.queued_frames() == 600, "only the replay is queued (the turn is not treated as stopped)", p.queued_frames())
+	p.take(600)
+	var ev = p.update(150)
+	t.check(kinds(ev) == ["started", "subtitle"] and ev[1][2] == "The wolves came back at dawn.", "the replay plays from the clock", ev)
+
+
+func wire_additions():
+	var a = Protocol.ambient_spec(null, "The wolves took another sheep last night.", 4)
+	t.check(a.size() == 2 and a["seed_line"].begins_with("The wolves") and a["turns"] == 4, "ambient_spec leaves out what is null", a)
+	var m = Protocol.conversation_start(1, ["bram", "tomas"], "hero", "text", true, a)
+	t.check(m["ambient"] == a and not m.has("s2s"), "conversation_start carries ambient, no s2s unless given", m)
+	m = Protocol.conversation_start(2, ["mira"], "hero", "push_to_talk", true, null, "none")
+	t.check(m["s2s"] == "none" and not m.has("ambient"), "conversation_start carries s2s", m)
+	var f = {"type": "npc_text_final", "conversation_id": "c", "turn_id": 1, "npc_id": "tomas", "text": "Aye.",
+		"source": "authored", "interrupted": false, "ambient": true}
+	t.check(Events.parse(f)[1] == "" and Events.parse(f)[0]["ambient"] == true, "npc_text_final parses with ambient")
+	f["ambient"] = "yes"
+	t.check(Events.parse(f)[1].find("ambient") >= 0, "a non-bool ambient is reported", Events.parse(f)[1])
+	t.check(Events.is_known_code(Events.CONVERSATION_MOVED) and Events.is_known_code(Events.NOT_AUTHORITY), "the new codes are known")
+	t.check(not Events.is_known_code("brand_new_code"), "a code of a newer runtime is not known (but still parsed)")
+	var w = {"type": "warning", "code": "brand_new_code", "message": "m"}
+	t.check(Events.parse(w)[1] == "" and Events.signal_for("warning") == "runtime_warning", "a warning with an unknown code parses and is signalled")
 
 
 func reconnect_backoff():

@@ -78,6 +78,7 @@ func run(endpoint):
 	t.check(pong != null and pong["t"] == 1234.5, "ping is answered with pong echoing t", pong)
 
 	conversation(c)
+	ambient(c)
 	errors(c)
 	heartbeat(c)
 	node_wrapper(endpoint)
@@ -121,6 +122,38 @@ func conversation(c):
 	c.end_conversation(cid)
 	var ended = wait_for(c, {"type": "conversation_ended", "conversation_id": cid})
 	t.check(ended != null and ended["reason"] == "client", "conversation_end ends it", ended)
+
+
+func ambient(c):
+	var seed_line = "The wolves took another sheep last night."
+	var spec = Protocol.ambient_spec(null, seed_line, 3)
+	var id = c.start_conversation(["bram", "tomas"], "hero", "text", true, spec)
+	var started = wait_for(c, {"type": "conversation_started", "ref": id})
+	if not t.check(started != null, "an ambient conversation starts", started):
+		return
+	var cid = started["conversation_id"]
+	var lines = []
+	for i in range(3):
+		var f = wait_for(c, {"type": "npc_text_final", "conversation_id": cid}, 20000)
+		if f == null:
+			break
+		lines.append(f)
+	if not t.check(lines.size() == 3, "three ambient lines arrive", lines.size()):
+		return
+	var who = []
+	var all_ambient = true
+	for f in lines:
+		who.append(f["npc_id"])
+		all_ambient = all_ambient and f.get("ambient") == true
+	t.check(who == ["bram", "tomas", "bram"], "the NPCs answer each other in turn", who)
+	t.check(all_ambient, "every line is marked ambient")
+	t.check(lines[0]["text"] == seed_line, "the seed line is said as written", lines[0]["text"])
+	id = c.say(cid, "Tomas, is the north gate shut?", "tomas")
+	var answer = wait_for(c, {"type": "npc_text_final", "ref": id}, 20000)
+	t.check(answer != null and answer.get("ambient") == false and answer["npc_id"] == "tomas",
+		"the player joins: tomas answers, not ambient", answer)
+	c.end_conversation(cid)
+	wait_for(c, {"type": "conversation_ended", "conversation_id": cid})
 
 
 func errors(c):

@@ -14,6 +14,9 @@ signal connected(welcome)
 signal disconnected(reason)
 signal reconnecting(attempt, delay_s)
 signal conversation_restarted(old_conversation_id, new_conversation_id, msg)
+# warning conversation_moved (after runtime_warning): the conversation, same id, runs on another
+# worker; its unfinished NPC turn runs once more from the start (drop what was shown of it)
+signal conversation_moved(conversation_id, msg)
 signal invalid_message(msg, why)
 signal message(msg)  # every parsed message, after its own signal
 signal reply(msg)  # any message with a "ref" that is not streamed NPC text
@@ -67,9 +70,9 @@ var reconnects = 0  # successful reconnections
 var _closing = false
 var _ever_connected = false
 var _listeners = []
-var _pending_starts = {}  # request id -> {npc_ids, player_id, mode}
+var _pending_starts = {}  # request id -> {npc_ids, player_id, mode, s2s}
 var _restarts = {}  # request id -> old conversation id
-var conversations = {}  # open conversation id -> {npc_ids, player_id, mode}
+var conversations = {}  # open conversation id -> {npc_ids, player_id, mode, s2s}
 
 
 func _ready():
@@ -131,13 +134,15 @@ func list_npcs():
 
 
 # mode: "text", "push_to_talk" or "hands_free". The conversation is remembered so that it can be
-# started again after a reconnection.
-func start_conversation(npc_ids, player_id = "player", mode = "text", greet = true):
+# started again after a reconnection (with its s2s choice; an ambient exchange is not replayed).
+# ambient: protocol().ambient_spec(topic, seed_line, turns), the NPCs talk among themselves and
+# their lines arrive as npc_text_final with "ambient": true. s2s: a speech-to-speech profile or "none".
+func start_conversation(npc_ids, player_id = "player", mode = "text", greet = true, ambient = null, s2s = null):
 	if typeof(npc_ids) != TYPE_ARRAY:
 		npc_ids = [npc_ids]
-	var id = client.start_conversation(npc_ids, player_id, mode, greet)
+	var id = client.start_conversation(npc_ids, player_id, mode, greet, ambient, s2s)
 	if id != -1:
-		_pending_starts[id] = {"npc_ids": npc_ids, "player_id": player_id, "mode": mode}
+		_pending_starts[id] = {"npc_ids": npc_ids, "player_id": player_id, "mode": mode, "s2s": s2s}
 	return id
 
 
@@ -211,6 +216,8 @@ func _dispatch(raw):
 	var sig = Events.signal_for(mtype)
 	if sig != "":
 		emit_signal(sig, msg)
+	if mtype == "warning" and str(msg["code"]) == Events.CONVERSATION_MOVED and msg.get("conversation_id") != null:
+		emit_signal("conversation_moved", msg["conversation_id"], msg)
 	if msg.has("ref") and mtype != "npc_text_delta" and mtype != "npc_text_final":
 		emit_signal("reply", msg)
 	emit_signal("message", msg)
@@ -240,7 +247,7 @@ func _restart_conversations():
 		return
 	for cid in old.keys():
 		var spec = old[cid]
-		var id = client.start_conversation(spec["npc_ids"], spec["player_id"], spec["mode"], false)
+		var id = client.start_conversation(spec["npc_ids"], spec["player_id"], spec["mode"], false, null, spec.get("s2s"))
 		if id != -1:
 			_pending_starts[id] = spec
 			_restarts[id] = cid

@@ -17,6 +17,9 @@ extends Node
 signal conversation_started(conversation_id)
 signal conversation_ended(reason)
 signal conversation_restarted(old_conversation_id, new_conversation_id)
+# the conversation moved to another runtime worker (same id): the unfinished reply starts again;
+# its queued audio was dropped and `subtitle` emitted "" just before
+signal conversation_moved(conversation_id)
 signal audio_ready(msg)
 signal transcript(text, is_final, msg)
 signal subtitle(text)  # words of the NPC's audio, when they start to sound
@@ -40,6 +43,7 @@ var npc_id = ""
 var player_id = Settings.value("npc_runtime/voice/player_id")
 var mode = "push_to_talk"  # or "hands_free", "text"
 var greet = true
+var s2s = null  # voice modes: a speech-to-speech profile of the runtime, or "none" (null: the default)
 var connection_path = NodePath("/root/NpcRuntime")
 var connection = null  # set it directly, or it is found at connection_path
 var output_bus = Settings.value("npc_runtime/voice/output_bus")
@@ -91,7 +95,7 @@ func _exit_tree():
 func start_conversation():
 	if connection == null:
 		return -1
-	_start_id = connection.start_conversation([npc_id], player_id, mode, greet)
+	_start_id = connection.start_conversation([npc_id], player_id, mode, greet, null, s2s)
 	return _start_id
 
 
@@ -339,12 +343,30 @@ func _on_npc_runtime_message(msg):
 		"npc_action":
 			emit_signal("npc_action", msg["name"], msg["args"], msg)
 		"error", "warning":
+			if mtype == "warning" and msg["code"] == Events.CONVERSATION_MOVED:
+				_moved()
 			emit_signal("voice_error", msg["code"], msg["message"])
 		"conversation_ended":
 			stop_audio()
 			conversation_id = ""
 			talking = false
 			emit_signal("conversation_ended", msg["reason"])
+
+
+# warning conversation_moved: the reply in flight runs again from its start on the new worker, so
+# what is queued of it must not play twice and is not reported (the abandoned attempt)
+func _moved():
+	var gen = _generator()
+	if gen != null:
+		_handle(playback.update(_played_frames(gen)))  # the clock up to now (earlier turns' reports)
+		gen.clear_buffer()
+	playback.reset_conversation(conversation_id)
+	_pushed = playback.played_frames()
+	current_viseme = "sil"
+	current_viseme_kind = "viseme"
+	emit_signal("viseme", "sil", "viseme")
+	emit_signal("subtitle", "")
+	emit_signal("conversation_moved", conversation_id)
 
 
 func _begin(cid):

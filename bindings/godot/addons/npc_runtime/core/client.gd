@@ -102,8 +102,8 @@ func list_npcs():
 	return request(Protocol.list_npcs(null))
 
 
-func start_conversation(npc_ids, player_id = "player", mode = "text", greet = true):
-	return request(Protocol.conversation_start(null, npc_ids, player_id, mode, greet))
+func start_conversation(npc_ids, player_id = "player", mode = "text", greet = true, ambient = null, s2s = null):
+	return request(Protocol.conversation_start(null, npc_ids, player_id, mode, greet, ambient, s2s))
 
 
 # Send a player line; the reply streams as npc_text_delta and ends with an npc_text_final whose

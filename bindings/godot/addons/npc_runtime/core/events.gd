@@ -27,7 +27,7 @@ const SCHEMA = {
 		["name", "str", true], ["args", "map", true]],
 	"npc_text_final": [["ref", "id?", false], ["conversation_id", "str", true], ["turn_id", "int", true],
 		["npc_id", "str", true], ["text", "str", true], ["source", "str", true],
-		["interrupted", "bool", true], ["actions", "list", false]],
+		["interrupted", "bool", true], ["ambient", "bool", false], ["actions", "list", false]],
 	"conversation_ended": [["conversation_id", "str", true], ["reason", "str", true]],
 	"persona_reloaded": [["npc_id", "str", true], ["file", "str", true]],
 	"persona_error": [["file", "str", true], ["npc_id", "str?", false], ["problems", "list", true]],
@@ -99,6 +99,24 @@ const SIGNALS = {
 	"stop_playback": "stop_playback",
 	"turn_metrics": "turn_metrics",
 }
+
+
+# The codes of `error` and `warning` (docs/protocol.md, "Error codes"). A runtime newer than this
+# addon may send others: they are emitted like any error or warning (runtime_error /
+# runtime_warning, msg["code"] as sent), never dropped; is_known_code() tells them apart.
+const CONVERSATION_MOVED = "conversation_moved"  # warning (cluster mode): same id, another worker; the unfinished turn runs again
+const NOT_AUTHORITY = "not_authority"  # error (cluster mode): load/world_reset/game_time need the world-authority role
+const CODES = [
+	"malformed", "message_too_large", "missing_type", "unknown_type", "invalid_fields",
+	"unsupported_protocol", "not_introduced", "unknown_npc", "unknown_conversation",
+	"conversation_busy", "persona_invalid", "provider_failed", "provider_timeout", "action_rejected",
+	"world_event_invalid", "world_unavailable", "save_invalid", "save_altered", "memory_invalid",
+	"audio_invalid", "audio_timeout", "insecure_transport", "internal", CONVERSATION_MOVED, NOT_AUTHORITY,
+]
+
+
+static func is_known_code(code):
+	return CODES.has(str(code))
 
 
 static func is_known(type):

@@ -211,6 +211,22 @@ func stop(conversation_id = null):
 	return events
 
 
+# The conversation moved to another runtime worker (warning conversation_moved): its unfinished
+# turn runs again with the same ids. Drops its queued audio without reports (the attempt was
+# abandoned) and forgets that its turns were done, so the new attempt's audio plays.
+func reset_conversation(conversation_id):
+	stop(conversation_id)
+	var prefix = str(conversation_id) + "#"
+	for k in _done.keys():
+		if k.begins_with(prefix):
+			_done.erase(k)
+	var order = []
+	for k in _done_order:
+		if _done.has(k):
+			order.append(k)
+	_done_order = order
+
+
 func _turn(t):
 	return {"conversation_id": t["conversation_id"], "turn_id": t["turn_id"], "npc_id": t["npc_id"]}
 

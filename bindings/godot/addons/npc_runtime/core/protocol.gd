@@ -57,12 +57,28 @@ static func bye():
 
 
 # ------------------------------------------------------------------------------ conversations
-static func conversation_start(id, npc_ids, player_id = "player", mode = "text", greet = true):
+# ambient: the NPCs (two or more) talk among themselves, the player overhears (ambient_spec()
+# below; greet is then ignored). s2s: voice modes with one NPC, a speech-to-speech profile of the
+# runtime or "none" for the cascade (null: the persona's, else the runtime's default).
+static func conversation_start(id, npc_ids, player_id = "player", mode = "text", greet = true, ambient = null, s2s = null):
 	var m = _msg("conversation_start", id)
 	m["npc_ids"] = npc_ids
 	_opt(m, "player_id", player_id)
 	_opt(m, "mode", mode)
-	return _opt(m, "greet", greet)
+	_opt(m, "greet", greet)
+	_opt(m, "ambient", ambient)
+	return _opt(m, "s2s", s2s)
+
+
+# conversation_start's `ambient`: the first NPC opens with seed_line (said as written) or on
+# topic; the others answer in turn, for at most `turns` lines (2-20; null: the runtime's 6).
+static func ambient_spec(topic = null, seed_line = null, turns = null):
+	var a = {}
+	_opt(a, "topic", topic)
+	_opt(a, "seed_line", seed_line)
+	if turns != null:
+		a["turns"] = int(turns)
+	return a
 
 
 static func player_text(id, conversation_id, text, to = null):
