@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-voice", action="store_true", help="text only, even with a microphone")
     p.add_argument("--mute", action="store_true", help="do not play NPC voices (subtitles only)")
     p.add_argument(
+        "--no-ambient",
+        action="store_true",
+        help="villagers standing near each other do not chat while you stand by",
+    )
+    p.add_argument(
         "--mic-wav", type=Path, help="a 16-bit mono WAV that stands in for the microphone (hold V)"
     )
     p.add_argument("--frame-stats", action="store_true", help="print per-frame work percentiles (ms) at exit")
@@ -108,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             voice=not args.no_voice,
             mic_wav=args.mic_wav,
             mute=args.mute,
+            ambient=not args.no_ambient,
             save_path=args.save_file or cache_dir() / "quicksave.npcsave",
         )
         try:

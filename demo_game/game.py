@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pygame
 
+from .ambient import Chatter, near_pairs
 from .gameclock import GameClock
 from .hud import PANEL_W, Hud
 from .net import Inbound, NetLink
@@ -48,6 +49,7 @@ class Game:
         mic_wav: Path | None = None,
         mute: bool = False,
         save_path: Path | None = None,
+        ambient: bool = True,
     ) -> None:
         assert link.welcome is not None, "connect the link first"
         self.link = link
@@ -63,6 +65,10 @@ class Game:
         self.player = Player.at_tile(PLAYER_START, {n.spot.tile for n in self.npcs})
         self.talk = Talk(link, names)
         self.world = WorldLink(link, self.talk, self.tiles)
+        # two villagers near each other chat while the player stands by (demo_game/ambient.py)
+        self.chatter = Chatter(
+            link, self.talk, near_pairs([n.spot for n in self.npcs]), names, enabled=ambient
+        )
         self.world.refresh()
         self.clock = GameClock(link)
         self.clock_exact = False  # after a load: take the world's time as it is
@@ -102,9 +108,18 @@ class Game:
         for event in events:
             self.handle(event)
         for msg in self.link.poll():
-            handled = self.world.handle(msg) or self.saves.handle(msg) or self.talk.handle(msg)
+            handled = (
+                self.world.handle(msg)
+                or self.saves.handle(msg)
+                or self.chatter.handle(msg)
+                or self.talk.handle(msg)
+            )
             if not (handled or self._to_voice(msg)):
                 log.debug("unhandled %s", type(msg).__name__)
+            for other in self.chatter.unclaimed:  # held while the ambient start was on its way
+                if not self.talk.handle(other):
+                    self._to_voice(other)
+            self.chatter.unclaimed.clear()
             for held in self.talk.unclaimed:  # messages that overtook conversation_started
                 self._to_voice(held)
             self.talk.unclaimed.clear()
@@ -124,6 +139,7 @@ class Game:
         if not self.talk.talking:
             kx, ky = self._key_vector()
             self.player.move(self.tiles, move[0] + kx, move[1] + ky, dt)
+        self.chatter.update(self.clock_s, (self.player.x, self.player.y), self.talk.talking)
         if self.tiles.set_gate(self.world.variables.get("gate.open") is True):
             self.background = map_surface(self.tiles)  # the world opened (or shut) the north gate
         self._track_location()

@@ -26,6 +26,7 @@ from npc_runtime.protocol.messages import (
     PlayerText,
     Welcome,
 )
+from npc_runtime.protocol.messages.conversation import Ambient
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,13 @@ class NetLink:
     def start_conversation(self, npc_id: str, *, player_id: str = "player", mode: str = "text") -> None:
         msg = ConversationStart(npc_ids=[npc_id], player_id=player_id, mode=mode, greet=True)
         self.request(msg, what=f"talk to {npc_id}")
+
+    def start_ambient(self, npc_ids: list[str], seed_line: str, turns: int) -> None:
+        """NPCs talking among themselves (text), the first opening with ``seed_line``."""
+        msg = ConversationStart(
+            npc_ids=npc_ids, mode="text", greet=False, ambient=Ambient(seed_line=seed_line, turns=turns)
+        )
+        self.request(msg, what=f"overhear {' and '.join(npc_ids)}")
 
     def say(self, conversation_id: str, text: str) -> None:
         self.send(PlayerText(conversation_id=conversation_id, text=text))

@@ -246,3 +246,38 @@ def test_push_to_talk_with_a_wav_microphone(tmp_path: Path, personas_dir: Path) 
     assert ("action", "", "Mira serves you a cider") in said  # the drink named, not a fixed one
     assert ("npc", "Mira", "One cider coming up, love. That's a gold piece.") in said
     assert [e for e in said if e[0] == "error"] == []
+
+
+def test_villagers_chat_while_the_player_stands_by(tmp_path: Path, personas_dir: Path) -> None:
+    """Embedded runtime: stand near Bram (Mira is across the lane) and overhear them talk."""
+    from demo_game.ambient import OPENERS, TURNS
+
+    script = tmp_path / "overhear.txt"
+    script.write_text(f"walk_to bram\nwait_text {OPENERS[0]}\nwait 480\n")
+    proc = subprocess.run(
+        [
+            *demo_cmd(tmp_path, "--script", str(script), "--no-voice"),
+            "--personas",
+            str(personas_dir),
+            "--db",
+            str(tmp_path / "rt.sqlite3"),
+        ],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, explain(proc.stderr, tmp_path)
+    log = json.loads((tmp_path / "chat.json").read_text())
+    overheard = [(e["speaker"], e["text"]) for e in log if e["speaker"].endswith("(overheard)")]
+    assert overheard and overheard[0] == ("Mira (overheard)", OPENERS[0]), explain(proc.stderr, tmp_path)
+    assert 2 <= len(overheard) <= TURNS, overheard
+    assert [s for s, _ in overheard] == [
+        "Mira (overheard)",
+        "Bram (overheard)",
+        "Mira (overheard)",
+        "Bram (overheard)",
+    ][: len(overheard)], "they answer each other in turn"
+    assert all(text for _, text in overheard)
+    assert not [e for e in log if e["kind"] == "player"], "the player said nothing"
