@@ -139,7 +139,7 @@ func run():
 	conn.client_name = "godot-voice-e2e"
 	conn.policy.initial_s = 0.2
 	conn.policy.max_s = 1.0
-	for s in ["connected", "disconnected", "reconnecting", "stop_playback", "npc_audio", "npc_audio_end", "memory_results", "turn_metrics"]:
+	for s in ["connected", "disconnected", "reconnecting", "stop_playback", "npc_audio", "npc_audio_end", "memory_results", "turn_metrics", "runtime_error"]:
 		if s == "reconnecting":
 			conn.connect(s, self, "rec2", [s])
 		else:
@@ -177,6 +177,16 @@ func run():
 		return done()
 	t.check(named("reconnecting").size() >= 1, "it retried with backoff while the runtime started", named("reconnecting").size())
 
+	# s2s: a profile this runtime does not have is refused (invalid_fields); "none" (the cascade) is
+	# what the voice node asks for below
+	var bad = conn.start_conversation(["bram"], "hero", "push_to_talk", false, null, "no_such_profile")
+	deadline = now_s() + 20.0
+	while named("runtime_error").size() == 0 and now_s() < deadline:
+		yield(self, "idle_frame")
+	var refused = named("runtime_error")
+	t.check(refused.size() == 1 and refused[0][1]["code"] == "invalid_fields" and refused[0][1].get("ref") == bad
+		and refused[0][1]["message"].find("no_such_profile") >= 0, "an unknown s2s profile is refused by the runtime", refused)
+	voice.s2s = "none"
 	voice.start_conversation()
 	deadline = now_s() + 20.0
 	while named("audio_ready").size() == 0 and now_s() < deadline:
