@@ -54,6 +54,15 @@ func now_s():
 	return OS.get_ticks_msec() / 1000.0
 
 
+var generator_at_move = []
+
+
+func on_spoken_moved(_cid, node):
+	var gen = node._generator()
+	if gen != null:
+		generator_at_move = [gen.get_frames_available(), node._capacity]
+
+
 func voice_node(mode, src):
 	var v = Voice.new()
 	v.connection = conn
@@ -139,6 +148,7 @@ func run(endpoint):
 
 	# ---- push-to-talk: 100 ms of the first attempt, the move, 200 ms of the replay
 	var spoken = voice_node("push_to_talk", "voice")
+	spoken.connect("conversation_moved", self, "on_spoken_moved", [spoken])
 	spoken.start_conversation()
 	ok = yield(wait_until(self, "has_count", ["voice", "playback_finished", 1], 15.0), "completed")
 	if t.check(ok, "the replayed turn's audio plays to its end"):
@@ -151,4 +161,6 @@ func run(endpoint):
 			"one report for turn 1: the 200 ms replay, not the abandoned 100 ms", fin)
 		t.check(named("voice", "conversation_moved").size() == 1, "NpcVoice reports the move")
 		t.check(spoken.reports_sent.size() == 1, "one playback_report went to the runtime", spoken.reports_sent)
+		t.check(generator_at_move.size() == 2 and generator_at_move[0] == generator_at_move[1],
+			"the generator was emptied at the move ([frames free, capacity])", generator_at_move)
 	t.finish(self)

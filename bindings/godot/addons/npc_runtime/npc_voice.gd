@@ -263,7 +263,7 @@ func stop_audio(report = true):
 	var gen = _generator()
 	if gen != null:
 		_handle(playback.update(_played_frames(gen)))
-		gen.clear_buffer()
+		_flush_generator()
 	var was = report_playback
 	report_playback = report_playback and report
 	_handle(playback.stop(null))
@@ -273,6 +273,14 @@ func stop_audio(report = true):
 	current_viseme = "sil"
 	current_viseme_kind = "viseme"
 	emit_signal("viseme", "sil", "viseme")
+
+
+# Drop what the generator holds. Its playback's clear_buffer() refuses while the stream plays
+# ("Condition active is true": nothing was flushed), so set the stream again, which makes a new,
+# empty playback, and play it. The audio clock goes on from _pushed (the caller sets it).
+func _flush_generator():
+	player.stream = _gen
+	player.play()
 
 
 func _handle(events):
@@ -359,7 +367,7 @@ func _moved():
 	var gen = _generator()
 	if gen != null:
 		_handle(playback.update(_played_frames(gen)))  # the clock up to now (earlier turns' reports)
-		gen.clear_buffer()
+		_flush_generator()
 	playback.reset_conversation(conversation_id)
 	_pushed = playback.played_frames()
 	current_viseme = "sil"
