@@ -24,7 +24,6 @@ Rules for implementers:
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -38,7 +37,7 @@ from .protocol.messages import Message
 if TYPE_CHECKING:
     from .clock import Clock
     from .settings import Settings
-    from .storage import Database
+    from .storage.shared import SqlConnection, SqlDatabase
 
 __all__ = [
     "ActionRejected",
@@ -151,7 +150,7 @@ class Host(Protocol):
     def clock(self) -> Clock: ...
 
     @property
-    def db(self) -> Database: ...
+    def db(self) -> SqlDatabase: ...
 
     @property
     def personas(self) -> PersonaCatalog: ...
@@ -334,7 +333,7 @@ class Extension:
         """This concern's part of the save blob (msgpack-able), or None for nothing."""
         return None
 
-    def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
+    def load_part(self, data: Any, conn: SqlConnection) -> None:
         """Write a save part into storage inside the host's load transaction; raise
         :class:`~npc_runtime.errors.SaveFormatError` to refuse the whole load."""
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -65,6 +64,7 @@ from ..protocol.messages.memory import (
     RelationshipGet,
     RelationshipSet,
 )
+from ..storage.shared import SqlConnection
 from .reflection import LLMReflector
 from .relations import RelationshipChange
 from .service import MemoryService
@@ -470,9 +470,9 @@ class MemoryExtension(Extension):
         with self.host.db.transaction() as conn:
             return pack(export_state(conn))
 
-    def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
+    def load_part(self, data: Any, conn: SqlConnection) -> None:
         bounds = {dim: (b.min, b.max) for dim, b in self.settings.relationships.items()}
-        import_state(conn, data, self.service.store.embedder, bounds)
+        import_state(conn, data, self.service.store.embedder, bounds, shared=self.host.db.shared)
 
     def after_load(self) -> None:
         self.service.store.invalidate()

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from ..storage import Database
+from ..storage.shared import SqlDatabase
 from ..text import stated_name
 from .settings import Bound
 from .types import InvalidMemoryError, check_id
@@ -41,8 +42,16 @@ class Fact:
     game_time: float
 
 
+def lock_npc(db: SqlDatabase, conn: Any, npc_id: str) -> None:
+    """In the shared database (cluster mode), take the NPC's row lock for this transaction, so
+    that workers changing one NPC's state do it one at a time (no lost update)."""
+    if db.shared:
+        conn.execute("INSERT INTO memory_npc_state(npc_id) VALUES (?) ON CONFLICT DO NOTHING", (npc_id,))
+        conn.execute("SELECT 1 FROM memory_npc_state WHERE npc_id=? FOR UPDATE", (npc_id,))
+
+
 class Relationships:
-    def __init__(self, db: Database, dimensions: dict[str, Bound]) -> None:
+    def __init__(self, db: SqlDatabase, dimensions: dict[str, Bound]) -> None:
         self.db = db
         self.dimensions = dimensions
 
@@ -81,6 +90,7 @@ class Relationships:
                     f"relationship value for '{dim}' must be a finite number, got {value!r}"
                 )
         with self.db.transaction() as conn:
+            lock_npc(self.db, conn, npc_id)  # read-modify-write: one writer per NPC at a time
             before = self.get(npc_id, player_id)
             after = dict(before)
             for dim, value in deltas.items():
@@ -98,7 +108,7 @@ class Relationships:
 
 
 class PlayerFacts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     def add(self, npc_id: str, player_id: str, kind: str, text: str, *, game_time: float) -> bool:
@@ -111,14 +121,15 @@ class PlayerFacts:
         if not text or len(text) > MAX_FACT_CHARS:
             raise InvalidMemoryError(f"a fact must be 1 to {MAX_FACT_CHARS} characters of text")
         with self.db.transaction() as conn:
+            lock_npc(self.db, conn, npc_id)
             if kind == "name":
                 conn.execute(
                     "DELETE FROM memory_player_facts WHERE npc_id=? AND player_id=? AND kind='name' AND text!=?",
                     (npc_id, player_id, text),
                 )
             cur = conn.execute(
-                "INSERT OR IGNORE INTO memory_player_facts(npc_id, player_id, kind, text, game_time) "
-                "VALUES (?,?,?,?,?)",
+                "INSERT INTO memory_player_facts(npc_id, player_id, kind, text, game_time) "
+                "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (npc_id, player_id, kind, text, game_time),
             )
             return cur.rowcount > 0

@@ -32,6 +32,7 @@ class NpcIndex:
     mat: np.ndarray | None  # (dims, capacity): one column per memory, so a prefix of rows is contiguous
     coarse_dims: int
     n: int
+    version: int = 0  # the NPC's memory version it was built at (cluster mode; 0 in SQLite)
 
     @classmethod
     def build(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..clock import Clock
-from ..storage import Database
+from ..storage.shared import SqlDatabase
 from .embeddings import Embedder, make_embedder
 from .reflection import ExtractiveReflector, Reflector
 from .relations import PlayerFacts, RelationshipChange, Relationships, extract_facts
@@ -100,7 +100,7 @@ def dialogue_importance(text: str, base: float) -> float:
 class MemoryService:
     def __init__(
         self,
-        db: Database,
+        db: SqlDatabase,
         settings: MemorySettings | None = None,
         *,
         clock: Clock | None = None,

@@ -48,7 +48,7 @@ _TABLE_NAMES = {
 }
 
 
-def export_state(conn: sqlite3.Connection) -> dict[str, Any]:
+def export_state(conn: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"version": PART_VERSION}
     out["items"] = [
         list(r) for r in conn.execute(f"SELECT {', '.join(_ITEM_COLS)} FROM memory_items ORDER BY id")
@@ -139,10 +139,12 @@ def check_rows(
 
 
 def import_state(
-    conn: sqlite3.Connection,
+    conn: Any,
     data: Any,
     embedder: Embedder | None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
+    *,
+    shared: bool = False,
 ) -> None:
     """Replace all memory state with ``data`` (inside the caller's transaction).
 
@@ -200,6 +202,17 @@ def import_state(
             )
     except sqlite3.IntegrityError as exc:  # duplicate keys, evidence of memories that do not exist
         raise SaveFormatError(f"the save's memory part is inconsistent ({exc})") from None
+    if shared:  # PostgreSQL: identities continue after the loaded ids; every NPC gets a new
+        # memory version, so the other workers' cached indexes are seen to be stale
+        for table in ("memory_items", "memory_player_facts"):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"GREATEST((SELECT max(id) FROM {table}), 1), (SELECT max(id) FROM {table}) IS NOT NULL)"
+            )
+        conn.execute(
+            "INSERT INTO memory_npc_state(npc_id) SELECT DISTINCT npc_id FROM memory_items ON CONFLICT DO NOTHING"
+        )
+        conn.execute("UPDATE memory_npc_state SET version = nextval('memory_version'), prev_version = 0")
 
 
 def _rows(data: dict[str, Any], key: str, width: int) -> list[list[Any]]:

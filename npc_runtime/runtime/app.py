@@ -48,7 +48,7 @@ from ..protocol.messages import (
     Pong,
 )
 from ..settings import Settings
-from ..storage import Database
+from ..storage.shared import SqlDatabase, open_database
 from ..transport.security import exposure_warning
 from ..transport.server import PeerGone, PeerOverloaded, RouterServer, frame_cap
 from .conversations import Conversation
@@ -178,13 +178,17 @@ class Runtime:
             topic_embedder(settings.dialogue),
         )
         self.provider = provider or build_provider(settings.dialogue, self.fallbacks)
-        self._db = Database(settings.db, durability=settings.durability)
+        self._db = open_database(settings.db, settings.world, settings.durability)
         self.world: WorldExtension | None = None
         self.memory: MemoryExtension | None = None
         self.voice: VoiceExtension | None = None
-        self.extensions: list[Extension] = (
-            build_extensions(self) if extensions is None else [cls(self) for cls in extensions]
-        )
+        try:
+            self.extensions: list[Extension] = (
+                build_extensions(self) if extensions is None else [cls(self) for cls in extensions]
+            )
+        except BaseException:  # bad settings of a concern: do not leave the database open
+            self._db.close()
+            raise
         self._personas = PersonaStore(settings.personas_dir, checker=self._check_persona)
         self._personas.listeners.append(self._on_reload)
         self.connections: dict[bytes, Connection] = {}
@@ -216,7 +220,7 @@ class Runtime:
         return self._clock
 
     @property
-    def db(self) -> Database:
+    def db(self) -> SqlDatabase:
         return self._db
 
     @property

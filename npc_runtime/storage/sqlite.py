@@ -31,6 +31,9 @@ class Database:
     tests may also call it from helper threads.
     """
 
+    dialect: Literal["sqlite"] = "sqlite"
+    shared = False  # one process owns the file (cluster mode's is :class:`.shared.SharedDatabase`)
+
     def __init__(
         self,
         path: str | Path,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +59,7 @@ from ..protocol.messages.world import (
     WorldTell,
 )
 from ..storage.postgres import Doorbell, PgDatabase, is_postgres_url
+from ..storage.shared import SharedDatabase, SqlConnection
 from .compiled import WORLD_SUFFIX, load_world, parse_world_text
 from .engine import Changes, WorldEvent, WorldRejected
 from .lint_hooks import expression_types
@@ -220,9 +220,13 @@ class WorldExtension(Extension):
             log.warning("world state reconciled with the changed world file: %s", note)
 
     def _store(self) -> WorldLog:
+        db = self.host.db
+        if isinstance(db, SharedDatabase):  # cluster mode: one connection for world and memory
+            self._shared = db.pg
+            return PgWorldStore(db.pg, self.settings.instance)
         dsn = self.settings.shared_db
         if dsn is None:
-            return WorldStore(self.host.db)
+            return WorldStore(db)
         self._shared = PgDatabase(dsn)
         return PgWorldStore(self._shared, self.settings.instance)
 
@@ -271,7 +275,8 @@ class WorldExtension(Extension):
                 await self._follower
             self._follower = None
         if self._shared is not None:
-            self._shared.close()
+            if not isinstance(self.host.db, SharedDatabase):  # the host closes its own
+                self._shared.close()
             self._shared = None
         if self._watcher is not None:
             self._watcher.cancel()
@@ -511,7 +516,7 @@ class WorldExtension(Extension):
     def save_part(self) -> Any:
         return self.service.save_part() if self.service is not None else None
 
-    def load_part(self, data: Any, conn: sqlite3.Connection) -> None:
+    def load_part(self, data: Any, conn: SqlConnection) -> None:
         if self.service is None:
             raise SaveFormatError("the save holds a world part, but this runtime has no world loaded")
         state, notes = self.service.prepare_load(data)
