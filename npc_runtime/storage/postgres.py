@@ -173,6 +173,21 @@ class PgDatabase:
                 # and the next transaction connects again.
                 raise StorageError(f"lost the connection to PostgreSQL at {self.path}: {exc}") from exc
 
+    def call(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...]:
+        """One statement that returns one row, without an explicit transaction: in autocommit it
+        is its own transaction and costs one round trip (BEGIN and COMMIT would add two);
+        inside :meth:`transaction` it joins it. A lost session raises :class:`StorageError`."""
+        with self._lock:
+            conn = self._ensure()
+            try:
+                row = conn.execute(sql.encode(), params).fetchone()
+            except psycopg_module().OperationalError as exc:
+                if not (conn.broken or conn.closed):
+                    raise
+                raise StorageError(f"lost the connection to PostgreSQL at {self.path}: {exc}") from exc
+            assert row is not None
+            return tuple(row)
+
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.transaction(fenced=False) as cur:
             cur.execute(sql.encode(), params)

@@ -24,7 +24,7 @@ from typing import Any
 import msgpack
 
 from ..errors import StorageError
-from ..storage.postgres import FENCE_SQL, PgDatabase, current_fence, fence_check
+from ..storage.postgres import PgDatabase, current_fence, fence_check
 from .engine import Changes, WorldEvent
 from .state import WorldState
 from .store import AlreadyLogged, StaleReplica, Stored
@@ -57,7 +57,68 @@ MIGRATIONS = [
                                request TEXT, PRIMARY KEY (instance, epoch, seq));
     CREATE UNIQUE INDEX world_events_request ON world_events (instance, request) WHERE request IS NOT NULL;
     """,
+    # 2: an append is one statement (one round trip, its own transaction in autocommit): the
+    # checks and the writes run in the server. Returns (status, a, b): ('ok', 0, 0),
+    # ('stale', epoch, seq) of the log's head, ('fenced', epoch or NULL, 0), ('logged', seq, 0);
+    # on anything but 'ok' nothing was written.
+    """
+    CREATE FUNCTION npc_world_append(
+        p_instance TEXT, p_epoch INTEGER, p_seq BIGINT, p_game_time DOUBLE PRECISION, p_event BYTEA,
+        p_request TEXT, p_fence_key TEXT, p_fence_epoch BIGINT,
+        var_names TEXT[], var_values BYTEA[], quest_names TEXT[], quest_states TEXT[],
+        radd_src TEXT[], radd_type TEXT[], radd_dst TEXT[], rdel_src TEXT[], rdel_type TEXT[], rdel_dst TEXT[],
+        fact_ids TEXT[], fact_texts TEXT[],
+        k_npc TEXT[], k_fact TEXT[], k_since DOUBLE PRECISION[], k_source TEXT[],
+        pdel_npc TEXT[], pdel_fact TEXT[], padd_npc TEXT[], padd_fact TEXT[], padd_due DOUBLE PRECISION[],
+        OUT status TEXT, OUT a BIGINT, OUT b BIGINT
+    ) LANGUAGE plpgsql AS $fn$
+    DECLARE
+        cur_epoch INTEGER;
+        cur_seq BIGINT;
+        owner_epoch BIGINT;
+        logged_seq BIGINT;
+    BEGIN
+        IF p_fence_key IS NOT NULL THEN
+            SELECT epoch INTO owner_epoch FROM cluster_owners WHERE key = p_fence_key FOR SHARE;
+            IF owner_epoch IS DISTINCT FROM p_fence_epoch THEN
+                status := 'fenced'; a := owner_epoch; b := 0; RETURN;
+            END IF;
+        END IF;
+        SELECT epoch, seq INTO cur_epoch, cur_seq FROM world_instances WHERE instance = p_instance FOR UPDATE;
+        IF p_request IS NOT NULL THEN
+            SELECT seq INTO logged_seq FROM world_events WHERE instance = p_instance AND request = p_request;
+            IF FOUND THEN
+                status := 'logged'; a := logged_seq; b := 0; RETURN;
+            END IF;
+        END IF;
+        IF cur_epoch IS DISTINCT FROM p_epoch OR cur_seq IS DISTINCT FROM p_seq - 1 THEN
+            status := 'stale'; a := COALESCE(cur_epoch, 0); b := COALESCE(cur_seq, 0); RETURN;
+        END IF;
+        UPDATE world_instances SET seq = p_seq, game_time = p_game_time WHERE instance = p_instance;
+        INSERT INTO world_events VALUES (p_instance, p_epoch, p_seq, p_game_time, p_event, p_request);
+        INSERT INTO world_vars SELECT p_instance, n, v FROM unnest(var_names, var_values) AS t(n, v)
+            ON CONFLICT (instance, name) DO UPDATE SET value = excluded.value;
+        INSERT INTO world_quests SELECT p_instance, q, st FROM unnest(quest_names, quest_states) AS t(q, st)
+            ON CONFLICT (instance, quest) DO UPDATE SET state = excluded.state;
+        INSERT INTO world_relations SELECT p_instance, x, y, z FROM unnest(radd_src, radd_type, radd_dst) AS t(x, y, z)
+            ON CONFLICT DO NOTHING;
+        DELETE FROM world_relations r USING unnest(rdel_src, rdel_type, rdel_dst) AS t(x, y, z)
+            WHERE r.instance = p_instance AND r.src = t.x AND r.type = t.y AND r.dst = t.z;
+        INSERT INTO world_event_facts SELECT p_instance, f, tx FROM unnest(fact_ids, fact_texts) AS t(f, tx)
+            ON CONFLICT (instance, fact) DO UPDATE SET text = excluded.text;
+        INSERT INTO world_knowledge SELECT p_instance, n, f, si, so FROM unnest(k_npc, k_fact, k_since, k_source) AS t(n, f, si, so)
+            ON CONFLICT (instance, npc, fact) DO UPDATE SET since = excluded.since, source = excluded.source;
+        DELETE FROM world_pending w USING unnest(pdel_npc, pdel_fact) AS t(n, f)
+            WHERE w.instance = p_instance AND w.npc = t.n AND w.fact = t.f;
+        INSERT INTO world_pending(instance, npc, fact, due) SELECT p_instance, n, f, d FROM unnest(padd_npc, padd_fact, padd_due) AS t(n, f, d)
+            ON CONFLICT (instance, npc, fact) DO UPDATE SET due = excluded.due;
+        PERFORM pg_notify('npc_world_log', p_instance || ' ' || p_epoch || ' ' || p_seq);
+        status := 'ok'; a := 0; b := 0;
+    END
+    $fn$;
+    """,
 ]
+APPEND_SQL = "SELECT status, a, b FROM npc_world_append(" + ", ".join(["%s"] * 29) + ")"
 STATE_TABLES = (
     "world_vars", "world_quests", "world_relations", "world_knowledge", "world_event_facts", "world_pending",
 )  # fmt: skip
@@ -225,100 +286,37 @@ class PgWorldStore:
         transaction; raises :class:`StaleReplica` when another worker appended first and
         :class:`AlreadyLogged` when the event's request is in the log.
 
-        The statements go in one pipeline (one round trip to the server, then the commit): the
-        conditional UPDATE of the instance row takes its lock and checks that the log ends where
-        the replica does; the results are checked before the transaction commits."""
+        One statement, one round trip: the server function ``npc_world_append`` checks the
+        conversation's fence, locks the instance row, checks that the log ends where the replica
+        does and that the request is new, then writes the event, the state rows and the NOTIFY.
+        Outside a transaction it is its own (autocommit); inside :meth:`exclusive` it joins it."""
         i = self.instance
         fence = current_fence.get()
-        with self.db.transaction(fenced=False) as cur, cur.connection.pipeline() as pipe:
-            conn = cur.connection
-            fence_cur = conn.cursor()
-            if fence is not None:
-                fence_cur.execute(FENCE_SQL, (fence.key,))
-            head = conn.cursor()
-            head.execute(
-                "UPDATE world_instances SET seq=%s, game_time=%s WHERE instance=%s AND epoch=%s AND seq=%s",
-                (state.seq, state.game_time, i, self.held_epoch, state.seq - 1),
-            )
-            appended = conn.cursor()  # no row: this seq (stale) or this request (a replay) is taken
-            appended.execute(
-                "INSERT INTO world_events VALUES(%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (i, self.held_epoch, state.seq, state.game_time, _pack(event.to_dict()), event.request),
-            )
-            self._write_changes(cur, changes, state)
-            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{i} {self.held_epoch} {state.seq}"))
-            pipe.sync()
-            if fence is not None:
-                row = fence_cur.fetchone()
-                fence_check(fence, int(row[0]) if row else None)
-            if head.rowcount != 1:
-                raise StaleReplica(*self.head_in(conn), (self.held_epoch, state.seq - 1))
-            if appended.rowcount != 1 and event.request is not None:
-                seq = self.logged_in(conn, event.request)
-                raise AlreadyLogged(event.request, seq if seq is not None else -1)
-            if appended.rowcount != 1:
-                raise StorageError(f"event {state.seq} of world instance '{i}' is already logged")
-
-    def logged_in(self, conn: Any, request: str) -> int | None:
-        row = conn.execute(
-            "SELECT seq FROM world_events WHERE instance=%s AND request=%s", (self.instance, request)
-        ).fetchone()
-        return int(row[0]) if row else None
-
-    def head_in(self, conn: Any) -> tuple[int, int]:
-        row = conn.execute(
-            "SELECT epoch, seq FROM world_instances WHERE instance=%s", (self.instance,)
-        ).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    def _write_changes(self, cur: Any, changes: Changes, state: WorldState) -> None:
-        i = self.instance
-        if changes.vars:
-            cur.executemany(
-                "INSERT INTO world_vars VALUES(%s, %s, %s) ON CONFLICT(instance, name) "
-                "DO UPDATE SET value=excluded.value",
-                [(i, n, _pack(v[1])) for n, v in changes.vars.items()],
-            )
-        if changes.quests:
-            cur.executemany(
-                "INSERT INTO world_quests VALUES(%s, %s, %s) ON CONFLICT(instance, quest) "
-                "DO UPDATE SET state=excluded.state",
-                [(i, q, v[1]) for q, v in changes.quests.items()],
-            )
-        if changes.relations_added:
-            cur.executemany(
-                "INSERT INTO world_relations VALUES(%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [(i, *r) for r in changes.relations_added],
-            )
-        if changes.relations_removed:
-            cur.executemany(
-                "DELETE FROM world_relations WHERE instance=%s AND src=%s AND type=%s AND dst=%s",
-                [(i, *r) for r in changes.relations_removed],
-            )
-        if changes.event_facts:
-            cur.executemany(
-                "INSERT INTO world_event_facts VALUES(%s, %s, %s) ON CONFLICT(instance, fact) "
-                "DO UPDATE SET text=excluded.text",
-                [(i, *e) for e in changes.event_facts.items()],
-            )
-        if changes.learned:
-            rows = []
-            for npc, fact, _ in changes.learned:
-                k = state.knowledge[npc][fact]
-                rows.append((i, npc, fact, k.since, k.source))
-            cur.executemany(
-                "INSERT INTO world_knowledge VALUES(%s, %s, %s, %s, %s) ON CONFLICT(instance, npc, fact) "
-                "DO UPDATE SET since=excluded.since, source=excluded.source",
-                rows,
-            )
-        if changes.pending_removed:
-            cur.executemany(
-                "DELETE FROM world_pending WHERE instance=%s AND npc=%s AND fact=%s",
-                [(i, n, f) for _, n, f in changes.pending_removed],
-            )
-        if changes.pending_added:
-            cur.executemany(
-                "INSERT INTO world_pending(instance, npc, fact, due) VALUES(%s, %s, %s, %s) "
-                "ON CONFLICT(instance, npc, fact) DO UPDATE SET due=excluded.due",
-                [(i, n, f, d) for d, n, f in changes.pending_added],
-            )
+        rels_add, rels_del = changes.relations_added, changes.relations_removed
+        learned = [(n, f, state.knowledge[n][f]) for n, f, _ in changes.learned]
+        params = (
+            i, self.held_epoch, state.seq, state.game_time, _pack(event.to_dict()), event.request,
+            fence.key if fence is not None else None, fence.epoch if fence is not None else None,
+            list(changes.vars), [_pack(v[1]) for v in changes.vars.values()],
+            list(changes.quests), [v[1] for v in changes.quests.values()],
+            [r[0] for r in rels_add], [r[1] for r in rels_add], [r[2] for r in rels_add],
+            [r[0] for r in rels_del], [r[1] for r in rels_del], [r[2] for r in rels_del],
+            list(changes.event_facts), list(changes.event_facts.values()),
+            [n for n, _, _ in learned], [f for _, f, _ in learned],
+            [k.since for _, _, k in learned], [k.source for _, _, k in learned],
+            [n for _, n, _ in changes.pending_removed], [f for _, _, f in changes.pending_removed],
+            [n for _, n, _ in changes.pending_added], [f for _, _, f in changes.pending_added],
+            [d for d, _, _ in changes.pending_added],
+        )  # fmt: skip
+        status, a, b = self.db.call(APPEND_SQL, params)
+        if status == "ok":
+            return
+        if status == "fenced":
+            assert fence is not None
+            fence_check(fence, None if a is None else int(a))
+        if status == "logged":
+            assert event.request is not None
+            raise AlreadyLogged(event.request, int(a))
+        if status == "stale":
+            raise StaleReplica(int(a), int(b), (self.held_epoch, state.seq - 1))
+        raise StorageError(f"event {state.seq} of world instance '{i}': unexpected append status {status}")
