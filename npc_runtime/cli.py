@@ -41,6 +41,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         dialogue["base_url"] = args.base_url
     if getattr(args, "model", None):
         dialogue["model"] = args.model
+    if getattr(args, "stand_in", None) is not None:  # benchmarks of coordination only
+        dialogue.update(provider="stand_in", stand_in_seconds=args.stand_in)
     if dialogue:
         overrides["dialogue"] = dialogue
     if getattr(args, "no_voice", False):
@@ -62,6 +64,12 @@ def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", choices=["authored", "local", "openai"], help="dialogue provider")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
     p.add_argument("--model", help="model: a name the openai server knows, or a packaged local model")
+    p.add_argument(
+        "--stand-in",
+        type=float,
+        metavar="SECONDS",
+        help="benchmarks only: a stand-in provider that sleeps SECONDS per reply (tools/bench_cluster.py)",
+    )
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument(
         "--no-voice", action="store_true", help="text only: no voice messages, no voice models loaded"

@@ -10,10 +10,19 @@ Measures, on the sample village world:
 - **cross-worker visibility**: from a writer's commit returning to a follower (another replica,
   woken by the LISTEN/NOTIFY doorbell) having applied the event: p50 / p99.
 
-Not measured yet (no gateway exists): added latency per text turn through a gateway, failover
-time, throughput per worker count. Run the chaos loop with ``tools/cluster_chaos.py``.
+- **throughput at 1, 2 and 4 workers** (``--part workers``): real ``npc-runtime serve --world-db``
+  subprocesses sharing one PostgreSQL, each driven directly by ``--clients`` text conversations
+  that send their next line when the NPC's reply is final (closed loop). Once with the real
+  providers (the authored dialogue, text only: CPU-bound on this machine's 2 cores) and once with
+  ``--stand-in``, a provider that sleeps ``--stand-in-seconds`` per reply instead of computing it
+  (a stand-in for measuring coordination: what the shared database and the workers cost, apart
+  from the models' CPU). Turns/s, turn latency p50/p95, the scaling ratio over one worker and the
+  database's transactions per turn (the calibration of ``tools/simulate_cluster.py``).
 
-    .venv/bin/python tools/bench_cluster.py [--events 2000] [--dsn postgresql://...] [--plot out.png] [--json out.json]
+Not measured here: added latency through a gateway and failover time (the gateway's benchmark).
+Run the chaos loop with ``tools/cluster_chaos.py``.
+
+    .venv/bin/python tools/bench_cluster.py [--part world|workers|all] [--events 2000] [--dsn postgresql://...] [--plot out.png] [--json out.json]
 
 Without ``--dsn`` a throwaway server is started (fsync=off: the figures are for coordination,
 not for disk flushes; a production server's fsync adds its own latency to every commit).
@@ -25,13 +34,19 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import msgpack
+import zmq
+import zmq.asyncio
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -155,10 +170,184 @@ async def visibility(world: World, dsn: str, n: int) -> list[float]:
     return [seen[s] - committed[s] for s in committed if s in seen]
 
 
+# -- throughput across workers ---------------------------------------------------------------------
+NPCS = ["mira", "bram", "elda", "tomas"]
+LINES = [
+    "do you have a room",
+    "any gossip",
+    "tell me about the wolves",
+    "what is your name",
+    "goodbye for now",
+]
+# Lines no authored topic answers, so that every stand-in turn reaches the (sleeping) provider.
+FREE_LINES = [
+    "my cousin paints kites with turnip ink",
+    "seven herons argued over a violin yesterday",
+    "I traded my left boot for a jar of moonlight",
+    "the clockmaker's parrot hums sea shanties backwards",
+]
+
+
+class Worker:
+    """One ``npc-runtime serve`` subprocess; its output is drained by a thread (a full pipe
+    would stall it)."""
+
+    def __init__(self, dsn: str, tmp: Path, k: int, stand_in: float | None) -> None:
+        cmd = [
+            sys.executable, "-m", "npc_runtime.cli", "serve", "--bind", "tcp://127.0.0.1:0",
+            "--personas", str(REPO / "personas"), "--db", str(tmp / f"worker{k}.sqlite3"),
+            "--world-db", dsn, "--no-voice", "--log-level", "WARNING",
+        ]  # fmt: skip
+        if stand_in is not None:
+            cmd += ["--stand-in", str(stand_in)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        self.endpoint = ""
+        for line in self.proc.stdout:
+            m = re.search(r"listening on (\S+)", line)
+            if m:
+                self.endpoint = m.group(1)
+                break
+        if not self.endpoint:
+            raise RuntimeError(f"worker {k} did not start (exit {self.proc.wait()})")
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def conversation(
+    ctx: zmq.asyncio.Context,
+    endpoint: str,
+    name: str,
+    npc: str,
+    until: float,
+    latencies: list[float],
+    lines: list[str],
+) -> None:
+    """One player's closed loop of text turns on one worker until ``until`` (perf_counter)."""
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+
+    async def ask(msg: dict[str, Any], want: str) -> dict[str, Any]:
+        await s.send(msgpack.packb(msg))
+        while True:
+            reply = msgpack.unpackb(await asyncio.wait_for(s.recv(), 120))
+            if reply["type"] == want:
+                return dict(reply)
+            if reply["type"] == "error":
+                raise RuntimeError(f"{name}: {reply}")
+
+    try:
+        await ask({"type": "hello", "id": 0, "protocol": 1, "client": name}, "welcome")
+        started = await ask(
+            {"type": "conversation_start", "id": 1, "npc_ids": [npc], "player_id": name, "greet": False},
+            "conversation_started",
+        )
+        conv, i = started["conversation_id"], 0
+        while time.perf_counter() < until:
+            t0 = time.perf_counter()
+            text = lines[i % len(lines)]
+            msg = {"type": "player_text", "id": 2 + i, "conversation_id": conv, "text": text}
+            await ask(msg, "npc_text_final")
+            latencies.append(time.perf_counter() - t0)
+            i += 1
+    finally:
+        s.close()
+
+
+def db_commits(dsn: str) -> int:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def worker_throughput(
+    admin: str, workers: int, clients: int, seconds: float, stand_in: float | None, tag: str
+) -> dict[str, Any]:
+    dsn = fresh_db(admin, f"bench_{tag}{workers}")
+    lines = LINES if stand_in is None else FREE_LINES
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = [Worker(dsn, Path(tmp), k, stand_in) for k in range(workers)]
+        try:
+            latencies: list[float] = []
+            warm: list[float] = []
+
+            async def drive() -> tuple[float, int, float]:
+                ctx = zmq.asyncio.Context()
+                try:  # a short warm-up (caches, prepared statements), then the measured window
+                    until = time.perf_counter() + 3.0
+                    await asyncio.gather(*(
+                        conversation(ctx, w.endpoint, f"warm{k}", NPCS[k % 4], until, warm, lines)
+                        for k, w in enumerate(procs)
+                    ))  # fmt: skip
+                    before = db_commits(dsn)
+                    t0 = time.perf_counter()
+                    until = t0 + seconds
+                    await asyncio.gather(*(
+                        conversation(ctx, w.endpoint, f"p{k}-{c}", NPCS[c % 4], until, latencies, lines)
+                        for k, w in enumerate(procs) for c in range(clients)
+                    ))  # fmt: skip
+                    elapsed = time.perf_counter() - t0
+                    return elapsed, db_commits(dsn) - before, os.getloadavg()[0]
+                finally:
+                    ctx.destroy(linger=0)
+
+            elapsed, commits, load = asyncio.run(drive())
+        finally:
+            for w in procs:
+                w.stop()
+    turns = len(latencies)
+    return {
+        "workers": workers, "clients_per_worker": clients, "turns": turns, "seconds": round(elapsed, 2),
+        "turns_per_s": round(turns / elapsed, 2), "turn": summary(latencies),
+        "db_commits_per_turn": round(commits / max(turns, 1), 2), "load_average": round(load, 2),
+    }  # fmt: skip
+
+
+def scaling(admin: str, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    modes = [("real", None), ("stand_in", args.stand_in_seconds)]
+    for mode, stand_in in modes:
+        clients = args.clients if stand_in is None else args.stand_in_clients
+        runs = [worker_throughput(admin, w, clients, args.seconds, stand_in, mode) for w in (1, 2, 4)]
+        base = runs[0]["turns_per_s"]
+        for r in runs:
+            r["speedup"] = round(r["turns_per_s"] / base, 2) if base else 0.0
+            print(
+                f"{mode:9s} {r['workers']} worker(s): {r['turns_per_s']:7.2f} turns/s  x{r['speedup']:.2f}  "
+                f"turn p50 {r['turn']['p50_ms']:.0f} ms p95 {r['turn']['p95_ms']:.0f} ms  "
+                f"{r['db_commits_per_turn']} commits/turn  load {r['load_average']}",
+                flush=True,
+            )
+        out[mode] = {"stand_in_seconds": stand_in, "runs": runs}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=2000, help="events per measurement")
     ap.add_argument("--dsn", help="an admin DSN of a server to use (default: start a throwaway one)")
+    ap.add_argument("--part", choices=["world", "workers", "all"], default="all")
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured window per worker count")
+    ap.add_argument("--clients", type=int, default=4, help="conversations per worker, real providers")
+    ap.add_argument("--stand-in-clients", type=int, default=16, help="conversations per worker, stand-ins")
+    ap.add_argument(
+        "--stand-in-seconds",
+        type=float,
+        default=1.5,
+        help="what a stand-in reply sleeps: the default reply_budget (a model's first words, then speech)",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path, help="write a histogram of the latencies (PNG)")
     args = ap.parse_args(argv)
@@ -166,19 +355,26 @@ def main(argv: list[str] | None = None) -> int:
     admin = args.dsn or (server.dsn if server else "")
     world = load_world(VILLAGE)
     out: dict[str, Any] = {"load_average": [round(x, 2) for x in os.getloadavg()]}
+    sqlite_s: list[float] = []
+    pg_s: list[float] = []
+    vis: list[float] = []
     try:
-        sqlite_s, pg_s = commit_latency(world, fresh_db(admin, "bench_commit"), args.events)
-        out["commit_sqlite"] = summary(sqlite_s)
-        out["commit_postgres"] = summary(pg_s)
-        out["commit_added_ms"] = {
-            "p50": round(out["commit_postgres"]["p50_ms"] - out["commit_sqlite"]["p50_ms"], 3),
-            "p99": round(out["commit_postgres"]["p99_ms"] - out["commit_sqlite"]["p99_ms"], 3),
-        }
-        out["events_per_s_one_instance"] = [
-            throughput(world, fresh_db(admin, f"bench_tp{w}"), w, max(1, args.events // w)) for w in (1, 2, 4)
-        ]
-        vis = asyncio.run(visibility(world, fresh_db(admin, "bench_vis"), min(args.events, 1000)))
-        out["visibility"] = summary(vis)
+        if args.part in ("world", "all"):
+            sqlite_s, pg_s = commit_latency(world, fresh_db(admin, "bench_commit"), args.events)
+            out["commit_sqlite"] = summary(sqlite_s)
+            out["commit_postgres"] = summary(pg_s)
+            out["commit_added_ms"] = {
+                "p50": round(out["commit_postgres"]["p50_ms"] - out["commit_sqlite"]["p50_ms"], 3),
+                "p99": round(out["commit_postgres"]["p99_ms"] - out["commit_sqlite"]["p99_ms"], 3),
+            }
+            out["events_per_s_one_instance"] = [
+                throughput(world, fresh_db(admin, f"bench_tp{w}"), w, max(1, args.events // w))
+                for w in (1, 2, 4)
+            ]
+            vis = asyncio.run(visibility(world, fresh_db(admin, "bench_vis"), min(args.events, 1000)))
+            out["visibility"] = summary(vis)
+        if args.part in ("workers", "all"):
+            out["workers"] = scaling(admin, args)
     finally:
         if server is not None:
             server.stop()
@@ -187,21 +383,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for label, data in (("commit SQLite", sqlite_s), ("commit PostgreSQL", pg_s), ("visibility", vis)):
-            ax.hist([x * 1000 for x in data], bins=60, alpha=0.5, label=label)
-        ax.set_xlabel("ms")
-        ax.set_ylabel("events")
-        ax.set_yscale("log")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot)
+        plot(args.plot, out, sqlite_s, pg_s, vis)
     return 0
+
+
+def plot(path: Path, out: dict[str, Any], sqlite_s: list[float], pg_s: list[float], vis: list[float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, data in (("commit SQLite", sqlite_s), ("commit PostgreSQL", pg_s), ("visibility", vis)):
+        if data:
+            axes[0].hist([x * 1000 for x in data], bins=60, alpha=0.5, label=label)
+    axes[0].set_xlabel("ms")
+    axes[0].set_ylabel("events")
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    for mode, res in out.get("workers", {}).items():
+        runs = res["runs"]
+        axes[1].plot([r["workers"] for r in runs], [r["speedup"] for r in runs], "o-", label=mode)
+    axes[1].plot([1, 4], [1, 4], "k:", label="linear")
+    axes[1].set_xlabel("workers")
+    axes[1].set_ylabel("turns/s over one worker")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 if __name__ == "__main__":

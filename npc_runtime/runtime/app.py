@@ -122,6 +122,10 @@ def build_provider(settings: dict[str, Any], fallbacks: FallbackPicker) -> Dialo
         from ..dialogue.providers.local import LocalProvider
 
         return LocalProvider.from_settings(settings, fallback=lambda ctx: fallbacks.pick(ctx.persona, ctx))
+    if name == "stand_in":  # sleeps instead of thinking: for measuring coordination only
+        from ..dialogue.providers.standin import StandInProvider
+
+        return StandInProvider.from_settings(settings)
     raise ConfigError(f"unknown dialogue provider '{name}'; use 'authored', 'local' or 'openai'")
 
 

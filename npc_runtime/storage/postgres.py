@@ -188,6 +188,19 @@ class PgDatabase:
             assert row is not None
             return tuple(row)
 
+    def query(self, sql: str, params: Sequence[object] = ()) -> tuple[list[tuple[Any, ...]], int]:
+        """One statement without an explicit transaction (autocommit: one round trip; inside
+        :meth:`transaction` it joins it): (rows, rowcount). For reads, which need no BEGIN/COMMIT."""
+        with self._lock:
+            conn = self._ensure()
+            try:
+                cur = conn.execute(sql.encode(), params)
+                return (cur.fetchall() if cur.description else []), cur.rowcount
+            except psycopg_module().OperationalError as exc:
+                if not (conn.broken or conn.closed):
+                    raise
+                raise StorageError(f"lost the connection to PostgreSQL at {self.path}: {exc}") from exc
+
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.transaction(fenced=False) as cur:
             cur.execute(sql.encode(), params)

@@ -95,8 +95,9 @@ class SharedDatabase:
             yield PgConn(cur)
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Rows:
-        with self.pg.transaction(fenced=False) as cur:
-            return PgConn(cur).execute(sql, params)
+        """One statement in its own implicit transaction (reads: one round trip, no BEGIN/COMMIT)."""
+        rows, rowcount = self.pg.query(_pg_sql(sql).decode(), params)
+        return Rows(rows, rowcount)
 
     def close(self) -> None:
         self.pg.close()
