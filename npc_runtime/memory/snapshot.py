@@ -213,6 +213,7 @@ def import_state(
             "INSERT INTO memory_npc_state(npc_id) SELECT DISTINCT npc_id FROM memory_items ON CONFLICT DO NOTHING"
         )
         conn.execute("UPDATE memory_npc_state SET version = nextval('memory_version'), prev_version = 0")
+        conn.execute("UPDATE memory_npc_state SET reset_version = version")
 
 
 def _rows(data: dict[str, Any], key: str, width: int) -> list[list[Any]]:

@@ -137,7 +137,8 @@ PG_MIGRATIONS = [
         pending_importance DOUBLE PRECISION NOT NULL DEFAULT 0,
         reflected_upto BIGINT NOT NULL DEFAULT 0,
         version BIGINT NOT NULL DEFAULT 0,
-        prev_version BIGINT NOT NULL DEFAULT 0
+        prev_version BIGINT NOT NULL DEFAULT 0,
+        reset_version BIGINT NOT NULL DEFAULT 0  -- the version of the last prune or load
     );
     CREATE TABLE memory_relationships (
         npc_id TEXT NOT NULL,
@@ -456,8 +457,9 @@ class MemoryStore:
 
     def _index(self, npc_id: str) -> NpcIndex:
         idx = self._indexes.get(npc_id)
-        if idx is not None and self.shared and idx.version != self._version(npc_id):
-            self._indexes.pop(npc_id)  # another worker wrote or forgot: search the current rows
+        stale = idx is not None and self.shared and idx.version != self._version(npc_id)
+        if idx is not None and stale and not self._catch_up(npc_id, idx):
+            self._indexes.pop(npc_id)  # another worker forgot memories or loaded a save: reload
             idx = None
         if idx is None:
             idx = self._load_index(npc_id)
@@ -465,6 +467,42 @@ class MemoryStore:
         else:
             self._indexes.move_to_end(npc_id)
         return idx
+
+    def _catch_up(self, npc_id: str, idx: NpcIndex) -> bool:
+        """Append the memories other workers wrote for this NPC since ``idx`` was current (cluster
+        mode). Writes take the NPC's row before their ids are drawn, so one NPC's ids grow in
+        commit order and the new rows are exactly those after the index's last id. After a prune
+        or a load (``reset_version``), or when the count does not add up, returns False: reload."""
+        last = int(idx.ids[idx.n - 1]) if idx.n else 0
+        with self.db.transaction() as conn:
+            head = conn.execute(
+                "SELECT version, (SELECT count(*) FROM memory_items WHERE npc_id=?), reset_version "
+                "FROM memory_npc_state WHERE npc_id=? FOR SHARE",
+                (npc_id, npc_id),
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT id, importance, game_time, player_id, embedding, model_id, text FROM memory_items "
+                "WHERE npc_id=? AND id>? ORDER BY id",
+                (npc_id, last),
+            ).fetchall()
+        if head is None or int(head[2]) > idx.version or idx.n + len(rows) != int(head[1]):
+            return False
+        model_id = self.embedder.model_id if self.embedder is not None else None
+        if idx.mat is not None and self.embedder is not None:
+            dim = self.embedder.dim
+            stale = [r[6] for r in rows if r[5] != model_id or r[4] is None]
+            embedded = self._embed(stale) if stale else None
+            fresh_vecs = iter(list(embedded) if embedded is not None else [])
+        for r in rows:
+            vec = None
+            if idx.mat is not None and self.embedder is not None:
+                if r[5] == model_id and r[4] is not None:
+                    vec = np.frombuffer(r[4], dtype=np.float16).astype(np.float32).reshape(dim)
+                else:
+                    vec = next(fresh_vecs)
+            idx.append(int(r[0]), float(r[1]), float(r[2]), r[3], vec)
+        idx.version = int(head[0])
+        return True
 
     def _keep(self, npc_id: str, idx: NpcIndex) -> None:
         """Cache an index; beyond ``index_cache_npcs`` the least recently searched NPC's is dropped
@@ -536,8 +574,9 @@ class MemoryStore:
         s = self.settings
         deleted = 0
         with self.db.transaction() as conn:
-            if self.shared:
+            if self.shared:  # other workers' indexes of this NPC must reload, not catch up
                 conn.execute(_PG_CLAIM_NPC, (npc_id,))
+                conn.execute("UPDATE memory_npc_state SET reset_version = version WHERE npc_id=?", (npc_id,))
             if s.forget_after_hours is not None:
                 cur = conn.execute(
                     "DELETE FROM memory_items WHERE npc_id=? AND kind NOT IN ('seed') AND importance < ? "

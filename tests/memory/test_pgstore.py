@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from npc_runtime.clock import ManualClock
@@ -165,3 +166,25 @@ def export_state_with_dangling_evidence(db: SharedDatabase) -> dict[str, object]
         state = export_state(conn)
     state["evidence"] = [[1, 999_999]]
     return state
+
+
+def test_a_load_with_the_same_ids_is_not_taken_for_new_memories(
+    shared: Callable[[], SharedDatabase], static_embedder: StaticEmbedder
+) -> None:
+    db = shared()
+    fill(service(db, static_embedder))
+    other = service(shared(), static_embedder)
+    assert len(other.retrieve("mira", "x", now=10.0, k=100)) == len(LINES)  # cached on the other worker
+    with db.transaction() as conn:
+        state = export_state(conn)
+    for row in state["items"]:  # same ids and count, other words
+        row[3] = "The lighthouse keeper hid the ledger." if row[1] == "mira" else row[3]
+    with db.transaction() as conn:
+        import_state(conn, state, static_embedder, shared=True)
+    found = other.retrieve("mira", "Who hid the ledger?", now=10.0, k=100)
+    assert {r.memory.text for r in found} == {"The lighthouse keeper hid the ledger."}
+    assert len(found) == len(LINES)
+    # the other worker searched the loaded memories' vectors, not its cached ones
+    want = static_embedder.embed_one("The lighthouse keeper hid the ledger.")
+    for vec in other.store.vectors("mira", [r.memory.id for r in found]).values():
+        assert np.allclose(vec, want, atol=0.01)
