@@ -56,7 +56,7 @@ def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config file (see README)")
     p.add_argument("--bind", help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:7600)")
     p.add_argument("--personas", type=Path, help="folder of *.persona.yaml and the world file")
-    p.add_argument("--db", help="SQLite file for world state and memory")
+    p.add_argument("--db", help="SQLite file for world state and memory, or a postgresql:// URL (cluster)")
     p.add_argument(
         "--world-db", help="postgresql:// URL: share the world with other workers (docs/scaling.md)"
     )

@@ -37,7 +37,8 @@ class Settings(BaseModel):
         default=Path("personas"), description="Folder of *.persona.yaml (and the world file)"
     )
     db: str = Field(
-        default=".npc-runtime/runtime.sqlite3", description="SQLite file for world state and memory"
+        default=".npc-runtime/runtime.sqlite3",
+        description="SQLite file for world state and memory, or a postgresql:// URL (cluster mode)",
     )
     durability: Literal["normal", "full"] = "normal"
     dialogue: dict[str, Any] = Field(default_factory=lambda: {"provider": "authored"})

@@ -136,3 +136,36 @@ async def test_events_sent_to_two_workers_at_once_are_logged_once_in_one_order(
     sa = await a.request(WorldStateQuery(), timeout=WAIT)
     sb = await b.request(WorldStateQuery(), timeout=WAIT)
     assert isinstance(sa, WorldStateReply) and wire(sa) == wire(sb) and sa.seq == 2 * per
+
+
+async def test_workers_with_db_in_postgres_share_memory(
+    runtime_process: Callable[..., RuntimeProcess], pg_dsn: str, clients: Callable[..., Any]
+) -> None:
+    """``serve --db postgresql://...``: world and memory in PostgreSQL, no SQLite file; what one
+    worker's NPC remembers, the same NPC on another worker recalls."""
+    from npc_runtime.protocol.messages.memory import (
+        MemoryAdd,
+        MemoryQuery,
+        MemoryResults,
+        Relationship,
+        RelationshipGet,
+        RelationshipSet,
+    )
+
+    a = await clients(runtime_process("--db", pg_dsn, "--log-level", "WARNING"), "game-a")
+    b = await clients(runtime_process("--db", pg_dsn, "--log-level", "WARNING"), "game-b")
+    assert isinstance(
+        await b.request(MemoryQuery(npc_id="mira", query="ledger"), timeout=WAIT), MemoryResults
+    )
+    await a.request(
+        MemoryAdd(npc_id="mira", text="The lighthouse keeper hid the ledger.", importance=8), timeout=WAIT
+    )
+    await a.request(RelationshipSet(npc_id="mira", player_id="hero", values={"trust": 0.5}), timeout=WAIT)
+    found = await b.request(MemoryQuery(npc_id="mira", query="Who hid the ledger?", limit=1), timeout=WAIT)
+    assert isinstance(found, MemoryResults)
+    assert [m.text for m in found.memories] == ["The lighthouse keeper hid the ledger."]
+    rel = await b.request(RelationshipGet(npc_id="mira", player_id="hero"), timeout=WAIT)
+    assert isinstance(rel, Relationship) and rel.values["trust"] == 0.5
+    sent = await b.request(enter("smithy", 5.0), timeout=WAIT)
+    assert isinstance(sent, WorldEventApplied)
+    assert (await changed(a, sent.seq)).cause == "event"
