@@ -400,7 +400,8 @@ def plot(path: Path, out: dict[str, Any], sqlite_s: list[float], pg_s: list[floa
     axes[0].set_xlabel("ms")
     axes[0].set_ylabel("events")
     axes[0].set_yscale("log")
-    axes[0].legend()
+    if sqlite_s or pg_s or vis:
+        axes[0].legend()
     for mode, res in out.get("workers", {}).items():
         runs = res["runs"]
         axes[1].plot([r["workers"] for r in runs], [r["speedup"] for r in runs], "o-", label=mode)
