@@ -42,3 +42,27 @@ def test_a_lost_session_is_a_storage_error_and_the_next_write_reconnects(db: PgD
     with pytest.raises(StorageError, match="lost the connection"):
         db.execute("SELECT 1")
     assert db.execute("SELECT 1") == [(1,)]
+
+
+async def test_a_follower_cancelled_as_the_doorbell_rings_stops() -> None:
+    """Stopping the world follower cancels its loop inside ``Doorbell.wait``; a NOTIFY ringing in
+    the same instant must not swallow the cancellation (Python 3.11's ``wait_for`` did: the
+    follower looped on and the runtime's stop never returned)."""
+    import asyncio
+
+    from npc_runtime.storage.postgres import Doorbell
+
+    bell = Doorbell("postgresql://never-connected", "npc_world_log")  # not started: no connection
+
+    async def follow() -> None:  # the shape of WorldExtension._follow
+        while True:
+            await bell.wait(30.0)
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0)  # it waits for the bell
+    bell._event.set()  # the bell rings (what a notification does) ...
+    await asyncio.sleep(0)  # ... the waiting side is woken ...
+    follower.cancel()  # ... as the follower is stopped
+    done, _ = await asyncio.wait([follower], timeout=10.0)
+    assert done, "the cancelled follower is still running"
+    assert follower.cancelled()
