@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,13 +118,16 @@ def cpu_seconds(root_pid: int) -> float:
 
 
 def start_runtime(
-    tmp: Path, end_silence_ms: float, speculate_after_ms: float, stt: str
-) -> tuple[subprocess.Popen[str], str]:
+    tmp: Path, end_silence_ms: float, speculate_after_ms: float, stt: str, cache: bool = True
+) -> tuple[subprocess.Popen[str], str, float | None]:
+    """The runtime and its endpoint; with the phrase cache on, once the cache is warm (the first
+    pass: every persona's first phrases in its default mood), and how long that took (s)."""
     env = {
         **os.environ,
         "NPC_RUNTIME_VOICE__STT": stt,
         "NPC_RUNTIME_VOICE__END_SILENCE_MS": str(end_silence_ms),
         "NPC_RUNTIME_VOICE__SPECULATE_AFTER_MS": str(speculate_after_ms),
+        "NPC_RUNTIME_VOICE__TTS_CACHE_MB": "64" if cache else "0",
     }
     cmd = [sys.executable, "-m", "npc_runtime.cli", "serve", "--bind", "tcp://127.0.0.1:0"]
     cmd += [
@@ -132,15 +136,19 @@ def start_runtime(
         "--db",
         str(tmp / "bench.sqlite3"),
         "--log-level",
-        "WARNING",
+        "INFO",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert proc.stdout is not None
+    endpoint = None
     for line in proc.stdout:
         m = re.search(r"listening on (\S+)", line)
         if m:
+            endpoint = m.group(1)
+        w = re.search(r"phrase cache warm \(default moods, \d+ phrases synthesised, ([\d.]+) s\)", line)
+        if endpoint and (w or not cache):
             threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
-            return proc, m.group(1)
+            return proc, endpoint, float(w.group(1)) if w else None
     raise RuntimeError("runtime did not start")
 
 
@@ -246,9 +254,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 async def run_stack(
     args: argparse.Namespace, stt: str, lines: dict[str, np.ndarray], real: np.ndarray
 ) -> dict[str, Any]:
-    report: dict[str, Any] = {"stt": stt}
+    name, _, flag = stt.partition("+")
+    cache = flag != "nocache"
+    report: dict[str, Any] = {"stt": name, "phrase_cache": cache}
     with tempfile.TemporaryDirectory() as tmp:
-        proc, endpoint = start_runtime(Path(tmp), args.end_silence_ms, args.speculate_after_ms, stt)
+        proc, endpoint, warm_s = start_runtime(
+            Path(tmp), args.end_silence_ms, args.speculate_after_ms, name, cache
+        )
+        report["cache_warm_s"] = warm_s
         try:
             rows: dict[str, list[dict[str, Any]]] = {"push_to_talk": [], "hands_free": []}
             for mode in rows:
@@ -264,6 +277,19 @@ async def run_stack(
             report["samples"] = {m: [round(x["total"], 1) for x in r] for m, r in rows.items()}
             levels: dict[str, Any] = {}
             sustained = 0
+            profiler = None
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                out = args.profile / f"{stt}.txt"
+                spy = shutil.which(
+                    "py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+                )
+                cmd = [spy or "py-spy", "record", "--pid", str(proc.pid), "--subprocesses", "--rate", "50"]
+                profiler = subprocess.Popen(
+                    [*cmd, "--format", "raw", "--output", str(out), "--nonblocking"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             for n in args.levels:
                 npcs = [LINES[i % len(LINES)] for i in range(n)]
                 t = time.perf_counter()
@@ -297,6 +323,9 @@ async def run_stack(
                     sustained = n
                 else:
                     break
+            if profiler is not None:
+                profiler.send_signal(2)  # SIGINT: py-spy writes its file and exits
+                profiler.wait(timeout=60)
             report["concurrency"] = {
                 "levels": levels,
                 "sustained": sustained,
@@ -356,7 +385,16 @@ def main() -> None:
         help="spread the simultaneous conversations' starts over this many s",
     )
     ap.add_argument(
-        "--stt", default="pocketsphinx,cascade", help="recognisers to compare, one runtime each, in order"
+        "--stt",
+        default="pocketsphinx,cascade",
+        help="recognisers to compare, one runtime each, in order; NAME+nocache runs it with the "
+        "phrase cache off",
+    )
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        help="record the runtime (and its STT workers) with py-spy during the simultaneous "
+        "conversations: DIR/<stt>.txt in collapsed-stack form (needs py-spy on PATH)",
     )
     ap.add_argument("--realtime-ms", type=float, default=1000.0, help="p95 that still counts as real time")
     args = ap.parse_args()
@@ -364,7 +402,8 @@ def main() -> None:
     args.stt = args.stt.split(",")
     report = asyncio.run(main_async(args))
     for stt, stack in report["stacks"].items():
-        print(f"== STT {stt}")
+        warm = stack.get("cache_warm_s")
+        print(f"== STT {stt}" + (f"  (phrase cache warmed in {warm:.1f} s before the turns)" if warm else ""))
         for mode in ("push_to_talk", "hands_free"):
             s = stack[mode]
             if s["total"] is None:

@@ -28,7 +28,8 @@ class VoiceConfig(BaseModel):
     stt_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Provider options; for cascade: interim, final, interim_options, final_options, "
-        "final_processes",
+        "final_processes, max_interim (utterances at a time with a streaming decoder; the others "
+        "get interim text from Whisper's decodes at pauses; default 1)",
     )
     stt_processes: int = Field(
         default=2,
@@ -42,6 +43,20 @@ class VoiceConfig(BaseModel):
     )
     tts_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options per TTS provider, e.g. {openai: {base_url: ...}}"
+    )
+    tts_cache_mb: float = Field(
+        default=64,
+        ge=0,
+        description="Memory for synthesised phrases (authored lines are known text: each is "
+        "synthesised once per voice and mood); 0: no cache",
+    )
+    tts_cache_dir: str | None = Field(
+        default=None, description="Also keep synthesised phrases in this directory, across restarts"
+    )
+    tts_cache_warm: bool = Field(
+        default=True,
+        description="At start, synthesise in the background the greetings and the first sentence of "
+        "every authored line of every persona (paused while a voice conversation is busy)",
     )
     fallback_tts: Literal["piper", "espeak", "openai"] | None = Field(
         default="espeak", description="Used when the chosen TTS fails"

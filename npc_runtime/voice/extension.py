@@ -30,6 +30,7 @@ from .character import select_delivery, voice_params
 from .config import VoiceConfig
 from .events import Problem, VoiceEvent
 from .models import shared_stt, shared_tts, shared_vad
+from .phrases import first_phrases
 from .s2s import S2sProfile, open_session
 from .s2s.turn import S2sTurns
 from .sentences import SentenceSplitter, split_first
@@ -37,6 +38,7 @@ from .session import Prediction, VoiceConversation
 from .speaker import Reply
 from .stt.vocab import scene_phrases, scene_words
 from .tts.base import TtsProvider, VoiceParams
+from .tts.cache import CachedTts
 from .wire import to_message
 
 log = logging.getLogger(__name__)
@@ -209,6 +211,7 @@ class VoiceExtension(Extension):
         self._stt: Any = None
         self._vad: Any = None
         self._loading: asyncio.Task[None] | None = None
+        self._warming: asyncio.Task[None] | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -234,6 +237,7 @@ class VoiceExtension(Extension):
         await step("scene vocabulary", self._update_vocabulary)
         provider = await step(f"voice ({cfg.tts})", lambda: self.tts(cfg.tts))
         await step("voice warm-up", lambda: provider.warm_up(VoiceParams()))
+        self._start_warming()
 
     async def ready(self) -> None:
         """Wait until the models are loaded; a load failure is raised here (e.g. a missing package)."""
@@ -245,6 +249,8 @@ class VoiceExtension(Extension):
     async def stop(self) -> None:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
         for voice in list(self.voices.values()):
             await voice.close()
         self.voices.clear()
@@ -261,6 +267,8 @@ class VoiceExtension(Extension):
             self._update_vocabulary()
             return
         loop.run_in_executor(None, self._update_vocabulary)  # espeak-ng calls: off the event loop
+        if self._loading is not None and self._loading.done():
+            self._start_warming()  # a changed voice block has new keys: its phrases are new
 
     def _update_vocabulary(self) -> None:
         if self._stt is None:
@@ -292,7 +300,49 @@ class VoiceExtension(Extension):
         return problems
 
     def tts(self, name: str) -> TtsProvider:
-        return shared_tts(name, self.cfg.tts_options.get(name, {}))
+        cfg = self.cfg
+        return shared_tts(name, cfg.tts_options.get(name, {}), cfg.tts_cache_mb, cfg.tts_cache_dir)
+
+    # phrase cache ------------------------------------------------------------------------------
+    def _start_warming(self) -> None:
+        if not self.cfg.tts_cache_warm or self.cfg.tts_cache_mb <= 0:
+            return
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
+        self._warming = asyncio.create_task(self._warm_phrases(), name="voice-phrase-cache")
+        self._warming.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _busy(self) -> bool:
+        """A voice conversation is hearing an utterance or speaking a reply being synthesised."""
+        for voice in self.voices.values():
+            if voice.segmenter.in_speech or voice.turn_tasks:
+                return True
+            current = voice.speaker.current
+            if current is not None and current.task is not None and not current.task.done():
+                return True
+        return False
+
+    async def _warm_phrases(self) -> None:
+        """Synthesise every persona's first phrases in its voice as it is without a mood, one at
+        a time, waiting while a conversation is busy: the cache must never slow a live turn.
+        (A mood's variant is cached when first said: warming every mood would cost several times
+        the CPU for lines that may never be said in that mood.)"""
+        t0 = time.perf_counter()
+        items: list[tuple[CachedTts, str, VoiceParams]] = []
+        for persona in self.host.personas.all():
+            provider, params = self.voice_for(persona.id)
+            if isinstance(provider, CachedTts):
+                items += [(provider, text, params) for text in first_phrases(persona)]
+        made = 0
+        for provider, text, params in items:
+            while self._busy():
+                await asyncio.sleep(0.05)
+            made += await asyncio.to_thread(provider.warm, [(text, params)])
+        log.info(
+            "voice: phrase cache warm (default moods, %d phrases synthesised, %.1f s)",
+            made,
+            time.perf_counter() - t0,
+        )
 
     def voice_for(self, npc_id: str, ctx: DialogueContext | None = None) -> tuple[TtsProvider, VoiceParams]:
         """The NPC's TTS and voice; with a turn's context, in the mood its ``voice.moods`` pick."""

@@ -21,16 +21,19 @@ def load_stt(name: str, **options: Any) -> SttProvider:
 
         return WhisperStt(**options)
     if name == "cascade":
-        from .cascade import CascadeStt
+        from .cascade import MAX_INTERIM, CascadeStt, interim_options
 
         interim = options.pop("interim", "pocketsphinx")
         final = options.pop("final", "whisper")
-        interim_opts = options.pop("interim_options", {})
+        interim_opts = interim_options(interim or "", options.pop("interim_options", None))
         final_opts = options.pop("final_options", {})
+        max_interim = int(options.pop("max_interim", MAX_INTERIM))
         if options:
             raise ValueError(f"unknown cascade STT options: {', '.join(sorted(options))}")
         return CascadeStt(
-            load_stt(final, **final_opts), load_stt(interim, **interim_opts) if interim else None
+            load_stt(final, **final_opts),
+            load_stt(interim, **interim_opts) if interim else None,
+            max_interim,
         )
     if name == "openai":
         from .openai import OpenAiStt

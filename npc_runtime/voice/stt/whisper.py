@@ -71,7 +71,8 @@ class Decoded:
 
 class WhisperStt(SttProvider):
     name = "whisper"
-    caps = SttCaps(streaming=False, interim=False, offline=True)
+    # interim text: the early decodes' results, at the player's pauses
+    caps = SttCaps(streaming=False, interim=True, offline=True)
 
     def __init__(
         self,
@@ -286,11 +287,14 @@ class WhisperStream(SttStream):
         self._voice = VoiceTracker()
         self._early: concurrent.futures.Future[Decoded] | None = None
         self._early_upto = 0  # samples the early decode saw
+        self._said = ""  # the last interim text returned
         self._closed = False
 
     def feed(self, samples: Int16Array) -> str | None:
+        """Returns an early decode's text as interim text, once, when it is ready and new."""
         if self._closed or len(samples) == 0:
             return None
+        interim = self._interim()
         self._parts.append(samples)
         self._voice.feed(samples)
         v = self._voice
@@ -306,7 +310,17 @@ class WhisperStream(SttStream):
             self._early_upto = v.samples
             self._early = self._p.submit(self.audio())
             self._p.stats["early"] += 1
-        return None
+        return interim
+
+    def _interim(self) -> str | None:
+        early = self._early
+        if early is None or not early.done() or early.cancelled() or early.exception() is not None:
+            return None
+        text = early.result().text
+        if not text or text == self._said:
+            return None
+        self._said = text
+        return text
 
     def audio(self) -> Int16Array:
         if len(self._parts) > 1:

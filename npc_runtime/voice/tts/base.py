@@ -66,6 +66,11 @@ class TtsProvider:
         """Speech for ``text`` (one sentence, usually), as one or more chunks in order."""
         raise NotImplementedError
 
+    def cache_identity(self, params: VoiceParams) -> str:
+        """What, besides ``params`` and the text, decides the audio (the engine, its model file):
+        part of the phrase cache's key (:mod:`.cache`)."""
+        return self.name
+
     def warm_up(self, params: VoiceParams) -> None:
         """Run once so the first real sentence is not slowed by lazy initialisation."""
         self.synthesize("Hello.", params)

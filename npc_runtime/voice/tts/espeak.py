@@ -44,6 +44,9 @@ class EspeakTts(TtsProvider):
     def sample_rate(self, params: VoiceParams) -> int:
         return _RATE
 
+    def cache_identity(self, params: VoiceParams) -> str:
+        return f"espeak:{self._bin}:{self._default_voice}"
+
     def synthesize(self, text: str, params: VoiceParams) -> list[SynthChunk]:
         variant = params.voice or params.espeak
         if variant:  # the variant is the voice's pitch and size; keep the mood's pitch only

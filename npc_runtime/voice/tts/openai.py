@@ -36,6 +36,9 @@ class OpenAiTts(TtsProvider):
     def sample_rate(self, params: VoiceParams) -> int:
         return _RATE
 
+    def cache_identity(self, params: VoiceParams) -> str:
+        return f"openai:{self._client.base_url}:{self._model}:{self._default_voice}"
+
     def warm_up(self, params: VoiceParams) -> None:
         return None  # a network round trip at start-up would cost money and time
 

@@ -85,6 +85,15 @@ class PiperTts(TtsProvider):
     def sample_rate(self, params: VoiceParams) -> int:
         return int(self._voice(params.voice).config.sample_rate)
 
+    def cache_identity(self, params: VoiceParams) -> str:
+        """The voice file by path, size and time: a replaced model never serves old audio."""
+        path = Path(params.voice) if params.voice else self._default
+        try:
+            st = path.stat()
+        except OSError:
+            return f"piper:{path}"
+        return f"piper:{path}:{st.st_size}:{st.st_mtime_ns}"
+
     def synthesize(self, text: str, params: VoiceParams) -> list[SynthChunk]:
         voice = self._voice(params.voice)
         design, speed, expressiveness = params.effective()
