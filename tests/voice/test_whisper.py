@@ -209,3 +209,40 @@ def test_loops_are_cut_but_real_repetition_kept() -> None:
     assert _dedupe("It was the best of times, it was the worst of times.") == (
         "It was the best of times, it was the worst of times."
     )
+
+
+def test_past_max_interim_streams_get_whisper_s_interim_text_and_the_same_finals() -> None:
+    stt = load_stt("cascade", final_options={"workers": 1}, max_interim=1)
+    assert isinstance(stt, CascadeStt)
+    stt.set_vocabulary(NAMES)
+    line = np.concatenate([silence(0.3), player_line("Tell Elda I said hello."), silence(0.4)])
+    first, second = stt.stream(), stt.stream()  # two players talking at once
+    assert stt.interim_streams() == 1 and stt.stats["with_interim"] == 1
+    interim_first = [t for i in range(0, len(line), 1600) if (t := first.feed(line[i : i + 1600]))]
+    for i in range(0, len(line), 1600):
+        second.feed(line[i : i + 1600])
+    early = second._final._early  # type: ignore[attr-defined]
+    assert early is not None  # the pause after the line started an early decode
+    early.result(timeout=120)
+    heard = second.feed(silence(0.02))  # the next chunk brings its text as interim text
+    assert heard == "Tell Elda I said hello."
+    assert second.feed(silence(0.02)) is None  # once
+    assert interim_first and all(t == t.lower() for t in interim_first)  # pocketsphinx's
+    assert first.finish() == second.finish() == "Tell Elda I said hello."
+    stt.drain()
+    assert stt.interim_streams() == 0  # released in the background; the next one gets it
+    third = stt.stream()
+    assert stt.interim_streams() == 1
+    third.cancel()
+    stt.drain()
+    assert stt.interim_streams() == 0
+
+
+def test_without_a_streaming_decoder_the_fallback_transcribes_the_kept_audio() -> None:
+    stt = CascadeStt(_Broken(), load_stt("pocketsphinx"), max_interim=0)
+    stream = stt.stream()
+    audio = np.concatenate([silence(0.3), player_line("Open the gate."), silence(0.3)])
+    for i in range(0, len(audio), 1600):
+        stream.feed(audio[i : i + 1600])
+    assert stt.stats["with_interim"] == 0
+    assert "gate" in stream.finish()

@@ -102,6 +102,10 @@ class CascadeStt(SttProvider):
 
         self._releaser.submit(run)
 
+    def drain(self) -> None:
+        """Wait until the decoders released so far are back (for tests and shutdown)."""
+        self._releaser.submit(lambda: None).result()
+
     def set_vocabulary(self, words: Iterable[str]) -> None:
         items = list(words)
         self.final.set_vocabulary(items)

@@ -200,7 +200,11 @@ class CachedTts(TtsProvider):
         return (self.inner.cache_identity(params), params, text)
 
     def synthesize(self, text: str, params: VoiceParams) -> list[SynthChunk]:
-        return self.cache.get_or_make(self.key(text, params), lambda: self.inner.synthesize(text, params))
+        def make() -> list[SynthChunk]:
+            log.debug("phrase cache miss: %r", text)
+            return self.inner.synthesize(text, params)
+
+        return self.cache.get_or_make(self.key(text, params), make)
 
     def cached(self, text: str, params: VoiceParams) -> list[SynthChunk] | None:
         """The phrase's audio if it is in memory now (nothing is synthesised)."""
