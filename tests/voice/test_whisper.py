@@ -246,3 +246,31 @@ def test_without_a_streaming_decoder_the_fallback_transcribes_the_kept_audio() -
         stream.feed(audio[i : i + 1600])
     assert stt.stats["with_interim"] == 0
     assert "gate" in stream.finish()
+
+
+def test_a_batch_gives_the_same_transcripts_as_one_by_one(whisper: WhisperStt) -> None:
+    """Real human speech (LibriVox) and player lines of different lengths, one of them silence."""
+    whisper.set_vocabulary(NAMES)
+    clips = [read(LIBRIVOX / f"sense_and_sensibility_01_austen_64kb-{k}.wav") for k in ("0880", "0930")]
+    clips += [player_line("Tell Elda I said hello."), silence(1.0), player_line("Open the gate.")]
+    alone = [whisper.decode(c).text for c in clips]
+    assert alone[3] == "" and "gate" in alone[4].lower() and "young man" in alone[0].lower()
+    before = dict(whisper.stats)
+    assert [d.text for d in whisper.decode_batch(clips)] == alone
+    assert whisper.stats["batches"] == before["batches"] + 1  # one call of the model
+    # submitted at once to one busy worker: the waiting ones go together, with the same results
+    futures = [whisper.submit(c) for c in clips]
+    assert [f.result(timeout=300).text for f in futures] == alone
+    assert whisper.stats["batches"] < before["batches"] + 1 + len(clips)
+
+
+def test_a_cancelled_request_is_not_decoded(whisper: WhisperStt) -> None:
+    line = player_line("Open the gate.")
+    first = whisper.submit(line)  # keeps the one worker busy
+    stale = whisper.submit(line)
+    cancelled = stale.cancel()
+    done = whisper.stats["decodes"]
+    first.result(timeout=120)
+    whisper.submit(silence(0.05)).result(timeout=120)  # the queue is empty after this one
+    if cancelled:  # cancel() fails only if the worker had already taken it
+        assert stale.cancelled() and whisper.stats["decodes"] <= done + 1
