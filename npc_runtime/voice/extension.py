@@ -4,6 +4,7 @@ conversation, and a TurnSink that speaks the streamed NPC text (see docs/voice.m
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from .wire import to_message
 log = logging.getLogger(__name__)
 
 VOICE_MODES = ("push_to_talk", "hands_free")
+VOICE_THREADS = 64
 
 
 def _log_load_failure(task: asyncio.Task[None]) -> None:
@@ -215,6 +217,14 @@ class VoiceExtension(Extension):
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
+        # Voice work runs in the loop's default thread pool (asyncio.to_thread), and an utterance's
+        # final transcript holds a thread while Whisper decodes it. asyncio's default pool has
+        # cpu_count + 4 threads: 6 on two cores, so at 8 conversations ending turns together the
+        # other conversations' audio feeds and syntheses queued behind those waits. Threads that
+        # wait cost no CPU; the pool may grow to VOICE_THREADS.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(VOICE_THREADS, thread_name_prefix="asyncio")
+        )
         # Models take a few seconds to load (STT worker processes, the Piper voice). By default the
         # runtime waits for them, so a voice conversation never stalls; with warm_up false they
         # load when the first voice conversation starts (text-only uses never load them).

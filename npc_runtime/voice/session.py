@@ -298,7 +298,12 @@ class VoiceConversation:
             self.tap.audio(samples)
         if self._stream is None:
             return  # the transcript was finalised at a pause; kept in case the player goes on
-        interim = await asyncio.to_thread(self._stream.feed, samples)
+        stream = self._stream
+        interim = (
+            stream.feed(samples)
+            if not stream.blocking_feed
+            else await asyncio.to_thread(stream.feed, samples)
+        )
         if interim:
             await self._port.emit(Heard(self._utterance, interim, final=False))
             playing = self.speaker.playing()

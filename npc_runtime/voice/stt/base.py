@@ -21,6 +21,10 @@ class SttCaps:
 
 
 class SttStream:
+    # False: ``feed`` only buffers and measures (microseconds), so callers may run it inline
+    # instead of paying a thread hand-off per 32 ms frame; ``finish`` may block either way.
+    blocking_feed = True
+
     def feed(self, samples: Int16Array) -> str | None:
         """Add audio; return a new interim transcript, or None when there is nothing new."""
         raise NotImplementedError

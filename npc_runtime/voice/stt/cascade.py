@@ -127,6 +127,7 @@ class _CascadeStream(SttStream):
         # Without a streaming decoder the audio is kept, for the fallback transcription.
         self._audio: list[Int16Array] | None = [] if interim is None and owner.interim else None
         self._closed = False
+        self.blocking_feed = final.blocking_feed or interim is not None
 
     def feed(self, samples: Int16Array) -> str | None:
         if self._closed:

@@ -349,6 +349,8 @@ class VoiceTracker:
 
 
 class WhisperStream(SttStream):
+    blocking_feed = False  # decodes are submitted to the pool, never run in feed
+
     def __init__(self, provider: WhisperStt) -> None:
         self._p = provider
         self._parts: list[Int16Array] = []
