@@ -56,7 +56,8 @@ class VoiceConfig(BaseModel):
     tts_cache_warm: bool = Field(
         default=True,
         description="At start, synthesise in the background the greetings and the first sentence of "
-        "every authored line of every persona (paused while a voice conversation is busy)",
+        "every authored line of every persona (paused while a voice conversation is busy); only with "
+        "warm_up",
     )
     fallback_tts: Literal["piper", "espeak", "openai"] | None = Field(
         default="espeak", description="Used when the chosen TTS fails"

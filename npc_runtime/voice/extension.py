@@ -315,7 +315,8 @@ class VoiceExtension(Extension):
 
     # phrase cache ------------------------------------------------------------------------------
     def _start_warming(self) -> None:
-        if not self.cfg.tts_cache_warm or self.cfg.tts_cache_mb <= 0:
+        # warm_up false asks for lazy loading (text-only uses, tests): no phrases ahead either
+        if not (self.cfg.warm_up and self.cfg.tts_cache_warm) or self.cfg.tts_cache_mb <= 0:
             return
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()

@@ -3,9 +3,11 @@ persona's voice changes, the disk copy, the memory bound, and warming from a per
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,8 @@ import pytest
 
 from npc_runtime.personas.loader import load_persona_text
 from npc_runtime.personas.schema import Persona
+from npc_runtime.runtime.app import Runtime
+from npc_runtime.settings import Settings
 from npc_runtime.voice.character import voice_params
 from npc_runtime.voice.frames import SynthChunk
 from npc_runtime.voice.phrases import first_phrases, first_piece
@@ -207,3 +211,39 @@ def test_warming_makes_a_persona_s_first_phrases_hits(piper: PiperTts) -> None:
     assert len(inner.calls) == made  # every first phrase a hit
     stopped = CachedTts(Counting(piper), PhraseCache())
     assert stopped.warm([(t, params) for t in first_phrases(p)], stop=lambda: True) == 0
+
+
+async def test_the_runtime_warms_the_cache_and_again_when_a_voice_changes(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Wiring: at start the voice extension synthesises the persona's first phrases into the
+    cache; when the designer edits the voice block, the new voice's phrases are made too."""
+    personas = tmp_path / "smith_only"
+    personas.mkdir()
+    file = personas / "smith.persona.yaml"
+    file.write_text(PERSONA % 0.4, encoding="utf-8")
+    settings = make_settings(
+        personas_dir=personas,
+        voice={"warm_up": True, "stt": "pocketsphinx", "tts_cache_dir": str(tmp_path / "cache")},
+    )
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        ext = runtime.voice
+        assert ext is not None and ext._warming is not None
+        await asyncio.wait_for(asyncio.shield(ext._warming), 300)
+        tts, params = ext.voice_for("smith")
+        assert isinstance(tts, CachedTts)
+        phrases = first_phrases(persona(0.4))
+        assert all(tts.cached(text, params) is not None for text in phrases)
+        assert len(list((tmp_path / "cache").glob("*.npz"))) == len(phrases)
+        file.write_text(PERSONA % 0.9, encoding="utf-8")  # the designer makes him gruffer
+        runtime.refresh_personas(force=True)
+        _, changed = ext.voice_for("smith")
+        assert changed != params
+        # nothing stale can be served: every phrase has a new key
+        assert all(tts.key(text, changed) != tts.key(text, params) for text in phrases)
+        await asyncio.wait_for(asyncio.shield(ext._warming), 300)
+        assert all(tts.cached(text, changed) is not None for text in phrases)
+    finally:
+        await runtime.stop()

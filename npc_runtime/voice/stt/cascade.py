@@ -39,10 +39,9 @@ MAX_INTERIM = 1
 
 
 def interim_options(name: str, given: dict[str, object] | None) -> dict[str, object]:
-    """The interim recogniser's options: the given ones, else the defaults for its role."""
-    if given is not None:
-        return dict(given)
-    return dict(INTERIM_POCKETSPHINX) if name == "pocketsphinx" else {}
+    """The interim recogniser's options: the defaults for its role, overridden by the given ones."""
+    defaults = INTERIM_POCKETSPHINX if name == "pocketsphinx" else {}
+    return {**defaults, **(given or {})}
 
 
 class CascadeStt(SttProvider):
