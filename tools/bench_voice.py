@@ -1,7 +1,7 @@
 """Voice benchmark: end of player speech -> first NPC audio chunk, over the real protocol.
 
-    python tools/bench_voice.py [--json out.json] [--plot out.png] [--rounds 2] [--levels 1,2,4,8]
-                                [--stt pocketsphinx,cascade]
+    python tools/bench_voice.py [--json out.json] [--plot out.png] [--rounds 2] [--levels 1,4,8]
+                                [--stt pocketsphinx,cascade,cascade+nocache] [--profile DIR]
 
 The runtime runs as a separate process (`npc-runtime serve`, offline stack: Silero VAD, the
 recogniser under test, authored dialogue, Piper), one per ``--stt`` recogniser in turn
@@ -16,8 +16,15 @@ Figures: total latency measured by the client (p50/p95) and the runtime's own pe
 (turn_metrics: end-of-speech detection, final transcript, first dialogue token, first TTS audio,
 first audio sent). Then N simultaneous hands-free conversations stream at once (starts spread over
 ``--stagger`` s: players do not all stop talking in the same instant; 0 = all at once); N is
-sustained in real time when every turn still answers and the p95 total stays under
-``--realtime-ms``. The runtime's CPU share (with its STT workers) is printed per level.
+sustained in real time when every turn, at that level and every one before it, still answers
+and the p95 total stays under ``--realtime-ms``. The runtime's CPU share (with its STT workers)
+and its CPU seconds per answered turn are printed per level; ``--profile DIR`` records the
+runtime and its worker processes with py-spy during those levels (collapsed stacks, one file per
+stack; CTranslate2's and onnxruntime's own threads run native code that py-spy does not see).
+
+The phrase cache (synthesised sentences, warmed at start with every persona's first phrases) is
+on, and the turns start once it is warm (the time it took is printed); ``NAME+nocache`` runs the
+same recogniser with the cache off, so every reply is synthesised in the turn.
 """
 
 from __future__ import annotations
