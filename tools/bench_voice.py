@@ -291,7 +291,9 @@ async def run_stack(
                 spy = shutil.which(
                     "py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
                 )
-                cmd = [spy or "py-spy", "record", "--pid", str(proc.pid), "--subprocesses", "--rate", "50"]
+                if spy is None:
+                    raise SystemExit("--profile needs py-spy: pip install py-spy")
+                cmd = [spy, "record", "--pid", str(proc.pid), "--subprocesses", "--rate", "50"]
                 profiler = subprocess.Popen(
                     [*cmd, "--format", "raw", "--output", str(out), "--nonblocking"],
                     stdout=subprocess.DEVNULL,
