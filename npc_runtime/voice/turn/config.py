@@ -1,0 +1,39 @@
+"""``voice.turn``: how a hands-free turn ends (docs/voice.md, "End of turn")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TurnConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Literal["auto", "smart_turn", "cues", "silence"] = Field(
+        default="auto",
+        description="auto: smart-turn plus the cheap cues (last word, pitch fall, the NPC's question); "
+        "smart_turn or cues alone; silence: voice.end_silence_ms of silence, as before",
+    )
+    min_ms: float = Field(default=160, ge=0, description="Never end a turn before this much silence")
+    cue_ms: float = Field(
+        default=300, ge=0, description="Without smart-turn: a pitch fall or an answer to a question ends here"
+    )
+    base_ms: float = Field(default=600, ge=0, description="Silence that ends a turn no cue decides")
+    max_ms: float = Field(
+        default=1000, ge=60, description="Silence that always ends the turn (the longest thinking pause held)"
+    )
+    probe_ms: list[float] = Field(
+        default_factory=lambda: [80.0, 450.0],
+        description="Silence at which smart-turn is asked (each once per pause)",
+    )
+    cap_ms: float = Field(default=300, gt=0, description="A smart-turn answer later than this is ignored")
+    threshold: float = Field(default=0.5, ge=0, le=1, description="smart-turn probability that ends the turn")
+    question_threshold: float = Field(
+        default=0.35, ge=0, le=1, description="The same right after the NPC asked a question"
+    )
+    hold_below: float = Field(
+        default=0.2, ge=0, le=1, description="Below this probability the turn is held open until max_ms"
+    )
+    workers: int = Field(default=2, ge=1, le=8, description="Threads running smart-turn (shared)")
+    threads: int = Field(default=1, ge=1, le=8, description="onnxruntime threads per smart-turn call")

@@ -1,0 +1,119 @@
+"""Policies that weigh the cues: smart-turn alone, the cheap cues alone, or both (``auto``).
+
+All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over), always by
+``max_ms`` (nobody waits longer than that for a player who stopped). In between:
+
+- a *hanging* last word ("and", "the", "um", a comma) holds the turn open;
+- smart-turn is asked at ``probe_ms`` of silence (each entry once; its answer is used only if it
+  arrives within ``cap_ms`` of the request): at or above ``threshold`` (``question_threshold``
+  when the NPC has just asked a question) the turn ends at once; below ``hold_below`` it is held
+  open until a later probe or ``max_ms``; in between it ends at ``base_ms``;
+- without smart-turn (``cues``, or the model failed or was late) the prosody decides: a pitch fall
+  ends the turn at ``cue_ms``, anything else at ``base_ms``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import TurnPolicy
+from .prosody import ProsodyCue
+from .question import QuestionCue
+from .smart_turn import Probe, SmartTurnRunner
+from .syntax import SyntaxCue
+
+
+@dataclass(frozen=True)
+class TurnParams:
+    min_ms: float = 160
+    cue_ms: float = 300
+    base_ms: float = 600
+    max_ms: float = 1000
+    probe_ms: tuple[float, ...] = (80, 450)
+    cap_ms: float = 300
+    threshold: float = 0.5
+    question_threshold: float = 0.35
+    hold_below: float = 0.2
+
+
+class CuePolicy(TurnPolicy):
+    """Smart-turn and/or the cheap cues (syntax, prosody, the NPC's question)."""
+
+    def __init__(
+        self,
+        params: TurnParams | None = None,
+        *,
+        runner: SmartTurnRunner | None = None,
+        cues: bool = True,
+    ) -> None:
+        super().__init__()
+        self.p = params or TurnParams()
+        self.runner = runner
+        self.cues = cues
+        self.name = "auto" if runner is not None and cues else "smart_turn" if runner is not None else "cues"
+        self.syntax = SyntaxCue()
+        self.prosody = ProsodyCue()
+        self.question = QuestionCue()
+        self._probes: list[Probe] = []
+        self._prosody: float | None = None
+        self._judged_prosody = False
+
+    def on_begin(self) -> None:
+        self._probes = []
+        self._judged_prosody = False
+        self._prosody = None
+
+    def on_voice(self) -> None:
+        self._probes = []
+        self._judged_prosody = False
+        self._prosody = None
+
+    def _smart(self, silence_ms: float, t: float) -> tuple[float | None, bool]:
+        """(the newest arrived probability, whether an answer may still come in time)."""
+        if self.runner is None:
+            return None, False
+        due = sum(1 for p in self.p.probe_ms if silence_ms >= p)
+        while len(self._probes) < due:
+            self._probes.append(self.runner.submit(self.utt.audio(), t))
+        value, waiting = None, False
+        for probe in self._probes:
+            got = probe.result(t)
+            if got is not None:
+                value = got
+            elif not probe.failed() and (t - probe.t) * 1000 < self.p.cap_ms:
+                waiting = True
+        return value, waiting
+
+    def decide(self, silence_ms: float, t: float) -> str | None:
+        if silence_ms >= self.p.max_ms:
+            return f"silence {self.p.max_ms:g} ms"
+        smart, waiting = self._smart(silence_ms, t)
+        if silence_ms < self.p.min_ms:
+            return None
+        hanging = False
+        fall = None
+        asked = False
+        if self.cues:
+            s = self.syntax.judge(self.utt, silence_ms)
+            hanging = s is not None and s <= 0.1
+            if not self._judged_prosody:
+                self._prosody = self.prosody.judge(self.utt, silence_ms)
+                self._judged_prosody = True
+            fall = self._prosody
+            asked = self.question.judge(self.utt, silence_ms) is not None
+        if hanging:
+            return None
+        if smart is not None:
+            threshold = self.p.question_threshold if asked else self.p.threshold
+            if fall is not None and fall >= 0.7:
+                smart += 0.1
+            if smart >= threshold:
+                return f"smart-turn p={smart:.2f}"
+            if smart < self.p.hold_below:
+                return None
+            return f"uncertain, silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None
+        if waiting:
+            return None
+        if self.cues and ((fall is not None and fall >= 0.7) or asked) and silence_ms >= self.p.cue_ms:
+            return "pitch fall" if fall is not None and fall >= 0.7 else "answer to a question"
+        return f"silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None

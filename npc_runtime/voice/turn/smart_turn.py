@@ -1,0 +1,176 @@
+"""smart-turn v3.2: a learned end-of-turn model that listens to the last 8 s of the utterance.
+
+The int8 ONNX file ``smart-turn-v3.2-cpu.onnx`` (BSD-2-Clause, by Daily; 8.7 MB) ships inside the
+``pipecat-ai`` wheel, which setup.sh installs with ``--no-deps``: pipecat itself cannot be imported
+without its dependency set, so the file is found by path (``importlib.util.find_spec`` of the
+top-level package does not execute it) and run here with onnxruntime. Its input is Whisper's
+log-mel (80 x 800) of the waveform normalised to zero mean and unit variance, zero-padded at the
+start to 8 s; its output the probability that the turn is complete.
+
+A call costs ~110-140 ms on this project's 2-core machine, so it runs in a small shared thread
+pool (:class:`SmartTurnRunner`) and the policy caps how long it waits for an answer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import MissingDependencyError
+from ..frames import STT_RATE, Int16Array
+from ..stt.whisper_io import log_mel
+from .base import WINDOW_S
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "smart-turn-v3.2-cpu.onnx"
+INSTALL = "pip install --no-deps pipecat-ai==1.14.0"
+FRAMES = 800  # 8 s of 10 ms feature frames
+
+
+class SmartTurnMissing(MissingDependencyError):
+    """The model file is not installed."""
+
+
+def find_model() -> Path:
+    """The model file inside the installed pipecat-ai wheel (pipecat is not imported)."""
+    spec = importlib.util.find_spec("pipecat")
+    if spec is None or not spec.submodule_search_locations:
+        raise SmartTurnMissing(f"the smart-turn model ships in the pipecat-ai wheel: {INSTALL}")
+    for root in spec.submodule_search_locations:
+        path = Path(root) / "audio" / "turn" / "smart_turn" / "data" / MODEL_FILE
+        if path.is_file():
+            return path
+    raise SmartTurnMissing(f"{MODEL_FILE} is not in the installed pipecat package: {INSTALL}")
+
+
+def features(audio: Int16Array) -> np.ndarray:
+    """(1, 80, 800) float32: the last 8 s, zero-padded at the start, normalised, log-mel."""
+    n = int(WINDOW_S * STT_RATE)
+    x = audio[-n:].astype(np.float32) / 32768.0
+    if len(x) < n:
+        x = np.concatenate([np.zeros(n - len(x), dtype=np.float32), x])
+    x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    return log_mel(x, FRAMES)[None, :, :]
+
+
+class SmartTurnModel:
+    """One ONNX session (thread-safe for concurrent ``run`` calls)."""
+
+    def __init__(self, path: Path | None = None, threads: int = 1) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - onnxruntime is a core voice dependency
+            raise MissingDependencyError("onnxruntime is needed: pip install 'npc-runtime[voice]'") from exc
+        self.path = path or find_model()
+        so = ort.SessionOptions()
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.inter_op_num_threads = 1
+        so.intra_op_num_threads = threads
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(self.path), sess_options=so, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def predict(self, audio: Int16Array) -> float:
+        """P(the turn is complete) for 16 kHz audio ending now."""
+        out: Any = self._session.run(None, {self._input: features(audio)})
+        return float(np.asarray(out[0]).reshape(-1)[0])
+
+
+@dataclass
+class Probe:
+    """One smart-turn call for the utterance's audio at stream time ``t``."""
+
+    t: float
+    future: Future[float] | None = None
+    value: float | None = None
+    ready_at: float = 0.0  # inline mode: stream time when the answer counts as arrived
+    cost_ms: float = 0.0
+
+    def result(self, now: float) -> float | None:
+        """The probability once it has arrived by stream time ``now`` (None: not yet, or failed)."""
+        if self.future is not None:
+            if not self.future.done() or self.future.exception() is not None:
+                return None
+            return self.future.result()
+        return self.value if now >= self.ready_at else None
+
+    def failed(self) -> bool:
+        return self.future is not None and self.future.done() and self.future.exception() is not None
+
+
+class SmartTurnRunner:
+    """Runs the model off the event loop. ``inline=True`` (benchmarks, tests) computes at once and
+    lets the answer count only after its cost in stream time (measured, or ``delay_ms`` when given,
+    so a test does not depend on the machine's speed)."""
+
+    def __init__(
+        self, model: SmartTurnModel, *, workers: int = 2, inline: bool = False, delay_ms: float | None = None
+    ) -> None:
+        self.model = model
+        self.inline = inline
+        self.delay_ms = delay_ms
+        self._pool = None if inline else _pool(workers)
+        self.calls = 0
+        self.cost_ms: list[float] = []
+
+    def submit(self, audio: Int16Array, t: float) -> Probe:
+        self.calls += 1
+        if self._pool is not None:
+            return Probe(t, future=self._pool.submit(self._timed, audio))
+        t0 = time.perf_counter()
+        value = self.model.predict(audio)
+        cost = (time.perf_counter() - t0) * 1000
+        self.cost_ms.append(cost)
+        delay = cost if self.delay_ms is None else self.delay_ms
+        return Probe(t, value=value, ready_at=t + delay / 1000.0, cost_ms=cost)
+
+    def _timed(self, audio: Int16Array) -> float:
+        t0 = time.perf_counter()
+        try:
+            return self.model.predict(audio)
+        except Exception:
+            log.exception("smart-turn failed; this pause is judged by silence")
+            raise
+        finally:
+            self.cost_ms.append((time.perf_counter() - t0) * 1000)
+            del self.cost_ms[:-200]
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="smart-turn")
+        return pool
+
+
+_models: dict[int, SmartTurnModel | None] = {}
+
+
+def shared_model(threads: int = 1) -> SmartTurnModel | None:
+    """The process's model, loaded once; None (logged once, clearly) when it is not installed."""
+    with _pools_lock:
+        if threads not in _models:
+            try:
+                _models[threads] = SmartTurnModel(threads=threads)
+            except Exception as exc:  # a missing or unreadable file: degrade, never fail the runtime
+                log.warning(
+                    "smart-turn end-of-turn model unavailable (%s); hands-free turns end after "
+                    "voice.turn.silence_ms of silence instead",
+                    exc,
+                )
+                _models[threads] = None
+        return _models[threads]

@@ -1,0 +1,41 @@
+"""The interim transcript's last word: a turn rarely ends on "and", "the", "to" or "um".
+
+The interim text comes from pocketsphinx while the player talks (no punctuation; a third of its
+words wrong on real speech), so this cue only vetoes: a hanging last word says "not done", anything
+else says little. Whisper's punctuated text, when present, adds commas and full stops.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import Cue, Utterance
+
+# Words a finished English turn seldom ends on. Deliberately short: "no", "that", "more", "do",
+# "in", "you" and most auxiliaries end many complete turns ("tell me more", "thank you", "I can").
+HANGING = frozenset(
+    """
+    and but or nor because cause unless although though whereas than the a an my your his her its
+    our their to of for from with without at by into onto um uh er erm i i'm i'd i'll it's we're
+    you're let's
+    """.split()
+)
+_WORD = re.compile(r"[a-z']+|[,.?!;:]")
+
+
+class SyntaxCue(Cue):
+    name = "syntax"
+
+    def __init__(self, hanging: frozenset[str] = HANGING) -> None:
+        self.hanging = hanging
+
+    def judge(self, utt: Utterance, silence_ms: float) -> float | None:
+        tokens = _WORD.findall(utt.text.lower())
+        if not tokens:
+            return None
+        last = tokens[-1]
+        if last in (",", ";", ":") or last in self.hanging:
+            return 0.05
+        if last in (".", "?", "!"):
+            return 0.85
+        return 0.55
