@@ -39,17 +39,20 @@ FRAMES = 800  # 8 s of 10 ms feature frames
 class SmartTurnMissing(MissingDependencyError):
     """The model file is not installed."""
 
+    def __init__(self, what: str) -> None:
+        super().__init__(what, "voice", command=INSTALL)
+
 
 def find_model() -> Path:
     """The model file inside the installed pipecat-ai wheel (pipecat is not imported)."""
     spec = importlib.util.find_spec("pipecat")
     if spec is None or not spec.submodule_search_locations:
-        raise SmartTurnMissing(f"the smart-turn model ships in the pipecat-ai wheel: {INSTALL}")
+        raise SmartTurnMissing("pipecat-ai (the smart-turn model ships in its wheel)")
     for root in spec.submodule_search_locations:
         path = Path(root) / "audio" / "turn" / "smart_turn" / "data" / MODEL_FILE
         if path.is_file():
             return path
-    raise SmartTurnMissing(f"{MODEL_FILE} is not in the installed pipecat package: {INSTALL}")
+    raise SmartTurnMissing(f"{MODEL_FILE} (in the pipecat-ai wheel)")
 
 
 def features(audio: Int16Array) -> np.ndarray:
@@ -69,14 +72,16 @@ class SmartTurnModel:
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - onnxruntime is a core voice dependency
-            raise MissingDependencyError("onnxruntime is needed: pip install 'npc-runtime[voice]'") from exc
+            raise MissingDependencyError("onnxruntime", "voice") from exc
         self.path = path or find_model()
         so = ort.SessionOptions()
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.inter_op_num_threads = 1
         so.intra_op_num_threads = threads
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(self.path), sess_options=so, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            str(self.path), sess_options=so, providers=["CPUExecutionProvider"]
+        )
         self._input = self._session.get_inputs()[0].name
 
     def predict(self, audio: Int16Array) -> float:

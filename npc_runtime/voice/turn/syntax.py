@@ -13,13 +13,12 @@ from .base import Cue, Utterance
 
 # Words a finished English turn seldom ends on. Deliberately short: "no", "that", "more", "do",
 # "in", "you" and most auxiliaries end many complete turns ("tell me more", "thank you", "I can").
-HANGING = frozenset(
-    """
-    and but or nor because cause unless although though whereas than the a an my your his her its
-    our their to of for from with without at by into onto um uh er erm i i'm i'd i'll it's we're
-    you're let's
-    """.split()
-)
+HANGING = frozenset([
+    "and", "but", "or", "nor", "because", "cause", "unless", "although", "though", "whereas",
+    "than", "the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "to", "of", "for",
+    "from", "with", "without", "at", "by", "into", "onto", "um", "uh", "er", "erm", "i", "i'm",
+    "i'd", "i'll", "it's", "we're", "you're", "let's",
+])  # fmt: skip
 _WORD = re.compile(r"[a-z']+|[,.?!;:]")
 
 
