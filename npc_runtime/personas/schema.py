@@ -222,6 +222,13 @@ class VoiceSettings(_Strict):
     moods: list[MoodRule] = Field(
         default_factory=list, description="Moods by condition (first whose 'when' holds wins)"
     )
+    turn_max_ms: float | None = Field(
+        default=None,
+        ge=60,
+        le=5000,
+        description="Hands-free: the longest pause of the player this NPC waits through (ms); "
+        "default: the runtime's voice.turn.max_ms",
+    )
     s2s: str | None = Field(
         default=None,
         description="Speech-to-speech profile (settings voice.s2s.profiles) this NPC answers with; "

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .s2s.config import S2sConfig
+from .turn.config import TurnConfig
 
 DEFAULT_BACKCHANNELS = [
     "uh-huh", "uh huh", "uhhuh", "mhm", "mm", "mmm", "hmm", "hm", "uh", "um", "ah", "oh", "yeah",
@@ -67,7 +68,15 @@ class VoiceConfig(BaseModel):
         default=0.5, gt=0, lt=1, description="Speech probability that counts as voice"
     )
     min_speech_ms: float = Field(default=90, ge=0, description="Voice needed before a turn starts")
-    end_silence_ms: float = Field(default=300, ge=60, description="Hands-free: silence that ends the turn")
+    end_silence_ms: float = Field(
+        default=300,
+        ge=60,
+        description="Hands-free with voice.turn.policy silence: silence that ends the turn",
+    )
+    turn: TurnConfig = Field(
+        default_factory=TurnConfig,
+        description="Hands-free: how a pause is judged the end of the turn (docs/voice.md, End of turn)",
+    )
     speculate_after_ms: float | None = Field(
         default=120,
         ge=0,

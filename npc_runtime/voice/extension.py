@@ -40,6 +40,7 @@ from .speaker import Reply
 from .stt.vocab import scene_phrases, scene_words
 from .tts.base import TtsProvider, VoiceParams
 from .tts.cache import CachedTts
+from .turn.smart_turn import shared_model
 from .wire import to_message
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,11 @@ class VoiceExtension(Extension):
         await step("scene vocabulary", self._update_vocabulary)
         provider = await step(f"voice ({cfg.tts})", lambda: self.tts(cfg.tts))
         await step("voice warm-up", lambda: provider.warm_up(VoiceParams()))
+        if cfg.turn.policy in ("auto", "smart_turn"):
+            await step(
+                "end-of-turn model (smart-turn v3.2)",
+                lambda: shared_model(cfg.turn.threads, cfg.turn.model_path),
+            )
         self._start_warming()
 
     async def ready(self) -> None:
@@ -424,8 +430,17 @@ class VoiceExtension(Extension):
                 ErrorCode.PROVIDER_FAILED, f"voice is not available on this runtime: {exc}"
             ) from exc
         port = _Port(self, conv)
+        persona = self.host.personas.get(conv.npc_ids[0]) if len(conv.npc_ids) == 1 else None
         voice = VoiceConversation(
-            conv.id, conv.mode, self.cfg, self._vad, self._stt, port, self.host.clock, self._fallback()
+            conv.id,
+            conv.mode,
+            self.cfg,
+            self._vad,
+            self._stt,
+            port,
+            self.host.clock,
+            self._fallback(),
+            turn_max_ms=persona.voice.turn_max_ms if persona is not None else None,
         )
         port.voice = voice
         self.voices[conv.id] = voice

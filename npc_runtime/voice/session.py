@@ -26,6 +26,7 @@ from .resample import StreamResampler
 from .speaker import Reply, Speaker
 from .stt.base import SttProvider, SttStream
 from .tts.base import TtsProvider, VoiceParams
+from .turn import build_policy
 from .turns import (
     Segmenter,
     SpeechAudio,
@@ -91,6 +92,7 @@ class VoiceConversation:
         port: VoicePort,
         clock: Clock,
         fallback_tts: TtsProvider | None = None,
+        turn_max_ms: float | None = None,
     ) -> None:
         if mode not in ("push_to_talk", "hands_free"):
             raise ValueError(f"not a voice mode: {mode}")
@@ -112,6 +114,10 @@ class VoiceConversation:
             pre_roll_ms=cfg.pre_roll_ms,
             quiet_db=cfg.quiet_db,
             speculate_ms=cfg.speculate_after_ms if mode == "hands_free" else None,
+            # voice.turn.policy decides when a pause ends the turn (voice/turn/)
+            turn=build_policy(cfg.turn, cfg.end_silence_ms, max_ms=turn_max_ms)
+            if mode == "hands_free"
+            else None,
         )
         self.speaker = Speaker(conversation_id, port.emit, clock, cfg.chunk_ms, lambda: fallback_tts)
         self.sample_rate: int | None = None
@@ -275,6 +281,8 @@ class VoiceConversation:
         playing = self.speaker.playing()
         self._utt_during_npc = playing is not None or self.speaker.playing(at) is not None
         self._stream = await asyncio.to_thread(self._stt.stream)
+        if self.segmenter.turn is not None:  # a question just asked invites a short answer
+            self.segmenter.turn.npc_said(self.speaker.current.text if self.speaker.current else "")
         if self.tap is not None:
             self.tap.begin()
         if playing is not None and self.mode == "push_to_talk" and self.cfg.ptt_interrupts:
@@ -305,6 +313,8 @@ class VoiceConversation:
             else await asyncio.to_thread(stream.feed, samples)
         )
         if interim:
+            if self.segmenter.turn is not None:
+                self.segmenter.turn.heard(interim)
             await self._port.emit(Heard(self._utterance, interim, final=False))
             playing = self.speaker.playing()
             if (

@@ -49,7 +49,7 @@ def build_policy(cfg: TurnConfig, end_silence_ms: float, *, max_ms: float | None
     params = params_of(cfg, max_ms)
     if cfg.policy == "cues":
         return CuePolicy(params, cues=True)
-    model = shared_model(cfg.threads)
+    model = shared_model(cfg.threads, cfg.model_path)
     if model is None:
         return SilencePolicy(end_silence_ms)
     return CuePolicy(params, runner=SmartTurnRunner(model, workers=cfg.workers), cues=cfg.policy == "auto")

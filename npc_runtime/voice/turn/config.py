@@ -24,7 +24,7 @@ class TurnConfig(BaseModel):
         default=1000, ge=60, description="Silence that always ends the turn (the longest thinking pause held)"
     )
     probe_ms: list[float] = Field(
-        default_factory=lambda: [80.0, 450.0],
+        default_factory=lambda: [80.0],
         description="Silence at which smart-turn is asked (each once per pause)",
     )
     cap_ms: float = Field(default=300, gt=0, description="A smart-turn answer later than this is ignored")
@@ -34,6 +34,9 @@ class TurnConfig(BaseModel):
     )
     hold_below: float = Field(
         default=0.2, ge=0, le=1, description="Below this probability the turn is held open until max_ms"
+    )
+    model_path: str | None = Field(
+        default=None, description="Another smart-turn v3 ONNX file; default: the one in the pipecat-ai wheel"
     )
     workers: int = Field(default=2, ge=1, le=8, description="Threads running smart-turn (shared)")
     threads: int = Field(default=1, ge=1, le=8, description="onnxruntime threads per smart-turn call")

@@ -29,7 +29,7 @@ class TurnParams:
     cue_ms: float = 300
     base_ms: float = 600
     max_ms: float = 1000
-    probe_ms: tuple[float, ...] = (80, 450)
+    probe_ms: tuple[float, ...] = (80,)
     cap_ms: float = 300
     threshold: float = 0.5
     question_threshold: float = 0.35

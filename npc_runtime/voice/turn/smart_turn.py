@@ -74,6 +74,8 @@ class SmartTurnModel:
         except ImportError as exc:  # pragma: no cover - onnxruntime is a core voice dependency
             raise MissingDependencyError("onnxruntime", "voice") from exc
         self.path = path or find_model()
+        if not self.path.is_file():
+            raise SmartTurnMissing(f"the smart-turn model file {self.path}")
         so = ort.SessionOptions()
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.inter_op_num_threads = 1
@@ -162,20 +164,21 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-_models: dict[int, SmartTurnModel | None] = {}
+_models: dict[tuple[int, str | None], SmartTurnModel | None] = {}
 
 
-def shared_model(threads: int = 1) -> SmartTurnModel | None:
+def shared_model(threads: int = 1, path: str | None = None) -> SmartTurnModel | None:
     """The process's model, loaded once; None (logged once, clearly) when it is not installed."""
+    key = (threads, path)
     with _pools_lock:
-        if threads not in _models:
+        if key not in _models:
             try:
-                _models[threads] = SmartTurnModel(threads=threads)
+                _models[key] = SmartTurnModel(Path(path) if path else None, threads=threads)
             except Exception as exc:  # a missing or unreadable file: degrade, never fail the runtime
                 log.warning(
                     "smart-turn end-of-turn model unavailable (%s); hands-free turns end after "
                     "voice.turn.silence_ms of silence instead",
                     exc,
                 )
-                _models[threads] = None
-        return _models[threads]
+                _models[key] = None
+        return _models[key]

@@ -1,0 +1,154 @@
+"""End of turn in hands-free mode (npc_runtime/voice/turn/): the real smart-turn v3.2 model from the
+pipecat-ai wheel, the real Silero VAD and real speech (Piper's voice, a real recording).
+
+smart-turn runs inline here with a fixed 130 ms "cost" in stream time (its measured cost on this
+machine), so whether its answer arrives in time never depends on the machine's load."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npc_runtime.voice.models import shared_vad
+from npc_runtime.voice.turn import CuePolicy, SilencePolicy, TurnConfig, TurnPolicy, build_policy, params_of
+from npc_runtime.voice.turn.smart_turn import SmartTurnModel, SmartTurnRunner, find_model, shared_model
+from npc_runtime.voice.turn.syntax import SyntaxCue
+from npc_runtime.voice.turns import Segmenter, SpeechEnded
+
+from .conftest import RATE, player_line, silence
+
+
+@pytest.fixture(scope="module")
+def model() -> SmartTurnModel:
+    return SmartTurnModel(find_model())
+
+
+def _auto(model: SmartTurnModel, cues: bool = True) -> CuePolicy:
+    return CuePolicy(
+        params_of(TurnConfig()), runner=SmartTurnRunner(model, inline=True, delay_ms=130), cues=cues
+    )
+
+
+def _ends(policy: TurnPolicy, audio: np.ndarray, npc_line: str = "", heard: str = "") -> list[float]:
+    """Stream seconds at which the segmenter ended a turn, fed in 20 ms chunks; ``heard`` is the
+    interim transcript given once the voice has started."""
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+    policy.npc_said(npc_line)
+    out = []
+    for i in range(0, len(audio), 320):
+        out += [e.t_detected for e in seg.process(audio[i : i + 320], False) if isinstance(e, SpeechEnded)]
+        if heard and seg.in_speech:
+            policy.heard(heard)
+    return out
+
+
+def _with_pause(first: str, second: str, pause_s: float) -> tuple[np.ndarray, float]:
+    """One line said in two parts with a pause between; and where the speech really ends."""
+    a, b = player_line(first), player_line(second)
+    b = b[: _voice_end(b)]
+    audio = np.concatenate([silence(0.4), a, silence(pause_s), b])
+    return np.concatenate([audio, silence(1.5)]), len(audio) / RATE
+
+
+def _voice_end(x: np.ndarray) -> int:
+    return int(np.flatnonzero(np.abs(x.astype(np.int32)) > 300)[-1]) + 1
+
+
+def _stretched(line: str, pause_s: float) -> tuple[np.ndarray, float, int]:
+    """Piper saying ``line`` whole (its comma intonation kept), every pause it makes inside the
+    line (>= 80 ms under -35 dB of the peak, in 10 ms frames) stretched to ``pause_s``; where the
+    speech really ends, and how many pauses there were."""
+    x = player_line(line)
+    x = x[: _voice_end(x)]
+    n = len(x) // 160
+    level = 20 * np.log10(np.sqrt((x[: n * 160].astype(np.float64).reshape(n, 160) ** 2).mean(axis=1)) + 1e-9)
+    quiet = level < level.max() - 35
+    runs, i = [], 0
+    while i < n:
+        j = i
+        while j < n and quiet[j]:
+            j += 1
+        if j - i >= 8 and i > 0 and j < n:
+            runs.append((i * 160, j * 160))
+        i = max(j, i + 1)
+    parts, prev = [silence(0.4)], 0
+    for a, b in runs:
+        parts += [x[prev:a], silence(pause_s)]
+        prev = b
+    parts.append(x[prev:])
+    pauses = len(runs)
+    audio = np.concatenate(parts)
+    return np.concatenate([audio, silence(1.5)]), len(audio) / RATE, pauses
+
+
+def test_the_model_file_is_found_and_loads(model: SmartTurnModel) -> None:
+    assert model.path.name == "smart-turn-v3.2-cpu.onnx" and model.path.is_file()
+    line = player_line("Where is the blacksmith?")
+    whole = model.predict(np.concatenate([line, silence(0.2)]))
+    cut = model.predict(player_line("Where is the"))
+    assert 0.0 <= cut < whole <= 1.0
+    assert whole > 0.5 > cut
+
+
+def test_a_pause_at_a_comma_does_not_end_the_turn(model: SmartTurnModel) -> None:
+    audio, end, pauses = _stretched("I saw something in the woods, near the river, last night.", 0.7)
+    assert pauses == 2
+    # today's fixed silence cuts in at the first comma...
+    assert _ends(SilencePolicy(300), audio)[0] < end - 1.0
+    # ...smart-turn holds the turn through it and ends it after the real end
+    ends = _ends(_auto(model, cues=False), audio)
+    assert len(ends) == 1 and ends[0] > end
+
+
+def test_a_hanging_last_word_holds_the_turn() -> None:
+    audio, end = _with_pause("I want to buy the", "red cloak.", 0.8)
+    cues = params_of(TurnConfig())
+    # without a transcript the cheap cues end the turn inside the 800 ms pause...
+    assert _ends(CuePolicy(cues, cues=True), audio)[0] < end - 0.2
+    # ...with "the" as the interim transcript's last word they hold it
+    ends = _ends(CuePolicy(cues, cues=True), audio, heard="i want to buy the")
+    assert ends and ends[0] > end
+    policy = CuePolicy(cues, cues=True)
+    for text, verdict in (("i want to buy the", 0.05), ("i want to buy, um", 0.05), ("the red cloak", 0.55)):
+        policy.heard(text)
+        assert SyntaxCue().judge(policy.utt, 0) == verdict, text
+
+
+def test_a_finished_question_ends_sooner_than_the_fixed_silence(model: SmartTurnModel) -> None:
+    line = player_line("Where is the blacksmith?")
+    audio = np.concatenate([silence(0.4), line, silence(1.5)])
+    fixed = _ends(SilencePolicy(300), audio)
+    smart = _ends(_auto(model), audio)
+    assert len(fixed) == len(smart) == 1
+    assert smart[0] < fixed[0]
+
+
+def test_an_answer_to_the_npcs_question_may_end_on_a_lower_probability(model: SmartTurnModel) -> None:
+    audio = np.concatenate([silence(0.4), player_line("The mill."), silence(1.5)])
+    asked = _ends(_auto(model), audio, npc_line="Where are you headed?")
+    assert len(asked) == 1
+    fixed = _ends(SilencePolicy(300), audio)
+    assert asked[0] <= fixed[0] + 0.7  # never held to the longest pause
+
+
+def test_a_missing_model_file_degrades_to_the_silence_policy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = TurnConfig(policy="auto", model_path=str(tmp_path / "gone.onnx"))
+    with caplog.at_level(logging.WARNING, logger="npc_runtime.voice.turn.smart_turn"):
+        policy = build_policy(cfg, end_silence_ms=300)
+    assert isinstance(policy, SilencePolicy) and policy.end_ms == 300
+    assert "smart-turn end-of-turn model unavailable" in caplog.text
+    assert "gone.onnx" in caplog.text and "pip install --no-deps pipecat-ai" in caplog.text
+    assert shared_model(1, str(tmp_path / "gone.onnx")) is None
+
+
+def test_the_settings_choose_the_policy() -> None:
+    assert isinstance(build_policy(TurnConfig(policy="silence"), 450), SilencePolicy)
+    cues = build_policy(TurnConfig(policy="cues"), 450)
+    assert isinstance(cues, CuePolicy) and cues.runner is None and cues.name == "cues"
+    auto = build_policy(TurnConfig(), 450, max_ms=2000)
+    assert isinstance(auto, CuePolicy) and auto.runner is not None and auto.p.max_ms == 2000
