@@ -96,16 +96,13 @@ PIPER_LINES = [
 
 
 SWEEP: list[tuple[str, dict[str, Any]]] = [
-    ("probe 80+450", {"probe_ms": (80, 450)}),
     ("probe 150", {"probe_ms": (150,)}),
-    ("probe 200", {"probe_ms": (200,)}),
-    ("threshold 0.4", {"threshold": 0.4}),
-    ("threshold 0.6", {"threshold": 0.6}),
-    ("hold below 0.1", {"hold_below": 0.1}),
-    ("hold below 0.35", {"hold_below": 0.35}),
-    ("base 800", {"base_ms": 800}),
+    ("threshold 0.8", {"threshold": 0.8}),
+    ("fade -9 dB", {"fade_db": -9.0}),
+    ("fade -15 dB", {"fade_db": -15.0}),
+    ("hold below 0.05", {"hold_below": 0.05}),
+    ("base 600", {"base_ms": 600}),
     ("max 1200", {"max_ms": 1200}),
-    ("min 200", {"min_ms": 200}),
 ]
 
 
@@ -329,8 +326,13 @@ def main() -> None:
             results.append(r)
         lat = [r["latency_ms"] for r in results if r["latency_ms"] is not None]
         cuts = sum(r["cut"] for r in results)
+        piper = [r for r, it in zip(results, items, strict=True) if it.source == "piper"]
+        real = [r for r, it in zip(results, items, strict=True) if it.source != "piper"]
         rows[name] = {
             "false_cut_ins_per_100": 100.0 * cuts / len(items),
+            "cut_ins_per_100_real": 100.0 * sum(r["cut"] for r in real) / max(1, len(real)),
+            "cut_ins_per_100_piper": 100.0 * sum(r["cut"] for r in piper) / max(1, len(piper)),
+            "latency_p50_ms_piper": pct([r["latency_ms"] for r in piper if r["latency_ms"] is not None], 50),
             "cut_ins": cuts,
             "latency_p50_ms": pct(lat, 50),
             "latency_p95_ms": pct(lat, 95),
@@ -353,12 +355,26 @@ def main() -> None:
     report["load"] = os.getloadavg()
 
     print(f"\nload average {report['load'][0]:.2f} {report['load'][1]:.2f} {report['load'][2]:.2f}")
-    print(f"{'policy':<52} {'cut-ins/100':>11} {'p50 ms':>7} {'p95 ms':>7} {'<=300ms %':>9}")
+    n_real = sum(it.source != "piper" for it in items)
+    print(
+        f"{'policy':<52} {'cut-ins/100':>11} {'real':>5} {'piper':>5} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'<=300ms %':>9} {'piper p50':>9}"
+    )
     for name, row in rows.items():
         print(
-            f"{name:<52} {row['false_cut_ins_per_100']:>11.1f} {row['latency_p50_ms']:>7.0f} "
-            f"{row['latency_p95_ms']:>7.0f} {row['ended_under_300ms_pct']:>9.1f}"
+            f"{name:<52} {row['false_cut_ins_per_100']:>11.1f} {row['cut_ins_per_100_real']:>5.0f} "
+            f"{row['cut_ins_per_100_piper']:>5.0f} {row['latency_p50_ms']:>7.0f} "
+            f"{row['latency_p95_ms']:>7.0f} {row['ended_under_300ms_pct']:>9.1f} {row['latency_p50_ms_piper']:>9.0f}"
         )
+    print(
+        f"(real: {n_real} utterances of real recordings, piper: {len(items) - n_real} Piper lines; latency "
+        "over the utterances not cut; <=300ms %: share of all utterances ended within 300 ms of the real end)"
+    )
+    signals = signal_table(items, runner)
+    report["signals"] = signals
+    print("\nsignals 150 ms into the silence: share of internal pauses vs real ends where each says 'end'")
+    for name, (at_pause, at_end) in signals.items():
+        print(f"  {name:<44} pauses {at_pause:5.0%}   ends {at_end:5.0%}")
     print(
         f"\nsmart-turn: {len(costs)} calls, p50 {report['smart_turn_ms_p50']:.0f} ms, p95 "
         f"{report['smart_turn_ms_p95']:.0f} ms; prosody {prosody_cost:.2f} ms a call; pocketsphinx "
@@ -368,6 +384,45 @@ def main() -> None:
         args.json.write_text(json.dumps(report, indent=1, default=float))
     if args.plot:
         plot(rows, args.plot)
+
+
+def signal_table(items: list[Item], runner: CachedRunner) -> dict[str, tuple[float, float]]:
+    """Each cue on its own at every labelled point (each internal pause and each real end, 150 ms
+    into the silence): how often it says "the turn is over"."""
+    from npc_runtime.voice.turn.base import Utterance
+    from npc_runtime.voice.turn.prosody import ProsodyCue
+    from npc_runtime.voice.turn.syntax import SyntaxCue
+
+    prosody, syntax = ProsodyCue(), SyntaxCue()
+    points: list[tuple[int, dict[str, bool]]] = []
+    for item in items:
+        for t0, label in [(a, 0) for a, _ in item.pauses] + [(item.end, 1)]:
+            t = t0 + 0.15
+            utt = Utterance()
+            utt.add(item.audio[max(0, int((t - 8) * STT_RATE)) : int(t * STT_RATE)])
+            utt.text = ([x for tt, x in item.text if tt <= t] or [""])[-1]
+            p = runner.submit(utt.audio(), t).value or 0.0
+            m = prosody.measure(utt, 150)
+            change, level = m if m is not None else (float("nan"), float("nan"))
+            s = syntax.judge(utt, 150)
+            points.append(
+                (
+                    label,
+                    {
+                        "smart-turn p >= 0.5": p >= 0.5,
+                        "smart-turn p >= 0.9": p >= 0.9,
+                        "voice faded (last 200 ms <= -12 dB)": level <= -12,
+                        "pitch fell >= 2 semitones": change <= -2,
+                        "last word not hanging (pocketsphinx)": s is None or s > 0.1,
+                        "smart-turn >= 0.5 and faded": p >= 0.5 and level <= -12,
+                    },
+                )
+            )
+    out: dict[str, tuple[float, float]] = {}
+    for key in points[0][1]:
+        at = [[v[key] for lab, v in points if lab == label] for label in (0, 1)]
+        out[key] = (float(np.mean(at[0])), float(np.mean(at[1])))
+    return out
 
 
 def _prosody_cost(items: list[Item]) -> float:

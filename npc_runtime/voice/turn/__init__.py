@@ -37,6 +37,7 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         threshold=cfg.threshold,
         question_threshold=cfg.question_threshold,
         hold_below=cfg.hold_below,
+        fade_db=cfg.fade_db,
     )
 
 

@@ -19,7 +19,7 @@ class TurnConfig(BaseModel):
     cue_ms: float = Field(
         default=300, ge=0, description="Without smart-turn: a pitch fall or an answer to a question ends here"
     )
-    base_ms: float = Field(default=600, ge=0, description="Silence that ends a turn no cue decides")
+    base_ms: float = Field(default=1000, ge=0, description="Silence that ends a turn no cue decides")
     max_ms: float = Field(
         default=1000, ge=60, description="Silence that always ends the turn (the longest thinking pause held)"
     )
@@ -34,6 +34,11 @@ class TurnConfig(BaseModel):
     )
     hold_below: float = Field(
         default=0.2, ge=0, le=1, description="Below this probability the turn is held open until max_ms"
+    )
+    fade_db: float = Field(
+        default=-12.0,
+        le=0,
+        description="The voice has faded out when its last 200 ms are this far below its loudest (dB)",
     )
     model_path: str | None = Field(
         default=None, description="Another smart-turn v3 ONNX file; default: the one in the pipecat-ai wheel"

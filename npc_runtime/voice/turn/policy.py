@@ -6,10 +6,11 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
 - a *hanging* last word ("and", "the", "um", a comma) holds the turn open;
 - smart-turn is asked at ``probe_ms`` of silence (each entry once; its answer is used only if it
   arrives within ``cap_ms`` of the request): at or above ``threshold`` (``question_threshold``
-  when the NPC has just asked a question) the turn ends at once; below ``hold_below`` it is held
-  open until a later probe or ``max_ms``; in between it ends at ``base_ms``;
-- without smart-turn (``cues``, or the model failed or was late) the prosody decides: a pitch fall
-  ends the turn at ``cue_ms``, anything else at ``base_ms``.
+  when the NPC has just asked a question) the turn ends at once, if the cheap cues agree (with
+  cues: the voice faded out, or the NPC asked a question); below ``hold_below`` it is held open
+  until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
+- without smart-turn (``cues``, or the model failed or was late): a faded voice or an answer to
+  a question ends the turn at ``cue_ms``, anything else at ``base_ms``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from .syntax import SyntaxCue
 class TurnParams:
     min_ms: float = 160
     cue_ms: float = 300
-    base_ms: float = 600
+    base_ms: float = 1000
     max_ms: float = 1000
     probe_ms: tuple[float, ...] = (80,)
     cap_ms: float = 300
     threshold: float = 0.5
     question_threshold: float = 0.35
     hold_below: float = 0.2
+    fade_db: float = -12.0
 
 
 class CuePolicy(TurnPolicy):
@@ -52,7 +54,7 @@ class CuePolicy(TurnPolicy):
         self.cues = cues
         self.name = "auto" if runner is not None and cues else "smart_turn" if runner is not None else "cues"
         self.syntax = SyntaxCue()
-        self.prosody = ProsodyCue()
+        self.prosody = ProsodyCue(self.p.fade_db)
         self.question = QuestionCue()
         self._probes: list[Probe] = []
         self._prosody: float | None = None
@@ -90,30 +92,27 @@ class CuePolicy(TurnPolicy):
         smart, waiting = self._smart(silence_ms, t)
         if silence_ms < self.p.min_ms:
             return None
-        hanging = False
-        fall = None
-        asked = False
+        hanging = faded = asked = False
         if self.cues:
             s = self.syntax.judge(self.utt, silence_ms)
             hanging = s is not None and s <= 0.1
-            if not self._judged_prosody:
+            if not self._judged_prosody:  # once per pause: the voice before it does not change
                 self._prosody = self.prosody.judge(self.utt, silence_ms)
                 self._judged_prosody = True
-            fall = self._prosody
+            faded = self._prosody is not None and self._prosody >= 0.7
             asked = self.question.judge(self.utt, silence_ms) is not None
         if hanging:
             return None
+        agree = not self.cues or faded or asked
         if smart is not None:
             threshold = self.p.question_threshold if asked else self.p.threshold
-            if fall is not None and fall >= 0.7:
-                smart += 0.1
-            if smart >= threshold:
-                return f"smart-turn p={smart:.2f}"
+            if smart >= threshold and agree:
+                return f"smart-turn p={smart:.2f}" + (" and a faded voice" if faded else "")
             if smart < self.p.hold_below:
                 return None
-            return f"uncertain, silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None
+            return f"silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None
         if waiting:
             return None
-        if self.cues and ((fall is not None and fall >= 0.7) or asked) and silence_ms >= self.p.cue_ms:
-            return "pitch fall" if fall is not None and fall >= 0.7 else "answer to a question"
+        if self.cues and (faded or asked) and silence_ms >= self.p.cue_ms:
+            return "faded voice" if faded else "answer to a question"
         return f"silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None
