@@ -7,18 +7,23 @@ machine), so whether its answer arrives in time never depends on the machine's l
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from npc_runtime.runtime.app import Runtime
+from npc_runtime.settings import Settings
+from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.models import shared_vad
 from npc_runtime.voice.turn import CuePolicy, SilencePolicy, TurnConfig, TurnPolicy, build_policy, params_of
 from npc_runtime.voice.turn.smart_turn import SmartTurnModel, SmartTurnRunner, find_model, shared_model
 from npc_runtime.voice.turn.syntax import SyntaxCue
 from npc_runtime.voice.turns import Segmenter, SpeechEnded
 
-from .conftest import RATE, player_line, silence
+from .conftest import RATE, VOICE_TEST_SETTINGS, Mic, collect, of_type, player_line, silence
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +157,37 @@ def test_the_settings_choose_the_policy() -> None:
     assert isinstance(cues, CuePolicy) and cues.runner is None and cues.name == "cues"
     auto = build_policy(TurnConfig(), 450, max_ms=2000)
     assert isinstance(auto, CuePolicy) and auto.runner is not None and auto.p.max_ms == 2000
+
+
+async def _finals(
+    make_settings: Callable[..., Settings], db: str, audio: np.ndarray, turn: dict[str, Any]
+) -> list[str]:
+    """The final transcripts a hands-free conversation of a real runtime gives for ``audio``."""
+    runtime = Runtime(make_settings(db=db, voice={**VOICE_TEST_SETTINGS, "turn": turn}))
+    await runtime.start()
+    client = AsyncClient(runtime.endpoint, name="turns")
+    try:
+        await client.connect()
+        conv = await client.start_conversation("mira", mode="hands_free", greet=False)
+        mic = Mic(client, conv.conversation_id)
+        await mic.open()
+        await mic.play(audio)
+        # the NPC's reply ends each answered turn; the last one ends the whole line
+        msgs = await collect(
+            client, mic.cid, lambda m: m.type == "transcript" and "bed" in m.text.lower() and m.final
+        )  # type: ignore[attr-defined]
+        return [m.text for m in of_type(msgs, "transcript") if m.final]  # type: ignore[attr-defined]
+    finally:
+        await client.close()
+        await runtime.stop()
+
+
+async def test_the_runtime_holds_a_hands_free_turn_through_a_pause_when_the_policy_says_so(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    audio, _ = _with_pause("Well, I was thinking,", "I need a bed for the night.", 0.7)
+    fixed = await _finals(make_settings, str(tmp_path / "a.sqlite3"), audio, {"policy": "silence"})
+    assert len(fixed) == 2  # the 300 ms silence answers the first half on its own
+    patient = {"policy": "cues", "cue_ms": 1000, "base_ms": 1000, "max_ms": 1000}
+    held = await _finals(make_settings, str(tmp_path / "b.sqlite3"), audio, patient)
+    assert len(held) == 1 and "thinking" in held[0].lower() and "bed" in held[0].lower()
