@@ -234,7 +234,11 @@ class VoiceConversation:
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)
             except TimeoutError:
-                await self._time_out()
+                held = self.segmenter.end_in_pause() if self.mode == "hands_free" else None
+                if held is not None:  # the microphone went quiet during a pause the policy held
+                    await self._on_end(held, None)
+                else:
+                    await self._time_out()
                 continue
             try:
                 await self._handle(item)

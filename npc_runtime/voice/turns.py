@@ -173,6 +173,12 @@ class Segmenter:
         self.voiced_ms = 0.0
         return ev
 
+    def end_in_pause(self) -> SpeechEnded | None:
+        """Hands-free: the audio stopped while the turn was held open in a pause: end it now."""
+        if not self.in_speech or self.forced or self._silence_ms <= 0:
+            return None
+        return self._end(self.t)
+
     # push-to-talk -------------------------------------------------------------------------------
     def key_down(self) -> list[SegEvent]:
         """speech_start: the utterance begins now, with the pre-roll already buffered."""

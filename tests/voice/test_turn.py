@@ -191,3 +191,16 @@ async def test_the_runtime_holds_a_hands_free_turn_through_a_pause_when_the_poli
     patient = {"policy": "cues", "cue_ms": 1000, "base_ms": 1000, "max_ms": 1000}
     held = await _finals(make_settings, str(tmp_path / "b.sqlite3"), audio, patient)
     assert len(held) == 1 and "thinking" in held[0].lower() and "bed" in held[0].lower()
+
+
+def test_a_held_pause_ends_the_turn_when_the_microphone_stops() -> None:
+    patient = CuePolicy(params_of(TurnConfig(cue_ms=1000, base_ms=1000, max_ms=1000)), cues=True)
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=patient)
+    line = player_line("Well, I was thinking")
+    events = seg.process(np.concatenate([silence(0.4), line[: len(line) // 2]]), False)
+    assert seg.in_speech and not any(isinstance(e, SpeechEnded) for e in events)
+    assert seg.end_in_pause() is None  # mid-voice: the session drops it (audio_timeout)
+    events = seg.process(np.concatenate([line[len(line) // 2 :], silence(0.5)]), False)
+    assert not any(isinstance(e, SpeechEnded) for e in events)  # the policy holds the pause
+    ended = seg.end_in_pause()
+    assert ended is not None and ended.t_last_voice < seg.t - 0.3 and not seg.in_speech
