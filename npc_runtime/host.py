@@ -135,6 +135,11 @@ class ConversationControl(ConversationView, Protocol):
         """Cancel the reply in flight; False when nothing was streaming."""
         ...
 
+    def prefill(self, player_text: str) -> None:
+        """The player's words so far (an interim transcript): a language model may read the next
+        turn ahead with them, so little is left to read when the player stops. Returns at once."""
+        ...
+
     def add_sink(self, sink: TurnSink) -> None:
         """Receive every turn's text as it streams (see :class:`TurnSink`)."""
         ...

@@ -12,10 +12,13 @@ Usage: ``python tools/bench_llm.py [--turns 200] [--json out.json]`` (default ru
 
 With ``--local [MODEL]``: text turns against the packaged local model (``local`` provider) in a real
 embedded runtime with the sample village (personas/), talking to ``--npc`` over loopback ZeroMQ as
-a game does, after each NPC's prompt prefix was warmed up. Per turn, from the player's line being
-sent: the first generated sentence (the first ``npc_text_delta``), the model's time to first
-token, and its generation speed (tokens/s), plus how much of the prompt came from the NPC's cache.
-Prints p50/p95 and the load average; ``--plot FILE.png`` draws the per-turn figures.
+a game does, after each NPC's prompt prefix was warmed up. Before each line the player "thinks":
+by default until the runtime has read the next turn ahead (``read_ahead_s``, the time that takes
+after the conversation starts or the previous reply ends), or ``--think SECONDS``. Per turn, from
+the player's line being sent: the first spoken words (the first ``npc_text_delta``: an opener when
+the model was late), the first generated sentence, whether an opener was used, the model's time to
+first token and its generation speed (tokens/s), plus how much of the prompt came from the NPC's
+cache. Prints p50/p95 and the load average; ``--plot FILE.png`` draws the per-turn figures.
 
   python tools/bench_llm.py --local qwen2.5-coder-1.5b --turns 8 --json out.json --plot out.png
 """
@@ -192,6 +195,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         "first_token_timeout": 600,
         "timeout": 900,
     }
+    if args.opener_after is not None:
+        dialogue["opener_after"] = None if args.opener_after < 0 else args.opener_after
     with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
         settings = Settings(
             bind="tcp://127.0.0.1:0",
@@ -215,16 +220,30 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         client = AsyncClient(endpoint, name="bench-llm")
         await client.connect()
         turns: list[dict[str, Any]] = []
+        persona = runtime.personas.get(args.npc)
+        openers = set(persona.openers) if persona is not None else set()
         try:
             conv = (await client.start_conversation(args.npc, greet=False)).conversation_id
             for i in range(args.turns):
+                thought = time.perf_counter()
+                if args.think is None:  # the player thinks until the next turn was read ahead
+                    while runtime.prefiller.busy(conv):
+                        await asyncio.sleep(0.02)
+                else:
+                    await asyncio.sleep(args.think)
+                read_ahead = time.perf_counter() - thought
                 text = QUESTIONS[i % len(QUESTIONS)]
                 msg = PlayerText(conversation_id=conv, text=text, id=client.next_id())
                 sent = time.perf_counter()
                 await client.send(msg)
                 delta = await client.next_event(timeout=900, types=("npc_text_delta",))
-                first_sentence = time.perf_counter() - sent
+                first_words = time.perf_counter() - sent
                 assert isinstance(delta, NpcTextDelta)
+                opener = delta.text.strip() in openers
+                first_sentence = first_words
+                if opener:  # an opener is always followed by words (the model's, or an authored line)
+                    await client.next_event(timeout=900, types=("npc_text_delta",))
+                    first_sentence = time.perf_counter() - sent
                 final = await client.wait_final(conv, ref=msg.id, timeout=900)
                 total = time.perf_counter() - sent
                 t = provider.last_timings
@@ -233,6 +252,9 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                         "line": text,
                         "reply": final.text,
                         "source": final.source,
+                        "opener": opener,
+                        "read_ahead_s": round(read_ahead, 3),
+                        "first_words_s": round(first_words, 3),
                         "first_sentence_s": round(first_sentence, 3),
                         "reply_s": round(total, 3),
                         "ttft_s": round(float(t.get("first_token_s") or 0.0), 3),
@@ -243,7 +265,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                     }
                 )
                 print(
-                    f"  turn {i + 1}: first sentence {first_sentence:.2f} s, reply {total:.2f} s, "
+                    f"  turn {i + 1}: read ahead {read_ahead:.2f} s; first words {first_words:.2f} s"
+                    f"{' (opener)' if opener else ''}, first sentence {first_sentence:.2f} s, reply {total:.2f} s, "
                     f"read {turns[-1]['prompt_tokens_read']} / cached {turns[-1]['prompt_tokens_cached']} "
                     f"tokens [{final.source}] {final.text[:60]!r}",
                     flush=True,
@@ -266,6 +289,9 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         "warm_up_s": round(warm_s, 1),
         "turns": len(turns),
         "llm_turns": len(llm),
+        "openers_used": sum(1 for t in llm if t["opener"]),
+        "read_ahead_s": stats("read_ahead_s"),
+        "first_words_s": stats("first_words_s"),
         "first_sentence_s": stats("first_sentence_s"),
         "ttft_s": stats("ttft_s"),
         "tokens_per_s": stats("tokens_per_s"),
@@ -284,7 +310,8 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     turns = result["per_turn"]
     xs = list(range(1, len(turns) + 1))
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot(xs, [t["first_sentence_s"] for t in turns], "o-", label="first sentence")
+    ax.plot(xs, [t["first_words_s"] for t in turns], "v-", label="first words")
+    ax.plot(xs, [t["first_sentence_s"] for t in turns], "o-", label="first generated sentence")
     ax.plot(xs, [t["ttft_s"] for t in turns], "s-", label="first token (model)")
     ax.plot(xs, [t["reply_s"] for t in turns], "^-", label="whole reply")
     ax.set_xlabel("turn")
@@ -308,6 +335,19 @@ def main() -> None:
     parser.add_argument("--npc", default="mira", help="with --local: the NPC to talk to")
     parser.add_argument("--threads", type=int, default=1, help="with --local: model threads")
     parser.add_argument("--plot", type=Path, help="with --local: draw the per-turn figures to this PNG")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=None,
+        help="with --local: seconds the player waits before each line (default: until the runtime "
+        "has read the next turn ahead)",
+    )
+    parser.add_argument(
+        "--opener-after",
+        type=float,
+        default=None,
+        help="with --local: the opener_after setting (seconds; negative: no openers)",
+    )
     args = parser.parse_args()
     if args.local:
         args.turns = args.turns or 8
@@ -316,14 +356,23 @@ def main() -> None:
             f"model {local['model']}, {local['threads']} thread(s), load average at start {local['load_at_start']}"
         )
         print(f"model load {local['model_load_s']} s, warm-up of every NPC {local['warm_up_s']} s")
-        for key in ("first_sentence_s", "ttft_s", "tokens_per_s", "reply_s", "prompt_tokens_read"):
+        for key in (
+            "read_ahead_s",
+            "first_words_s",
+            "first_sentence_s",
+            "ttft_s",
+            "tokens_per_s",
+            "reply_s",
+            "prompt_tokens_read",
+        ):
             st = local[key]
             if st:
                 print(
                     f"{key:20s} p50={st['p50']:.2f}  p95={st['p95']:.2f}  max={st['max']:.2f}  (n={st['n']})"
                 )
         print(
-            f"{local['llm_turns']}/{local['turns']} turns answered by the model; load average now {_load()}"
+            f"{local['llm_turns']}/{local['turns']} turns answered by the model, {local['openers_used']} "
+            f"began with an opener; load average now {_load()}"
         )
         if args.json:
             args.json.write_text(json.dumps(local, indent=2))

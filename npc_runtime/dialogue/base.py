@@ -38,6 +38,7 @@ class SourceTag:
 
 
 DialogueChunk = TextPiece | ActionProposal | SourceTag
+ContextFor = Callable[[Persona], Awaitable[DialogueContext]]
 
 
 DEFAULT_REPLY_BUDGET = 1.5  # seconds from the player's last words to the NPC's first words
@@ -142,9 +143,13 @@ class DialogueProvider(ABC):
         """Providers with a language model override this."""
         raise NotImplementedError
 
-    async def prepare(self, personas: list[Persona]) -> asyncio.Task[None] | None:
+    async def prepare(
+        self, personas: list[Persona], context: ContextFor | None = None
+    ) -> asyncio.Task[None] | None:
         """Before the runtime serves: load models and start warming each NPC's caches (the task
-        doing that in the background, if any). Default: nothing to prepare."""
+        doing that in the background, if any); ``context(persona)`` gives an NPC's context as a
+        conversation with it would start (its view of the world decides which lines and actions
+        its prompt shows). Default: nothing to prepare."""
         return None
 
     async def prefill(self, ctx: DialogueContext) -> None:

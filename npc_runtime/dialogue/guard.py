@@ -14,7 +14,14 @@ A reply (checked sentence by sentence while it streams) fails when it
   prompt's rules (:func:`npc_runtime.dialogue.prompt.instruction_sentences`), or the phrases
   that only the rules use ("my instructions", "I was told to");
 - **repeats itself** (``repeat``): :data:`REPEAT` words in a row of one of its own earlier lines
-  in this conversation (small models fall into saying the same memory every turn).
+  in this conversation, counted over the reply so far (sentences are checked one by one), or a
+  sentence of three words or more said word for word before (small models fall into saying the
+  same line every turn);
+- **copies an authored line off topic** (``copy``): a sentence of an authored line (topic line,
+  greeting, farewell; templates filled) word for word, or :data:`SHINGLE` words of one, when the
+  player's line shares no content word with that topic (its phrasings and lines). The prompt shows
+  the authored lines as examples of the NPC's voice; a small model otherwise answers "Have you
+  ever fallen in the river?" with the innkeeper's greeting, every turn.
 
 What a provider does with a failure (see :class:`GuardPolicy`): before anything was said,
 generate again once, then fall back to an authored deflection line; after a sentence was said,
@@ -28,8 +35,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..text import STOPWORDS, words
+from ..text import STOPWORDS, split_sentences, words
 from .context import DialogueContext
+from .templates import context_lookup, render
 
 __all__ = [
     "GuardReport",
@@ -40,7 +48,7 @@ __all__ = [
     "out_of_character",
 ]
 
-Reason = Literal["unknown_fact", "out_of_character", "instructions", "repeat"]
+Reason = Literal["unknown_fact", "out_of_character", "instructions", "repeat", "copy"]
 SHINGLE = 5  # words in a row that count as quoting a fact or the rules
 REPEAT = 7  # words in a row of one of the NPC's own earlier lines: it is going round in circles
 LONG_TERM = 8  # a key term this long is telling on its own ("moonpetal"); shorter ones need a pair
@@ -141,6 +149,20 @@ def _shingles(text: str, n: int = SHINGLE) -> set[tuple[str, ...]]:
     return {tuple(ws[i : i + n]) for i in range(len(ws) - n + 1)}
 
 
+def _new_shingles(joined: str, before: str, n: int) -> set[tuple[str, ...]]:
+    """Runs of ``n`` words of ``joined`` that reach into its part after ``before``."""
+    return _shingles(joined, n) - (_shingles(before, n) if before.strip() else set())
+
+
+def _sentences(text: str) -> list[str]:
+    done, rest = split_sentences(text)
+    return [*done, rest] if rest.strip() else done
+
+
+def _sentence_key(text: str) -> tuple[str, ...]:
+    return tuple(words(text.replace("\u2019", "'")))
+
+
 @dataclass(frozen=True)
 class GuardVerdict:
     ok: bool
@@ -228,12 +250,34 @@ class ReplyGuard:
         self._rules -= known_shingles
         # What this NPC already said in this conversation: saying it again is a loop, not a reply.
         self._said: set[tuple[str, ...]] = set()
+        self._said_sentences: set[tuple[str, ...]] = set()
         for entry in ctx.history:
             if entry.speaker == persona.id:
                 self._said |= _shingles(entry.text, REPEAT)
+                self._said_sentences |= {s for s in map(_sentence_key, _sentences(entry.text)) if len(s) >= 3}
+        # Authored lines of topics the player's line has nothing to do with: copying one is no answer.
+        self._copy_shingles: set[tuple[str, ...]] = set()
+        self._copy_sentences: set[tuple[str, ...]] = set()
+        asked = content_words(ctx.player_text)
+        if asked:
+            lookup = context_lookup(ctx)
+            groups = [
+                ([*t.phrasings, *(line.text for line in t.lines)], [line.text for line in t.lines])
+                for t in persona.topics
+            ]
+            scripted = [line.text for line in [*persona.greeting, *persona.farewell]]
+            groups.append((scripted, scripted))
+            for about, lines in groups:
+                if asked & content_words(" ".join(about)):
+                    continue
+                for line in lines:
+                    text = render(line, lookup) or line
+                    self._copy_shingles |= _shingles(text)
+                    self._copy_sentences |= {s for s in map(_sentence_key, _sentences(text)) if len(s) >= 2}
 
-    def check(self, text: str) -> GuardVerdict:
-        """Check one sentence (or a whole reply)."""
+    def check(self, text: str, before: str = "") -> GuardVerdict:
+        """Check one sentence (or a whole reply); ``before``: what the reply already said (runs of
+        words across sentences count for repeats and copies)."""
         if self._impostor and self._impostor in words(text):
             return GuardVerdict(False, "out_of_character", f"plays {self._impostor}, as the player asked")
         if self._as_self.search(text):  # "As Mira Thornwood, I ..." narrates the character
@@ -248,9 +292,18 @@ class ReplyGuard:
         quoted = shingles & self._rules
         if quoted:
             return GuardVerdict(False, "instructions", " ".join(sorted(quoted)[0]))
-        repeated = _shingles(text, REPEAT) & self._said
+        joined = f"{before} {text}" if before.strip() else text
+        repeated = _new_shingles(joined, before, REPEAT) & self._said
         if repeated:
             return GuardVerdict(False, "repeat", " ".join(sorted(repeated)[0]))
+        key = _sentence_key(text)
+        if key in self._said_sentences:
+            return GuardVerdict(False, "repeat", " ".join(key))
+        if key in self._copy_sentences:
+            return GuardVerdict(False, "copy", " ".join(key))
+        copied = _new_shingles(joined, before, SHINGLE) & self._copy_shingles
+        if copied:
+            return GuardVerdict(False, "copy", " ".join(sorted(copied)[0]))
         said = content_words(text)
         for fact, terms, fact_shingles in self._facts:
             if shingles & fact_shingles:

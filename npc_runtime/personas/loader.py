@@ -124,6 +124,16 @@ def _warnings(persona: Persona, file: str) -> list[Problem]:
                 file, None, "fallback", "one fallback line only: players will hear it repeated", "warning"
             )
         )
+    if len(persona.openers) == 1:
+        out.append(
+            Problem(
+                file,
+                None,
+                "openers",
+                "one opener only: it cannot be said twice running, so every other late reply gets none",
+                "warning",
+            )
+        )
     v = persona.voice
     if v.pitch is not None and v.formant is not None and abs(v.pitch - v.formant) > 9.0:
         out.append(

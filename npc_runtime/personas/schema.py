@@ -241,6 +241,9 @@ class VoiceSettings(_Strict):
         return _check_range(str(info.field_name), value)
 
 
+MAX_OPENER_WORDS = 8
+
+
 class Persona(_Strict):
     """A character."""
 
@@ -256,6 +259,11 @@ class Persona(_Strict):
     farewell: list[Line] = Field(default_factory=list)
     fallback: list[Line] = Field(
         min_length=1, description="Said when nothing matches or the language model fails"
+    )
+    openers: list[str] = Field(
+        default_factory=list,
+        description="Short lines said first when the language model's first sentence is late "
+        "(thinking lines, 'Hm. Let me think.'); never the same one twice running",
     )
     actions: list[ActionSpec] = Field(default_factory=list)
     memories: list[SeedMemory] = Field(default_factory=list, description="Memories the NPC starts with")
@@ -275,6 +283,26 @@ class Persona(_Strict):
                             f"a default, e.g. '{{{f.name}|friend}}'"
                         )
         return lines
+
+    @field_validator("openers")
+    @classmethod
+    def _openers(cls, lines: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for j, text in enumerate(lines):
+            n = len(text.split())
+            if n == 0:
+                raise ValueError(f"opener {j + 1} is empty")
+            if n > MAX_OPENER_WORDS:
+                raise ValueError(
+                    f"opener {j + 1} has {n} words: an opener fills a pause, keep it to "
+                    f"{MAX_OPENER_WORDS} words or fewer"
+                )
+            if "{" in text or "}" in text or "[" in text:
+                raise ValueError(f"opener {j + 1}: openers are said as written (no templates, no brackets)")
+            if text.strip().lower() in seen:
+                raise ValueError(f"opener {j + 1} is written twice")
+            seen.add(text.strip().lower())
+        return [text.strip() for text in lines]
 
     @field_validator("topics")
     @classmethod

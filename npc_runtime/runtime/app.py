@@ -52,6 +52,7 @@ from ..storage.shared import SqlDatabase, open_database
 from ..transport.security import exposure_warning
 from ..transport.server import PeerGone, PeerOverloaded, RouterServer, frame_cap
 from .conversations import Conversation
+from .prefill import Prefiller
 from .routes import HostRoutes
 
 if TYPE_CHECKING:
@@ -182,6 +183,7 @@ class Runtime:
             topic_embedder(settings.dialogue),
         )
         self.provider = provider or build_provider(settings.dialogue, self.fallbacks)
+        self.prefiller = Prefiller(self)  # reads the next turn into a language model's cache ahead
         self._db = open_database(settings.db, settings.world, settings.durability)
         self.world: WorldExtension | None = None
         self.memory: MemoryExtension | None = None
@@ -339,7 +341,9 @@ class Runtime:
             log.warning("no personas found in %s", self._settings.personas_dir)
         # A local model loads now (it holds the GIL while it does), then reads each NPC's prompt
         # into its cache in the background.
-        await self.provider.prepare(self._personas.all())
+        await self.provider.prepare(
+            self._personas.all(), context=lambda persona: self.context_for(persona, "player", "")
+        )
         self._pending_notices.clear()  # start-up problems are logged; clients get later ones
         self._tasks = [
             asyncio.create_task(self.server.serve(self._on_frame), name="router"),

@@ -237,6 +237,11 @@ class Conversation:
             return True
         return False
 
+    def prefill(self, player_text: str) -> None:
+        """Read the coming turn ahead with the player's words so far (see runtime/prefill.py)."""
+        if player_text.strip() and not self.closed:
+            self.runtime.prefiller.request(self, self._pick_speaker(player_text, None), player_text)
+
     async def send(self, msg: Message) -> None:
         self.runtime.send_now(self.connection, msg)
 
@@ -432,6 +437,8 @@ class Conversation:
                 await ext.on_turn_done(self, record)
             except Exception:
                 log.exception("extension %s failed to record turn %s", ext.name, turn_id)
+        if not state.ambient:  # a language model reads the next turn while the player thinks
+            self.runtime.prefiller.request(self, npc_id)
         return record
 
 

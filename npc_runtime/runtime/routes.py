@@ -124,8 +124,7 @@ class HostRoutes:
                 mode=conv.mode,
             ),
         )
-        if rt.provider is not rt.authored:  # an LLM reads the NPC's context while the player thinks
-            rt.spawn(self._prefill(conv))
+        rt.prefiller.request(conv, conv.npc_ids[0])  # an LLM reads the NPC's context while the player thinks
         if msg.ambient is not None:
             conv.start_ambient(msg.ambient)
         elif msg.greet:
@@ -135,16 +134,6 @@ class HostRoutes:
                 line = pick_line(persona.greeting, ctx, 0)
                 if line is not None:
                     conv.submit(None, to=persona.id, scripted=(line.text, "greeting"))
-
-    async def _prefill(self, conv: Conversation) -> None:
-        persona = self.rt.personas.get(conv.npc_ids[0])
-        if persona is None or conv.closed:
-            return
-        ctx = await self.rt.context_for(persona, conv.player_id, "", others=conv.npc_ids[1:])
-        try:
-            await self.rt.provider.prefill(ctx)
-        except Exception as exc:  # only a head start: the turn reads the context itself
-            log.info("prefill for conversation %s failed: %s", conv.id, exc)
 
     async def _on_player_text(self, peer: Peer, msg: PlayerText) -> None:
         self.rt.conversation(peer, msg.conversation_id, msg.id).submit(msg.text, to=msg.to, ref=msg.id)

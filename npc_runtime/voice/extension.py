@@ -29,7 +29,7 @@ from ..protocol.messages.voice import (
 )
 from .character import select_delivery, voice_params
 from .config import VoiceConfig
-from .events import Problem, VoiceEvent
+from .events import Heard, Problem, VoiceEvent
 from .models import shared_stt, shared_tts, shared_vad
 from .phrases import first_phrases
 from .s2s import S2sProfile, open_session
@@ -64,6 +64,8 @@ class _Port:
         self.s2s: S2sTurns | None = None  # this conversation's speech-to-speech path, if any
 
     async def emit(self, event: VoiceEvent) -> None:
+        if isinstance(event, Heard) and not event.final and self.s2s is None:
+            self.conv.prefill(event.text)  # a language model reads the turn while the player talks
         await self.conv.send(to_message(self.conv.id, event))
 
     def start_turn(self, text: str) -> None:

@@ -119,3 +119,58 @@ def test_taking_up_a_role_the_player_hands_over() -> None:
     v = _guard(ctx).check("Smaug has been a dragon for centuries.")
     assert not v.ok and v.reason == "out_of_character"
     assert _guard(ctx).check("A dragon? I keep a gate, friend.").ok
+
+
+MIRA: dict[str, Any] = {
+    "id": "mira",
+    "name": "Mira Thornwood",
+    "role": "Innkeeper",
+    "topics": [
+        {
+            "id": "hello",
+            "phrasings": ["hi there", "hello", "good evening"],
+            "lines": ["Evening, {player.name|love}! Sit anywhere that isn't sticky."],
+        },
+        {
+            "id": "wolves",
+            "phrasings": ["tell me about the wolves"],
+            "lines": ["They come down from the Whisperwood, east of the pastures."],
+        },
+    ],
+    "greeting": ["Welcome to the Gilded Goose, love! Mind the dog, he bites only the rude."],
+    "fallback": ["Couldn't say, love."],
+}
+
+
+def _mira(player_text: str, history: list[HistoryEntry] | None = None) -> ReplyGuard:
+    ctx = DialogueContext(
+        persona=Persona.model_validate(MIRA), player_id="p1", player_text=player_text, history=history or []
+    )
+    return ReplyGuard(ctx, instructions=instruction_sentences(ctx))
+
+
+def test_an_authored_line_copied_as_the_answer_to_something_else() -> None:
+    # Seen with Qwen2.5-Coder-1.5B: every free question got the innkeeper's hello line.
+    guard = _mira("Have you ever fallen in the river?")
+    v = guard.check("Evening, love!")  # the line's first sentence, its template filled
+    assert not v.ok and v.reason == "copy"
+    v = guard.check("Sit anywhere that isn't sticky.", before="Oh, evening love.")
+    assert not v.ok and v.reason == "copy"
+    v = guard.check("Mind the dog, he bites only the rude.")  # a greeting line, mid-conversation
+    assert not v.ok and v.reason == "copy"
+    assert guard.check("Fallen in? Not since I was a girl, love.").ok
+    # A question about the line's own topic may use it: that is what the lines are for.
+    asked = _mira("Where do the wolves come from?")
+    assert asked.check("They come down from the Whisperwood, east of the pastures.").ok
+    assert _mira("Good evening!").check("Evening, love!").ok
+
+
+def test_a_repeat_split_over_two_sentences_is_still_a_repeat() -> None:
+    said = "Well now, that old bridge has been falling down for years."
+    history = [HistoryEntry("player", "The bridge?"), HistoryEntry("mira", said)]
+    guard = _mira("What scares you most?", history)
+    v = guard.check("That old bridge has been falling down for years.", before="Well now.")
+    assert not v.ok and v.reason == "repeat"
+    v = guard.check("That old bridge has been falling down for years.")  # the same sentence again
+    assert not v.ok and v.reason == "repeat"
+    assert guard.check("The dark, love. And empty tills.").ok

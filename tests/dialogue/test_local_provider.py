@@ -164,6 +164,7 @@ async def test_barge_in_stops_the_generation(provider: LocalProvider) -> None:
         async for chunk in provider.stream(_ctx("Tell me a long story about the inn.")):
             if isinstance(chunk, TextPiece):
                 first.set()
+                await asyncio.Event().wait()  # the player barges in while this reply is streaming
 
     task = asyncio.create_task(consume())
     await asyncio.wait_for(first.wait(), 120)
@@ -292,3 +293,58 @@ def test_the_history_window_jumps_instead_of_sliding() -> None:
     # The first entry shown changes every two entries at most, not on every turn.
     changes = sum(1 for a, b in itertools.pairwise(starts) if a != b)
     assert changes <= len(starts) // 2
+
+
+# -- openers ----------------------------------------------------------------------------------------
+class _Slow(LocalProvider):
+    """A model whose first sentence never comes in time: the first request waits until it is
+    dropped; a request that continues an opener (a final assistant message) answers at once. The
+    real model's timing is what tools/bench_llm.py measures; here, the order of events."""
+
+    def __init__(self, reply: str, **settings: Any) -> None:
+        super().__init__(
+            LocalSettings(model="smollm2-135m", warm_up=False, seed=3, **settings),
+            fallback=lambda ctx: "Couldn't say, love.",
+        )
+        self.reply = reply
+        self.requests: list[dict[str, Any]] = []
+        self.dropped = 0
+
+    async def _generate(  # type: ignore[override]
+        self, request: dict[str, Any], ctx: DialogueContext | None = None
+    ) -> AsyncIterator[str]:
+        self.requests.append(request)
+        if request["messages"][-1]["role"] != "assistant":
+            try:
+                await asyncio.Event().wait()  # never set: only the opener's timer ends this wait
+            finally:
+                self.dropped += 1
+        for word in self.reply.split(" "):
+            yield word + " "
+
+
+async def test_a_late_first_sentence_gets_an_opener_and_the_model_goes_on_after_it() -> None:
+    openers = ["Hm, let me think.", "Well now, love."]
+    p = _Slow("Not since I was a girl, love.\n[action none]", opener_after=0.0)
+    said_first: list[str] = []
+    for line in ("Have you ever fallen in the river?", "What scares you?", "Do you like travellers?"):
+        ctx = _ctx(line, persona={"openers": openers})
+        chunks = await _collect(p, ctx)
+        texts = [c.text for c in chunks if isinstance(c, TextPiece)]
+        assert chunks[0] == SourceTag("llm")
+        assert texts[0].strip() in openers and ctx.extra["opener"] == texts[0].strip()
+        assert "".join(texts[1:]).strip() == "Not since I was a girl, love."
+        # The model continued the opener as its own words, so it will not greet again.
+        assert p.requests[-1]["messages"][-1] == {"role": "assistant", "content": texts[0].strip()}
+        said_first.append(texts[0].strip())
+    assert p.dropped == 3
+    assert all(a != b for a, b in itertools.pairwise(said_first))  # never the same one twice running
+
+
+def test_no_opener_without_openers_or_between_npcs_or_when_switched_off() -> None:
+    p = _Slow("Never.", opener_after=0.0)
+    assert p._pick_opener(_ctx("Have you ever fallen in the river?")) is None  # this persona has none
+    ambient = _ctx("The wolves are back.", persona={"openers": ["Hm."]}, extra={"said_by": "Bram"})
+    assert p._pick_opener(ambient) is None
+    off = _Slow("Never.", opener_after=None)
+    assert off._pick_opener(_ctx("Hello?", persona={"openers": ["Hm."]})) is None

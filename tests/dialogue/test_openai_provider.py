@@ -182,16 +182,12 @@ async def test_request_carries_persona_settings_and_only_what_the_npc_knows(
     assert body["stop"] == ["\nPlayer:"]
     system = body["messages"][0]
     assert system["role"] == "system"
-    for known in (
-        "Mira Thornwood",
-        "innkeeper of the Gilded Goose",
-        "Wolves have been taking sheep",
-        "The north gate is shut after dark.",
-        "time_of_day: evening",
-    ):
+    for known in ("Mira Thornwood", "innkeeper of the Gilded Goose", "Wolves have been taking sheep"):
         assert known in system["content"], known
-    # The memories retrieved for this line come with it, in the last message (the system message
-    # and the history stay the same from turn to turn, so prompt caches keep them).
+    # The world now and the memories retrieved for this line come with it, in the last message
+    # (the system message and the history stay the same from turn to turn: prompt caches keep them).
+    for known in ("The north gate is shut after dark.", "time_of_day: evening"):
+        assert known in body["messages"][-1]["content"], known
     assert body["messages"][1:-1] == [
         {"role": "user", "content": '"Evening."'},
         {"role": "assistant", "content": "Evening, love."},

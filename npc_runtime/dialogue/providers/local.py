@@ -34,27 +34,24 @@ import contextlib
 import dataclasses
 import json
 import logging
-import secrets
-import threading
+import random
 import time
-import urllib.request
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...errors import ConfigError, MissingDependencyError, ProviderError
+from ...errors import ConfigError, ProviderError
 from ...personas.schema import ActionSpec, Persona
 from ...text import split_sentences
-from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
+from ..base import ActionProposal, ContextFor, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ..context import DialogueContext, HistoryEntry
-from ..guard import GuardReport, ReplyGuard
+from ..guard import GuardReport, GuardVerdict, ReplyGuard
 from ..hygiene import SpokenFilter
-from ..models import MODELS, cache_dir, model_path
+from ..models import MODELS, model_path
 from ..prompt import (
     Prompt,
     PromptSettings,
@@ -63,6 +60,7 @@ from ..prompt import (
     instruction_sentences,
     param_schema,
 )
+from .local_engine import Engine, Generation
 from .openai import ActionLineParser
 
 __all__ = ["LocalProvider", "LocalSettings", "action_grammar"]
@@ -102,6 +100,19 @@ class LocalSettings(BaseModel):
         default="grammar", description="Constrained action line after the words, or no actions"
     )
     guard: bool = Field(default=True, description="Check replies (unknown facts, character, instructions)")
+    opener_after: float | None = Field(
+        default=0.3,
+        ge=0.0,
+        description="Seconds after the player's line: when the first sentence is not ready by then, the "
+        "NPC says one of its persona's openers first (None: never)",
+    )
+    turn_memories: int = Field(
+        default=0,
+        ge=0,
+        le=50,
+        description="Memories recalled for the player's final words added to those read ahead "
+        "(each costs reading time after the player has spoken)",
+    )
     warm_up: bool = Field(default=True, description="Read each NPC's fixed prompt at start")
     persist_cache: bool = Field(
         default=True, description="Keep each NPC's prompt cache on disk (model cache dir) across restarts"
@@ -150,115 +161,6 @@ def reply_sentences(persona: Persona, default: int) -> int:
     return 1 if any(word in style for word in _TERSE) else default
 
 
-@dataclass
-class _Generation:
-    """One request running in a worker thread; deltas come back through an asyncio queue."""
-
-    queue: asyncio.Queue[tuple[str, Any]]
-    stop: threading.Event = field(default_factory=threading.Event)
-    started: float = 0.0
-    first_token: float | None = None
-    timings: dict[str, Any] = field(default_factory=dict)
-
-
-class _Engine:
-    """The llama.cpp server of one model, loaded once; thread-safe."""
-
-    def __init__(self, settings: LocalSettings, path: Path) -> None:
-        try:
-            import xllamacpp as xlc
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "xllamacpp", "llm", command="pip install 'npc-runtime[llm]' (or scripts/setup.sh)"
-            ) from exc
-        p = xlc.CommonParams()
-        p.model.path = str(path)
-        p.n_parallel = settings.slots
-        p.n_ctx = settings.context * settings.slots
-        p.n_predict = settings.max_tokens
-        p.cpuparams.n_threads = settings.threads
-        p.cpuparams_batch.n_threads = settings.batch_threads or settings.threads
-        p.warmup = False
-        # The embedded HTTP listener (127.0.0.1, random port) is not used by the runtime: lock it
-        # with a random key nobody knows, and no cross-origin access from browser pages.
-        self._key = secrets.token_urlsafe(24)
-        p.api_keys = [self._key]
-        p.cors_origins = ""
-        p.n_threads_http = 1
-        p.verbosity = settings.log_verbosity
-        self.slot_dir: Path | None = None
-        if settings.persist_cache:
-            self.slot_dir = cache_dir(settings.model_dir) / "slots"
-            self.slot_dir.mkdir(parents=True, exist_ok=True)
-            p.slot_save_path = str(self.slot_dir) + "/"
-        self.path = path
-        self.server = xlc.Server(p)
-
-    def slot_file(self, npc_id: str) -> str:
-        return f"{self.path.stem}-{npc_id}.bin"
-
-    def _slot_action(self, slot: int, action: str, filename: str) -> dict[str, Any]:
-        """Save or restore a slot's KV cache (llama.cpp offers this over its HTTP API only)."""
-        req = urllib.request.Request(
-            f"{self.server.listening_address}/slots/{slot}?action={action}",
-            data=json.dumps({"filename": filename}).encode(),
-            headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(req, timeout=120) as resp:  # loopback, our own server
-            return dict(json.loads(resp.read()))
-
-    def save_slot(self, slot: int, npc_id: str) -> bool:
-        if self.slot_dir is None:
-            return False
-        try:
-            self._slot_action(slot, "save", self.slot_file(npc_id))
-        except (OSError, ValueError) as exc:
-            log.warning("could not save the prompt cache of %s: %s", npc_id, exc)
-            return False
-        return True
-
-    def restore_slot(self, slot: int, npc_id: str) -> int:
-        """Tokens restored from disk (0: nothing saved, or it could not be read)."""
-        if self.slot_dir is None or not (self.slot_dir / self.slot_file(npc_id)).is_file():
-            return 0
-        try:
-            return int(self._slot_action(slot, "restore", self.slot_file(npc_id)).get("n_restored", 0))
-        except (OSError, ValueError) as exc:
-            log.warning("could not restore the prompt cache of %s: %s", npc_id, exc)
-            return 0
-
-    def chat(self, request: dict[str, Any], gen: _Generation, loop: asyncio.AbstractEventLoop) -> None:
-        def put(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(gen.queue.put_nowait, (kind, value))
-
-        def on_chunk(chunk: Any) -> bool:
-            if gen.stop.is_set():
-                return True
-            if isinstance(chunk, dict) and "error" in chunk:
-                put("error", chunk["error"])
-                return True
-            choices = chunk.get("choices") or [] if isinstance(chunk, dict) else []
-            for choice in choices:
-                text = (choice.get("delta") or {}).get("content") or ""
-                if text:
-                    if gen.first_token is None:
-                        gen.first_token = time.perf_counter()
-                    put("text", text)
-            if isinstance(chunk, dict) and chunk.get("timings"):
-                gen.timings = dict(chunk["timings"])
-            return False
-
-        try:
-            result = self.server.handle_chat_completions({**request, "stream": True}, on_chunk)
-            if isinstance(result, dict) and "error" in result:
-                put("error", result["error"])
-        except Exception as exc:  # the binding raises on a bad request
-            put("error", f"{type(exc).__name__}: {exc}")
-        finally:
-            put("end", None)
-
-
 class LocalProvider(DialogueProvider):
     name: ClassVar[str] = "local"
 
@@ -271,7 +173,7 @@ class LocalProvider(DialogueProvider):
         super().__init__(first_chunk_timeout=settings.first_token_timeout, total_timeout=settings.timeout)
         self.settings = settings
         self._fallback = fallback
-        self._engine: _Engine | None = None
+        self._engine: Engine | None = None
         self._load_lock = asyncio.Lock()
         self._pool = ThreadPoolExecutor(max_workers=settings.slots, thread_name_prefix="llm")
         self._slots: OrderedDict[str, int] = OrderedDict()  # npc id -> slot, least recent first
@@ -281,6 +183,9 @@ class LocalProvider(DialogueProvider):
         self.last_timings: dict[str, Any] = {}
         self.guard_totals: dict[str, int] = {"turns": 0, "regenerated": 0, "replaced": 0, "cut": 0}
         self.warmed: set[str] = set()
+        self._ahead: dict[tuple[str, str], list[str]] = {}  # (npc, player) -> memories read ahead
+        self._last_opener: dict[str, str] = {}
+        self._random = random.Random(settings.seed)
         self._warm_task: asyncio.Task[None] | None = None
         self._turns_active = 0
         self._idle = asyncio.Event()  # no turn is running: warm-up may read the next NPC's prompt
@@ -314,7 +219,7 @@ class LocalProvider(DialogueProvider):
             return path
         return model_path(s.model, directory=s.model_dir)
 
-    async def load(self) -> _Engine:
+    async def load(self) -> Engine:
         """Load the model (once). llama.cpp holds the GIL while it loads (2-20 s for the default
         model), so the event loop stalls meanwhile: the runtime calls :meth:`prepare` before it
         serves."""
@@ -322,7 +227,7 @@ class LocalProvider(DialogueProvider):
             if self._engine is None:
                 loop = asyncio.get_running_loop()
                 self._engine = await loop.run_in_executor(
-                    self._pool, lambda: _Engine(self.settings, self.model_file())
+                    self._pool, lambda: Engine(self.settings, self.model_file())
                 )
             return self._engine
 
@@ -369,23 +274,36 @@ class LocalProvider(DialogueProvider):
             reply_sentences=reply_sentences(ctx.persona, s.reply_sentences),
         )
 
-    def request(self, ctx: DialogueContext, *, attempt: int = 0) -> tuple[dict[str, Any], list[ActionSpec]]:
-        """The llama.cpp request for one turn, and the actions it offers."""
+    def request(
+        self, ctx: DialogueContext, *, attempt: int = 0, prefix: str = "", ahead: bool = False
+    ) -> tuple[dict[str, Any], list[ActionSpec]]:
+        """The llama.cpp request for one turn, and the actions it offers. ``prefix``: words already
+        said (an opener), which the model continues; ``ahead``: a prefill, whose memories the turn
+        that follows reuses, so that it reads only the player's words."""
         s = self.settings
         actions = allowed_actions(ctx) if s.actions == "grammar" else []
         settings = self._prompt_settings(ctx)
-        if len(ctx.memories) > s.memories:  # they come with the player's line: read on every turn
-            ctx = dataclasses.replace(ctx, memories=ctx.memories[: s.memories])
-        ctx = dataclasses.replace(ctx, history=self._window(ctx))
+        key = (ctx.persona.id, ctx.player_id)
+        memories = list(ctx.memories[: s.memories])
+        if ahead:
+            self._ahead[key] = memories
+        elif key in self._ahead:  # read ahead; at most turn_memories new ones cost reading time now
+            memories = self._ahead[key]
+            memories = memories + [m for m in ctx.memories if m not in memories][: s.turn_memories]
+        ctx = dataclasses.replace(ctx, memories=memories, history=self._window(ctx))
         prompt = build_prompt(ctx, settings, text_actions=bool(actions))
         self.last_prompt = prompt
+        messages = prompt.messages
+        if prefix:  # llama.cpp continues a final assistant message
+            messages = [*messages, {"role": "assistant", "content": prefix}]
         request: dict[str, Any] = {
-            "messages": prompt.messages,
+            "messages": messages,
             "max_tokens": s.max_tokens,
             "temperature": s.temperature + 0.2 * attempt,
             "top_p": s.top_p,
             "repeat_penalty": s.repeat_penalty,
             "cache_prompt": True,
+            "timings_per_token": True,  # the figures come with every delta (a reply may end early)
             "id_slot": self._slot(ctx.persona.id),
         }
         if s.seed is not None:
@@ -401,7 +319,7 @@ class LocalProvider(DialogueProvider):
     ) -> AsyncGenerator[str, None]:
         engine = await self.load()
         loop = asyncio.get_running_loop()
-        gen = _Generation(asyncio.Queue(), started=time.perf_counter())
+        gen = Generation(asyncio.Queue(), started=time.perf_counter())
         future = loop.run_in_executor(self._pool, engine.chat, request, gen, loop)
         try:
             while True:
@@ -443,50 +361,69 @@ class LocalProvider(DialogueProvider):
         self.guard_totals["turns"] += 1
         guard = self._guard(ctx) if self.settings.guard else None
         limit = reply_sentences(ctx.persona, self.settings.reply_sentences)
+        loop = asyncio.get_running_loop()
+        opener = self._pick_opener(ctx)
+        after = self.settings.opener_after
+        opener_at = None if opener is None or after is None else loop.time() + after
+        prefix = ""  # said before the model's own words (an opener): the model continues after it
         attempt = 0
         while True:
-            request, actions = self.request(ctx, attempt=attempt)
+            request, actions = self.request(ctx, attempt=attempt, prefix=prefix)
             lines = ActionLineParser()
             spoken = SpokenFilter(
                 speaker_names=[ctx.persona.name, ctx.persona.id, "npc", "assistant"],
                 other_speakers=["player", "user", "you", *ctx.others],
             )
             buffer = ""
-            said = 0
-            failed = False
+            said: list[str] = []  # the model's sentences said in this attempt
+            failed = late = False
             async with contextlib.aclosing(self._generate(request, ctx)) as deltas:
-                async for delta in deltas:
+                stream = deltas.__aiter__()
+                while True:
+                    wait = None
+                    if opener_at is not None and not prefix and not said:
+                        wait = max(opener_at - loop.time(), 0.0)
+                    try:
+                        async with asyncio.timeout(wait):
+                            delta = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        late = True  # the first sentence is late: the opener goes first
+                        break
                     buffer += spoken.feed(lines.feed(delta))
                     sentences, buffer = split_sentences(buffer)
                     for sentence in sentences:
-                        if said >= limit:
+                        if len(said) >= limit:
                             continue  # over the persona's length: not said (the action still counts)
-                        verdict = guard.check(sentence) if guard is not None else None
-                        report.checked += 1
-                        if verdict is not None and not verdict.ok:
-                            report.failures.append(verdict)
+                        verdict = self._check(guard, report, sentence, said)
+                        if verdict is not None:
                             failed = True
                             break
-                        if said == 0:
+                        if not said and not prefix:
                             yield SourceTag("llm")
-                        said += 1
+                        said.append(sentence)
                         yield TextPiece(sentence + " ")
-                    if failed or spoken.stopped or (said >= limit and not actions):
+                    if failed or spoken.stopped or (len(said) >= limit and not actions):
                         break
+            if late and opener is not None:
+                prefix = opener
+                ctx.extra["opener"] = opener
+                self._last_opener[ctx.persona.id] = opener
+                yield SourceTag("llm")
+                yield TextPiece(opener + " ")
+                continue  # the same reply, generated on after the opener
             if not failed:
                 rest = (buffer + spoken.feed(lines.finish()) + spoken.finish()).strip()
-                if rest and said < limit:
-                    verdict = guard.check(rest) if guard is not None else None
-                    report.checked += 1
-                    if verdict is not None and not verdict.ok:
-                        report.failures.append(verdict)
+                if rest and len(said) < limit:
+                    if self._check(guard, report, rest, said) is not None:
                         failed = True
                     else:
-                        if said == 0:
+                        if not said and not prefix:
                             yield SourceTag("llm")
-                        said += 1
+                        said.append(rest)
                         yield TextPiece(rest)
-            if failed and said > 0:
+            if failed and said:
                 report.cut = True  # what was said stands; the reply ends before the bad sentence
                 self.guard_totals["cut"] += 1
                 log.info("guard ended a reply of %s: %s", ctx.persona.id, report.failures[-1])
@@ -499,19 +436,41 @@ class LocalProvider(DialogueProvider):
                     "guard rejected a reply of %s (%s); generating again", ctx.persona.id, report.failures[-1]
                 )
                 continue
-            if failed:
-                report.replaced = True
-                self.guard_totals["replaced"] += 1
-                log.info("guard replaced a reply of %s with an authored line", ctx.persona.id)
-                yield SourceTag("fallback")
+            if failed or (not said and prefix):
+                report.replaced = failed
+                self.guard_totals["replaced"] += int(failed)
+                log.info("an authored line ends the reply of %s (guard: %s)", ctx.persona.id, failed)
+                if not prefix:
+                    yield SourceTag("fallback")
                 yield TextPiece(self._deflection(ctx))
                 return
-            if said == 0:  # an NPC answers in words; the runtime says a fallback line instead
+            if not said:  # an NPC answers in words; the runtime says a fallback line instead
                 raise ProviderError(self.name, "the model returned no speakable text")
             for proposal in lines.proposals:
                 if proposal.name != "none":
                     yield ActionProposal(proposal.name, proposal.args)
             return
+
+    @staticmethod
+    def _check(
+        guard: ReplyGuard | None, report: GuardReport, sentence: str, said: list[str]
+    ) -> GuardVerdict | None:
+        """The guard's failing verdict for ``sentence`` (recorded in ``report``), or None."""
+        report.checked += 1
+        verdict = guard.check(sentence, before=" ".join(said)) if guard is not None else None
+        if verdict is None or verdict.ok:
+            return None
+        report.failures.append(verdict)
+        return verdict
+
+    def _pick_opener(self, ctx: DialogueContext) -> str | None:
+        """An opener for this turn, never the one this NPC said last; None without openers or when
+        the turn does not answer the player (NPCs talking among themselves)."""
+        if self.settings.opener_after is None or ctx.extra.get("said_by") or not ctx.player_text.strip():
+            return None
+        last = self._last_opener.get(ctx.persona.id)
+        choices = [o for o in ctx.persona.openers if o != last]
+        return self._random.choice(choices) if choices else None
 
     def _guard(self, ctx: DialogueContext) -> ReplyGuard:
         return ReplyGuard(ctx, instructions=instruction_sentences(ctx, self._prompt_settings(ctx)))
@@ -526,33 +485,38 @@ class LocalProvider(DialogueProvider):
     async def prefill(self, ctx: DialogueContext) -> None:
         """Read this turn's prompt into the NPC's cache without answering (one token is generated
         and dropped). Call it with the context of a turn about to come, e.g. on interim transcripts."""
-        request, _actions = self.request(ctx)
+        request, _actions = self.request(ctx, ahead=True)
         request = {**request, "max_tokens": 1}
         request.pop("grammar", None)
         async with contextlib.aclosing(self._generate(request)) as deltas:
             async for _ in deltas:
                 pass
 
-    async def prepare(self, personas: list[Persona]) -> asyncio.Task[None]:
+    async def prepare(self, personas: list[Persona], context: ContextFor | None = None) -> asyncio.Task[None]:
         """At start, before serving: load the model, then :meth:`warm_up` in the background
         (cancelled by :meth:`aclose`). Loading holds the GIL (2-20 s for the default model, inside
         llama.cpp), so it must happen before the runtime serves anyone."""
         await self.load()
         if self._warm_task is not None and not self._warm_task.done():
             self._warm_task.cancel()
-        self._warm_task = asyncio.create_task(self.warm_up(personas), name="llm-warm-up")
+        self._warm_task = asyncio.create_task(self.warm_up(personas, context), name="llm-warm-up")
         return self._warm_task
 
-    async def warm_up(self, personas: list[Persona]) -> None:
+    async def warm_up(self, personas: list[Persona], context: ContextFor | None = None) -> None:
         """Read each NPC's fixed prompt prefix (persona, rules, lines) into its slot, one by one,
-        from the disk cache when it was saved before; each NPC waits until no turn is running."""
+        from the disk cache when it was saved before; each NPC waits until no turn is running.
+        ``context(persona)``: the NPC's context as a conversation would start (which lines and
+        actions its view of the world allows); without it, a bare one."""
         if not self.settings.warm_up:
             return
         engine = await self.load()
         loop = asyncio.get_running_loop()
         for persona in personas:
             await self._idle.wait()  # players first: the next NPC waits until no turn runs
-            ctx = DialogueContext(persona=persona, player_id="player", player_text="")
+            if context is not None:
+                ctx = await context(persona)
+            else:
+                ctx = DialogueContext(persona=persona, player_id="player", player_text="")
             started = time.perf_counter()
             slot = self._slot(persona.id)
             restored = await loop.run_in_executor(self._pool, engine.restore_slot, slot, persona.id)
