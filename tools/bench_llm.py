@@ -261,6 +261,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                         "tokens_per_s": round(float(t.get("predicted_per_second") or 0.0), 2),
                         "prompt_tokens_read": int(t.get("prompt_n") or 0),
                         "prompt_tokens_cached": int(t.get("cache_n") or 0),
+                        "guard": provider.last_guard.as_dict() if provider.last_guard is not None else None,
                         "load": _load(),
                     }
                 )
@@ -268,7 +269,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                     f"  turn {i + 1}: read ahead {read_ahead:.2f} s; first words {first_words:.2f} s"
                     f"{' (opener)' if opener else ''}, first sentence {first_sentence:.2f} s, reply {total:.2f} s, "
                     f"read {turns[-1]['prompt_tokens_read']} / cached {turns[-1]['prompt_tokens_cached']} "
-                    f"tokens [{final.source}] {final.text[:60]!r}",
+                    f"tokens [{final.source}] {final.text[:60]!r}"
+                    + (f" guard {turns[-1]['guard']}" if (turns[-1]["guard"] or {}).get("failures") else ""),
                     flush=True,
                 )
         finally:

@@ -17,6 +17,9 @@ A reply (checked sentence by sentence while it streams) fails when it
   in this conversation, counted over the reply so far (sentences are checked one by one), or a
   sentence of three words or more said word for word before (small models fall into saying the
   same line every turn);
+- **echoes the player** (``echo``): most of the player's line said back (a run of at least three
+  words and 60 % of the line, "you" read as "I" and so on): "Who is the oldest person in the
+  village?" answered with the same question is no answer;
 - **copies an authored line off topic** (``copy``): a sentence of an authored line (topic line,
   greeting, farewell; templates filled) word for word, or :data:`SHINGLE` words of one, when the
   player's line shares no content word with that topic (its phrasings and lines). The prompt shows
@@ -48,7 +51,7 @@ __all__ = [
     "out_of_character",
 ]
 
-Reason = Literal["unknown_fact", "out_of_character", "instructions", "repeat", "copy"]
+Reason = Literal["unknown_fact", "out_of_character", "instructions", "repeat", "copy", "echo"]
 SHINGLE = 5  # words in a row that count as quoting a fact or the rules
 REPEAT = 7  # words in a row of one of the NPC's own earlier lines: it is going round in circles
 LONG_TERM = 8  # a key term this long is telling on its own ("moonpetal"); shorter ones need a pair
@@ -90,7 +93,7 @@ _OOC = re.compile(
     r"provide (?:a response|responses|information|assistance)|how (?:can|may) i assist|"
     r"(?:can't|cannot|can not) (?:assist|help) with that|(?:don't|do not) have enough information|"
     r"(?:don't|do not) have (?:personal )?(?:experiences|emotions|feelings|a body|personal opinions)|"
-    r"more context|i'm here to (?:help|assist|provide)|i am here to (?:help|assist|provide))\b",
+    r"more context|(?:i'm|i am) (?:just |only )?here to (?:help|assist|provide|answer))\b",
     re.IGNORECASE,
 )
 _INSTRUCTION_TELLS = re.compile(
@@ -147,6 +150,24 @@ def key_terms(fact: str, known_text: Iterable[str]) -> set[str]:
 def _shingles(text: str, n: int = SHINGLE) -> set[tuple[str, ...]]:
     ws = words(text.replace("\u2019", "'"))
     return {tuple(ws[i : i + n]) for i in range(len(ws) - n + 1)}
+
+
+_SWAP = {"you": "i", "i": "you", "your": "my", "my": "your", "yours": "mine", "mine": "yours",
+         "me": "you", "yourself": "myself", "myself": "yourself", "am": "are", "are": "am"}  # fmt: skip
+
+
+def _echo_run(text: str, player_text: str) -> int:
+    """The longest run of words of ``text`` that is also in the player's line, pronouns swapped."""
+    said = [_SWAP.get(w, w) for w in words(text.replace("\u2019", "'"))]
+    heard = words(player_text.replace("\u2019", "'"))
+    best = 0
+    for i in range(len(said)):
+        for j in range(len(heard)):
+            n = 0
+            while i + n < len(said) and j + n < len(heard) and said[i + n] == heard[j + n]:
+                n += 1
+            best = max(best, n)
+    return best
 
 
 def _new_shingles(joined: str, before: str, n: int) -> set[tuple[str, ...]]:
@@ -255,6 +276,9 @@ class ReplyGuard:
             if entry.speaker == persona.id:
                 self._said |= _shingles(entry.text, REPEAT)
                 self._said_sentences |= {s for s in map(_sentence_key, _sentences(entry.text)) if len(s) >= 3}
+        heard = words(ctx.player_text.replace("\u2019", "'")) if not ctx.extra.get("said_by") else []
+        self._player_text = ctx.player_text
+        self._echo_at = max(3, -(-len(heard) * 6 // 10)) if len(heard) >= 3 else 0
         # Authored lines of topics the player's line has nothing to do with: copying one is no answer.
         self._copy_shingles: set[tuple[str, ...]] = set()
         self._copy_sentences: set[tuple[str, ...]] = set()
@@ -296,6 +320,8 @@ class ReplyGuard:
         repeated = _new_shingles(joined, before, REPEAT) & self._said
         if repeated:
             return GuardVerdict(False, "repeat", " ".join(sorted(repeated)[0]))
+        if self._echo_at and _echo_run(text, self._player_text) >= self._echo_at:
+            return GuardVerdict(False, "echo", text)
         key = _sentence_key(text)
         if key in self._said_sentences:
             return GuardVerdict(False, "repeat", " ".join(key))

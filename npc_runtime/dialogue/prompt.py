@@ -182,7 +182,7 @@ def _rules(name: str, reply_sentences: int) -> list[str]:
         "Reply with spoken words only: no stage directions, no asterisks, no emotes, no parentheses, "
         "no markdown, no emoji, no name before your line.",
         f"Keep it short: at most {reply_sentences} short sentences, as people speak; start with a "
-        "few words, not a long sentence.",
+        "few words, not a long sentence. Answer what was said; never repeat the question back.",
     ]
 
 

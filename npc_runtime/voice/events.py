@@ -69,6 +69,9 @@ class Timings:
     first_dialogue_token: float | None
     first_tts_audio: float | None
     first_audio_sent: float | None
+    opener: bool | None = None  # a language model's reply: it began with an opener line
+    guard_regenerated: int | None = None  # the output guard, before the first words
+    guard_replaced: bool | None = None
 
 
 @dataclass(frozen=True)

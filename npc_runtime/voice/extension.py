@@ -133,6 +133,8 @@ class VoiceSink(TurnSink):
         provider, params = self.ext.voice_for(npc_id, self.conv.turn_context)
         reply = Reply(turn_id, npc_id, provider, params, timer=self.voice.next_timer)
         self.voice.next_timer = None
+        if reply.timer is not None and self.conv.turn_context is not None:
+            reply.timer.dialogue = self.conv.turn_context.extra  # filled by the provider as it runs
         self._replies[turn_id] = reply
         self.voice.speaker.begin(reply)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from .events import Timings
 
@@ -21,6 +21,9 @@ class TurnTimer:
     first_audio_sent: float | None = None
     turn_id: int | None = None
     sent: bool = False
+    # The turn's dialogue context extras (a language model's guard report and opener), read when
+    # the metrics are sent: regenerations and replacements happen before the first words.
+    dialogue: dict[str, Any] = field(default_factory=dict)
 
     def _ms(self, t: float | None) -> float | None:
         return None if t is None else round((t - self.t_end) * 1000.0, 1)
@@ -35,4 +38,15 @@ class TurnTimer:
             first_dialogue_token=self._ms(self.first_dialogue_token),
             first_tts_audio=self._ms(self.first_tts_audio),
             first_audio_sent=self._ms(self.first_audio_sent),
+            **self._dialogue(),
         )
+
+    def _dialogue(self) -> dict[str, Any]:
+        guard = self.dialogue.get("guard")
+        if guard is None:  # not a language model's reply
+            return {}
+        return {
+            "opener": "opener" in self.dialogue,
+            "guard_regenerated": int(getattr(guard, "regenerated", 0)),
+            "guard_replaced": bool(getattr(guard, "replaced", False)),
+        }

@@ -174,3 +174,19 @@ def test_a_repeat_split_over_two_sentences_is_still_a_repeat() -> None:
     v = guard.check("That old bridge has been falling down for years.")  # the same sentence again
     assert not v.ok and v.reason == "repeat"
     assert guard.check("The dark, love. And empty tills.").ok
+
+
+def test_saying_the_players_question_back_is_an_echo() -> None:
+    # Seen with Qwen2.5-Coder-1.5B after an opener: "Hm, let me think. What scares you most?"
+    for line, reply in (
+        ("Who is the oldest person in the village?", "Who is the oldest person in the village?"),
+        ("Do you ever get tired of this work?", "Do I ever get tired of this work?"),
+        ("What scares you most?", "What scares me most?"),
+        ("Tell me something nobody else knows about you.", "Tell me something nobody else knows about you."),
+    ):
+        v = _mira(line).check(reply)
+        assert not v.ok and v.reason == "echo", (line, reply)
+    # Taking up a few of the player's words is how people answer.
+    assert _mira("Have you ever fallen in the river?").check("Fallen in the river? Not me, love.").ok
+    assert _mira("Who is the oldest person in the village?").check("Old Harl, I'd say. He's ninety.").ok
+    assert _mira("What scares you most?").check("Empty tills, love.").ok

@@ -129,6 +129,15 @@ class TurnMetrics(Message):
     first_dialogue_token: float | None = None
     first_tts_audio: float | None = None
     first_audio_sent: float | None = None
+    opener: bool | None = Field(
+        default=None, description="A language model's reply began with one of the persona's openers"
+    )
+    guard_regenerated: int | None = Field(
+        default=None, description="Replies the output guard threw away before the first words"
+    )
+    guard_replaced: bool | None = Field(
+        default=None, description="The guard replaced the reply with an authored deflection"
+    )
 
 
 CLIENT_MESSAGES = (AudioStart, AudioChunk, SpeechStart, SpeechEnd, PlaybackStarted, PlaybackReport)
