@@ -88,9 +88,33 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+_ARG = re.compile(r"\barg\.([A-Za-z_]\w*)")
+
+
 def allowed_actions(ctx: DialogueContext) -> list[ActionSpec]:
-    """The persona's actions whose ``when`` holds on the NPC's view now."""
-    return [a for a in ctx.persona.actions if ctx.allows(a.when)]
+    """The persona's actions whose ``when`` holds on the NPC's view now. A ``when`` that reads the
+    action's arguments (``rel(self, "owns", arg.drink)``) is judged for each value of the enum
+    parameter it reads, and the action is offered with the values that pass (what the inn has in
+    stock); on other parameters it cannot be judged ahead and the runtime's check decides."""
+    out = []
+    for action in ctx.persona.actions:
+        read = set(_ARG.findall(action.when or ""))
+        if not read:
+            if ctx.allows(action.when):
+                out.append(action)
+            continue
+        params = {name: action.params.get(name) for name in read}
+        enums = [(name, p) for name, p in params.items() if p is not None and p.enum]
+        if len(enums) != 1 or len(read) != 1:
+            out.append(action)
+            continue
+        name, spec = enums[0]
+        assert spec.enum is not None
+        passing = [v for v in spec.enum if ctx.allows_action(action.when, {name: v})]
+        if passing:
+            narrowed = spec.model_copy(update={"enum": passing})
+            out.append(action.model_copy(update={"params": {**action.params, name: narrowed}}))
+    return out
 
 
 def param_schema(spec: ParamSpec) -> dict[str, Any]:

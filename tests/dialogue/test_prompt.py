@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from npc_runtime.dialogue.context import DialogueContext, HistoryEntry
@@ -324,3 +325,34 @@ def test_stable_parts_come_first_for_prompt_caches() -> None:
     ):
         assert stable in prefix, stable
     assert "raining" not in prefix and "nails" not in prefix
+
+
+def test_an_action_whose_when_reads_its_argument_is_offered_with_the_values_that_pass() -> None:
+    persona = Persona.model_validate(
+        {
+            **MIRA,
+            "actions": [
+                {
+                    "name": "serve_drink",
+                    "params": {"drink": {"type": "entity", "enum": ["ale", "cider", "brandy"]}},
+                    "when": 'rel(self, "owns", arg.drink)',
+                }
+            ],
+        }
+    )
+    stock = {"ale", "brandy"}
+
+    def ctx(owned: set[str]) -> DialogueContext:
+        return DialogueContext(
+            persona=persona,
+            player_id="p1",
+            player_text="Something to drink?",
+            condition=lambda expr: False,  # arguments unknown: a plain judgement fails
+            action_condition=lambda expr, args: args.get("drink") in owned,
+        )
+
+    (offered,) = allowed_actions(ctx(stock))
+    assert offered.params["drink"].enum == ["ale", "brandy"]  # only what is in stock
+    assert persona.actions[0].params["drink"].enum == ["ale", "cider", "brandy"]  # the persona is unchanged
+    assert '"enum": ["ale", "brandy"]' in json.dumps(action_tools([offered]))
+    assert allowed_actions(ctx(set())) == []  # nothing in stock: nothing to offer
