@@ -99,7 +99,7 @@ _OOC = re.compile(
 _INSTRUCTION_TELLS = re.compile(
     r"\b(?:my instructions|the instructions (?:say|tell)|i was told to|i am instructed|i'm instructed|"
     r"my rules (?:say|are)|the rules (?:say|tell) me|i must stay in character|stay in character|"
-    r"lines your writers|things you can do now)\b|\[\s*action\b|\{\s*\"|\"param\"",
+    r"lines your writers|things you can do now|action none)\b|[\[/]\s*action\b|\{\s*\"|\"param\"",
     re.IGNORECASE,
 )
 

@@ -190,3 +190,10 @@ def test_saying_the_players_question_back_is_an_echo() -> None:
     assert _mira("Have you ever fallen in the river?").check("Fallen in the river? Not me, love.").ok
     assert _mira("Who is the oldest person in the village?").check("Old Harl, I'd say. He's ninety.").ok
     assert _mira("What scares you most?").check("Empty tills, love.").ok
+
+
+def test_the_action_line_said_aloud_is_reading_out_instructions() -> None:
+    # Seen after an opener, when the grammar wanted words before the action line: "/action none".
+    for text in ("/action none", "Hm. [action none]", "action none"):
+        v = _mira("Which language model are you?").check(text)
+        assert not v.ok and v.reason == "instructions", text

@@ -348,3 +348,25 @@ def test_no_opener_without_openers_or_between_npcs_or_when_switched_off() -> Non
     assert p._pick_opener(ambient) is None
     off = _Slow("Never.", opener_after=None)
     assert off._pick_opener(_ctx("Hello?", persona={"openers": ["Hm."]})) is None
+
+
+def test_a_lone_quote_mark_is_not_said() -> None:
+    from npc_runtime.dialogue.providers.local import tidy
+
+    assert (
+        tidy("The Goose was my mother's, and now it's mine.\"")
+        == "The Goose was my mother's, and now it's mine."
+    )
+    assert tidy('"Wolves again, love.') == "Wolves again, love."
+    assert tidy('She said "leave it" and left.') == 'She said "leave it" and left.'
+    assert "say: /[^\\[\\]\\n]{0,90}/" in action_grammar([], max_chars=90, min_chars=0)
+
+
+async def test_after_an_opener_the_model_may_only_act() -> None:
+    p = _Slow('\n[action serve_drink {"drink": "cider"}]', opener_after=0.0)
+    chunks = await _collect(p, _ctx("A cider, please.", persona={"openers": ["Coming right up."]}))
+    assert _said(chunks) == "Coming right up."  # no deflection after it: the action is the answer
+    assert ActionProposal("serve_drink", {"drink": "cider"}) in chunks
+    p = _Slow("\n[action none]", opener_after=0.0)
+    chunks = await _collect(p, _ctx("Hm?", persona={"openers": ["Well now."]}))
+    assert _said(chunks) == "Well now. Couldn't say, love."  # an opener alone is no answer

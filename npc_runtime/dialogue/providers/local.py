@@ -107,7 +107,7 @@ class LocalSettings(BaseModel):
         "NPC says one of its persona's openers first (None: never)",
     )
     turn_memories: int = Field(
-        default=0,
+        default=1,
         ge=0,
         le=50,
         description="Memories recalled for the player's final words added to those read ahead "
@@ -129,7 +129,7 @@ class LocalSettings(BaseModel):
     timeout: float = Field(default=120.0, gt=0, description="Seconds for the whole reply")
 
 
-def action_grammar(actions: list[ActionSpec], max_chars: int) -> str:
+def action_grammar(actions: list[ActionSpec], max_chars: int, min_chars: int = 1) -> str:
     """An llguidance (Lark) grammar: one line of spoken text, then ``[action none]`` or one of the
     actions with JSON arguments following the action's parameter schema."""
     alternatives = ['"none"']
@@ -149,11 +149,19 @@ def action_grammar(actions: list[ActionSpec], max_chars: int) -> str:
     lines = [
         "%llguidance {}",
         'start: say "\\n[action " act "]"',
-        f"say: /[^\\[\\]\\n]{{1,{max_chars}}}/",
+        f"say: /[^\\[\\]\\n]{{{min_chars},{max_chars}}}/",
         "act: " + " | ".join(alternatives),
         *rules,
     ]
     return "\n".join(lines) + "\n"
+
+
+def tidy(sentence: str) -> str:
+    """A sentence without the lone quote mark a model copies from the quoted player lines."""
+    if sentence.count('"') % 2 == 1:
+        sentence = sentence.strip()
+        sentence = sentence[:-1] if sentence.endswith('"') else sentence.lstrip('"')
+    return sentence.strip()
 
 
 def reply_sentences(persona: Persona, default: int) -> int:
@@ -309,7 +317,10 @@ class LocalProvider(DialogueProvider):
         if s.seed is not None:
             request["seed"] = s.seed + attempt
         if actions:
-            request["grammar"] = action_grammar(actions, max_chars=70 * settings.reply_sentences + 20)
+            # After an opener the words may already be enough: the model may go straight to its action.
+            request["grammar"] = action_grammar(
+                actions, max_chars=70 * settings.reply_sentences + 20, min_chars=0 if prefix else 1
+            )
         else:
             request["stop"] = ["\n\n"]
         return request, actions
@@ -393,7 +404,9 @@ class LocalProvider(DialogueProvider):
                         break
                     buffer += spoken.feed(lines.feed(delta))
                     sentences, buffer = split_sentences(buffer)
-                    for sentence in sentences:
+                    for sentence in map(tidy, sentences):
+                        if not sentence:
+                            continue
                         if len(said) >= limit:
                             continue  # over the persona's length: not said (the action still counts)
                         verdict = self._check(guard, report, sentence, said)
@@ -414,7 +427,7 @@ class LocalProvider(DialogueProvider):
                 yield TextPiece(opener + " ")
                 continue  # the same reply, generated on after the opener
             if not failed:
-                rest = (buffer + spoken.feed(lines.finish()) + spoken.finish()).strip()
+                rest = tidy(buffer + spoken.feed(lines.finish()) + spoken.finish())
                 if rest and len(said) < limit:
                     if self._check(guard, report, rest, said) is not None:
                         failed = True
@@ -436,7 +449,8 @@ class LocalProvider(DialogueProvider):
                     "guard rejected a reply of %s (%s); generating again", ctx.persona.id, report.failures[-1]
                 )
                 continue
-            if failed or (not said and prefix):
+            acts = [proposal for proposal in lines.proposals if proposal.name != "none"]
+            if failed or (not said and prefix and not acts):  # an opener alone is no answer
                 report.replaced = failed
                 self.guard_totals["replaced"] += int(failed)
                 log.info("an authored line ends the reply of %s (guard: %s)", ctx.persona.id, failed)
@@ -444,11 +458,10 @@ class LocalProvider(DialogueProvider):
                     yield SourceTag("fallback")
                 yield TextPiece(self._deflection(ctx))
                 return
-            if not said:  # an NPC answers in words; the runtime says a fallback line instead
+            if not said and not prefix:  # an NPC answers in words; the runtime says a fallback line
                 raise ProviderError(self.name, "the model returned no speakable text")
-            for proposal in lines.proposals:
-                if proposal.name != "none":
-                    yield ActionProposal(proposal.name, proposal.args)
+            for proposal in acts:
+                yield ActionProposal(proposal.name, proposal.args)
             return
 
     @staticmethod
