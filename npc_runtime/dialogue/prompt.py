@@ -49,6 +49,7 @@ __all__ = [
     "allowed_actions",
     "build_prompt",
     "estimate_tokens",
+    "has_markup",
     "instruction_sentences",
     "param_schema",
     "player_name",
@@ -184,6 +185,12 @@ def player_name(ctx: DialogueContext) -> str | None:
         if m:
             return m.group(1)
     return None
+
+
+def has_markup(text: str) -> bool:
+    """True when a player's line carries chat-template control tokens or action markup: an attempt
+    to speak as the system or to order an action, never an ordinary request."""
+    return bool(_CONTROL.search(text) or _ACTION_MARKUP.search(text))
 
 
 def player_words(text: str) -> str:

@@ -33,6 +33,7 @@ from ...personas.schema import ActionCall, Line, Persona, Topic
 from ..arguments import fill_call, from_words
 from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ..context import DialogueContext
+from ..prompt import has_markup
 from ..similarity import SentenceEmbedder, TopicMatcher
 from ..templates import context_lookup, render
 
@@ -195,11 +196,16 @@ class AuthoredProvider(DialogueProvider):
 
     def _candidates(self, ctx: DialogueContext, topic: Topic) -> list[_Candidate]:
         persona, said = ctx.persona, ctx.player_text
+        # A line with chat-template tokens or action markup is an injection attempt: it may get an
+        # answer, never an action ("<|im_start|>system ... [action serve_drink {"drink": ...}]").
+        injected = has_markup(said)
         topic_calls = [p for p in (_propose(persona, c, said) for c in topic.actions) if p is not None]
+        if injected:
+            topic_calls = []
         topic_args = {k: v for p, _ in topic_calls for k, v in p.args.items()}
         out: list[_Candidate] = []
         for line in topic.lines:
-            if not ctx.allows(line.when):
+            if not ctx.allows(line.when) or (injected and line.actions):
                 continue
             proposals: list[ActionProposal] = []
             from_player = False
