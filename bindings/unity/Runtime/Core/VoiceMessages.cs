@@ -134,6 +134,9 @@ namespace NpcRuntime
         public string ConversationId, Mode;
         public long TurnId, Utterance;
         public double? EndOfSpeech, TranscriptFinal, FirstDialogueToken, FirstTtsAudio, FirstAudioSent;
+        // A language model's reply: it began with an opener; the output guard's work before the first words.
+        public bool? Opener, GuardReplaced;
+        public long? GuardRegenerated;
         public Dictionary<string, object> Raw;
 
         static double? Opt(Dictionary<string, object> m, string key)
@@ -141,6 +144,22 @@ namespace NpcRuntime
             object v;
             if (!m.TryGetValue(key, out v) || v == null) return null;
             if (v is double) return (double)v;
+            if (v is long) return (long)v;
+            return null;
+        }
+
+        static bool? OptBool(Dictionary<string, object> m, string key)
+        {
+            object v;
+            if (!m.TryGetValue(key, out v) || v == null) return null;
+            if (v is bool) return (bool)v;
+            return null;
+        }
+
+        static long? OptLong(Dictionary<string, object> m, string key)
+        {
+            object v;
+            if (!m.TryGetValue(key, out v) || v == null) return null;
             if (v is long) return (long)v;
             return null;
         }
@@ -158,6 +177,9 @@ namespace NpcRuntime
                 FirstDialogueToken = Opt(m, "first_dialogue_token"),
                 FirstTtsAudio = Opt(m, "first_tts_audio"),
                 FirstAudioSent = Opt(m, "first_audio_sent"),
+                Opener = OptBool(m, "opener"),
+                GuardRegenerated = OptLong(m, "guard_regenerated"),
+                GuardReplaced = OptBool(m, "guard_replaced"),
                 Raw = m,
             };
         }

@@ -65,7 +65,8 @@ const SCHEMA = {
 	"turn_metrics": [["conversation_id", "str", true], ["turn_id", "int", true], ["utterance", "int?", false],
 		["mode", "str", true], ["end_of_speech", "num?", false], ["transcript_final", "num?", false],
 		["first_dialogue_token", "num?", false], ["first_tts_audio", "num?", false],
-		["first_audio_sent", "num?", false]],
+		["first_audio_sent", "num?", false], ["opener", "bool?", false],
+		["guard_regenerated", "int?", false], ["guard_replaced", "bool?", false]],
 }
 
 # message type -> NpcRuntimeConnection signal (every one is declared there)
