@@ -239,7 +239,7 @@ class Conversation:
 
     def prefill(self, player_text: str) -> None:
         """Read the coming turn ahead with the player's words so far (see runtime/prefill.py)."""
-        if player_text.strip() and not self.closed and self.runtime.provider is not self.runtime.authored:
+        if player_text.strip() and not self.closed and self.runtime.prefiller.reads_ahead():
             self.runtime.prefiller.request(self, self._pick_speaker(player_text, None), player_text)
 
     async def send(self, msg: Message) -> None:

@@ -4,15 +4,15 @@ A turn's prompt is the NPC's fixed part (cached at start), the conversation so f
 message: the NPC's view of the world now, the player, recalled memories and the player's words
 (:mod:`npc_runtime.dialogue.prompt`). Everything but the player's words can be read before they
 are known, and most of them while the player is still speaking: :class:`Prefiller` asks the
-provider to read it ahead (:meth:`~npc_runtime.dialogue.base.DialogueProvider.prefill`)
+provider to read it ahead (:meth:`~npc_runtime.dialogue.base.DialogueProvider.prefill`; only a
+provider that implements it, the ``local`` one, costs anything)
 
 - when a conversation starts (while the NPC greets and the player thinks),
 - after each reply (while the player reads or listens, and thinks),
 - on every interim transcript (the words recognised so far, while the player speaks).
 
 At most one read runs per conversation; requests that arrive meanwhile collapse into the latest,
-so a burst of interim transcripts costs one read after the current one. With the authored
-provider there is nothing to read.
+so a burst of interim transcripts costs one read after the current one.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TYPE_CHECKING
+
+from ..dialogue.base import DialogueProvider
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -40,12 +42,17 @@ class Prefiller:
 
     def request(self, conv: Conversation, npc_id: str | None = None, text: str = "") -> None:
         """Read ``npc_id``'s next turn in ``conv`` ahead, with the player's words so far."""
-        if self.rt.provider is self.rt.authored or conv.closed:
+        if conv.closed or not self.reads_ahead():
             return
         self._latest[conv.id] = (npc_id or conv.last_speaker or conv.npc_ids[0], text)
         if conv.id not in self._running:
             self._running.add(conv.id)
             self.rt.spawn(self._run(conv))
+
+    def reads_ahead(self) -> bool:
+        """Only a provider that overrides ``prefill`` gains anything (the local model): for the
+        others the context is not even built."""
+        return type(self.rt.provider).prefill is not DialogueProvider.prefill
 
     def busy(self, conv_id: str) -> bool:
         return conv_id in self._running
