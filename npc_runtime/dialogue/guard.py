@@ -156,10 +156,22 @@ _SWAP = {"you": "i", "i": "you", "your": "my", "my": "your", "yours": "mine", "m
          "me": "you", "yourself": "myself", "myself": "yourself", "am": "are", "are": "am"}  # fmt: skip
 
 
+_CONTRACTION = re.compile(r"\b(what|who|where|how|that|it|there)'s\b", re.IGNORECASE)
+
+
+def _echo_words(text: str) -> list[str]:
+    return words(_CONTRACTION.sub(r"\1 is", text.replace("\u2019", "'")))
+
+
 def _echo_run(text: str, player_text: str) -> int:
-    """The longest run of words of ``text`` that is also in the player's line, pronouns swapped."""
-    said = [_SWAP.get(w, w) for w in words(text.replace("\u2019", "'"))]
-    heard = words(player_text.replace("\u2019", "'"))
+    """The longest run of words of ``text`` that is also in the player's line, as said or with
+    the pronouns swapped ("do you" said back as "do I")."""
+    plain = _echo_words(text)
+    heard = _echo_words(player_text)
+    return max(_run(plain, heard), _run([_SWAP.get(w, w) for w in plain], heard))
+
+
+def _run(said: list[str], heard: list[str]) -> int:
     best = 0
     for i in range(len(said)):
         for j in range(len(heard)):

@@ -182,6 +182,7 @@ def test_saying_the_players_question_back_is_an_echo() -> None:
         ("Who is the oldest person in the village?", "Who is the oldest person in the village?"),
         ("Do you ever get tired of this work?", "Do I ever get tired of this work?"),
         ("What scares you most?", "What scares me most?"),
+        ("What is your favourite season, and why?", "What's your favourite season? And why?"),
         ("Tell me something nobody else knows about you.", "Tell me something nobody else knows about you."),
     ):
         v = _mira(line).check(reply)
