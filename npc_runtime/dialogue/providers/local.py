@@ -458,7 +458,10 @@ class LocalProvider(DialogueProvider):
                     yield SourceTag("fallback")
                 yield TextPiece(self._deflection(ctx))
                 return
-            if not said and not prefix:  # an NPC answers in words; the runtime says a fallback line
+            if not said and not prefix:  # nothing speakable (labels, stage directions): once more
+                if attempt < 1:
+                    attempt += 1
+                    continue
                 raise ProviderError(self.name, "the model returned no speakable text")
             for proposal in acts:
                 yield ActionProposal(proposal.name, proposal.args)
