@@ -108,6 +108,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port = metrics.serve(args.metrics_port, args.metrics_addr)
         print(f"metrics on http://{args.metrics_addr}:{port}/metrics", flush=True)
     try:
+        if args.mode != "embedded":  # gateway / worker: npc_runtime.cluster (docs/scaling.md)
+            from .cluster.serve import serve
+
+            return asyncio.run(serve(settings, args.mode, args.db))
         return asyncio.run(_serve(settings))
     finally:
         if metrics is not None:
@@ -182,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="serve Prometheus metrics on this port (off by default)"
     )
     serve.add_argument("--metrics-addr", default="127.0.0.1", help="address of the metrics endpoint")
+    serve.add_argument(
+        "--mode",
+        choices=["embedded", "gateway", "worker"],
+        default="embedded",
+        help="cluster mode with --db postgresql://... (docs/scaling.md); embedded: one process",
+    )
     serve.set_defaults(func=cmd_serve)
 
     chat = sub.add_parser("chat", help="talk to an NPC in the terminal (or from piped stdin)")

@@ -56,6 +56,7 @@ class Settings(BaseModel):
     world: dict[str, Any] = Field(default_factory=dict)
     memory: dict[str, Any] = Field(default_factory=dict)
     voice: dict[str, Any] = Field(default_factory=dict)
+    cluster: dict[str, Any] = Field(default_factory=dict)  # gateway/worker modes (npc_runtime.cluster)
     log_level: str = "INFO"
 
     @field_validator("bind")

@@ -36,6 +36,9 @@ class ErrorCode(StrEnum):
     AUDIO_TIMEOUT = "audio_timeout"
     # security
     INSECURE_TRANSPORT = "insecure_transport"  # a warning after welcome: a non-loopback bind without CURVE
+    # cluster mode (docs/scaling.md)
+    NOT_AUTHORITY = "not_authority"  # load/world_reset/game_time from a client without the authority role
+    CONVERSATION_MOVED = "conversation_moved"  # a warning: the conversation now runs on another worker
     # anything else
     INTERNAL = "internal"
 

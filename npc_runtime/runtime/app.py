@@ -36,6 +36,7 @@ from ..protocol import codec
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages import (
     ContentProblem,
+    ConversationStart,
     Error,
     Hello,
     ListNpcs,
@@ -257,6 +258,10 @@ class Runtime:
                 ErrorCode.UNKNOWN_CONVERSATION, f"no open conversation '{conversation_id}'", ref=ref
             )
         return conv
+
+    def new_conversation_id(self, msg: ConversationStart) -> str:
+        """The id of the conversation ``msg`` starts (a cluster worker takes its gateway's)."""
+        return uuid.uuid4().hex[:12]
 
     def refresh_personas(self, force: bool = False) -> None:
         self._personas.refresh(force=force)

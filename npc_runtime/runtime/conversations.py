@@ -31,6 +31,7 @@ from ..protocol.messages import (
     NpcTextFinal,
     WarningMessage,
 )
+from ..storage.postgres import current_fence, current_request
 
 if TYPE_CHECKING:
     from .app import Connection, Runtime
@@ -142,10 +143,15 @@ class Conversation:
             if ambient and self._ambient_stopped:
                 return None
             self._ambient_turn = ambient
+            # The turn's world writes are keyed by its input, so a turn replayed elsewhere logs once.
+            # (cluster workers only: they run under a fence; embedded clients may reuse message ids)
+            keyed = ref is not None and current_fence.get() is not None
+            request = current_request.set(f"{self.id}:{ref}" if keyed else None)
             try:
                 return await self._run_turn(player_text, to, ref, scripted, ambient, said_by, reply_with)
             finally:
                 self._ambient_turn = False
+                current_request.reset(request)
 
     async def _ambient(self, spec: Ambient) -> None:
         speakers = self.npc_ids

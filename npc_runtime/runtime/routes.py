@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -98,7 +97,7 @@ class HostRoutes:
                 f"unknown NPC id(s): {', '.join(missing)}; known: {', '.join(rt.personas.ids())}",
                 ref=msg.id,
             )
-        conv_id = uuid.uuid4().hex[:12]
+        conv_id = rt.new_conversation_id(msg)
         conv = Conversation(rt, conn, conv_id, list(dict.fromkeys(msg.npc_ids)), msg.player_id, msg.mode)
         conv.s2s = msg.s2s
         rt.conversations[conv_id] = conv

@@ -78,6 +78,9 @@ class Fence:
 # The fence of the conversation whose work is running (set by the worker around a turn; asyncio
 # tasks copy it). Stores read it in every write transaction.
 current_fence: ContextVar[Fence | None] = ContextVar("current_fence", default=None)
+# The idempotency key of the input being handled (a client's message, a conversation's turn): a
+# world event written for it carries it, so the same input replayed after a failover is logged once.
+current_request: ContextVar[str | None] = ContextVar("current_request", default=None)
 
 
 def connect(dsn: str, *, autocommit: bool = True, name: str = "npc-runtime") -> psycopg.Connection[Any]:

@@ -58,7 +58,7 @@ from ..protocol.messages.world import (
     WorldStateReply,
     WorldTell,
 )
-from ..storage.postgres import Doorbell, PgDatabase, is_postgres_url
+from ..storage.postgres import Doorbell, PgDatabase, current_request, is_postgres_url
 from ..storage.shared import SharedDatabase, SqlConnection
 from .compiled import WORLD_SUFFIX, load_world, parse_world_text
 from .engine import Changes, WorldEvent, WorldRejected
@@ -85,6 +85,7 @@ class WorldSettings(BaseModel):
     shared_db: str | None = None  # postgresql://user@host:port/db
     instance: str = "default"  # which world instance (one shared world; several for regions/shards)
     poll_interval: float = Field(default=1.0, gt=0)  # seconds between catch-ups without a NOTIFY
+    owner: str = "npc-runtime"  # the connection's name: a cluster worker's id (fencing ends its sessions)
 
     @field_validator("shared_db")
     @classmethod
@@ -227,7 +228,7 @@ class WorldExtension(Extension):
         dsn = self.settings.shared_db
         if dsn is None:
             return WorldStore(db)
-        self._shared = PgDatabase(dsn)
+        self._shared = PgDatabase(dsn, name=self.settings.owner)
         return PgWorldStore(self._shared, self.settings.instance)
 
     async def _follow(self) -> None:
@@ -363,6 +364,8 @@ class WorldExtension(Extension):
 
     def _apply(self, event: WorldEvent, ref: Any) -> Changes:
         svc = self._require(ref)
+        if event.request is None:
+            event.request = current_request.get()
         try:
             return svc.apply(event)
         except WorldRejected as exc:
@@ -501,7 +504,9 @@ class WorldExtension(Extension):
         if values:
             data["values"] = values  # logged with the event, so a replay evaluates the same
         try:
-            changes = svc.apply(WorldEvent("action", data, [], self.host.game_time))
+            turn = current_request.get()  # the turn's input: a replayed turn's action is logged once
+            request = None if turn is None else f"{turn}:{npc_id}:{spec.name}"
+            changes = svc.apply(WorldEvent("action", data, [], self.host.game_time, request))
         except WorldRejected as exc:
             raise ActionRejected(exc.message) from None
         await self._announce_followed()

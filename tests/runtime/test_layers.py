@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "npc_runtime"
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("tools_chat", "evals"),
+    ("cluster",),
     ("runtime",),
     ("world", "memory", "voice"),
     ("host",),

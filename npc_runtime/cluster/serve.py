@@ -1,0 +1,72 @@
+"""``npc-runtime serve --mode gateway|worker``: build and run the process of a cluster mode."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .. import __version__
+from ..errors import ConfigError
+from ..settings import Settings
+from ..storage.postgres import is_postgres_url
+from .settings import ClusterSettings
+
+
+def cluster_settings(settings: Settings, db: str | None) -> ClusterSettings:
+    """The ``[cluster]`` settings, with ``--db`` (a postgresql:// URL) as the cluster's database."""
+    doc = dict(settings.cluster)
+    if db is not None and is_postgres_url(db):
+        doc["db"] = db
+    if not doc.get("db"):
+        raise ConfigError("gateway and worker modes need --db postgresql://... (or [cluster] db)")
+    try:
+        return ClusterSettings.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"[cluster] settings: {exc}") from None
+
+
+def local_db(settings: Settings, cluster: ClusterSettings) -> Settings:
+    """A worker's own SQLite file (what is not shared yet, e.g. memory): unless one was given,
+    a file per worker id in the temp folder, so two workers on one machine never share it."""
+    if is_postgres_url(settings.db) or settings.db == Settings.model_fields["db"].default:
+        path = Path(tempfile.gettempdir()) / f"npc-worker-{cluster.worker_id}.sqlite3"
+        return settings.model_copy(update={"db": str(path)})
+    return settings
+
+
+async def serve(settings: Settings, mode: str, db: str | None) -> int:
+    cluster = cluster_settings(settings, db)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if mode == "gateway":
+        from .gateway import Gateway
+
+        gateway = Gateway(settings, cluster)
+        endpoint = await gateway.start()
+        print(f"npc-runtime {__version__} gateway listening on {endpoint}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await gateway.stop()
+    else:
+        from .worker import WorkerRuntime
+
+        worker = WorkerRuntime(local_db(settings, cluster), cluster)
+        endpoint = await worker.start()
+        print(
+            f"npc-runtime {__version__} worker {cluster.worker_id} listening on {endpoint} "
+            f"with NPCs: {', '.join(worker.personas.ids())}",
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await worker.stop()
+    print("npc-runtime stopped", flush=True)
+    return 0
