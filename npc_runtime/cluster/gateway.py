@@ -377,7 +377,9 @@ class Gateway:
             await asyncio.wait_for(link.ready.wait(), LINK_TIMEOUT)
         except TimeoutError:
             self._close_link(session, worker.id)
-            raise NoLiveWorker(f"worker {worker.id} did not answer hello within {LINK_TIMEOUT:.0f} s") from None
+            raise NoLiveWorker(
+                f"worker {worker.id} did not answer hello within {LINK_TIMEOUT:.0f} s"
+            ) from None
         if session.game_time is not None:
             link.send(session.game_time)
         return link
