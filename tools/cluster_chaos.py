@@ -10,6 +10,15 @@ again (the request key makes a committed-but-unacknowledged input apply once).
 
     .venv/bin/python tools/cluster_chaos.py chaos --trials 1000 [--writers 3] [--dsn postgresql://...]
     .venv/bin/python tools/cluster_chaos.py stale [--dsn ...]
+    .venv/bin/python tools/cluster_chaos.py gateway --trials 1000 [--workers 3] [--dsn ...]
+    .venv/bin/python tools/cluster_chaos.py latency [--turns 300] [--dsn ...]
+
+``gateway``: real ``npc-runtime serve --mode gateway`` and ``--mode worker`` processes
+(tools/cluster_gateway.py); each trial sends a world event and a player line through the gateway,
+kills -9 a random worker (the conversation's own 70% of the time) and restarts it; prints the
+conversations moved, acknowledged events lost/duplicated in the log, player lines answered once,
+and the failover time (kill -> the NPC's next words) p50/p95. ``latency``: text turns through
+gateway + 1 worker against an embedded runtime; the added latency p50/p99.
 
 Without ``--dsn`` a throwaway PostgreSQL server is started (scripts/pg.sh's helper). Prints the
 trials, acknowledged writes, lost (acknowledged but not in the log), duplicated (one input logged
@@ -356,6 +365,28 @@ def stale_owner(dsn: str) -> Report:
     return report
 
 
+def gateway_main(args: argparse.Namespace, dsn: str) -> int:
+    import tempfile
+
+    import cluster_gateway
+
+    work = Path(tempfile.mkdtemp(prefix="npc-gateway-chaos-"))
+    print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
+    if args.cmd == "latency":
+        doc: dict[str, Any] = cluster_gateway.added_latency(dsn, work, turns=args.turns)
+        ok = True
+    else:
+        report = cluster_gateway.gateway_chaos(dsn, work, args.trials, workers=args.workers)
+        doc = asdict(report)
+        doc.pop("failover_ms")
+        ok = report.lost == 0 and report.duplicated == 0 and report.double_finals == 0
+    doc["load_after"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(doc, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2))
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -367,11 +398,13 @@ def main() -> int:
     wr.add_argument("--epoch", type=int, required=True)
     wr.add_argument("--owner", required=True)
     sub.add_parser("zygote")
-    for name in ("chaos", "stale"):
+    for name in ("chaos", "stale", "gateway", "latency"):
         p = sub.add_parser(name)
         p.add_argument("--dsn", help="default: start a throwaway PostgreSQL server")
         p.add_argument("--trials", type=int, default=100)
         p.add_argument("--writers", type=int, default=3)
+        p.add_argument("--workers", type=int, default=3, help="gateway: worker processes")
+        p.add_argument("--turns", type=int, default=300, help="latency: turns per round (3 rounds)")
         p.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.cmd == "writer":
@@ -385,6 +418,12 @@ def main() -> int:
 
     server = None if args.dsn else TempPostgres().start()
     dsn = args.dsn or (server.dsn if server else "")
+    if args.cmd in ("gateway", "latency"):
+        try:
+            return gateway_main(args, dsn)
+        finally:
+            if server is not None:
+                server.stop()
     try:
         report = chaos(dsn, args.trials, args.writers) if args.cmd == "chaos" else stale_owner(dsn)
     finally:

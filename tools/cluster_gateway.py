@@ -7,7 +7,9 @@ Used by the gateway tests (tests/cluster/) and by ``tools/cluster_chaos.py gatew
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 import re
 import signal
 import subprocess
@@ -16,10 +18,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+PLACES = ["inn", "smithy", "old_mill", "square", "north_gate"]
+WAIT = 120.0  # seconds: generous, for a loaded 2-core machine
 FAST = {"heartbeat": 0.25, "max_age": 1.2, "watch_interval": 0.1}  # failover in ~1.5 s
 
 
@@ -45,8 +50,8 @@ def write_config(path: Path, top: dict[str, Any], tables: dict[str, dict[str, An
 class Proc:
     """A runtime subprocess; its output is drained by a thread (a full pipe would block it)."""
 
-    def __init__(self, name: str, args: list[str], timeout: float = 120.0) -> None:
-        self.name = name
+    def __init__(self, name: str, args: list[str], timeout: float = 120.0, log: Path | None = None) -> None:
+        self.name, self.args, self.log = name, args, log
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "npc_runtime.cli", "serve", *args],
@@ -66,13 +71,19 @@ class Proc:
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
+        out = open(self.log, "a", encoding="utf-8") if self.log else None  # noqa: SIM115
         for line in self.proc.stdout:
             self.lines.append(line)
+            if out is not None:
+                out.write(line)
+                out.flush()
             m = re.search(r"listening on (\S+)", line)
             if m and not self.endpoint:
                 self.endpoint = m.group(1)
                 self._ready.set()
         self._ready.set()
+        if out is not None:
+            out.close()
 
     def output(self) -> str:
         return "".join(self.lines)
@@ -137,7 +148,7 @@ class LocalCluster:
             "--mode", "worker", "--bind", "tcp://127.0.0.1:0", "--no-voice",
             *self._common(name, {**self.cluster, "worker_id": name}),
         ]  # fmt: skip
-        proc = self.workers[name] = Proc(name, args)
+        proc = self.workers[name] = Proc(name, args, log=self.work / f"{name}.log")
         return proc
 
     def start_gateway(self) -> Proc:
@@ -145,7 +156,7 @@ class LocalCluster:
             "--mode", "gateway", "--bind", "tcp://127.0.0.1:0",
             *self._common("gateway", {**self.cluster, **self.gateway_extra}),
         ]  # fmt: skip
-        self.gateway = Proc("gateway", args)
+        self.gateway = Proc("gateway", args, log=self.work / "gateway.log")
         return self.gateway
 
     def owner(self, conversation_id: str) -> str | None:
@@ -154,6 +165,15 @@ class LocalCluster:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             row = conn.execute("SELECT owner FROM cluster_owners WHERE key=%s", (conversation_id,)).fetchone()
         return None if row is None else str(row[0])
+
+    def restart(self, name: str) -> None:
+        """Start worker ``name`` again after it died (a kill -9 in a chaos run)."""
+        old = self.workers[name]
+        old.stop()
+        try:
+            self.workers[name] = Proc(name, old.args, log=old.log)
+        except RuntimeError as exc:
+            print(f"restart of {name} failed: {exc}", file=sys.stderr)
 
     def live(self) -> list[str]:
         return [n for n, p in self.workers.items() if p.proc.poll() is None]
@@ -194,3 +214,186 @@ def _registered(dsn: str, n: int) -> bool:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM cluster_workers").fetchone()
     return row is not None and int(row[0]) >= n
+
+
+# -- chaos, failover timing and added latency through the gateway -----------------------------------
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+@dataclass
+class GatewayReport:
+    trials: int = 0
+    kills: int = 0
+    moved: int = 0  # conversation_moved warnings the client got
+    acked_events: int = 0  # world events acknowledged (world_event_applied) to the client
+    lost: int = 0  # acknowledged but not in the world log
+    duplicated: int = 0  # one acknowledged input logged twice
+    lines: int = 0  # player lines sent
+    answered: int = 0  # player lines with exactly one npc_text_final
+    double_finals: int = 0  # player lines answered twice
+    failover_ms: list[float] = field(default_factory=list)  # kill -> the NPC's next words
+    failover_p50_ms: float = 0.0
+    failover_p95_ms: float = 0.0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+async def _gateway_chaos(
+    cluster: LocalCluster, trials: int, rng: random.Random, report: GatewayReport
+) -> None:
+    from npc_runtime.protocol.messages import PlayerText
+    from npc_runtime.protocol.messages.world import WorldEventMsg
+    from npc_runtime.transport.client import AsyncClient
+
+    assert cluster.gateway is not None
+    client = AsyncClient(cluster.gateway.endpoint, name="chaos")
+    await client.connect(timeout=WAIT)
+    finals: dict[Any, int] = {}
+    acked: list[Any] = []
+    restarts: list[threading.Thread] = []
+    try:
+        conv = (await client.start_conversation("mira", greet=False)).conversation_id
+        for trial in range(trials):
+            while len(cluster.live()) < 2:  # keep two workers up (killed ones restart meanwhile)
+                await asyncio.sleep(0.05)
+            place = PLACES[trial % len(PLACES)]
+            event = WorldEventMsg(
+                kind="location_entered", location=place, game_time=float(trial), id=client.next_id()
+            )  # type: ignore[arg-type]
+            line = PlayerText(id=client.next_id(), conversation_id=conv, text="What news from the road?")
+            await client.send(event)
+            await client.send(line)
+            report.lines += 1
+            await asyncio.sleep(rng.uniform(0.0, 0.03))
+            owner = cluster.owner(conv)
+            live = cluster.live()
+            victim = owner if owner in live and rng.random() < 0.7 else rng.choice(live)
+            killed_at = time.monotonic()
+            cluster.workers[victim].signal(signal.SIGKILL)
+            report.kills += 1
+            pending = {event.id, line.id}
+            words_at: float | None = None
+            moved = False
+            deadline = time.monotonic() + WAIT
+            while pending and time.monotonic() < deadline:
+                msg = await client.next_event(WAIT)
+                ref = getattr(msg, "ref", None)
+                if msg.type == "warning" and getattr(msg, "code", "") == "conversation_moved":
+                    moved = True
+                    report.moved += 1
+                elif (
+                    msg.type in ("npc_text_delta", "npc_text_final")
+                    and ref == line.id
+                    and moved
+                    and words_at is None
+                ):
+                    words_at = time.monotonic()
+                if msg.type == "world_event_applied" and ref == event.id:
+                    acked.append(event.id)
+                    pending.discard(event.id)
+                elif msg.type == "npc_text_final" and ref == line.id:
+                    finals[line.id] = finals.get(line.id, 0) + 1
+                    pending.discard(line.id)
+                elif msg.type == "error" and ref in pending:
+                    report.notes.append(
+                        f"trial {trial}: error {getattr(msg, 'code', '')}: {getattr(msg, 'message', '')}"
+                    )
+                    pending.discard(ref)
+            if pending:
+                report.notes.append(f"trial {trial}: no answer to {sorted(map(str, pending))}")
+            if moved and words_at is not None:
+                report.failover_ms.append((words_at - killed_at) * 1000)
+            t = threading.Thread(target=cluster.restart, args=(victim,))
+            t.start()
+            restarts.append(t)
+            report.trials += 1
+            if trial % 25 == 24:
+                print(f"trial {trial + 1}/{trials}: moved {report.moved}", flush=True)
+        await asyncio.sleep(0.5)  # a late duplicate final would arrive by now
+        while True:
+            try:
+                msg = await client.next_event(0.5, types=("npc_text_final",))
+            except TimeoutError:
+                break
+            ref = getattr(msg, "ref", None)
+            finals[ref] = finals.get(ref, 0) + 1
+    finally:
+        await client.close()
+        for t in restarts:
+            t.join()
+    report.acked_events = len(acked)
+    report.answered = sum(1 for n in finals.values() if n == 1)
+    report.double_finals = sum(1 for n in finals.values() if n > 1)
+    requests = _logged_requests(cluster.dsn)
+    for ref in acked:
+        n = sum(1 for r in requests if r.endswith(f":{ref}"))
+        report.lost += n == 0
+        report.duplicated += n > 1
+
+
+def _logged_requests(dsn: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT request FROM world_events WHERE request IS NOT NULL").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def gateway_chaos(dsn: str, work: Path, trials: int, workers: int = 3, seed: int = 13) -> GatewayReport:
+    """kill -9 a random worker (the conversation's own 70% of the time) right after a world event
+    and a player line went through the gateway; count what the client got and what the log holds."""
+    report = GatewayReport()
+    t0 = time.monotonic()
+    with local_cluster(dsn, work, workers=workers, cluster={"heartbeat": 0.25, "max_age": 1.5}) as cluster:
+        asyncio.run(_gateway_chaos(cluster, trials, random.Random(seed), report))
+    report.failover_p50_ms = round(percentile(report.failover_ms, 0.5), 1)
+    report.failover_p95_ms = round(percentile(report.failover_ms, 0.95), 1)
+    report.seconds = round(time.monotonic() - t0, 1)
+    return report
+
+
+async def _turns(endpoint: str, n: int) -> list[float]:
+    from npc_runtime.transport.client import AsyncClient
+
+    client = AsyncClient(endpoint, name="bench")
+    await client.connect(timeout=WAIT)
+    out = []
+    try:
+        conv = (await client.start_conversation("mira", greet=False)).conversation_id
+        for _ in range(n):
+            t = time.perf_counter()
+            await client.say(conv, "What news from the road?", timeout=WAIT)
+            out.append((time.perf_counter() - t) * 1000)
+    finally:
+        await client.close()
+    return out
+
+
+def added_latency(dsn: str, work: Path, turns: int = 300, rounds: int = 3) -> dict[str, float]:
+    """Text turns (authored provider) against an embedded runtime and through gateway + 1 worker,
+    in alternating rounds; the gateway's added latency is the difference of the percentiles."""
+    embedded = Proc(
+        "embedded",
+        ["--bind", "tcp://127.0.0.1:0", "--no-voice", "--personas", str(REPO / "personas"),
+         "--db", str(work / "embedded.sqlite3"), "--log-level", "WARNING"],
+    )  # fmt: skip
+    direct: list[float] = []
+    gated: list[float] = []
+    try:
+        with local_cluster(dsn, work / "bench", workers=1) as cluster:
+            assert cluster.gateway is not None
+            for _ in range(rounds):
+                direct += asyncio.run(_turns(embedded.endpoint, turns))
+                gated += asyncio.run(_turns(cluster.gateway.endpoint, turns))
+    finally:
+        embedded.stop()
+    out = {"turns": float(len(direct))}
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        out[f"embedded_{name}_ms"] = round(percentile(direct, q), 2)
+        out[f"gateway_{name}_ms"] = round(percentile(gated, q), 2)
+        out[f"added_{name}_ms"] = round(percentile(gated, q) - percentile(direct, q), 2)
+    return out

@@ -420,7 +420,9 @@ class Gateway:
 
     async def _send_start(self, session: Session, conv: Conv, worker: WorkerInfo) -> None:
         assert self._owners is not None
-        await asyncio.to_thread(self._owners.claim, conv.id, worker.id)
+        epoch = await asyncio.to_thread(self._owners.claim, conv.id, worker.id)
+        if conv.started:
+            log.info("conversation %s moves from %s to %s (epoch %d)", conv.id, conv.worker, worker.id, epoch)
         conv.worker = worker.id
         link = await self._link(session, worker)
         start = {**conv.start, "id": start_id(conv.id, next(self._ids))}

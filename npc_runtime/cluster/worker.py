@@ -126,6 +126,9 @@ class WorkerRuntime(Runtime):
                     f"conversation '{key}' is not claimed for worker {self.worker_id}",
                     ref=msg.id,
                 )
+            old = self.conversations.get(key)
+            if old is not None:  # it moved away and back: the old copy's work is stale
+                await self.end_conversation(old, "moved", notify=False)
             token = current_fence.set(Fence(key, int(rows[0][0])))
             try:  # the conversation's tasks copy the fence from here
                 await handler(peer, msg)

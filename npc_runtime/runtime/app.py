@@ -486,7 +486,7 @@ class Runtime:
             return
         for conv_id in list(conn.conversations):
             conv = self.conversations.get(conv_id)
-            if conv is not None:
+            if conv is not None and conv.connection is conn:  # (a cluster id may have moved on)
                 await self.end_conversation(conv, reason, notify=False)
         if conn.worker and conn.worker is not asyncio.current_task():
             conn.worker.cancel()

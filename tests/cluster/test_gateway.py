@@ -250,3 +250,16 @@ async def test_world_authority_messages_need_the_role(pg_dsn: str, tmp_path: Pat
             assert err.value.error.code == "unknown_npc"  # other messages still reach a worker
         finally:
             await client.close()
+
+
+def test_gateway_chaos_kill_9_of_random_workers_loses_and_duplicates_nothing(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """A few trials of tools/cluster_chaos.py's gateway mode (>= 1,000 when run by hand)."""
+    from cluster_gateway import gateway_chaos
+
+    report = gateway_chaos(pg_dsn, tmp_path / "chaos", trials=3, workers=3, seed=7)
+    assert report.trials == report.kills == 3
+    assert report.acked_events == 3 and report.lines == 3
+    assert (report.lost, report.duplicated, report.double_finals) == (0, 0, 0), report
+    assert report.answered == 3, report.notes
