@@ -376,7 +376,8 @@ def gateway_main(args: argparse.Namespace, dsn: str) -> int:
         doc: dict[str, Any] = cluster_gateway.added_latency(dsn, work, turns=args.turns)
         ok = True
     else:
-        report = cluster_gateway.gateway_chaos(dsn, work, args.trials, workers=args.workers)
+        budget = args.minutes * 60 if args.minutes else float("inf")
+        report = cluster_gateway.gateway_chaos(dsn, work, args.trials, workers=args.workers, budget=budget)
         doc = asdict(report)
         doc.pop("failover_ms")
         ok = report.lost == 0 and report.duplicated == 0 and report.double_finals == 0
@@ -405,6 +406,7 @@ def main() -> int:
         p.add_argument("--writers", type=int, default=3)
         p.add_argument("--workers", type=int, default=3, help="gateway: worker processes")
         p.add_argument("--turns", type=int, default=300, help="latency: turns per round (3 rounds)")
+        p.add_argument("--minutes", type=float, help="gateway: stop starting trials after this long")
         p.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.cmd == "writer":

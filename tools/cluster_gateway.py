@@ -243,7 +243,7 @@ class GatewayReport:
 
 
 async def _gateway_chaos(
-    cluster: LocalCluster, trials: int, rng: random.Random, report: GatewayReport
+    cluster: LocalCluster, trials: int, rng: random.Random, report: GatewayReport, budget: float
 ) -> None:
     from npc_runtime.protocol.messages import PlayerText
     from npc_runtime.protocol.messages.world import WorldEventMsg
@@ -257,7 +257,11 @@ async def _gateway_chaos(
     restarts: list[threading.Thread] = []
     try:
         conv = (await client.start_conversation("mira", greet=False)).conversation_id
+        stop_at = time.monotonic() + budget
         for trial in range(trials):
+            if time.monotonic() > stop_at:
+                report.notes.append(f"stopped after {trial} trials: the time budget ({budget:.0f} s) ran out")
+                break
             while len(cluster.live()) < 2:  # keep two workers up (killed ones restart meanwhile)
                 await asyncio.sleep(0.05)
             place = PLACES[trial % len(PLACES)]
@@ -311,8 +315,10 @@ async def _gateway_chaos(
             t.start()
             restarts.append(t)
             report.trials += 1
-            if trial % 25 == 24:
-                print(f"trial {trial + 1}/{trials}: moved {report.moved}", flush=True)
+            if trial % 10 == 9:
+                print(
+                    f"trial {trial + 1}/{trials}: moved {report.moved}, notes {report.notes[-2:]}", flush=True
+                )
         await asyncio.sleep(0.5)  # a late duplicate final would arrive by now
         while True:
             try:
@@ -343,13 +349,15 @@ def _logged_requests(dsn: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def gateway_chaos(dsn: str, work: Path, trials: int, workers: int = 3, seed: int = 13) -> GatewayReport:
+def gateway_chaos(
+    dsn: str, work: Path, trials: int, workers: int = 3, seed: int = 13, budget: float = float("inf")
+) -> GatewayReport:
     """kill -9 a random worker (the conversation's own 70% of the time) right after a world event
     and a player line went through the gateway; count what the client got and what the log holds."""
     report = GatewayReport()
     t0 = time.monotonic()
     with local_cluster(dsn, work, workers=workers, cluster={"heartbeat": 0.25, "max_age": 1.5}) as cluster:
-        asyncio.run(_gateway_chaos(cluster, trials, random.Random(seed), report))
+        asyncio.run(_gateway_chaos(cluster, trials, random.Random(seed), report, budget))
     report.failover_p50_ms = round(percentile(report.failover_ms, 0.5), 1)
     report.failover_p95_ms = round(percentile(report.failover_ms, 0.95), 1)
     report.seconds = round(time.monotonic() - t0, 1)
