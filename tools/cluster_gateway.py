@@ -126,6 +126,7 @@ class LocalCluster:
         self.cluster = {**FAST, **(cluster or {})}
         self.gateway_extra = gateway or {}
         self.workers: dict[str, Proc] = {}
+        self.restarting: set[str] = set()  # killed, being started again
         self.gateway: Proc | None = None
         self._n = 0
         work.mkdir(parents=True, exist_ok=True)
@@ -168,15 +169,18 @@ class LocalCluster:
 
     def restart(self, name: str) -> None:
         """Start worker ``name`` again after it died (a kill -9 in a chaos run)."""
+        self.restarting.add(name)
         old = self.workers[name]
         old.stop()
         try:
             self.workers[name] = Proc(name, old.args, log=old.log)
         except RuntimeError as exc:
             print(f"restart of {name} failed: {exc}", file=sys.stderr)
+        finally:
+            self.restarting.discard(name)
 
     def live(self) -> list[str]:
-        return [n for n, p in self.workers.items() if p.proc.poll() is None]
+        return [n for n, p in self.workers.items() if n not in self.restarting and p.proc.poll() is None]
 
     def stop(self) -> None:
         procs = [*self.workers.values(), *([self.gateway] if self.gateway else [])]
@@ -278,6 +282,7 @@ async def _gateway_chaos(
             victim = owner if owner in live and rng.random() < 0.7 else rng.choice(live)
             killed_at = time.monotonic()
             cluster.workers[victim].signal(signal.SIGKILL)
+            cluster.restarting.add(victim)  # never the victim twice while it restarts
             report.kills += 1
             pending = {event.id, line.id}
             words_at: float | None = None

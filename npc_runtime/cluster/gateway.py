@@ -140,6 +140,8 @@ class Conv:
     client_ref: Any = None  # the client's conversation_start id, until answered
     moved_at: float | None = None  # time.monotonic() of the worker's death (failover timing)
     started: bool = False  # a worker confirmed it once (later starts are moves)
+    start_ref: str = ""  # the id of the latest conversation_start sent (older replies are stale)
+    mover: asyncio.Task[None] | None = None  # the move in progress (one at a time)
 
 
 @dataclass
@@ -423,9 +425,10 @@ class Gateway:
         epoch = await asyncio.to_thread(self._owners.claim, conv.id, worker.id)
         if conv.started:
             log.info("conversation %s moves from %s to %s (epoch %d)", conv.id, conv.worker, worker.id, epoch)
-        conv.worker = worker.id
+        conv.worker, conv.moving = worker.id, True
         link = await self._link(session, worker)
-        start = {**conv.start, "id": start_id(conv.id, next(self._ids))}
+        conv.start_ref = start_id(conv.id, next(self._ids))
+        start = {**conv.start, "id": conv.start_ref}
         if conv.started:
             start["greet"] = False  # a moved conversation does not greet again
         link.send(codec.encode_map(start))
@@ -493,8 +496,8 @@ class Gateway:
             return  # e.g. the pong of a link keep-alive
         conv_id = ref.split(":")[2]
         conv = session.convs.get(conv_id)
-        if conv is None or conv.worker != link.worker.id:
-            return
+        if conv is None or conv.worker != link.worker.id or ref != conv.start_ref:
+            return  # the reply to an earlier attempt
         if kind == "conversation_started":
             first, conv.started, conv.moving = not conv.started, True, False
             if first:
@@ -516,6 +519,14 @@ class Gateway:
             for payload in [*conv.audio, *conv.held]:
                 link.send(payload)
             conv.held = []
+        elif kind == "error" and conv.started:
+            # a move refused (e.g. a newer claim for another worker won the race): move again
+            log.warning(
+                "conversation %s: worker %s refused the move: %s", conv.id, link.worker.id, doc.get("message")
+            )
+            conv.mover = asyncio.create_task(self._move(session, conv), name=f"move-{conv.id}")
+            self._background.add(conv.mover)
+            conv.mover.add_done_callback(self._background.discard)
         elif kind == "error":
             session.convs.pop(conv.id, None)
             ref_out = conv.client_ref
@@ -537,13 +548,22 @@ class Gateway:
                 if since is not None and w.age < now - since:
                     del self.dead[w.id]
                     self._revived(w.id)
-            live_ids = {w.id for w in live}
-            linked = {wid for s in self.sessions.values() for wid, link in s.links.items() if not link.stale}
-            for worker_id in linked - live_ids:
-                if worker_id not in self.dead:
+            endpoints = {w.id: w.endpoint for w in live}
+            linked = {
+                (wid, link.worker.endpoint)
+                for s in self.sessions.values()
+                for wid, link in s.links.items()
+                if not link.stale
+            }
+            for worker_id, endpoint in linked:
+                if worker_id not in endpoints and worker_id not in self.dead:
                     self.dead[worker_id] = now
                     log.warning("worker %s stopped heartbeating; moving its conversations", worker_id)
                     self._failover(worker_id, now)
+                elif worker_id in endpoints and endpoints[worker_id] != endpoint:
+                    # the same id on another endpoint: a restarted worker; the old one is gone
+                    log.warning("worker %s restarted; moving the conversations of its old run", worker_id)
+                    self._failover(worker_id, now, endpoint)
             for worker_id, since in list(self.dead.items()):
                 if now - since > STALE_LINK_SECONDS:  # gone for good: forget its links
                     for session in self.sessions.values():
@@ -551,17 +571,22 @@ class Gateway:
                         if link is not None and link.stale:
                             self._close_link(session, worker_id)
 
-    def _failover(self, worker_id: str, now: float) -> None:
+    def _failover(self, worker_id: str, now: float, endpoint: str | None = None) -> None:
+        """Move the conversations of ``worker_id`` (only those of its run at ``endpoint``, if given)."""
         for session in list(self.sessions.values()):
             link = session.links.get(worker_id)
-            if link is None:
+            if link is None or link.stale or (endpoint is not None and link.worker.endpoint != endpoint):
                 continue
             link.stale = True
             for conv in list(session.convs.values()):
                 if conv.worker == worker_id:
                     conv.moving, conv.moved_at = True, now
                     link.moved.append(conv.id)
-                    self._spawn(self._move(session, conv))
+                    if conv.mover is not None and not conv.mover.done():
+                        conv.mover.cancel()  # its target died too: this move replaces it
+                    conv.mover = asyncio.create_task(self._move(session, conv), name=f"move-{conv.id}")
+                    self._background.add(conv.mover)
+                    conv.mover.add_done_callback(self._background.discard)
             if session.home == worker_id:
                 session.home = None
                 self._spawn(self._retry(session, self._rehome))
@@ -599,7 +624,8 @@ class Gateway:
             try:
                 await step(session)
                 return
-            except NoLiveWorker:
+            except NoLiveWorker as exc:
+                log.info("gateway: %s; retrying", exc)
                 await asyncio.sleep(self.cluster.watch_interval)
             except Exception as exc:
                 log.warning("gateway: failover step failed (%s); retrying", exc)

@@ -183,7 +183,7 @@ async def test_kill_9_of_the_worker_mid_turn_moves_the_conversation_and_loses_no
         llm_cluster.workers[owner].signal(signal.SIGKILL)
         moved = await client.next_event(WAIT, types=("warning",))
         assert isinstance(moved, WarningMessage)
-        assert (moved.code, moved.conversation_id) == ("conversation_moved", conv)
+        assert (moved.code, moved.conversation_id) == ("conversation_moved", conv), moved
         final = await client.next_event(
             WAIT, types=("npc_text_final",), where=lambda m: getattr(m, "ref", None) == line_id
         )
@@ -216,7 +216,7 @@ async def test_a_paused_owner_is_moved_and_its_late_write_is_refused(
         old.signal(signal.SIGSTOP)
         try:
             moved = await client.next_event(WAIT, types=("warning",))
-            assert isinstance(moved, WarningMessage) and moved.code == "conversation_moved"
+            assert isinstance(moved, WarningMessage) and moved.code == "conversation_moved", moved
             final = await client.next_event(
                 WAIT, types=("npc_text_final",), where=lambda m: getattr(m, "ref", None) == line_id
             )
