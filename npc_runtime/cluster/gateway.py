@@ -360,6 +360,7 @@ class Gateway:
     async def _link(self, session: Session, worker: WorkerInfo) -> Link:
         link = session.links.get(worker.id)
         if link is not None and not link.stale and link.worker.endpoint == worker.endpoint:
+            await self._ready(session, link)  # another task may have opened it a moment ago
             return link
         if link is not None:  # a stale link, or the worker came back on another endpoint
             self._close_link(session, worker.id)
@@ -375,16 +376,21 @@ class Gateway:
         session.links[worker.id] = link
         link.send(codec.encode_map(self._hello(session)))
         link.reader = asyncio.create_task(self._read(session, link), name=f"link-{worker.id}")
-        try:
-            await asyncio.wait_for(link.ready.wait(), LINK_TIMEOUT)
-        except TimeoutError:
-            self._close_link(session, worker.id)
-            raise NoLiveWorker(
-                f"worker {worker.id} did not answer hello within {LINK_TIMEOUT:.0f} s"
-            ) from None
+        await self._ready(session, link)
         if session.game_time is not None:
             link.send(session.game_time)
         return link
+
+    async def _ready(self, session: Session, link: Link) -> None:
+        """Wait for the link's welcome (a runtime refuses what comes before its hello is handled)."""
+        try:
+            await asyncio.wait_for(link.ready.wait(), LINK_TIMEOUT)
+        except TimeoutError:
+            if session.links.get(link.worker.id) is link:
+                self._close_link(session, link.worker.id)
+            raise NoLiveWorker(
+                f"worker {link.worker.id} did not answer hello within {LINK_TIMEOUT:.0f} s"
+            ) from None
 
     def _hello(self, session: Session) -> dict[str, Any]:
         assert session.hello is not None
