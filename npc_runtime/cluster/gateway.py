@@ -34,10 +34,8 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 import zmq
 import zmq.asyncio
 
@@ -50,8 +48,9 @@ from ..settings import Settings
 from ..storage.postgres import PgDatabase
 from ..storage.registry import NoLiveWorker, Registry, WorkerInfo
 from ..transport.security import is_loopback
-from ..transport.server import DRAIN_BATCH, PeerGone, PeerOverloaded, RouterServer, frame_cap
+from ..transport.server import PeerGone, PeerOverloaded, frame_cap
 from .settings import INTERNAL_ID, ClusterSettings, start_id
+from .state import Conv, KeyedRouter, Link, Session, decode, kind_of
 from .worker import LINK_PREFIX
 
 log = logging.getLogger(__name__)
@@ -62,105 +61,6 @@ AUDIO_TYPES = frozenset({"audio_chunk", "speech_end"})
 LINK_TIMEOUT = 10.0  # seconds for a worker to answer a new link's hello
 STALE_LINK_SECONDS = 60.0  # a dead worker's links are kept this long, in case it was only paused
 PING = codec.encode_map({"type": "ping", "id": INTERNAL_ID + "ping"})
-
-
-def _decode(payload: bytes) -> dict[str, Any] | None:
-    try:
-        doc = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    except Exception:
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-class KeyedRouter(RouterServer):
-    """The runtime's ROUTER, also reading each frame's CURVE public key (the ZAP ``User-Id``)."""
-
-    on_keyed: Any = None  # Callable[[bytes, bytes, str | None], None]
-
-    def _drain(self) -> None:
-        self._drain_scheduled = False
-        if self.on_keyed is None:
-            return
-        for _ in range(DRAIN_BATCH):
-            try:
-                frames = self._tx.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-            except (zmq.Again, zmq.ZMQError):
-                return
-            if len(frames) < 2:
-                continue
-            last = frames[-1]
-            try:
-                user = last.get("User-Id")
-                key = user if isinstance(user, str) and user else None
-            except zmq.ZMQError:  # no security mechanism: no key
-                key = None
-            try:
-                self.on_keyed(frames[0].bytes, last.bytes, key)
-            except Exception:
-                log.exception("unhandled error while handling a client frame")
-        self._schedule_drain()
-
-
-@dataclass
-class Link:
-    """One DEALER from a session to a worker (the worker sees one client)."""
-
-    worker: WorkerInfo
-    sock: zmq.asyncio.Socket
-    reader: asyncio.Task[None] | None = None
-    # Its worker stopped heartbeating: the link stays open (a paused worker may come back, and is
-    # then told to end the conversations that moved away), but nothing it sends reaches the client.
-    stale: bool = False
-    moved: list[str] = field(default_factory=list)  # conversations that left it
-    # The worker's welcome came: a runtime checks "introduced" as frames arrive, so nothing but
-    # the hello may be sent before it.
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def send(self, payload: bytes) -> None:
-        fut = self.sock.send(payload)
-        if isinstance(fut, asyncio.Future):
-            fut.add_done_callback(_quiet)
-
-
-def _quiet(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.debug("a send to a worker failed: %s", fut.exception())
-
-
-@dataclass
-class Conv:
-    id: str
-    worker: str
-    start: dict[str, Any]  # the client's conversation_start (without its id)
-    pending: list[tuple[Any, bytes]] = field(default_factory=list)  # unanswered player lines
-    audio: list[bytes] = field(default_factory=list)  # audio_start + the utterance since speech_start
-    audio_open: bool = False  # speech_end not yet answered by npc_text_final
-    held: list[bytes] = field(default_factory=list)  # other input that came during a move
-    moving: bool = True  # until the worker confirms conversation_started
-    client_ref: Any = None  # the client's conversation_start id, until answered
-    moved_at: float | None = None  # time.monotonic() of the worker's death (failover timing)
-    started: bool = False  # a worker confirmed it once (later starts are moves)
-    start_ref: str = ""  # the id of the latest conversation_start sent (older replies are stale)
-    mover: asyncio.Task[None] | None = None  # the move in progress (one at a time)
-
-
-@dataclass
-class Session:
-    identity: bytes
-    key: str
-    authority: bool
-    last_seen: float
-    hello: dict[str, Any] | None = None  # the client's hello, without its id
-    hello_ref: Any = None
-    answer_hello: bool = False  # the next welcome goes to the client
-    home: str | None = None
-    links: dict[str, Link] = field(default_factory=dict)
-    convs: dict[str, Conv] = field(default_factory=dict)
-    requests: dict[Any, bytes] = field(default_factory=dict)  # session-wide, unanswered
-    inbox: asyncio.Queue[tuple[dict[str, Any], bytes]] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
-    game_time: bytes | None = None
-    gone: bool = False
 
 
 class Gateway:
@@ -259,7 +159,7 @@ class Gateway:
             session = Session(identity, uuid.uuid4().hex[:16], self._is_authority(key), time.monotonic())
             self.sessions[identity] = session
         session.last_seen = time.monotonic()
-        doc = _decode(payload)
+        doc = decode(payload)
         kind = doc.get("type") if doc is not None else None
         if doc is not None and kind == "ping":  # the fast path, answered here
             self._to_client(session, codec.encode(Pong(ref=doc.get("id"), t=doc.get("t"))))
@@ -335,7 +235,7 @@ class Gateway:
         elif kind == "speech_start":
             conv.audio = (
                 [*conv.audio[:1], payload]
-                if conv.audio and _kind(conv.audio[0]) == "audio_start"
+                if conv.audio and kind_of(conv.audio[0]) == "audio_start"
                 else [payload]
             )
             conv.audio_open = True
@@ -451,7 +351,7 @@ class Gateway:
     def _from_worker(self, session: Session, link: Link, payload: bytes) -> None:
         if link.stale:
             return  # a worker the session's work left: its late output is not the client's
-        doc = _decode(payload)
+        doc = decode(payload)
         if doc is None:
             return
         kind, ref = doc.get("type"), doc.get("ref")
@@ -485,7 +385,7 @@ class Gateway:
                 conv.pending = [(i, p) for i, p in conv.pending if i != ref]
             elif conv.audio_open:
                 conv.audio_open = False
-                conv.audio = conv.audio[:1] if conv.audio and _kind(conv.audio[0]) == "audio_start" else []
+                conv.audio = conv.audio[:1] if conv.audio and kind_of(conv.audio[0]) == "audio_start" else []
         elif kind == "error" and ref is not None:
             conv.pending = [(i, p) for i, p in conv.pending if i != ref]
         elif kind == "conversation_ended":
@@ -662,11 +562,6 @@ class Gateway:
             self._close_link(session, worker_id, bye=bye)
         if session.task is not None and session.task is not asyncio.current_task():
             session.task.cancel()
-
-
-def _kind(payload: bytes) -> Any:
-    doc = _decode(payload)
-    return doc.get("type") if doc else None
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

@@ -41,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from cluster_gateway import LocalCluster, local_cluster
 
 WAIT = 60.0  # seconds; generous for a loaded 2-core machine
+# Each test starts a PostgreSQL-backed cluster of real processes (a gateway and 2-3 workers):
+# over the suite's default 120 s on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(400)
 ALE = [("serve_drink", '{"drink": "ale"}')]
 
 
@@ -252,6 +255,7 @@ async def test_world_authority_messages_need_the_role(pg_dsn: str, tmp_path: Pat
             await client.close()
 
 
+@pytest.mark.timeout(900)  # three kill -9 trials, each waiting for a worker's restart
 def test_gateway_chaos_kill_9_of_random_workers_loses_and_duplicates_nothing(
     pg_dsn: str, tmp_path: Path
 ) -> None:
