@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import tempfile
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -29,15 +27,6 @@ def cluster_settings(settings: Settings, db: str | None) -> ClusterSettings:
         raise ConfigError(f"[cluster] settings: {exc}") from None
 
 
-def local_db(settings: Settings, cluster: ClusterSettings) -> Settings:
-    """A worker's own SQLite file (what is not shared yet, e.g. memory): unless one was given,
-    a file per worker id in the temp folder, so two workers on one machine never share it."""
-    if is_postgres_url(settings.db) or settings.db == Settings.model_fields["db"].default:
-        path = Path(tempfile.gettempdir()) / f"npc-worker-{cluster.worker_id}.sqlite3"
-        return settings.model_copy(update={"db": str(path)})
-    return settings
-
-
 async def serve(settings: Settings, mode: str, db: str | None) -> int:
     cluster = cluster_settings(settings, db)
     stop = asyncio.Event()
@@ -57,7 +46,7 @@ async def serve(settings: Settings, mode: str, db: str | None) -> int:
     else:
         from .worker import WorkerRuntime
 
-        worker = WorkerRuntime(local_db(settings, cluster), cluster)
+        worker = WorkerRuntime(settings, cluster)
         endpoint = await worker.start()
         print(
             f"npc-runtime {__version__} worker {cluster.worker_id} listening on {endpoint} "

@@ -120,4 +120,7 @@ def open_database(
     db: str, world: dict[str, Any] | None, durability: Literal["normal", "full"]
 ) -> SqlDatabase:
     dsn = shared_dsn(db, world)
-    return SharedDatabase(dsn) if dsn is not None else Database(db, durability=durability)
+    if dsn is None:
+        return Database(db, durability=durability)
+    # named by a cluster worker's id, so moving a conversation can end a stuck owner's sessions
+    return SharedDatabase(dsn, name=str((world or {}).get("owner") or "npc-runtime"))
