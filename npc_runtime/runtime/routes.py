@@ -25,6 +25,7 @@ from ..protocol.messages import (
     PlayerText,
     Save,
     SaveData,
+    WarningMessage,
     Welcome,
 )
 from ..storage import SaveBlob, decode_save, encode_save
@@ -170,7 +171,7 @@ class HostRoutes:
     async def _on_load(self, peer: Peer, msg: Load) -> None:
         extensions = self.rt.extensions
         try:
-            blob = decode_save(msg.blob)
+            blob = decode_save(msg.blob, self.rt.settings.save_integrity)
             with self.rt.db.transaction() as db:
                 for ext in extensions:
                     if ext.name in blob.parts:
@@ -181,3 +182,14 @@ class HostRoutes:
             if ext.name in blob.parts:
                 ext.after_load()
         await self.rt.send(peer, Loaded(ref=msg.id, parts=sorted(blob.parts)))
+        if blob.altered and self.rt.settings.save_integrity == "warn":
+            log.warning("loaded a save blob altered outside the runtime (its checksum does not match)")
+            await self.rt.send(
+                peer,
+                WarningMessage(
+                    code=ErrorCode.SAVE_ALTERED,
+                    message="the save blob was altered after npc-runtime wrote it (its checksum does "
+                    "not match); it was loaded because save_integrity is 'warn'",
+                    ref=msg.id,
+                ),
+            )

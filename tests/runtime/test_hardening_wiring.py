@@ -1,13 +1,11 @@
 """Hardening that the host (``npc_runtime/runtime/``) provides: replies carry ``ref``, messages
 after ``bye`` are answered, a deleted persona ends its conversations, ``serve`` binds first.
-
-A test marked ``xfail(strict=True)`` needs wiring the host does not do yet (issue 12): it fails
-for the reason given until the host is wired, and then its passing fails the run (strict) until
-the marker is removed."""
+Also the host's use of the save checksum (``save_integrity``)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +14,20 @@ import msgpack
 import pytest
 import zmq
 
-from npc_runtime.protocol.messages import ConversationEnd, ConversationEnded
+from npc_runtime.protocol.messages import (
+    ConversationEnd,
+    ConversationEnded,
+    Load,
+    Loaded,
+    Ping,
+    Save,
+    SaveData,
+    WarningMessage,
+)
+from npc_runtime.protocol.messages.world import WorldStateQuery, WorldStateReply
 from npc_runtime.runtime.app import Runtime
-from npc_runtime.transport.client import AsyncClient
-
-WIRING = "needs host wiring (issue 12 report)"
-
+from npc_runtime.settings import Settings
+from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 
 async def test_conversation_end_replies_carry_ref(client: AsyncClient) -> None:
     conv = await client.start_conversation("mira", greet=False)
@@ -92,15 +98,70 @@ def test_a_second_instance_fails_before_loading_anything(tmp_path: Path) -> None
     assert "persona" not in out.stderr and "voice" not in out.stderr.lower()  # nothing loaded first
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING + ": an altered save is reported with save_altered")
-async def test_an_altered_save_is_reported(client: AsyncClient) -> None:
-    from npc_runtime.protocol.messages import Load, Save, SaveData
-
+async def _altered_blob(client: AsyncClient) -> bytes:
     saved = await client.request(Save())
     assert isinstance(saved, SaveData)
     doc = msgpack.unpackb(saved.blob, raw=False)
     doc["runtime"] = "edited"  # outside the checksummed parts: still fine
     doc["parts"]["world"]["state"]["game_time"] = 1.0  # inside: altered
-    await client.request(Load(blob=msgpack.packb(doc, use_bin_type=True)))
+    return msgpack.packb(doc, use_bin_type=True)
+
+
+async def _events_until_pong(client: AsyncClient) -> list[str]:
+    """The runtime answers one peer in order: every event it sent before this pong has been read
+    once the pong is back."""
+    await client.request(Ping())
+    seen: list[str] = []
+    while True:
+        try:
+            msg = await client.next_event(timeout=0.001)
+        except TimeoutError:
+            return seen
+        seen.append(getattr(msg, "code", msg.type))
+
+
+async def test_an_altered_save_is_reported(client: AsyncClient) -> None:
+    """The default ``save_integrity = "warn"``: loaded, then a ``save_altered`` warning."""
+    blob = await _altered_blob(client)
+    load = Load(blob=blob)
+    loaded = await client.request(load)
+    assert isinstance(loaded, Loaded)
     warning = await client.next_event(types=("warning",), timeout=10)
-    assert warning.code == "save_altered"  # type: ignore[attr-defined]
+    assert isinstance(warning, WarningMessage)
+    assert warning.code == "save_altered" and warning.ref == load.id
+    state = await client.request(WorldStateQuery())
+    assert isinstance(state, WorldStateReply) and state.game_time == 1.0  # it was applied
+
+
+async def test_an_unaltered_save_loads_without_a_warning(client: AsyncClient) -> None:
+    saved = await client.request(Save())
+    assert isinstance(saved, SaveData)
+    assert isinstance(await client.request(Load(blob=saved.blob)), Loaded)
+    assert "save_altered" not in await _events_until_pong(client)
+
+
+@pytest.mark.parametrize("integrity", ["allow", "refuse"])
+async def test_save_integrity_allow_or_refuse(
+    make_settings: Callable[..., Settings], integrity: str
+) -> None:
+    runtime = Runtime(make_settings(save_integrity=integrity))
+    await runtime.start()
+    client = AsyncClient(runtime.endpoint, name="saves")
+    try:
+        await client.connect(timeout=10)
+        blob = await _altered_blob(client)
+        if integrity == "allow":
+            assert isinstance(await client.request(Load(blob=blob)), Loaded)
+            assert "save_altered" not in await _events_until_pong(client)
+            expected = 1.0
+        else:
+            with pytest.raises(RuntimeErrorReply) as refused:
+                await client.request(Load(blob=blob))
+            assert refused.value.error.code == "save_invalid"
+            assert "save_integrity is 'refuse'" in refused.value.error.message
+            expected = 0.0  # nothing changed (the story's start)
+        state = await client.request(WorldStateQuery())
+        assert isinstance(state, WorldStateReply) and state.game_time == expected
+    finally:
+        await client.close()
+        await runtime.stop()
