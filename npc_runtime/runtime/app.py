@@ -203,6 +203,7 @@ class Runtime:
             self._add_route(r)
         self._zctx: zmq.asyncio.Context | None = None
         self.server: RouterServer | None = None
+        self.exposure: str | None = None  # a non-loopback bind without CURVE: told to each client
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_notices: list[Message] = []
         self._background: set[asyncio.Future[None]] = set()
@@ -323,9 +324,9 @@ class Runtime:
         if self._settings.curve_secret_file is not None:
             self.server.enable_curve(self._settings.curve_secret_file, self._settings.curve_clients_dir)
         self.endpoint = self.server.bind(self._settings.bind)
-        exposed = exposure_warning(self.endpoint, curve=self._settings.curve_secret_file is not None)
-        if exposed is not None:
-            log.warning(exposed)
+        self.exposure = exposure_warning(self.endpoint, curve=self._settings.curve_secret_file is not None)
+        if self.exposure is not None:
+            log.warning(self.exposure)
         try:
             for ext in self.extensions:
                 await ext.start()

@@ -80,6 +80,8 @@ class HostRoutes:
                 max_message_bytes=settings.max_message_bytes,
             ),
         )
+        if self.rt.exposure is not None:  # every client hears it, not only the server's log
+            self.rt.send_now(conn, WarningMessage(code=ErrorCode.INSECURE_TRANSPORT, message=self.rt.exposure))
 
     async def _on_bye(self, peer: Peer, msg: Bye) -> None:
         conn = self.rt.own(peer)

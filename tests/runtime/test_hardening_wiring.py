@@ -13,6 +13,8 @@ from pathlib import Path
 import msgpack
 import pytest
 import zmq
+import zmq.asyncio
+import zmq.auth
 
 from npc_runtime.protocol.messages import (
     ConversationEnd,
@@ -165,3 +167,74 @@ async def test_save_integrity_allow_or_refuse(
     finally:
         await client.close()
         await runtime.stop()
+
+
+def _non_loopback_address() -> str:
+    """A local address other machines could reach: the one the default route leaves from (a UDP
+    "connect" sends nothing), or, on a machine without one, the wildcard (every interface)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the routing table is consulted
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return "0.0.0.0"
+    return address if not address.startswith("127.") else "0.0.0.0"
+
+
+@pytest.mark.parametrize("curve", [False, True])
+async def test_a_non_loopback_bind_without_curve_warns_each_client(
+    make_settings: Callable[..., Settings], tmp_path: Path, curve: bool
+) -> None:
+    from npc_runtime.transport.security import generate_keys
+
+    address = _non_loopback_address()
+    extra: dict[str, object] = {}
+    server_key = None
+    if curve:
+        public, secret = generate_keys(tmp_path / "keys")
+        extra["curve_secret_file"] = secret
+        server_key = zmq.auth.load_certificate(str(public))[0]
+    runtime = Runtime(make_settings(bind=f"tcp://{address}:0", allow_remote=True, **extra))
+    await runtime.start()
+    port = runtime.endpoint.rsplit(":", 1)[1]
+    target = "127.0.0.1" if address == "0.0.0.0" else address  # a real non-loopback bind either way
+    clients = [
+        AsyncClient(f"tcp://{target}:{port}", name=f"lan-{i}", server_key=server_key) for i in range(2)
+    ]
+    try:
+        for client in clients:
+            await client.connect(timeout=10)
+            seen = await _events_until_pong(client)
+            if curve:
+                assert "insecure_transport" not in seen
+            else:
+                assert seen == ["insecure_transport"]  # sent right after welcome, to every client
+        if not curve:
+            warning = await _warning_after_welcome(runtime, target, port)
+            assert f"tcp://{address}:{port}" in warning.message and "CURVE" in warning.message
+    finally:
+        for client in clients:
+            await client.close()
+        await runtime.stop()
+
+
+async def _warning_after_welcome(runtime: Runtime, host: str, port: str) -> WarningMessage:
+    """The very next message after ``welcome`` (a raw socket: nothing reordered or buffered)."""
+    from npc_runtime.protocol import codec
+
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://{host}:{port}")
+    try:
+        await sock.send(msgpack.packb({"type": "hello", "id": 1, "protocol": 1}))
+        first = codec.decode_server(await asyncio.wait_for(sock.recv(), 30))
+        second = codec.decode_server(await asyncio.wait_for(sock.recv(), 30))
+    finally:
+        sock.close(linger=0)
+        ctx.term()
+    assert first.type == "welcome" and isinstance(second, WarningMessage)
+    assert second.code == "insecure_transport"
+    return second
