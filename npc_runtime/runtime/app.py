@@ -30,6 +30,7 @@ from ..dialogue.providers.authored import AuthoredProvider, FallbackPicker
 from ..dialogue.similarity import SentenceEmbedder
 from ..errors import ConfigError
 from ..host import ContextRequest, ConversationView, Extension, Peer, Route, route
+from ..observability import Metrics
 from ..personas.schema import Persona
 from ..personas.store import PersonaStore, ReloadReport
 from ..protocol import codec
@@ -169,9 +170,12 @@ class Runtime:
         clock: Clock | None = None,
         provider: DialogueProvider | None = None,
         extensions: Sequence[type[Extension]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``extensions``: run these concern classes (built with the host alone) instead of the
-        default set of :func:`build_extensions`."""
+        default set of :func:`build_extensions`. ``metrics``: where to count clients,
+        conversations, errors, fallbacks and turn stages (``serve --metrics-port``)."""
+        self.metrics = metrics
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
         self._game_time = 0.0
@@ -378,6 +382,8 @@ class Runtime:
     def send_now(self, conn: Connection, msg: Message) -> None:
         if self.server is None or conn.gone or conn.identity not in self.connections:
             return
+        if self.metrics is not None:
+            self.metrics.sent(msg, self.provider.name)
         try:
             self.server.send(conn.identity, codec.encode(msg))
         except PeerGone:
@@ -465,7 +471,8 @@ class Runtime:
     async def end_conversation(
         self, conv: Conversation, reason: str, *, notify: bool = True, ref: Any = None
     ) -> None:
-        self.conversations.pop(conv.id, None)
+        if self.conversations.pop(conv.id, None) is not None and self.metrics is not None:
+            self.metrics.conversation_ended(conv.mode, reason)
         conv.connection.conversations.discard(conv.id)
         await conv.close(reason, notify=notify, ref=ref)
 
@@ -476,6 +483,8 @@ class Runtime:
     async def drop_connection(self, conn: Connection, reason: str) -> None:
         if self.connections.pop(conn.identity, None) is None:
             return
+        if conn.introduced and self.metrics is not None:
+            self.metrics.client_gone()
         for conv_id in list(conn.conversations):
             conv = self.conversations.get(conv_id)
             if conv is not None:

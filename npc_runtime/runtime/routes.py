@@ -30,6 +30,7 @@ from ..protocol.messages import (
 )
 from ..storage import SaveBlob, decode_save, encode_save
 from .conversations import Conversation
+from .telemetry import TurnTimer
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -63,6 +64,8 @@ class HostRoutes:
                 f"protocol {msg.protocol} is not supported; this runtime speaks {sorted(codec.SUPPORTED_PROTOCOLS)}",
                 ref=msg.id,
             )
+        if not conn.introduced and self.rt.metrics is not None:
+            self.rt.metrics.client_connected()
         conn.introduced = True
         conn.name = msg.client
         conn.protocol = msg.protocol
@@ -81,7 +84,9 @@ class HostRoutes:
             ),
         )
         if self.rt.exposure is not None:  # every client hears it, not only the server's log
-            self.rt.send_now(conn, WarningMessage(code=ErrorCode.INSECURE_TRANSPORT, message=self.rt.exposure))
+            self.rt.send_now(
+                conn, WarningMessage(code=ErrorCode.INSECURE_TRANSPORT, message=self.rt.exposure)
+            )
 
     async def _on_bye(self, peer: Peer, msg: Bye) -> None:
         conn = self.rt.own(peer)
@@ -106,6 +111,9 @@ class HostRoutes:
         conv.s2s = msg.s2s
         rt.conversations[conv_id] = conv
         conn.conversations.add(conv_id)
+        if rt.metrics is not None:
+            rt.metrics.conversation_started(conv.mode)
+            conv.add_sink(TurnTimer(rt.metrics, rt.clock, conv.mode))  # before voice's sink
         try:
             for ext in rt.extensions:
                 await ext.on_conversation_start(conv)

@@ -5,9 +5,9 @@ Also the host's use of the save checksum (``save_integrity``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import msgpack
@@ -30,6 +30,7 @@ from npc_runtime.protocol.messages.world import WorldStateQuery, WorldStateReply
 from npc_runtime.runtime.app import Runtime
 from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
+
 
 async def test_conversation_end_replies_carry_ref(client: AsyncClient) -> None:
     conv = await client.start_conversation("mira", greet=False)
@@ -143,9 +144,7 @@ async def test_an_unaltered_save_loads_without_a_warning(client: AsyncClient) ->
 
 
 @pytest.mark.parametrize("integrity", ["allow", "refuse"])
-async def test_save_integrity_allow_or_refuse(
-    make_settings: Callable[..., Settings], integrity: str
-) -> None:
+async def test_save_integrity_allow_or_refuse(make_settings: Callable[..., Settings], integrity: str) -> None:
     runtime = Runtime(make_settings(save_integrity=integrity))
     await runtime.start()
     client = AsyncClient(runtime.endpoint, name="saves")
