@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_NO_HELLO = "send 'hello' first (see docs/protocol.md)"
 _AFTER_BYE = "this client said bye; send 'hello' to start a new session"
 
 
@@ -424,17 +425,11 @@ class Runtime:
         if isinstance(msg, Ping):
             self.send_now(conn, Pong(ref=msg.id, t=msg.t))
             return
-        if not conn.introduced and not isinstance(msg, Hello):
-            self.reply_error(
-                conn,
-                ProtocolError(
-                    ErrorCode.NOT_INTRODUCED, "send 'hello' first (see docs/protocol.md)", ref=msg.id
-                ),
-            )
-            return
-        if isinstance(msg, ListNpcs):
+        if isinstance(msg, ListNpcs) and conn.introduced and conn.inbox.empty():
             self.send_now(conn, Npcs(ref=msg.id, npcs=self.npc_infos()))
             return
+        # Everything else is handled in arrival order by the connection's worker, which also
+        # checks for 'hello' there: a message right behind a 'hello' in one burst is its session's.
         conn.inbox.put_nowait(msg)
         if conn.worker is None or conn.worker.done():
             conn.worker = asyncio.create_task(self._connection_worker(conn))
@@ -447,6 +442,11 @@ class Runtime:
                 continue
             handler = self._handlers.get(type(msg))
             try:
+                if not conn.introduced and not isinstance(msg, Hello):
+                    raise ProtocolError(ErrorCode.NOT_INTRODUCED, _NO_HELLO, ref=msg.id)
+                if isinstance(msg, ListNpcs):
+                    self.send_now(conn, Npcs(ref=msg.id, npcs=self.npc_infos()))
+                    continue
                 if handler is None:
                     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"no handler for '{msg.type}'", ref=msg.id)
                 await handler(conn, msg)

@@ -237,3 +237,65 @@ async def _warning_after_welcome(runtime: Runtime, host: str, port: str) -> Warn
     assert first.type == "welcome" and isinstance(second, WarningMessage)
     assert second.code == "insecure_transport"
     return second
+
+
+async def _burst(runtime: Runtime, *messages: dict[str, object]) -> list[dict[str, object]]:
+    """Send ``messages`` back to back from a plain (blocking) socket, without yielding to the event
+    loop the runtime runs in, so they all reach it in one burst; return one reply per message."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(runtime.endpoint)
+    replies: list[dict[str, object]] = []
+    try:
+        for msg in messages:
+            sock.send(msgpack.packb(msg))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while len(replies) < len(messages) and loop.time() < deadline:
+            if sock.poll(0):
+                replies.append(msgpack.unpackb(sock.recv()))
+            else:
+                await asyncio.sleep(0.01)  # the runtime runs in this loop: let it answer (a poll)
+    finally:
+        sock.close(linger=0)
+        ctx.term()
+    return replies
+
+
+async def test_messages_right_behind_hello_are_handled_in_order(runtime_server: Runtime) -> None:
+    replies = await _burst(
+        runtime_server,
+        {"type": "hello", "id": 1, "protocol": 1},
+        {"type": "world_state", "id": 2},
+        {"type": "list_npcs", "id": 3},
+        {"type": "save", "id": 4},
+        {"type": "list_npcs", "id": 5},
+    )
+    assert [(r["type"], r.get("ref")) for r in replies] == [
+        ("welcome", 1),
+        ("world_state_reply", 2),
+        ("npcs", 3),
+        ("save_data", 4),
+        ("npcs", 5),
+    ]
+
+
+async def test_messages_before_or_after_a_refused_hello_are_not_introduced(
+    runtime_server: Runtime,
+) -> None:
+    replies = await _burst(
+        runtime_server,
+        {"type": "list_npcs", "id": 1},
+        {"type": "hello", "id": 2, "protocol": 99},
+        {"type": "world_state", "id": 3},
+        {"type": "hello", "id": 4, "protocol": 1},
+        {"type": "world_state", "id": 5},
+    )
+    assert [(r["type"], r.get("code"), r.get("ref")) for r in replies] == [
+        ("error", "not_introduced", 1),
+        ("error", "unsupported_protocol", 2),
+        ("error", "not_introduced", 3),
+        ("welcome", None, 4),
+        ("world_state_reply", None, 5),
+    ]
