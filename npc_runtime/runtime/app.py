@@ -340,7 +340,7 @@ class Runtime:
             self._zctx.term()
             self.server, self._zctx = None, None
             raise
-        self._personas.refresh()
+        await self._personas.refresh_async()
         if not self._personas.ids():
             log.warning("no personas found in %s", self._settings.personas_dir)
         # A local model loads now (it holds the GIL while it does), then reads each NPC's prompt
@@ -508,7 +508,7 @@ class Runtime:
     async def _reloader(self) -> None:
         while True:
             await asyncio.sleep(self._settings.reload_interval)
-            self._personas.refresh()
+            await self._personas.refresh_async()  # files are read and parsed off the event loop
             await self._flush_notices()
 
     def _on_reload(self, report: ReloadReport) -> None:

@@ -21,7 +21,9 @@ from npc_runtime.protocol.messages import (
     ConversationEnded,
     Load,
     Loaded,
+    PersonaError,
     Ping,
+    Pong,
     Save,
     SaveData,
     WarningMessage,
@@ -299,3 +301,44 @@ async def test_messages_before_or_after_a_refused_hello_are_not_introduced(
         ("welcome", None, 4),
         ("world_state_reply", None, 5),
     ]
+
+
+async def test_clients_are_answered_while_a_persona_file_is_read(
+    runtime_server: Runtime, client: AsyncClient, personas_dir: Path
+) -> None:
+    """Hot reload reads persona files off the event loop. The new file is a named pipe, so its
+    reader blocks until the test writes: while it is blocked (a writer could attach, so the reader
+    is inside its read), a ping and a whole text turn are answered; then an alias bomb is written
+    and the reload reports it as a ``persona_error``, the live personas untouched."""
+    import os
+
+    pipe = personas_dir / "slow.persona.yaml"
+    os.mkfifo(pipe)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:  # ENXIO until the reloader has the pipe open for reading
+        try:
+            writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert loop.time() < deadline, "the reloader never opened the new persona file"
+            await asyncio.sleep(0.01)
+    try:
+        assert isinstance(await client.request(Ping(t=7.0)), Pong)
+        conv = await client.start_conversation("tomas", greet=False)
+        final = await client.say(conv.conversation_id, "hello there", timeout=60)
+        assert final.text
+    finally:
+        os.set_blocking(writer, True)
+        os.write(writer, BOMB.encode())
+        os.close(writer)
+    error = await client.next_event(types=("persona_error",), timeout=60)
+    assert isinstance(error, PersonaError) and error.file == str(pipe)
+    assert error.npc_id is None and "values" in error.problems[0].message
+    assert runtime_server.personas.get("mira") is not None
+
+
+BOMB = "\n".join(  # a YAML alias bomb: 9**9 values once expanded
+    ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+)
