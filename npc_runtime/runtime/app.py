@@ -405,6 +405,11 @@ class Runtime:
     def _connection_of(self, peer: Peer) -> Connection | None:
         return peer if isinstance(peer, Connection) else None
 
+    def input_pending(self) -> bool:
+        if any(not conn.inbox.empty() for conn in self.connections.values()):
+            return True
+        return self.server is not None and self.server.input_pending()
+
     def own(self, peer: Peer) -> Connection:
         """The connection behind a peer this host handed out."""
         if not isinstance(peer, Connection):
