@@ -430,13 +430,14 @@ class Runtime:
         if isinstance(msg, Ping):
             self.send_now(conn, Pong(ref=msg.id, t=msg.t))
             return
-        if isinstance(msg, ListNpcs) and conn.introduced and conn.inbox.empty():
+        idle = conn.worker is None or conn.worker.done()
+        if isinstance(msg, ListNpcs) and conn.introduced and idle:
             self.send_now(conn, Npcs(ref=msg.id, npcs=self.npc_infos()))
             return
         # Everything else is handled in arrival order by the connection's worker, which also
         # checks for 'hello' there: a message right behind a 'hello' in one burst is its session's.
         conn.inbox.put_nowait(msg)
-        if conn.worker is None or conn.worker.done():
+        if idle:
             conn.worker = asyncio.create_task(self._connection_worker(conn))
 
     async def _connection_worker(self, conn: Connection) -> None:
