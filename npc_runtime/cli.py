@@ -20,11 +20,14 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ConfigError, NpcRuntimeError, StorageError
 from .settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from .observability import Metrics
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
@@ -76,10 +79,10 @@ def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, metrics: Metrics | None = None) -> int:
     from .runtime.app import Runtime
 
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, metrics=metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,15 +107,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, args.log_format)
     metrics = None
     if args.metrics_port is not None:
-        metrics = Metrics()  # the host records into it once wired (Runtime(..., metrics=metrics))
+        metrics = Metrics()
         port = metrics.serve(args.metrics_port, args.metrics_addr)
         print(f"metrics on http://{args.metrics_addr}:{port}/metrics", flush=True)
     try:
         if args.mode != "embedded":  # gateway / worker: npc_runtime.cluster (docs/scaling.md)
             from .cluster.serve import serve
 
-            return asyncio.run(serve(settings, args.mode, args.db))
-        return asyncio.run(_serve(settings))
+            return asyncio.run(serve(settings, args.mode, args.db, metrics))
+        return asyncio.run(_serve(settings, metrics))
     finally:
         if metrics is not None:
             metrics.close()

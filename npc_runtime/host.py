@@ -188,6 +188,11 @@ class Host(Protocol):
         """Run a coroutine in the background; the host keeps it alive and logs its failure."""
         ...
 
+    def input_pending(self) -> bool:
+        """True while client messages have arrived that the host has not handled yet: it is
+        behind its clients (a busy machine), so a client's silence is not the client's yet."""
+        ...
+
 
 # -- links between concerns, wired once by the host ------------------------------------------------
 class ValueSource(Protocol):

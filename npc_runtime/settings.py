@@ -41,6 +41,11 @@ class Settings(BaseModel):
         description="SQLite file for world state and memory, or a postgresql:// URL (cluster mode)",
     )
     durability: Literal["normal", "full"] = "normal"
+    save_integrity: Literal["allow", "warn", "refuse"] = Field(
+        default="warn",
+        description="A save blob edited outside the runtime: load it silently, load it with a "
+        "save_altered warning, or refuse it with save_invalid",
+    )
     dialogue: dict[str, Any] = Field(default_factory=lambda: {"provider": "authored"})
     heartbeat_interval: float = Field(default=2.0, gt=0, description="Seconds between client pings")
     client_timeout: float = Field(default=10.0, gt=0, description="Silence after which a client is dropped")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -27,7 +28,7 @@ def cluster_settings(settings: Settings, db: str | None) -> ClusterSettings:
         raise ConfigError(f"[cluster] settings: {exc}") from None
 
 
-async def serve(settings: Settings, mode: str, db: str | None) -> int:
+async def serve(settings: Settings, mode: str, db: str | None, metrics: Any = None) -> int:
     cluster = cluster_settings(settings, db)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -46,7 +47,7 @@ async def serve(settings: Settings, mode: str, db: str | None) -> int:
     else:
         from .worker import WorkerRuntime
 
-        worker = WorkerRuntime(settings, cluster)
+        worker = WorkerRuntime(settings, cluster, metrics=metrics)
         endpoint = await worker.start()
         print(
             f"npc-runtime {__version__} worker {cluster.worker_id} listening on {endpoint} "

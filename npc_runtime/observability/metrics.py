@@ -10,6 +10,7 @@ The host owns one :class:`Metrics` and calls its methods where things happen; th
     metrics.turn_stage("first_audio_sent", 0.84, mode="hands_free")
     metrics.error("invalid_fields")
     metrics.provider_fallback("openai", "timeout")
+    metrics.sent(message, provider="openai")  # or let it read error/warning/turn_metrics messages
 
 Each instance has its own registry, so tests and several runtimes in one process do not clash.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import MissingDependencyError
+from ..protocol.messages import Error, Message, WarningMessage
+from ..protocol.messages.voice import TurnMetrics
 
 # Seconds; turn stages run from a few ms (authored text) to seconds (an LLM on a CPU).
 TURN_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -28,8 +31,12 @@ STAGES = (
     "first_dialogue_token",
     "first_tts_audio",
     "first_audio_sent",
+    "first_text",
     "text_reply",
 )
+# turn_metrics fields (milliseconds from the end of the player's speech) observed as stages
+VOICE_STAGES = STAGES[:5]
+FALLBACK_CODES = {"provider_failed": "failed", "provider_timeout": "timeout"}
 
 
 def _prometheus() -> Any:
@@ -48,7 +55,8 @@ class Metrics:
         r = self.registry
         self.turn_seconds = pc.Histogram(
             "npc_turn_stage_seconds",
-            "Seconds from the end of the player's words (voice) or player_text (text) to each stage",
+            "Seconds from the end of the player's speech (voice stages) or from the start of the "
+            "NPC's turn (first_text, text_reply) to each stage",
             ["stage", "mode"],
             buckets=TURN_BUCKETS,
             registry=r,
@@ -101,6 +109,23 @@ class Metrics:
     def provider_fallback(self, provider: str, reason: str) -> None:
         """``reason``: "timeout" or "failed"."""
         self.fallbacks.labels(provider=provider, reason=reason).inc()
+
+    def sent(self, msg: Message, provider: str = "") -> None:
+        """Count what a message sent to a client tells: an ``error`` or ``warning`` by code (a
+        ``provider_failed``/``provider_timeout`` warning is also a provider fallback), and a
+        ``turn_metrics`` message's stages (milliseconds on the wire, seconds here)."""
+        if isinstance(msg, Error):
+            self.error(msg.code)
+        elif isinstance(msg, WarningMessage):
+            self.warning(msg.code)
+            reason = FALLBACK_CODES.get(msg.code)
+            if reason is not None:
+                self.provider_fallback(provider, reason)
+        elif isinstance(msg, TurnMetrics):
+            for stage in VOICE_STAGES:
+                ms = getattr(msg, stage)
+                if ms is not None:
+                    self.turn_stage(stage, ms / 1000.0, mode=msg.mode)
 
     # exposition ---------------------------------------------------------------------------------
     def text(self) -> str:

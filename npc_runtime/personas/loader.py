@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .schema import Persona
-from .yamlfile import Loc, Problem, YamlProblem, line_for, load_yaml, validation_problems
+from .yamlfile import Loc, Problem, YamlProblem, line_for, load_yaml, read_capped, validation_problems
 
 PERSONA_SUFFIX = ".persona.yaml"
 
@@ -49,7 +49,9 @@ def load_persona_file(
 ) -> tuple[Persona | None, list[Problem]]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path)
+    except YamlProblem as exc:
+        return None, exc.problems
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(file, None, "", f"cannot read file: {exc}")]
     persona, problems, lines = _parse(text, file)

@@ -177,3 +177,13 @@ class YamlProblem(Exception):
 
 def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
+
+
+def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The file's text, reading at most ``limit + 1`` bytes: a file over the limit is refused
+    (:class:`YamlProblem`) without reading it all into memory."""
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise YamlProblem(Problem(str(path), None, "", f"the file is over the {limit:,}-byte limit"))
+    return data.decode("utf-8")

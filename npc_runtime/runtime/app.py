@@ -30,6 +30,7 @@ from ..dialogue.providers.authored import AuthoredProvider, FallbackPicker
 from ..dialogue.similarity import SentenceEmbedder
 from ..errors import ConfigError
 from ..host import ContextRequest, ConversationView, Extension, Peer, Route, route
+from ..observability import Metrics
 from ..personas.schema import Persona
 from ..personas.store import PersonaStore, ReloadReport
 from ..protocol import codec
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_NO_HELLO = "send 'hello' first (see docs/protocol.md)"
 _AFTER_BYE = "this client said bye; send 'hello' to start a new session"
 
 
@@ -171,9 +173,12 @@ class Runtime:
         clock: Clock | None = None,
         provider: DialogueProvider | None = None,
         extensions: Sequence[type[Extension]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``extensions``: run these concern classes (built with the host alone) instead of the
-        default set of :func:`build_extensions`."""
+        default set of :func:`build_extensions`. ``metrics``: where to count clients,
+        conversations, errors, fallbacks and turn stages (``serve --metrics-port``)."""
+        self.metrics = metrics
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
         self._game_time = 0.0
@@ -206,6 +211,7 @@ class Runtime:
             self._add_route(r)
         self._zctx: zmq.asyncio.Context | None = None
         self.server: RouterServer | None = None
+        self.exposure: str | None = None  # a non-loopback bind without CURVE: told to each client
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_notices: list[Message] = []
         self._background: set[asyncio.Future[None]] = set()
@@ -330,9 +336,9 @@ class Runtime:
         if self._settings.curve_secret_file is not None:
             self.server.enable_curve(self._settings.curve_secret_file, self._settings.curve_clients_dir)
         self.endpoint = self.server.bind(self._settings.bind)
-        exposed = exposure_warning(self.endpoint, curve=self._settings.curve_secret_file is not None)
-        if exposed is not None:
-            log.warning(exposed)
+        self.exposure = exposure_warning(self.endpoint, curve=self._settings.curve_secret_file is not None)
+        if self.exposure is not None:
+            log.warning(self.exposure)
         try:
             for ext in self.extensions:
                 await ext.start()
@@ -341,7 +347,7 @@ class Runtime:
             self._zctx.term()
             self.server, self._zctx = None, None
             raise
-        self._personas.refresh()
+        await self._personas.refresh_async()
         if not self._personas.ids():
             log.warning("no personas found in %s", self._settings.personas_dir)
         # A local model loads now (it holds the GIL while it does), then reads each NPC's prompt
@@ -386,6 +392,8 @@ class Runtime:
     def send_now(self, conn: Connection, msg: Message) -> None:
         if self.server is None or conn.gone or conn.identity not in self.connections:
             return
+        if self.metrics is not None:
+            self.metrics.sent(msg, self.provider.name)
         try:
             self.server.send(conn.identity, codec.encode(msg))
         except PeerGone:
@@ -405,6 +413,11 @@ class Runtime:
 
     def _connection_of(self, peer: Peer) -> Connection | None:
         return peer if isinstance(peer, Connection) else None
+
+    def input_pending(self) -> bool:
+        if any(not conn.inbox.empty() for conn in self.connections.values()):
+            return True
+        return self.server is not None and self.server.input_pending()
 
     def own(self, peer: Peer) -> Connection:
         """The connection behind a peer this host handed out."""
@@ -426,19 +439,14 @@ class Runtime:
         if isinstance(msg, Ping):
             self.send_now(conn, Pong(ref=msg.id, t=msg.t))
             return
-        if not conn.introduced and not isinstance(msg, Hello):
-            self.reply_error(
-                conn,
-                ProtocolError(
-                    ErrorCode.NOT_INTRODUCED, "send 'hello' first (see docs/protocol.md)", ref=msg.id
-                ),
-            )
-            return
-        if isinstance(msg, ListNpcs):
+        idle = conn.worker is None or conn.worker.done()
+        if isinstance(msg, ListNpcs) and conn.introduced and idle:
             self.send_now(conn, Npcs(ref=msg.id, npcs=self.npc_infos()))
             return
+        # Everything else is handled in arrival order by the connection's worker, which also
+        # checks for 'hello' there: a message right behind a 'hello' in one burst is its session's.
         conn.inbox.put_nowait(msg)
-        if conn.worker is None or conn.worker.done():
+        if idle:
             conn.worker = asyncio.create_task(self._connection_worker(conn))
 
     async def _connection_worker(self, conn: Connection) -> None:
@@ -449,6 +457,11 @@ class Runtime:
                 continue
             handler = self._handlers.get(type(msg))
             try:
+                if not conn.introduced and not isinstance(msg, Hello):
+                    raise ProtocolError(ErrorCode.NOT_INTRODUCED, _NO_HELLO, ref=msg.id)
+                if isinstance(msg, ListNpcs):
+                    self.send_now(conn, Npcs(ref=msg.id, npcs=self.npc_infos()))
+                    continue
                 if handler is None:
                     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"no handler for '{msg.type}'", ref=msg.id)
                 await handler(conn, msg)
@@ -473,7 +486,8 @@ class Runtime:
     async def end_conversation(
         self, conv: Conversation, reason: str, *, notify: bool = True, ref: Any = None
     ) -> None:
-        self.conversations.pop(conv.id, None)
+        if self.conversations.pop(conv.id, None) is not None and self.metrics is not None:
+            self.metrics.conversation_ended(conv.mode, reason)
         conv.connection.conversations.discard(conv.id)
         await conv.close(reason, notify=notify, ref=ref)
 
@@ -484,6 +498,8 @@ class Runtime:
     async def drop_connection(self, conn: Connection, reason: str) -> None:
         if self.connections.pop(conn.identity, None) is None:
             return
+        if conn.introduced and self.metrics is not None:
+            self.metrics.client_gone()
         for conv_id in list(conn.conversations):
             conv = self.conversations.get(conv_id)
             if conv is not None and conv.connection is conn:  # (a cluster id may have moved on)
@@ -507,7 +523,7 @@ class Runtime:
     async def _reloader(self) -> None:
         while True:
             await asyncio.sleep(self._settings.reload_interval)
-            self._personas.refresh()
+            await self._personas.refresh_async()  # files are read and parsed off the event loop
             await self._flush_notices()
 
     def _on_reload(self, report: ReloadReport) -> None:

@@ -24,10 +24,12 @@ from ..protocol.messages import (
     PlayerText,
     Save,
     SaveData,
+    WarningMessage,
     Welcome,
 )
 from ..storage import SaveBlob, decode_save, encode_save
 from .conversations import Conversation
+from .telemetry import TurnTimer
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -61,6 +63,8 @@ class HostRoutes:
                 f"protocol {msg.protocol} is not supported; this runtime speaks {sorted(codec.SUPPORTED_PROTOCOLS)}",
                 ref=msg.id,
             )
+        if not conn.introduced and self.rt.metrics is not None:
+            self.rt.metrics.client_connected()
         conn.introduced = True
         conn.name = msg.client
         conn.protocol = msg.protocol
@@ -78,6 +82,10 @@ class HostRoutes:
                 max_message_bytes=settings.max_message_bytes,
             ),
         )
+        if self.rt.exposure is not None:  # every client hears it, not only the server's log
+            self.rt.send_now(
+                conn, WarningMessage(code=ErrorCode.INSECURE_TRANSPORT, message=self.rt.exposure)
+            )
 
     async def _on_bye(self, peer: Peer, msg: Bye) -> None:
         conn = self.rt.own(peer)
@@ -102,6 +110,9 @@ class HostRoutes:
         conv.s2s = msg.s2s
         rt.conversations[conv_id] = conv
         conn.conversations.add(conv_id)
+        if rt.metrics is not None:
+            rt.metrics.conversation_started(conv.mode)
+            conv.add_sink(TurnTimer(rt.metrics, rt.clock, conv.mode))  # before voice's sink
         try:
             for ext in rt.extensions:
                 await ext.on_conversation_start(conv)
@@ -158,7 +169,7 @@ class HostRoutes:
     async def _on_load(self, peer: Peer, msg: Load) -> None:
         extensions = self.rt.extensions
         try:
-            blob = decode_save(msg.blob)
+            blob = decode_save(msg.blob, self.rt.settings.save_integrity)
             with self.rt.db.transaction() as db:
                 for ext in extensions:
                     if ext.name in blob.parts:
@@ -169,3 +180,14 @@ class HostRoutes:
             if ext.name in blob.parts:
                 ext.after_load()
         await self.rt.send(peer, Loaded(ref=msg.id, parts=sorted(blob.parts)))
+        if blob.altered and self.rt.settings.save_integrity == "warn":
+            log.warning("loaded a save blob altered outside the runtime (its checksum does not match)")
+            await self.rt.send(
+                peer,
+                WarningMessage(
+                    code=ErrorCode.SAVE_ALTERED,
+                    message="the save blob was altered after npc-runtime wrote it (its checksum does "
+                    "not match); it was loaded because save_integrity is 'warn'",
+                    ref=msg.id,
+                ),
+            )

@@ -27,7 +27,7 @@ SAVE_FORMAT = 1
 SAVE_MIN_FORMAT = 1
 
 
-Integrity = Literal["warn", "refuse"]
+Integrity = Literal["allow", "warn", "refuse"]
 
 
 @dataclass
@@ -59,8 +59,8 @@ def encode_save(blob: SaveBlob) -> bytes:
 
 def decode_save(data: bytes, integrity: Integrity = "warn") -> SaveBlob:
     """Bytes -> a save blob; ``integrity="refuse"`` refuses a blob whose checksum does not match
-    (or that has none); with ``"warn"`` such a blob loads with ``altered`` set, for the caller to
-    report."""
+    (or that has none); with ``"warn"`` or ``"allow"`` such a blob loads with ``altered`` set, for
+    the caller to report (or not)."""
     try:
         doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types for garbage input

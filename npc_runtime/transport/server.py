@@ -170,6 +170,16 @@ class RouterServer:
             loop.remove_reader(fd)
             self._loop = None
 
+    def input_pending(self) -> bool:
+        """Frames that arrived and are not read yet. Reading ``ZMQ_EVENTS`` may consume the FD's
+        edge, so a drain is scheduled when there are."""
+        if self._drain_scheduled:
+            return True
+        if self._loop is not None and int(self._tx.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            self._schedule_drain()
+            return True
+        return False
+
     def _schedule_drain(self) -> None:
         if not self._drain_scheduled and self._loop is not None:
             self._drain_scheduled = True

@@ -93,6 +93,9 @@ class _Port:
     def interrupt_reply(self) -> bool:
         return self.conv.interrupt()
 
+    def input_pending(self) -> bool:
+        return self.ext.host.input_pending()
+
     async def predict(self, text: str) -> Prediction | None:
         """The first sentence of the authored line the turn would answer ``text`` with, read
         without running the turn (no action, no history, nothing recorded)."""

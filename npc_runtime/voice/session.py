@@ -40,6 +40,8 @@ from .vad.base import VadModel
 
 log = logging.getLogger(__name__)
 
+MAX_TIMEOUT_POSTPONES = 20  # audio time-outs put off while the runtime has unread input
+
 SUPPORTED_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -49,6 +51,10 @@ class VoicePort(Protocol):
     def start_turn(self, text: str) -> None: ...
 
     def interrupt_reply(self) -> bool: ...
+
+    def input_pending(self) -> bool:
+        """True while the runtime has received client messages it has not handled yet."""
+        ...
 
     async def predict(self, text: str) -> Prediction | None:
         """Without side effects, the NPC, first sentence and voice of the reply ``text`` would
@@ -229,17 +235,27 @@ class VoiceConversation:
 
     # -- worker --------------------------------------------------------------------------------
     async def _work(self) -> None:
+        postponed = 0
         while True:
             timeout = self.cfg.audio_timeout_s if self.segmenter.in_speech else None
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)
             except TimeoutError:
+                # A runtime that is behind (a loaded machine) has the client's next chunks unread,
+                # or read while the time-out fired: the silence is then the runtime's, not the
+                # client's. Wait again (a few times).
+                behind = not self._queue.empty() or self._port.input_pending()
+                if behind and postponed < MAX_TIMEOUT_POSTPONES:
+                    postponed += 1
+                    continue
+                postponed = 0
                 held = self.segmenter.end_in_pause() if self.mode == "hands_free" else None
                 if held is not None:  # the microphone went quiet during a pause the policy held
                     await self._on_end(held, None)
                 else:
                     await self._time_out()
                 continue
+            postponed = 0
             try:
                 await self._handle(item)
             except asyncio.CancelledError:

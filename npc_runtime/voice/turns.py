@@ -82,6 +82,7 @@ class Segmenter:
         self.speculate_ms = speculate_ms or None
         self.turn = turn  # hands-free: decides when the silence ends the turn (else end_silence_ms)
         self._paused = False  # a SpeechPaused was emitted in the current silence
+        self._npc_playing = False  # the NPC is audible: pauses end at the plain silence
         frame_s = vad.frame_seconds
         self._frame_s = frame_s
         self._ring: deque[Int16Array] = deque(maxlen=max(1, int(pre_roll_ms / 1000 / frame_s) + 1))
@@ -102,6 +103,10 @@ class Segmenter:
         self._pending = buf[count * n :].copy()
         events: list[SegEvent] = []
         threshold = self.echo_threshold if npc_playing else self.threshold
+        # While the NPC is audible, a pause is not held open by the turn policy: the player's
+        # "uh-huh"s must stay separate short utterances (backchannels), not merge into one long
+        # utterance that reads as an interruption.
+        self._npc_playing = npc_playing
         for i in range(count):
             frame = buf[i * n : (i + 1) * n]
             probs = self.vad.process(frame)
@@ -153,7 +158,7 @@ class Segmenter:
                 return
             if (
                 self.turn.should_end(self._silence_ms, self.t)
-                if self.turn is not None
+                if self.turn is not None and not self._npc_playing
                 else self._silence_ms >= self.end_silence_ms
             ):
                 events.append(self._end(t0 + self._frame_s))

@@ -112,6 +112,25 @@ def _base(tp: Any) -> Any:
     return tp
 
 
+PICK_RANGE = 1 << 16
+
+
+def pick(items: list[Any]) -> st.SearchStrategy[Any]:
+    """One of ``items``, a list that changes between examples (live conversation ids, saves the
+    server wrote): drawn as an index from a fixed range, so hypothesis sees the same draws whatever
+    the list holds (``sampled_from`` of a changing list is "inconsistent data generation")."""
+    frozen = list(items)
+    return st.integers(0, PICK_RANGE - 1).map(lambda i: frozen[i % len(frozen)])
+
+
+def pick_or(items: list[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """:func:`pick`, or a value of ``other`` while ``items`` is empty (both always drawn)."""
+    frozen = list(items)
+    return st.tuples(st.integers(0, PICK_RANGE - 1), other).map(
+        lambda t: frozen[t[0] % len(frozen)] if frozen else t[1]
+    )
+
+
 def value_for(field: str, annotation: Any, vocab: Vocabulary) -> st.SearchStrategy[Any]:
     """A strategy for one field: mostly plausible values, sometimes hostile ones."""
     tp, optional = _strip_optional(annotation)
@@ -130,11 +149,11 @@ def value_for(field: str, annotation: Any, vocab: Vocabulary) -> st.SearchStrate
             st.floats(min_value=-5, max_value=1000, allow_nan=False), st.integers(min_value=0, max_value=50)
         )
     elif tp is str:
-        good = st.sampled_from(known) if known else st.text(max_size=30)
+        good = pick(known) if known else st.text(max_size=30)
         if known:
             good = st.one_of(good, good, st.text(max_size=12))
     elif tp is bytes:
-        blobs = st.sampled_from(vocab.blobs) if vocab.blobs else st.binary(max_size=64)
+        blobs = pick_or(vocab.blobs, st.binary(max_size=64))
         good = st.one_of(st.binary(max_size=256).map(lambda b: b[: len(b) // 2 * 2]), blobs)
     elif origin is list:
         (item,) = typing.get_args(tp) or (Any,)
@@ -213,10 +232,14 @@ def mutated_blob(draw: Draw, blob: bytes) -> bytes:
                 walk(v)
 
     walk(doc)
+    # The same draws whatever the blob holds (it comes from the server: see pick)
+    index = draw(st.integers(0, PICK_RANGE - 1))
+    delete = draw(st.integers(0, 4)) == 0
+    value = draw(st.one_of(st.sampled_from(HOSTILE_NUMBERS), junk(), st.text(max_size=8)))
     if paths:
-        container, key = draw(st.sampled_from(paths))
-        if isinstance(container, dict) and draw(st.integers(0, 4)) == 0:
+        container, key = paths[index % len(paths)]
+        if isinstance(container, dict) and delete:
             del container[key]
         else:
-            container[key] = draw(st.one_of(st.sampled_from(HOSTILE_NUMBERS), junk(), st.text(max_size=8)))
+            container[key] = value
     return msgpack.packb(doc, use_bin_type=True)

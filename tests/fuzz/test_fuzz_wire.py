@@ -32,7 +32,7 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
-from fuzz.fuzz_strategies import Vocabulary, message_dict, mutated_blob, mutated_bytes
+from fuzz.fuzz_strategies import Vocabulary, message_dict, mutated_blob, mutated_bytes, pick
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -292,8 +292,8 @@ def test_structured_messages_never_break_the_runtime(
     vocab.blobs = (vocab.blobs + SAVED)[-4:]
     for _ in range(data.draw(st.integers(1, 8))):
         doc = message_dict(data.draw, vocab)
-        if doc["type"] == "load" and vocab.blobs and data.draw(st.booleans()):
-            doc["blob"] = mutated_blob(data.draw, data.draw(st.sampled_from(vocab.blobs)))
+        if doc["type"] == "load" and data.draw(st.booleans()) and vocab.blobs:
+            doc["blob"] = mutated_blob(data.draw, data.draw(pick(vocab.blobs)))
         doc["id"] = data.draw(st.one_of(st.integers(0, 10**6), st.text(max_size=6).map(lambda s: "f" + s)))
         try:
             frame = msgpack.packb(doc, use_bin_type=True)

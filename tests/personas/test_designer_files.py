@@ -112,3 +112,30 @@ async def test_a_deleted_persona_is_reported_removed(tmp_path: Path) -> None:
     report = await store.refresh_async()
     assert report.removed == [("tomas", str(folder / "tomas.persona.yaml"))]
     assert store.get("tomas") is None
+
+
+async def test_a_file_that_takes_too_long_to_read_is_a_problem(tmp_path: Path) -> None:
+    """A file whose reading never ends (a named pipe nobody writes) is reported after the time
+    cap, the other personas stay live; the stuck reader is released after."""
+    import os
+
+    folder = tmp_path / "personas"
+    shutil.copytree(REPO / "personas", folder)
+    store = PersonaStore(folder)
+    await store.refresh_async()  # the good files, with the default cap (a loaded machine is slow)
+    pipe = folder / "stuck.persona.yaml"
+    os.mkfifo(pipe)
+    try:
+        report = await store.refresh_async(time_cap=0.5)
+    finally:  # release the reader (still in its open, or about to be): EOF once a writer closes
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            try:
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+                break
+            except OSError:  # ENXIO: the reader has not opened it yet
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.01)
+    assert [f for f, _live, _problems in report.failed] == [str(pipe)]
+    assert "took over 0.5 s to read" in report.failed[0][2][0].message
+    assert "mira" in store.ids() and "tomas" in store.ids()

@@ -82,7 +82,7 @@ class Mic:
 
 
 async def collect(
-    client: AsyncClient, conversation_id: str, until: Callable[[Message], bool], timeout: float = 90.0
+    client: AsyncClient, conversation_id: str, until: Callable[[Message], bool], timeout: float = 300.0
 ) -> list[Message]:
     """Events of one conversation up to and including the first that satisfies ``until``.
 

@@ -4,6 +4,7 @@ carry on."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import msgpack
@@ -12,14 +13,16 @@ import pytest
 
 from npc_runtime.protocol.messages import Message
 from npc_runtime.protocol.messages.voice import AudioChunk, AudioStart, SpeechEnd, SpeechStart
+from npc_runtime.runtime.app import Runtime
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
+from testsupport import wait_for
 
-from .conftest import Mic, collect, of_type, player_line, silence
+from .conftest import VOICE_TEST_SETTINGS, Mic, collect, of_type, player_line, silence
 
 
 async def _error_of(client: AsyncClient, msg: Message) -> Any:
     with pytest.raises(RuntimeErrorReply) as info:
-        await client.request(msg, timeout=5)
+        await client.request(msg, timeout=60)
     return info.value.error
 
 
@@ -90,7 +93,7 @@ async def test_client_that_stops_mid_utterance_times_out_cleanly(make_client: An
     await a.send(SpeechStart(conversation_id=mic_a.cid))
     await mic_a.play(line[: len(line) // 2])  # ... and then nothing: no audio, no speech_end
     b_done = asyncio.create_task(_still_answers(b, mic_b, "gate"))
-    timeout = await a.next_event(types=("error",), timeout=5)
+    timeout = await a.next_event(types=("error",), timeout=60)  # a bound for a hung test only
     assert timeout.code == "audio_timeout" and timeout.conversation_id == mic_a.cid  # type: ignore[attr-defined]
     assert "speech_end" in timeout.message  # type: ignore[attr-defined]
     await b_done  # the other client was served meanwhile
@@ -118,3 +121,28 @@ async def test_silence_and_noise_make_no_turn(client: AsyncClient) -> None:
     msgs = await collect(client, mic2.cid, lambda m: m.type == "transcript" and m.final)  # type: ignore[attr-defined]
     assert msgs[-1].used is False and msgs[-1].reason == "no_speech"  # type: ignore[attr-defined]
     assert not of_type(msgs, "npc_text_delta")
+
+
+async def test_a_stalled_runtime_does_not_time_out_a_client_that_kept_talking(
+    runtime_server: Runtime, client: AsyncClient
+) -> None:
+    """The audio time-out is the client's silence, not the runtime's: when the event loop stalls
+    (a loaded machine) longer than ``audio_timeout_s`` while the rest of the utterance waits
+    unread on the socket, the utterance goes on instead of being dropped as ``audio_timeout``."""
+    assert runtime_server.voice is not None
+    conv = await client.start_conversation("tomas", mode="push_to_talk", greet=False)
+    mic = Mic(client, conv.conversation_id)
+    await mic.open()
+    line = player_line("Let me through.")
+    await client.send(SpeechStart(conversation_id=mic.cid))
+    await mic.play(line[: len(line) // 2])
+    voice = runtime_server.voice.voices[mic.cid]
+    # until the session's worker has taken every chunk and waits for more (the time-out armed)
+    await wait_for(lambda: voice.segmenter.in_speech and bool(voice._queue._getters), timeout=60)  # type: ignore[attr-defined]
+    await mic.play(line[len(line) // 2 :])  # queued to libzmq; the runtime reads it after the stall
+    await client.send(SpeechEnd(conversation_id=mic.cid))
+    time.sleep(3 * VOICE_TEST_SETTINGS["audio_timeout_s"])  # the stall under test: the loop blocked
+    msgs = await collect(client, mic.cid, lambda m: m.type in ("npc_text_final", "error"))
+    assert not of_type(msgs, "error"), of_type(msgs, "error")
+    final = [t for t in of_type(msgs, "transcript") if t.final]
+    assert final and final[-1].used and "through" in final[-1].text

@@ -70,8 +70,12 @@ def wire(msg: Message) -> dict[str, Any]:
 async def test_one_worker_agrees_with_embedded_mode(
     runtime_process: Callable[..., RuntimeProcess], pg_dsn: str, tmp_path: Path, clients: Callable[..., Any]
 ) -> None:
-    embedded = await clients(runtime_process("--log-level", "WARNING", db=tmp_path / "embedded.sqlite3"), "e")
-    clustered = await clients(worker(runtime_process, pg_dsn, tmp_path / "w1.sqlite3"), "c")
+    # Both processes start before any client connects: starting one blocks this loop (it reads the
+    # process's output), and a connected client would miss its heartbeats and be dropped.
+    embedded_rp = runtime_process("--log-level", "WARNING", db=tmp_path / "embedded.sqlite3")
+    clustered_rp = worker(runtime_process, pg_dsn, tmp_path / "w1.sqlite3")
+    embedded = await clients(embedded_rp, "e")
+    clustered = await clients(clustered_rp, "c")
     for msg in scenario():
         a = await embedded.request(msg, timeout=WAIT)
         b = await clustered.request(msg.model_copy(), timeout=WAIT)
@@ -91,8 +95,9 @@ async def changed(client: AsyncClient, seq: int) -> WorldChanged:
 async def test_what_one_worker_changes_reaches_the_other_workers_clients(
     runtime_process: Callable[..., RuntimeProcess], pg_dsn: str, tmp_path: Path, clients: Callable[..., Any]
 ) -> None:
-    a = await clients(worker(runtime_process, pg_dsn, tmp_path / "w1.sqlite3"), "game-a")
-    b = await clients(worker(runtime_process, pg_dsn, tmp_path / "w2.sqlite3"), "game-b")
+    rp_a, rp_b = (worker(runtime_process, pg_dsn, tmp_path / f"w{i}.sqlite3") for i in (1, 2))
+    a = await clients(rp_a, "game-a")  # (both started first: see above)
+    b = await clients(rp_b, "game-b")
     sent = await a.request(scenario()[0], timeout=WAIT)
     assert isinstance(sent, WorldEventApplied)
     seen = await changed(b, sent.seq)
@@ -116,8 +121,9 @@ async def test_what_one_worker_changes_reaches_the_other_workers_clients(
 async def test_events_sent_to_two_workers_at_once_are_logged_once_in_one_order(
     runtime_process: Callable[..., RuntimeProcess], pg_dsn: str, tmp_path: Path, clients: Callable[..., Any]
 ) -> None:
-    a = await clients(worker(runtime_process, pg_dsn, tmp_path / "w1.sqlite3"), "game-a")
-    b = await clients(worker(runtime_process, pg_dsn, tmp_path / "w2.sqlite3"), "game-b")
+    rp_a, rp_b = (worker(runtime_process, pg_dsn, tmp_path / f"w{i}.sqlite3") for i in (1, 2))
+    a = await clients(rp_a, "game-a")  # (both started first: see above)
+    b = await clients(rp_b, "game-b")
     places = ["inn", "smithy", "old_mill", "square"]
     per = 10
 

@@ -15,7 +15,7 @@ PROVIDERS = ("static", "hashed", "none")
 def make_embedder(name: str, *, model_dir: str | None = None) -> Embedder | None:
     """The embedder named ``name``; ``none`` means lexical (FTS5) relevance only."""
     if name == "static":
-        return StaticEmbedder(model_dir)
+        return shared_static(model_dir)  # read-only: one copy per process (0.3 s and 15 MB each)
     if name == "hashed":
         return HashedNgramEmbedder()
     if name == "none":
