@@ -239,7 +239,10 @@ class VoiceConversation:
         while True:
             timeout = self.cfg.audio_timeout_s if self.segmenter.in_speech else None
             try:
-                item = await asyncio.wait_for(self._queue.get(), timeout)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow this task's
+                # cancellation when an item arrives at the same instant, and the loop then never ends
+                async with asyncio.timeout(timeout):
+                    item = await self._queue.get()
             except TimeoutError:
                 # A runtime that is behind (a loaded machine) has the client's next chunks unread,
                 # or read while the time-out fired: the silence is then the runtime's, not the
