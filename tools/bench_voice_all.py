@@ -86,7 +86,8 @@ def _turn_lines(r: dict[str, Any]) -> list[str]:
     for name, v in policies.items():
         lat = v.get("latency_ms") or {}
         out.append(
-            f"turn-taking '{name}': {v.get('false_cut_ins_per_100')} false cut-ins per 100 utterances, "
+            f"turn-taking '{name}': {round(float(v.get('false_cut_ins_per_100') or 0), 1)} false cut-ins "
+            "per 100 utterances, "
             f"end of turn p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms"
         )
     return out or [json.dumps(r)[:300]]
