@@ -1,8 +1,9 @@
 """`npc-runtime memory ...`: look into what an NPC remembers.
 
-``npc-runtime memory show NPC_ID [--player P] [--query TEXT] [--db PATH]`` prints the NPC's
+``npc-runtime memory show NPC_ID [--player P] [--query TEXT] [--db PATH|URL]`` prints the NPC's
 memories (newest first), its relationship with and facts about a player, and, for a query, what it
-would retrieve and why: the three normalised scores and their weighted total.
+would retrieve and why: the three normalised scores and their weighted total. ``--db`` is the
+runtime's SQLite file, or a cluster's PostgreSQL URL (``postgresql://...``).
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ def _settings(args: argparse.Namespace) -> tuple[str, MemorySettings]:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from ..storage import Database
+    from ..storage.postgres import is_postgres_url
+    from ..storage.shared import SharedDatabase, SqlDatabase
     from .service import MemoryService
 
     path, settings = _settings(args)
-    if not Path(path).is_file():
+    db: SqlDatabase
+    if is_postgres_url(path):
+        db = SharedDatabase(path, name="npc-runtime-memory-cli")  # a cluster's shared memory
+    elif not Path(path).is_file():
         raise StorageError(f"{path}: no such database; pass the runtime's file with --db PATH")
-    db = Database(path)
+    else:
+        db = Database(path)
     try:
         svc = MemoryService(db, settings)
         out = _collect(svc, args)
@@ -142,7 +149,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show.add_argument("npc_id")
     show.add_argument("--player", help="only memories about this player; also show relationship and facts")
     show.add_argument("--query", help="show what this text would retrieve, with the three scores")
-    show.add_argument("--db", help=f"the runtime's SQLite file (default: the config's, else {DEFAULT_DB})")
+    show.add_argument(
+        "--db",
+        help=f"the runtime's SQLite file or a cluster's postgresql:// URL (default: the config's, else {DEFAULT_DB})",
+    )
     show.add_argument("--config", help="runtime config file (TOML) for the memory settings and db path")
     show.add_argument("--at", type=float, help="game hour to score recency at (default: the newest memory's)")
     show.add_argument("--limit", type=int, default=10, help="how many memories to list (default 10)")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from npc_runtime.memory import MemoryService, NewMemory
 from npc_runtime.storage import Database
 
@@ -75,3 +77,22 @@ def test_show_takes_db_and_weights_from_the_runtime_config(tmp_path: Path) -> No
     out = json.loads(res.stdout)
     assert out["query"]["weights"] == {"recency": 0.0, "importance": 1.0, "relevance": 2.0}
     assert out["query"]["results"][0]["text"] == "A wolf pelt hangs by the door."
+
+
+def test_show_reads_a_clusters_postgresql(pg_dsn: str) -> None:
+    """In cluster mode the memories live in PostgreSQL: ``--db postgresql://...`` reads them there."""
+    pytest.importorskip("psycopg", reason="the cluster extra (psycopg) is not installed")
+    from npc_runtime.storage.shared import SharedDatabase
+
+    db = SharedDatabase(pg_dsn, name="writer")
+    svc = MemoryService(db)
+    svc.remember_turn("mira", "hero", player_text="My name is Aldric.", heard_text="Welcome.", game_time=3)
+    svc.observe("mira", "The mill burned down.", importance=8, game_time=2)
+    db.close()
+
+    res = _run("mira", "--query", "a fire", "--db", pg_dsn, "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["memories"] == 3 and out["game_time"] == 3  # heard, said, observed
+    best = max(out["query"]["results"], key=lambda r: r["relevance"])
+    assert best["text"] == "The mill burned down." and best["relevance"] == 1.0
