@@ -7,6 +7,7 @@ machine), so whether its answer arrives in time never depends on the machine's l
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,54 @@ def test_a_held_pause_ends_the_turn_when_the_microphone_stops() -> None:
     assert not any(isinstance(e, SpeechEnded) for e in events)  # the policy holds the pause
     ended = seg.end_in_pause()
     assert ended is not None and ended.t_last_voice < seg.t - 0.3 and not seg.in_speech
+
+
+class _GatedModel(SmartTurnModel):
+    """The real model, whose answer waits until the test opens the gate (a busy CPU)."""
+
+    def __init__(self, real: SmartTurnModel) -> None:
+        self.__dict__.update(real.__dict__)
+        self.gate = threading.Event()
+        self.asked = threading.Event()
+
+    def predict(self, audio: np.ndarray) -> float:
+        self.asked.set()
+        assert self.gate.wait(60)
+        return super().predict(audio)
+
+
+def test_smart_turns_time_cap_counts_wall_time_not_a_backlog_of_audio(model: SmartTurnModel) -> None:
+    """A runtime that is behind consumes a backlog of audio at once: 600 ms of the player's
+    silence go by in stream time while the model (in its thread) has not answered. The policy
+    keeps waiting for the answer until ``cap_ms`` of WALL time have passed, then decides without it."""
+    gated = _GatedModel(model)
+    now = [100.0]
+    runner = SmartTurnRunner(gated, workers=1, clock=lambda: now[0])
+    policy = CuePolicy(params_of(TurnConfig()), runner=runner, cues=True)
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+    policy.npc_said("Where are you headed?")  # an answer to a question ends at cue_ms without smart-turn
+    audio = np.concatenate([silence(0.4), player_line("The mill."), silence(0.6)])
+    ended = [e for i in range(0, len(audio), 320) for e in seg.process(audio[i : i + 320], False)]
+    assert gated.asked.wait(60)
+    assert not [e for e in ended if isinstance(e, SpeechEnded)]  # still waiting: no wall time has passed
+    now[0] += 0.35  # the cap (300 ms of wall time) is over: the answer to the question ends the turn
+    ended = seg.process(silence(0.04), False)
+    gated.gate.set()
+    assert [e for e in ended if isinstance(e, SpeechEnded)] and policy.reason == "answer to a question"
+
+
+def test_a_smart_turn_answer_that_arrives_within_the_cap_decides(model: SmartTurnModel) -> None:
+    gated = _GatedModel(model)
+    now = [100.0]
+    runner = SmartTurnRunner(gated, workers=1, clock=lambda: now[0])
+    policy = CuePolicy(params_of(TurnConfig()), runner=runner, cues=True)
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+    policy.npc_said("Where are you headed?")
+    audio = np.concatenate([silence(0.4), player_line("The mill."), silence(0.6)])
+    ended = [e for i in range(0, len(audio), 320) for e in seg.process(audio[i : i + 320], False)]
+    assert gated.asked.wait(60) and not [e for e in ended if isinstance(e, SpeechEnded)]
+    gated.gate.set()
+    policy._probes[0].future.result(60)  # type: ignore[union-attr]
+    now[0] += 0.1
+    ended = seg.process(silence(0.04), False)
+    assert [e for e in ended if isinstance(e, SpeechEnded)] and policy.reason.startswith("smart-turn p=")

@@ -4,8 +4,8 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
 ``max_ms`` (nobody waits longer than that for a player who stopped). In between:
 
 - a *hanging* last word ("and", "the", "um", a comma) holds the turn open;
-- smart-turn is asked at ``probe_ms`` of silence (each entry once; its answer is used only if it
-  arrives within ``cap_ms`` of the request): at or above ``threshold`` (``question_threshold``
+- smart-turn is asked at ``probe_ms`` of silence (each entry once; the policy waits for its
+  answer at most ``cap_ms`` of wall time after the request): at or above ``threshold`` (``question_threshold``
   when the NPC has just asked a question) the turn ends at once, if the cheap cues agree (with
   cues: the voice faded out, or the NPC asked a question); below ``hold_below`` it is held open
   until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
@@ -82,7 +82,7 @@ class CuePolicy(TurnPolicy):
             got = probe.result(t)
             if got is not None:
                 value = got
-            elif not probe.failed() and (t - probe.t) * 1000 < self.p.cap_ms:
+            elif probe.may_come(t, self.p.cap_ms):
                 waiting = True
         return value, waiting
 

@@ -17,6 +17,7 @@ import importlib.util
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,13 +95,16 @@ class SmartTurnModel:
 
 @dataclass
 class Probe:
-    """One smart-turn call for the utterance's audio at stream time ``t``."""
+    """One smart-turn call for the utterance's audio at stream time ``t`` (and wall time ``wall``,
+    the runner's clock at submission)."""
 
     t: float
     future: Future[float] | None = None
     value: float | None = None
     ready_at: float = 0.0  # inline mode: stream time when the answer counts as arrived
     cost_ms: float = 0.0
+    wall: float = 0.0
+    clock: Callable[[], float] | None = None  # thread mode: the runner's wall clock
 
     def result(self, now: float) -> float | None:
         """The probability once it has arrived by stream time ``now`` (None: not yet, or failed)."""
@@ -113,6 +117,18 @@ class Probe:
     def failed(self) -> bool:
         return self.future is not None and self.future.done() and self.future.exception() is not None
 
+    def may_come(self, now: float, cap_ms: float) -> bool:
+        """No answer yet, and one may still come within ``cap_ms`` of the request. A thread-run
+        call counts WALL time: when the runtime is behind, a backlog of audio is consumed faster
+        than real time, and stream time would run out the cap before the model had a chance to
+        answer (the pause then waited for the fixed silence). Inline (benchmarks, tests), stream
+        time stands in for the wall clock."""
+        if self.result(now) is not None or self.failed():
+            return False
+        if self.future is not None and self.clock is not None:
+            return (self.clock() - self.wall) * 1000 < cap_ms
+        return (now - self.t) * 1000 < cap_ms
+
 
 class SmartTurnRunner:
     """Runs the model off the event loop. ``inline=True`` (benchmarks, tests) computes at once and
@@ -120,9 +136,16 @@ class SmartTurnRunner:
     so a test does not depend on the machine's speed)."""
 
     def __init__(
-        self, model: SmartTurnModel, *, workers: int = 2, inline: bool = False, delay_ms: float | None = None
+        self,
+        model: SmartTurnModel,
+        *,
+        workers: int = 2,
+        inline: bool = False,
+        delay_ms: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model = model
+        self.clock = clock
         self.inline = inline
         self.delay_ms = delay_ms
         self._pool = None if inline else _pool(workers)
@@ -132,7 +155,8 @@ class SmartTurnRunner:
     def submit(self, audio: Int16Array, t: float) -> Probe:
         self.calls += 1
         if self._pool is not None:
-            return Probe(t, future=self._pool.submit(self._timed, audio))
+            future = self._pool.submit(self._timed, audio)
+            return Probe(t, future=future, wall=self.clock(), clock=self.clock)
         t0 = time.perf_counter()
         value = self.model.predict(audio)
         cost = (time.perf_counter() - t0) * 1000
