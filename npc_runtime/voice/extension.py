@@ -4,7 +4,6 @@ conversation, and a TurnSink that speaks the streamed NPC text (see docs/voice.m
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from ..protocol.messages.voice import (
     SpeechEnd,
     SpeechStart,
 )
+from . import threads
 from .character import select_delivery, voice_params
 from .config import VoiceConfig
 from .events import Heard, Problem, VoiceEvent
@@ -46,7 +46,6 @@ from .wire import to_message
 log = logging.getLogger(__name__)
 
 VOICE_MODES = ("push_to_talk", "hands_free")
-VOICE_THREADS = 64
 
 
 def _log_load_failure(task: asyncio.Task[None]) -> None:
@@ -225,14 +224,8 @@ class VoiceExtension(Extension):
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        # Voice work runs in the loop's default thread pool (asyncio.to_thread), and an utterance's
-        # final transcript holds a thread while Whisper decodes it. asyncio's default pool has
-        # cpu_count + 4 threads: 6 on two cores, so at 8 conversations ending turns together the
-        # other conversations' audio feeds and syntheses queued behind those waits. Threads that
-        # wait cost no CPU; the pool may grow to VOICE_THREADS.
-        asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(VOICE_THREADS, thread_name_prefix="asyncio")
-        )
+        # Blocking voice work runs in voice's own bounded pool (voice/threads.py), not the loop's
+        # default one, which the rest of the runtime keeps as asyncio made it.
         # Models take a few seconds to load (STT worker processes, the Piper voice). By default the
         # runtime waits for them, so a voice conversation never stalls; with warm_up false they
         # load when the first voice conversation starts (text-only uses never load them).
@@ -242,7 +235,7 @@ class VoiceExtension(Extension):
     async def _load(self) -> None:
         async def step(what: str, fn: Callable[[], Any]) -> Any:
             t0 = time.perf_counter()
-            result = await asyncio.to_thread(fn)
+            result = await threads.run(fn)
             log.info("voice: %s ready in %.1f s", what, time.perf_counter() - t0)
             return result
 
@@ -289,7 +282,7 @@ class VoiceExtension(Extension):
         except RuntimeError:
             self._update_vocabulary()
             return
-        loop.run_in_executor(None, self._update_vocabulary)  # espeak-ng calls: off the event loop
+        loop.run_in_executor(threads.pool(), self._update_vocabulary)  # espeak-ng calls: off the event loop
         if self._loading is not None and self._loading.done():
             self._start_warming()  # a changed voice block has new keys: its phrases are new
 
@@ -361,7 +354,7 @@ class VoiceExtension(Extension):
         for provider, text, params in items:
             while self._busy():
                 await asyncio.sleep(0.05)
-            made += await asyncio.to_thread(provider.warm, [(text, params)])
+            made += await threads.run(provider.warm, [(text, params)])
         log.info(
             "voice: phrase cache warm (default moods, %d phrases synthesised, %.1f s)",
             made,
