@@ -19,8 +19,15 @@ from npc_runtime.runtime.app import Runtime
 from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.models import shared_vad
+from npc_runtime.voice.stt.whisper_io import log_mel
 from npc_runtime.voice.turn import CuePolicy, SilencePolicy, TurnConfig, TurnPolicy, build_policy, params_of
-from npc_runtime.voice.turn.smart_turn import SmartTurnModel, SmartTurnRunner, find_model, shared_model
+from npc_runtime.voice.turn.smart_turn import (
+    SmartTurnModel,
+    SmartTurnRunner,
+    features,
+    find_model,
+    shared_model,
+)
 from npc_runtime.voice.turn.syntax import SyntaxCue
 from npc_runtime.voice.turns import Segmenter, SpeechEnded
 
@@ -256,3 +263,23 @@ def test_a_smart_turn_answer_that_arrives_within_the_cap_decides(model: SmartTur
     now[0] += 0.1
     ended = seg.process(silence(0.04), False)
     assert [e for e in ended if isinstance(e, SpeechEnded)] and policy.reason.startswith("smart-turn p=")
+
+
+def test_smart_turns_features_compute_the_padding_once_with_the_same_values(model: SmartTurnModel) -> None:
+    """The lead padding of a short utterance is one constant frame, computed once; the features
+    (and the model's answer) are those of Whisper's log-mel of the whole normalised 8 s window."""
+
+    def whole_window(audio: np.ndarray) -> np.ndarray:
+        n = int(8 * RATE)
+        x = audio[-n:].astype(np.float32) / 32768.0
+        x = np.concatenate([np.zeros(n - len(x), dtype=np.float32), x])
+        x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+        return log_mel(x, 800)[None, :, :]
+
+    line = np.concatenate([player_line("Where is the blacksmith?"), silence(0.2)])
+    for audio in (line[:3000], line, np.concatenate([line] * 6)[: int(7.9 * RATE)], np.tile(line, 8)):
+        fast, plain = features(audio), whole_window(audio)
+        assert fast.shape == plain.shape == (1, 80, 800)
+        np.testing.assert_allclose(fast, plain, atol=1e-5)
+    ask = model._session.run(None, {model._input: whole_window(line)})[0]
+    assert abs(model.predict(line) - float(np.asarray(ask).reshape(-1)[0])) < 1e-5

@@ -27,7 +27,7 @@ import numpy as np
 
 from ...errors import MissingDependencyError
 from ..frames import STT_RATE, Int16Array
-from ..stt.whisper_io import log_mel
+from ..stt.whisper_io import HOP, N_FFT, _hann, log_mel, mel_filters
 from .base import WINDOW_S
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,32 @@ def find_model() -> Path:
 
 
 def features(audio: Int16Array) -> np.ndarray:
-    """(1, 80, 800) float32: the last 8 s, zero-padded at the start, normalised, log-mel."""
+    """(1, 80, 800) float32: the last 8 s, zero-padded at the start, normalised, log-mel.
+
+    Same values as Whisper's :func:`~..stt.whisper_io.log_mel` of the normalised window, but the
+    padding (a constant after normalisation) is one frame computed once: an utterance of 2 s
+    puts only a quarter of the 800 frames through the FFT."""
     n = int(WINDOW_S * STT_RATE)
     x = audio[-n:].astype(np.float32) / 32768.0
-    if len(x) < n:
-        x = np.concatenate([np.zeros(n - len(x), dtype=np.float32), x])
+    lead = n - len(x)
+    if lead:
+        x = np.concatenate([np.zeros(lead, dtype=np.float32), x])
     x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-    return log_mel(x, FRAMES)[None, :, :]
+    # frames whose 400 samples (centred, after Whisper's 200-sample reflect padding) lie in the lead
+    same = (lead - N_FFT // 2) // HOP + 1 if lead >= N_FFT // 2 + HOP else 0
+    if same < 2:
+        return log_mel(x, FRAMES)[None, :, :]
+    pad = N_FFT // 2
+    padded = np.pad(x, (pad, pad), mode="reflect")
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(same - 1, FRAMES)[:, None]
+    spec = np.fft.rfft(padded[idx] * _hann()[None, :], axis=1)
+    power = np.empty((FRAMES, N_FFT // 2 + 1), dtype=np.float32)
+    power[same - 1 :] = spec.real**2 + spec.imag**2
+    power[: same - 1] = power[same - 1]  # the first frame computed is still all lead: the constant one
+    mel = power @ mel_filters().T  # (frames, 80)
+    logm = np.log10(np.maximum(mel, 1e-10))
+    logm = np.maximum(logm, logm.max() - 8.0)
+    return ((logm.T + 4.0) / 4.0).astype(np.float32)[None, :, :]
 
 
 class SmartTurnModel:
