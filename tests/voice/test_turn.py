@@ -283,3 +283,15 @@ def test_smart_turns_features_compute_the_padding_once_with_the_same_values(mode
         np.testing.assert_allclose(fast, plain, atol=1e-5)
     ask = model._session.run(None, {model._input: whole_window(line)})[0]
     assert abs(model.predict(line) - float(np.asarray(ask).reshape(-1)[0])) < 1e-5
+
+
+def test_smart_turn_is_not_asked_while_the_last_word_hangs(model: SmartTurnModel) -> None:
+    audio, end = _with_pause("I want to buy the", "red cloak.", 0.8)
+    hanging = _auto(model)
+    assert hanging.runner is not None
+    ends = _ends(hanging, audio, heard="i want to buy the")
+    assert ends and ends[0] > end and hanging.runner.calls == 0  # held by the word alone, no model call
+    finished = _auto(model)
+    assert finished.runner is not None
+    _ends(finished, audio, heard="i want to buy the red cloak")
+    assert finished.runner.calls >= 1
