@@ -101,13 +101,14 @@ PIPER_LINES = [
 # that ends a turn without the cheap cues' agreement (1.0: never; the default is TurnConfig's).
 SWEEP: list[tuple[str, dict[str, Any]]] = [
     ("sure 1.0 (cues must agree)", {"sure": 1.0}),
-    ("sure 0.95", {"sure": 0.95}),
+    ("sure 0.9", {"sure": 0.9}),
     ("sure 0.8", {"sure": 0.8}),
-    ("sure 0.9, base 600", {"sure": 0.9, "base_ms": 600}),
-    ("sure 0.9, probe 40", {"sure": 0.9, "probe_ms": (40,)}),
+    ("min 280 (the reply is not ready sooner)", {"min_ms": 280}),
+    ("min 280, sure 1.0", {"min_ms": 280, "sure": 1.0}),
+    ("min 280, probe 120", {"min_ms": 280, "probe_ms": (120,)}),
+    ("base 600", {"base_ms": 600}),
     ("probe 150", {"probe_ms": (150,)}),
     ("threshold 0.8", {"threshold": 0.8}),
-    ("base 600", {"base_ms": 600}),
 ]
 
 
@@ -301,6 +302,9 @@ def main() -> None:
     ap.add_argument("--asr-cache", type=Path, help="keep the interim transcripts in this JSON file")
     ap.add_argument("--sweep", action="store_true", help="also run variants of the auto policy")
     ap.add_argument(
+        "--sweep-only", action="store_true", help="the variants, with silence 300/1000 and auto only"
+    )
+    ap.add_argument(
         "--smart-turn-ms",
         type=float,
         help="count each smart-turn answer as arriving this long after the call (a quieter machine's "
@@ -343,7 +347,9 @@ def main() -> None:
         ("cheap cues", lambda: CuePolicy(params, cues=True)),
         ("auto (default)", lambda: CuePolicy(params, runner=runner, cues=True)),
     ]
-    if args.sweep:
+    if args.sweep_only:  # the trade-off curve alone: the baselines it is read against, then auto's variants
+        policies = [policies[0], policies[2], policies[5]]
+    if args.sweep or args.sweep_only:
         for label, change in SWEEP:
             p = replace(params, **change)
             policies.append((f"auto {label}", lambda p=p: CuePolicy(p, runner=runner, cues=True)))

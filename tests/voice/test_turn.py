@@ -242,9 +242,11 @@ def test_smart_turns_time_cap_counts_wall_time_not_a_backlog_of_audio(model: Sma
     ended = [e for i in range(0, len(audio), 320) for e in seg.process(audio[i : i + 320], False)]
     assert gated.asked.wait(60)
     assert not [e for e in ended if isinstance(e, SpeechEnded)]  # still waiting: no wall time has passed
+    probe = policy._probes[0]
     now[0] += 0.35  # the cap (300 ms of wall time) is over: the answer to the question ends the turn
     ended = seg.process(silence(0.04), False)
     gated.gate.set()
+    probe.future.result(60)  # type: ignore[union-attr]  # the model thread is free again
     assert [e for e in ended if isinstance(e, SpeechEnded)] and policy.reason == "answer to a question"
 
 
@@ -295,3 +297,32 @@ def test_smart_turn_is_not_asked_while_the_last_word_hangs(model: SmartTurnModel
     assert finished.runner is not None
     _ends(finished, audio, heard="i want to buy the red cloak")
     assert finished.runner.calls >= 1
+
+
+def test_with_every_model_thread_busy_a_pause_is_judged_by_the_cues_at_once(model: SmartTurnModel) -> None:
+    """Two conversations pause together and smart-turn has one thread: the second call would
+    answer after the first, too late, so it is not made; that pause goes by the cues."""
+    gated = _GatedModel(model)
+    now = [100.0]
+    audio = np.concatenate([silence(0.4), player_line("The mill."), silence(0.6)])
+
+    def conversation() -> tuple[CuePolicy, Segmenter]:
+        policy = CuePolicy(
+            params_of(TurnConfig()), runner=SmartTurnRunner(gated, workers=1, clock=lambda: now[0]), cues=True
+        )
+        policy.npc_said("Where are you headed?")
+        return policy, Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+
+    (first, seg1), (second, seg2) = conversation(), conversation()
+    try:
+        ended1 = [e for i in range(0, len(audio), 320) for e in seg1.process(audio[i : i + 320], False)]
+        assert gated.asked.wait(60) and not [e for e in ended1 if isinstance(e, SpeechEnded)]
+        ended2 = [e for i in range(0, len(audio), 320) for e in seg2.process(audio[i : i + 320], False)]
+        assert first.runner is not None and second.runner is not None
+        assert second.runner.skipped == 1 and first.runner.skipped == 0
+        assert [e for e in ended2 if isinstance(e, SpeechEnded)] and second.reason == "answer to a question"
+    finally:
+        gated.gate.set()
+    first._probes[0].future.result(60)  # type: ignore[union-attr]
+    assert [e for e in seg1.process(silence(0.04), False) if isinstance(e, SpeechEnded)]
+    assert first.reason.startswith("smart-turn p=")
