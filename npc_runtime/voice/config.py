@@ -57,8 +57,8 @@ class VoiceConfig(BaseModel):
     tts_cache_warm: bool = Field(
         default=True,
         description="At start, synthesise in the background the greetings and the first sentence of "
-        "every authored line of every persona (paused while a voice conversation is busy); only with "
-        "warm_up",
+        "every authored line of every persona (paused while a voice conversation is busy; only with "
+        "warm_up); and the same in an NPC's mood the first time it speaks in one",
     )
     fallback_tts: Literal["piper", "espeak", "openai"] | None = Field(
         default="espeak", description="Used when the chosen TTS fails"

@@ -4,7 +4,6 @@ conversation, and a TurnSink that speaks the streamed NPC text (see docs/voice.m
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from ..protocol.messages.voice import (
     SpeechEnd,
     SpeechStart,
 )
+from . import threads
 from .character import select_delivery, voice_params
 from .config import VoiceConfig
 from .events import Heard, Problem, VoiceEvent
@@ -46,7 +46,6 @@ from .wire import to_message
 log = logging.getLogger(__name__)
 
 VOICE_MODES = ("push_to_talk", "hands_free")
-VOICE_THREADS = 64
 
 
 def _log_load_failure(task: asyncio.Task[None]) -> None:
@@ -140,6 +139,7 @@ class VoiceSink(TurnSink):
             reply.timer.dialogue = self.conv.turn_context.extra  # filled by the provider as it runs
         self._replies[turn_id] = reply
         self.voice.speaker.begin(reply)
+        self.ext.warm_mood(npc_id, self.conv.turn_context)  # the NPC's mood now: its next lines too
 
     async def on_text(self, turn_id: int, npc_id: str, text: str) -> None:
         reply = self._replies.get(turn_id)
@@ -222,17 +222,13 @@ class VoiceExtension(Extension):
         self._vad: Any = None
         self._loading: asyncio.Task[None] | None = None
         self._warming: asyncio.Task[None] | None = None
+        self._moods_warmed: set[tuple[str, VoiceParams]] = set()
+        self._mood_tasks: set[asyncio.Task[int]] = set()
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        # Voice work runs in the loop's default thread pool (asyncio.to_thread), and an utterance's
-        # final transcript holds a thread while Whisper decodes it. asyncio's default pool has
-        # cpu_count + 4 threads: 6 on two cores, so at 8 conversations ending turns together the
-        # other conversations' audio feeds and syntheses queued behind those waits. Threads that
-        # wait cost no CPU; the pool may grow to VOICE_THREADS.
-        asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(VOICE_THREADS, thread_name_prefix="asyncio")
-        )
+        # Blocking voice work runs in voice's own bounded pool (voice/threads.py), not the loop's
+        # default one, which the rest of the runtime keeps as asyncio made it.
         # Models take a few seconds to load (STT worker processes, the Piper voice). By default the
         # runtime waits for them, so a voice conversation never stalls; with warm_up false they
         # load when the first voice conversation starts (text-only uses never load them).
@@ -242,7 +238,7 @@ class VoiceExtension(Extension):
     async def _load(self) -> None:
         async def step(what: str, fn: Callable[[], Any]) -> Any:
             t0 = time.perf_counter()
-            result = await asyncio.to_thread(fn)
+            result = await threads.run(fn)
             log.info("voice: %s ready in %.1f s", what, time.perf_counter() - t0)
             return result
 
@@ -274,6 +270,8 @@ class VoiceExtension(Extension):
             self._loading.cancel()
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()
+        for task in list(self._mood_tasks):
+            task.cancel()
         for voice in list(self.voices.values()):
             await voice.close()
         self.voices.clear()
@@ -289,8 +287,9 @@ class VoiceExtension(Extension):
         except RuntimeError:
             self._update_vocabulary()
             return
-        loop.run_in_executor(None, self._update_vocabulary)  # espeak-ng calls: off the event loop
+        loop.run_in_executor(threads.pool(), self._update_vocabulary)  # espeak-ng calls: off the event loop
         if self._loading is not None and self._loading.done():
+            self._moods_warmed.clear()  # a changed persona's moods are warmed again when reached
             self._start_warming()  # a changed voice block has new keys: its phrases are new
 
     def _update_vocabulary(self) -> None:
@@ -349,24 +348,51 @@ class VoiceExtension(Extension):
     async def _warm_phrases(self) -> None:
         """Synthesise every persona's first phrases in its voice as it is without a mood, one at
         a time, waiting while a conversation is busy: the cache must never slow a live turn.
-        (A mood's variant is cached when first said: warming every mood would cost several times
-        the CPU for lines that may never be said in that mood.)"""
-        t0 = time.perf_counter()
+        (A mood's variants are warmed when an NPC is first heard in that mood: :meth:`warm_mood`;
+        warming every mood at start would cost several times the CPU for moods never reached.)"""
         items: list[tuple[CachedTts, str, VoiceParams]] = []
         for persona in self.host.personas.all():
             provider, params = self.voice_for(persona.id)
             if isinstance(provider, CachedTts):
                 items += [(provider, text, params) for text in first_phrases(persona)]
+        await self._warm_items(items, "default moods")
+
+    async def _warm_items(self, items: list[tuple[CachedTts, str, VoiceParams]], what: str) -> int:
+        t0 = time.perf_counter()
         made = 0
         for provider, text, params in items:
             while self._busy():
                 await asyncio.sleep(0.05)
-            made += await asyncio.to_thread(provider.warm, [(text, params)])
+            made += await threads.run(provider.warm, [(text, params)])
         log.info(
-            "voice: phrase cache warm (default moods, %d phrases synthesised, %.1f s)",
+            "voice: phrase cache warm (%s, %d phrases synthesised, %.1f s)",
+            what,
             made,
             time.perf_counter() - t0,
         )
+        return made
+
+    def warm_mood(self, npc_id: str, ctx: DialogueContext | None) -> asyncio.Task[int] | None:
+        """In the background, the NPC's first phrases in the mood its ``voice.moods`` pick for
+        ``ctx`` (its current state), when that differs from the default mood warmed at start:
+        an NPC that turned angry answers its next lines from the cache too. Each (NPC, voice)
+        once per process; the task, or None when there is nothing new to warm."""
+        if not self.cfg.tts_cache_warm or self.cfg.tts_cache_mb <= 0 or ctx is None:
+            return None
+        provider, params = self.voice_for(npc_id, ctx)
+        persona = self.host.personas.get(npc_id)
+        if persona is None or not isinstance(provider, CachedTts) or params == self.voice_for(npc_id)[1]:
+            return None
+        if (npc_id, params) in self._moods_warmed:
+            return None
+        self._moods_warmed.add((npc_id, params))
+        mood = params.delivery.mood if params.delivery is not None else "neutral"
+        items = [(provider, text, params) for text in first_phrases(persona)]
+        task = asyncio.create_task(self._warm_items(items, f"{npc_id} {mood}"), name=f"voice-mood-{npc_id}")
+        self._mood_tasks.add(task)
+        task.add_done_callback(self._mood_tasks.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return task
 
     def voice_for(self, npc_id: str, ctx: DialogueContext | None = None) -> tuple[TtsProvider, VoiceParams]:
         """The NPC's TTS and voice; with a turn's context, in the mood its ``voice.moods`` pick."""

@@ -18,6 +18,7 @@ import numpy as np
 from ..clock import Clock
 from ..protocol.errors import ErrorCode, ProtocolError
 from ..protocol.messages.voice import MAX_AUDIO_CHUNK_BYTES
+from . import threads
 from .config import VoiceConfig
 from .events import Heard, Problem, VoiceEvent
 from .frames import STT_RATE, Int16Array
@@ -225,7 +226,7 @@ class VoiceConversation:
             self._worker.cancel()
         self._cancel_speculation()
         if self._stream is not None:
-            await asyncio.to_thread(self._stream.cancel)
+            await threads.run(self._stream.cancel)
             self._stream = None
         for reply in list(self.speaker.replies.values()):
             if reply.task is not None and not reply.task.done():
@@ -303,7 +304,7 @@ class VoiceConversation:
         self._barged = False
         playing = self.speaker.playing()
         self._utt_during_npc = playing is not None or self.speaker.playing(at) is not None
-        self._stream = await asyncio.to_thread(self._stt.stream)
+        self._stream = await threads.run(self._stt.stream)
         if self.segmenter.turn is not None:  # a question just asked invites a short answer
             self.segmenter.turn.npc_said(self.speaker.current.text if self.speaker.current else "")
         if self.tap is not None:
@@ -331,9 +332,7 @@ class VoiceConversation:
             return  # the transcript was finalised at a pause; kept in case the player goes on
         stream = self._stream
         interim = (
-            stream.feed(samples)
-            if not stream.blocking_feed
-            else await asyncio.to_thread(stream.feed, samples)
+            stream.feed(samples) if not stream.blocking_feed else await threads.run(stream.feed, samples)
         )
         if interim:
             if self.segmenter.turn is not None:
@@ -363,7 +362,7 @@ class VoiceConversation:
     async def _speculate(self, stream: SttStream, gen: int) -> str:
         # Never cancelled (a dropped speculation is ignored by generation instead), so the STT
         # stream is always finished and its decoder goes back to the pool.
-        text = (await asyncio.to_thread(stream.finish)).strip()
+        text = (await threads.run(stream.finish)).strip()
         if gen != self._spec_gen or self._classify(text, "", self.segmenter.voiced_ms) != "speech":
             return text
         try:
@@ -382,10 +381,10 @@ class VoiceConversation:
             return
         self._cancel_speculation()
         self.spec_stats["discarded"] += 1
-        self._stream = await asyncio.to_thread(self._stt.stream)
+        self._stream = await threads.run(self._stt.stream)
         if self._utt_audio:
             audio = np.concatenate(self._utt_audio)
-            await asyncio.to_thread(self._stream.feed, audio)
+            await threads.run(self._stream.feed, audio)
 
     def _cancel_speculation(self) -> None:
         spec, self._spec = self._spec, None
@@ -411,7 +410,7 @@ class VoiceConversation:
             self.spec_stats["used"] += 1
         else:
             assert stream is not None
-            text = (await asyncio.to_thread(stream.finish)).strip()
+            text = (await threads.run(stream.finish)).strip()
         timer.transcript_final = self._clock.monotonic()
         playing = self.speaker.playing()
         kind = self._classify(text, playing.text if playing else "", ev.voiced_ms)
@@ -468,4 +467,4 @@ class VoiceConversation:
         self.segmenter.abort()
         stream, self._stream = self._stream, None
         if stream is not None:
-            await asyncio.to_thread(stream.cancel)
+            await threads.run(stream.cancel)

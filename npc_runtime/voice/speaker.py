@@ -19,6 +19,7 @@ import numpy as np
 
 from ..clock import Clock
 from ..errors import ProviderError
+from . import threads
 from .events import AudioDone, AudioOut, PlaybackStop, VoiceEvent
 from .frames import AudioFrame, SynthChunk
 from .lipsync import mouth_open, speech_bounds, visemes_from_phonemes
@@ -133,7 +134,7 @@ class Speaker:
         if not spoken or (npc_id, spoken) in self.prepared:
             return
         task = asyncio.create_task(
-            asyncio.to_thread(provider.synthesize, spoken, params), name=f"tts-prepare-{self.name}"
+            threads.run(provider.synthesize, spoken, params), name=f"tts-prepare-{self.name}"
         )
         task.add_done_callback(_consume)
         self.prepared[(npc_id, spoken)] = Prepared(provider, params, task)
@@ -247,7 +248,7 @@ class Speaker:
             else:
                 prep.task.cancel()
         try:
-            return await asyncio.to_thread(reply.provider.synthesize, text, reply.params)
+            return await threads.run(reply.provider.synthesize, text, reply.params)
         except ProviderError as exc:
             fallback = self._fallback()
             if fallback is None or fallback is reply.provider:
@@ -255,7 +256,7 @@ class Speaker:
             log.warning("TTS %s failed (%s); using %s", reply.provider.name, exc, fallback.name)
             reply.provider = fallback
             reply.params = reply.params.for_fallback()
-            return await asyncio.to_thread(fallback.synthesize, text, reply.params)
+            return await threads.run(fallback.synthesize, text, reply.params)
 
     def _time_words(self, reply: Reply, sentence: str, start_ms: float, end_ms: float) -> None:
         """Spread the sentence's words over [start_ms, end_ms] by length; record their end chars."""

@@ -7,6 +7,7 @@ machine), so whether its answer arrives in time never depends on the machine's l
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,15 @@ from npc_runtime.runtime.app import Runtime
 from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.models import shared_vad
+from npc_runtime.voice.stt.whisper_io import log_mel
 from npc_runtime.voice.turn import CuePolicy, SilencePolicy, TurnConfig, TurnPolicy, build_policy, params_of
-from npc_runtime.voice.turn.smart_turn import SmartTurnModel, SmartTurnRunner, find_model, shared_model
+from npc_runtime.voice.turn.smart_turn import (
+    SmartTurnModel,
+    SmartTurnRunner,
+    features,
+    find_model,
+    shared_model,
+)
 from npc_runtime.voice.turn.syntax import SyntaxCue
 from npc_runtime.voice.turns import Segmenter, SpeechEnded
 
@@ -204,3 +212,117 @@ def test_a_held_pause_ends_the_turn_when_the_microphone_stops() -> None:
     assert not any(isinstance(e, SpeechEnded) for e in events)  # the policy holds the pause
     ended = seg.end_in_pause()
     assert ended is not None and ended.t_last_voice < seg.t - 0.3 and not seg.in_speech
+
+
+class _GatedModel(SmartTurnModel):
+    """The real model, whose answer waits until the test opens the gate (a busy CPU)."""
+
+    def __init__(self, real: SmartTurnModel) -> None:
+        self.__dict__.update(real.__dict__)
+        self.gate = threading.Event()
+        self.asked = threading.Event()
+
+    def predict(self, audio: np.ndarray) -> float:
+        self.asked.set()
+        assert self.gate.wait(60)
+        return super().predict(audio)
+
+
+def test_smart_turns_time_cap_counts_wall_time_not_a_backlog_of_audio(model: SmartTurnModel) -> None:
+    """A runtime that is behind consumes a backlog of audio at once: 600 ms of the player's
+    silence go by in stream time while the model (in its thread) has not answered. The policy
+    keeps waiting for the answer until ``cap_ms`` of WALL time have passed, then decides without it."""
+    gated = _GatedModel(model)
+    now = [100.0]
+    runner = SmartTurnRunner(gated, workers=1, clock=lambda: now[0])
+    policy = CuePolicy(params_of(TurnConfig()), runner=runner, cues=True)
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+    policy.npc_said("Where are you headed?")  # an answer to a question ends at cue_ms without smart-turn
+    audio = np.concatenate([silence(0.4), player_line("The mill."), silence(0.6)])
+    ended = [e for i in range(0, len(audio), 320) for e in seg.process(audio[i : i + 320], False)]
+    assert gated.asked.wait(60)
+    assert not [e for e in ended if isinstance(e, SpeechEnded)]  # still waiting: no wall time has passed
+    probe = policy._probes[0]
+    now[0] += 0.35  # the cap (300 ms of wall time) is over: the answer to the question ends the turn
+    ended = seg.process(silence(0.04), False)
+    gated.gate.set()
+    probe.future.result(60)  # type: ignore[union-attr]  # the model thread is free again
+    assert [e for e in ended if isinstance(e, SpeechEnded)] and policy.reason == "answer to a question"
+
+
+def test_a_smart_turn_answer_that_arrives_within_the_cap_decides(model: SmartTurnModel) -> None:
+    gated = _GatedModel(model)
+    now = [100.0]
+    runner = SmartTurnRunner(gated, workers=1, clock=lambda: now[0])
+    policy = CuePolicy(params_of(TurnConfig()), runner=runner, cues=True)
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+    policy.npc_said("Where are you headed?")
+    audio = np.concatenate([silence(0.4), player_line("The mill."), silence(0.6)])
+    ended = [e for i in range(0, len(audio), 320) for e in seg.process(audio[i : i + 320], False)]
+    assert gated.asked.wait(60) and not [e for e in ended if isinstance(e, SpeechEnded)]
+    gated.gate.set()
+    policy._probes[0].future.result(60)  # type: ignore[union-attr]
+    now[0] += 0.1
+    ended = seg.process(silence(0.04), False)
+    assert [e for e in ended if isinstance(e, SpeechEnded)] and policy.reason.startswith("smart-turn p=")
+
+
+def test_smart_turns_features_compute_the_padding_once_with_the_same_values(model: SmartTurnModel) -> None:
+    """The lead padding of a short utterance is one constant frame, computed once; the features
+    (and the model's answer) are those of Whisper's log-mel of the whole normalised 8 s window."""
+
+    def whole_window(audio: np.ndarray) -> np.ndarray:
+        n = int(8 * RATE)
+        x = audio[-n:].astype(np.float32) / 32768.0
+        x = np.concatenate([np.zeros(n - len(x), dtype=np.float32), x])
+        x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+        return log_mel(x, 800)[None, :, :]
+
+    line = np.concatenate([player_line("Where is the blacksmith?"), silence(0.2)])
+    for audio in (line[:3000], line, np.concatenate([line] * 6)[: int(7.9 * RATE)], np.tile(line, 8)):
+        fast, plain = features(audio), whole_window(audio)
+        assert fast.shape == plain.shape == (1, 80, 800)
+        np.testing.assert_allclose(fast, plain, atol=1e-5)
+    ask = model._session.run(None, {model._input: whole_window(line)})[0]
+    assert abs(model.predict(line) - float(np.asarray(ask).reshape(-1)[0])) < 1e-5
+
+
+def test_smart_turn_is_not_asked_while_the_last_word_hangs(model: SmartTurnModel) -> None:
+    audio, end = _with_pause("I want to buy the", "red cloak.", 0.8)
+    hanging = _auto(model)
+    assert hanging.runner is not None
+    ends = _ends(hanging, audio, heard="i want to buy the")
+    assert ends and ends[0] > end and hanging.runner.calls == 0  # held by the word alone, no model call
+    finished = _auto(model)
+    assert finished.runner is not None
+    _ends(finished, audio, heard="i want to buy the red cloak")
+    assert finished.runner.calls >= 1
+
+
+def test_with_every_model_thread_busy_a_pause_is_judged_by_the_cues_at_once(model: SmartTurnModel) -> None:
+    """Two conversations pause together and smart-turn has one thread: the second call would
+    answer after the first, too late, so it is not made; that pause goes by the cues."""
+    gated = _GatedModel(model)
+    now = [100.0]
+    audio = np.concatenate([silence(0.4), player_line("The mill."), silence(0.6)])
+
+    def conversation() -> tuple[CuePolicy, Segmenter]:
+        policy = CuePolicy(
+            params_of(TurnConfig()), runner=SmartTurnRunner(gated, workers=1, clock=lambda: now[0]), cues=True
+        )
+        policy.npc_said("Where are you headed?")
+        return policy, Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+
+    (first, seg1), (second, seg2) = conversation(), conversation()
+    try:
+        ended1 = [e for i in range(0, len(audio), 320) for e in seg1.process(audio[i : i + 320], False)]
+        assert gated.asked.wait(60) and not [e for e in ended1 if isinstance(e, SpeechEnded)]
+        ended2 = [e for i in range(0, len(audio), 320) for e in seg2.process(audio[i : i + 320], False)]
+        assert first.runner is not None and second.runner is not None
+        assert second.runner.skipped == 1 and first.runner.skipped == 0
+        assert [e for e in ended2 if isinstance(e, SpeechEnded)] and second.reason == "answer to a question"
+    finally:
+        gated.gate.set()
+    first._probes[0].future.result(60)  # type: ignore[union-attr]
+    assert [e for e in seg1.process(silence(0.04), False) if isinstance(e, SpeechEnded)]
+    assert first.reason.startswith("smart-turn p=")

@@ -2,7 +2,7 @@
 
 A stream is fed 16 kHz s16 audio while the player talks (``feed`` may return an interim
 transcript) and finished at the end of the turn. Both block (they run a model): callers use
-``asyncio.to_thread``. Capabilities are declared, not discovered by type checks.
+a thread (voice's pool, :mod:`..threads`). Capabilities are declared, not discovered by type checks.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ never use the second core. Here each worker process loads the provider once; a s
 to the least busy worker and talks to it over pipes (length-prefixed msgpack). Workers are
 plain ``python -m`` subprocesses, not multiprocessing children, so embedding the runtime in a
 script without a ``__main__`` guard is safe. Callers still run ``feed``/``finish`` with
-``asyncio.to_thread``: a thread waiting on a pipe releases the GIL.
+a thread (voice's pool, :mod:`..threads`): a thread waiting on a pipe releases the GIL.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Text to speech: a provider loaded once per process, synthesizing one sentence at a time.
 
-``synthesize`` blocks (it runs a model); callers run it with ``asyncio.to_thread`` so one
-conversation never stalls the others. Each provider says what it supports in :class:`TtsCaps`.
+``synthesize`` blocks (it runs a model); callers run it in a thread (voice's pool,
+:mod:`..threads`) so one conversation never stalls the others. Each provider says what it supports in :class:`TtsCaps`.
 """
 
 from __future__ import annotations

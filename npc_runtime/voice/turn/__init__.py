@@ -35,6 +35,7 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         probe_ms=tuple(cfg.probe_ms),
         cap_ms=cfg.cap_ms,
         threshold=cfg.threshold,
+        sure=cfg.sure,
         question_threshold=cfg.question_threshold,
         hold_below=cfg.hold_below,
         fade_db=cfg.fade_db,

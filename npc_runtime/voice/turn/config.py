@@ -29,6 +29,13 @@ class TurnConfig(BaseModel):
     )
     cap_ms: float = Field(default=300, gt=0, description="A smart-turn answer later than this is ignored")
     threshold: float = Field(default=0.5, ge=0, le=1, description="smart-turn probability that ends the turn")
+    sure: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="auto: at or above this smart-turn probability the turn ends without the cheap cues' "
+        "agreement (a voice that did not fade)",
+    )
     question_threshold: float = Field(
         default=0.35, ge=0, le=1, description="The same right after the NPC asked a question"
     )

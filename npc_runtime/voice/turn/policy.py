@@ -4,10 +4,10 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
 ``max_ms`` (nobody waits longer than that for a player who stopped). In between:
 
 - a *hanging* last word ("and", "the", "um", a comma) holds the turn open;
-- smart-turn is asked at ``probe_ms`` of silence (each entry once; its answer is used only if it
-  arrives within ``cap_ms`` of the request): at or above ``threshold`` (``question_threshold``
+- smart-turn is asked at ``probe_ms`` of silence (each entry once; the policy waits for its
+  answer at most ``cap_ms`` of wall time after the request): at or above ``threshold`` (``question_threshold``
   when the NPC has just asked a question) the turn ends at once, if the cheap cues agree (with
-  cues: the voice faded out, or the NPC asked a question); below ``hold_below`` it is held open
+  cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own; below ``hold_below`` it is held open
   until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
 - without smart-turn (``cues``, or the model failed or was late): a faded voice or an answer to
   a question ends the turn at ``cue_ms``, anything else at ``base_ms``.
@@ -33,6 +33,7 @@ class TurnParams:
     probe_ms: tuple[float, ...] = (80,)
     cap_ms: float = 300
     threshold: float = 0.5
+    sure: float = 0.9
     question_threshold: float = 0.35
     hold_below: float = 0.2
     fade_db: float = -12.0
@@ -70,11 +71,12 @@ class CuePolicy(TurnPolicy):
         self._judged_prosody = False
         self._prosody = None
 
-    def _smart(self, silence_ms: float, t: float) -> tuple[float | None, bool]:
-        """(the newest arrived probability, whether an answer may still come in time)."""
+    def _smart(self, silence_ms: float, t: float, ask: bool = True) -> tuple[float | None, bool]:
+        """(the newest arrived probability, whether an answer may still come in time); ``ask``
+        False: no new call (the turn is held open whatever the model says)."""
         if self.runner is None:
             return None, False
-        due = sum(1 for p in self.p.probe_ms if silence_ms >= p)
+        due = sum(1 for p in self.p.probe_ms if silence_ms >= p) if ask else 0
         while len(self._probes) < due:
             self._probes.append(self.runner.submit(self.utt.audio(), t))
         value, waiting = None, False
@@ -82,20 +84,24 @@ class CuePolicy(TurnPolicy):
             got = probe.result(t)
             if got is not None:
                 value = got
-            elif not probe.failed() and (t - probe.t) * 1000 < self.p.cap_ms:
+            elif probe.may_come(t, self.p.cap_ms):
                 waiting = True
         return value, waiting
 
     def decide(self, silence_ms: float, t: float) -> str | None:
         if silence_ms >= self.p.max_ms:
             return f"silence {self.p.max_ms:g} ms"
-        smart, waiting = self._smart(silence_ms, t)
-        if silence_ms < self.p.min_ms:
-            return None
-        hanging = faded = asked = False
+        hanging = False
         if self.cues:
             s = self.syntax.judge(self.utt, silence_ms)
             hanging = s is not None and s <= 0.1
+        # a hanging last word holds the turn whatever smart-turn says: no call for it (CPU), and
+        # the call is made once the transcript stops hanging
+        smart, waiting = self._smart(silence_ms, t, ask=not hanging)
+        if silence_ms < self.p.min_ms:
+            return None
+        faded = asked = False
+        if self.cues:
             if not self._judged_prosody:  # once per pause: the voice before it does not change
                 self._prosody = self.prosody.judge(self.utt, silence_ms)
                 self._judged_prosody = True
@@ -106,7 +112,7 @@ class CuePolicy(TurnPolicy):
         agree = not self.cues or faded or asked
         if smart is not None:
             threshold = self.p.question_threshold if asked else self.p.threshold
-            if smart >= threshold and agree:
+            if smart >= threshold and (agree or smart >= self.p.sure):
                 return f"smart-turn p={smart:.2f}" + (" and a faded voice" if faded else "")
             if smart < self.p.hold_below:
                 return None
