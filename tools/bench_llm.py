@@ -247,6 +247,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                 final = await client.wait_final(conv, ref=msg.id, timeout=900)
                 total = time.perf_counter() - sent
                 t = provider.last_timings
+                stats = getattr(provider, "last_turn", {})  # older code: no per-turn figures
                 turns.append(
                     {
                         "line": text,
@@ -261,6 +262,9 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                         "tokens_per_s": round(float(t.get("predicted_per_second") or 0.0), 2),
                         "prompt_tokens_read": int(t.get("prompt_n") or 0),
                         "prompt_tokens_cached": int(t.get("cache_n") or 0),
+                        "requests": int(stats.get("requests") or 0),
+                        "opener_mode": stats.get("opener"),
+                        "first_sentence_tokens": int(stats.get("first_sentence_tokens") or 0),
                         "guard": provider.last_guard.as_dict() if provider.last_guard is not None else None,
                         "load": _load(),
                     }
@@ -269,7 +273,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                     f"  turn {i + 1}: read ahead {read_ahead:.2f} s; first words {first_words:.2f} s"
                     f"{' (opener)' if opener else ''}, first sentence {first_sentence:.2f} s, reply {total:.2f} s, "
                     f"read {turns[-1]['prompt_tokens_read']} / cached {turns[-1]['prompt_tokens_cached']} "
-                    f"tokens [{final.source}] {final.text[:60]!r}"
+                    f"tokens, {turns[-1]['requests']} request(s), first sentence "
+                    f"{turns[-1]['first_sentence_tokens']} tokens [{final.source}] {final.text[:60]!r}"
                     + (f" guard {turns[-1]['guard']}" if (turns[-1]["guard"] or {}).get("failures") else ""),
                     flush=True,
                 )
@@ -299,6 +304,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         "tokens_per_s": stats("tokens_per_s"),
         "reply_s": stats("reply_s"),
         "prompt_tokens_read": stats("prompt_tokens_read"),
+        "first_sentence_tokens": stats("first_sentence_tokens"),
+        "requests": stats("requests"),
         "per_turn": turns,
     }
 
@@ -366,6 +373,8 @@ def main() -> None:
             "tokens_per_s",
             "reply_s",
             "prompt_tokens_read",
+            "first_sentence_tokens",
+            "requests",
         ):
             st = local[key]
             if st:

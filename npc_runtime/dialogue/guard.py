@@ -18,7 +18,8 @@ A reply (checked sentence by sentence while it streams) fails when it
   sentence of three words or more said word for word before (small models fall into saying the
   same line every turn);
 - **echoes the player** (``echo``): most of the player's line said back (a run of at least three
-  words and 60 % of the line, "you" read as "I" and so on): "Who is the oldest person in the
+  words and 60 % of the line, "you" read as "I" and so on, British and American spellings as one
+  word: "favourite" is "favorite"): "Who is the oldest person in the
   village?" answered with the same question is no answer;
 - **copies an authored line off topic** (``copy``): a sentence of an authored line (topic line,
   greeting, farewell; templates filled) word for word, or :data:`SHINGLE` words of one, when the
@@ -159,8 +160,28 @@ _SWAP = {"you": "i", "i": "you", "your": "my", "my": "your", "yours": "mine", "m
 _CONTRACTION = re.compile(r"\b(what|who|where|how|that|it|there)'s\b", re.IGNORECASE)
 
 
+# British and American spellings read as one word ("favourite" said back as "favorite").
+_OUR = re.compile(
+    r"^([a-z]{3,})our(ite|ites|s|ed|ing|able|ful|er|ers)?$"
+)  # colour, favourite; not your, hour
+_LL = re.compile(r"^([a-z]{3,}e)ll(ed|ing|er|ers)$")  # travelling, traveller
+_ISE = re.compile(r"^([a-z]{3,})is(e|es|ed|ing)$")  # realise, organised
+_SPELLINGS = {"grey": "gray", "greys": "grays", "centre": "center", "centres": "centers",
+              "theatre": "theater", "metre": "meter", "metres": "meters", "jewellery": "jewelry",
+              "plough": "plow", "cheque": "check", "mum": "mom", "whisky": "whiskey",
+              "tyre": "tire", "tyres": "tires", "aluminium": "aluminum", "sceptic": "skeptic"}  # fmt: skip
+
+
+def spelling(word: str) -> str:
+    """One spelling for British and American variants of a (lower-case) word."""
+    word = _SPELLINGS.get(word, word)
+    word = _OUR.sub(r"\1or\2", word)
+    word = _LL.sub(r"\1l\2", word)
+    return _ISE.sub(r"\1iz\2", word)
+
+
 def _echo_words(text: str) -> list[str]:
-    return words(_CONTRACTION.sub(r"\1 is", text.replace("\u2019", "'")))
+    return [spelling(w) for w in words(_CONTRACTION.sub(r"\1 is", text.replace("\u2019", "'")))]
 
 
 def _echo_run(text: str, player_text: str) -> int:

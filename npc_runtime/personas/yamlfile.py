@@ -6,6 +6,7 @@ field path (``("topics", 2, "lines", 0)``) to its 1-based line number.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,18 @@ def field_name(loc: Loc) -> str:
     return ".".join(str(p) for p in loc)
 
 
+_ITEM = re.compile(r"^(?:opener|line) (\d+)\b")
+
+
+def _item(loc: Loc, msg: str, lines: dict[Loc, int]) -> Loc:
+    """A list validator's message about one item ("opener 3 has 9 words"): the item's own place,
+    so that the problem points at its line, not at the list's."""
+    m = _ITEM.match(msg)
+    if m and loc and isinstance(loc[-1], str) and (*loc, int(m.group(1)) - 1) in lines:
+        return (*loc, int(m.group(1)) - 1)
+    return loc
+
+
 def validation_problems(exc: ValidationError, file: str, lines: dict[Loc, int]) -> list[Problem]:
     out = []
     for err in exc.errors():
@@ -162,6 +175,7 @@ def validation_problems(exc: ValidationError, file: str, lines: dict[Loc, int]) 
             msg = "required field is missing"
         elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
             msg = str(err["ctx"]["error"])  # our own validators' messages, without pydantic's prefix
+            loc = _item(loc, msg, lines)
         out.append(Problem(file, line_for(lines, loc), field_name(loc), msg))
     return out
 

@@ -184,6 +184,10 @@ def test_saying_the_players_question_back_is_an_echo() -> None:
         ("What scares you most?", "What scares me most?"),
         ("What is your favourite season, and why?", "What's your favourite season? And why?"),
         ("Tell me something nobody else knows about you.", "Tell me something nobody else knows about you."),
+        # Spelling variants are the same word.
+        ("What is your favourite season, and why?", "What's my favorite season? And why?"),
+        ("What colour is the grey mare?", "What color is the gray mare?"),
+        ("Do you like travelling neighbours?", "Do I like traveling neighbors?"),
     ):
         v = _mira(line).check(reply)
         assert not v.ok and v.reason == "echo", (line, reply)
@@ -191,6 +195,18 @@ def test_saying_the_players_question_back_is_an_echo() -> None:
     assert _mira("Have you ever fallen in the river?").check("Fallen in the river? Not me, love.").ok
     assert _mira("Who is the oldest person in the village?").check("Old Harl, I'd say. He's ninety.").ok
     assert _mira("What scares you most?").check("Empty tills, love.").ok
+    assert _mira("What is your favourite colour?").check("Favorite? Green, love, like the hills.").ok
+
+
+def test_one_spelling_for_british_and_american_words() -> None:
+    from npc_runtime.dialogue.guard import spelling
+
+    pairs = [("favourite", "favorite"), ("colours", "colors"), ("grey", "gray"), ("travelling", "traveling"),
+             ("neighbour", "neighbor"), ("realise", "realize"), ("centre", "center")]  # fmt: skip
+    assert all(spelling(a) == spelling(b) for a, b in pairs)
+    assert [spelling(w) for w in ("your", "hour", "four", "tour", "rise", "telling")] == [
+        "your", "hour", "four", "tour", "rise", "telling"
+    ]  # fmt: skip
 
 
 def test_the_action_line_said_aloud_is_reading_out_instructions() -> None:

@@ -297,9 +297,10 @@ def test_the_history_window_jumps_instead_of_sliding() -> None:
 
 # -- openers ----------------------------------------------------------------------------------------
 class _Slow(LocalProvider):
-    """A model whose first sentence never comes in time: the first request waits until it is
-    dropped; a request that continues an opener (a final assistant message) answers at once. The
-    real model's timing is what tools/bench_llm.py measures; here, the order of events."""
+    """A model whose first sentence is late: a request that does not continue an opener (a final
+    assistant message) gives nothing until ``go`` is set; one that continues an opener answers at
+    once. Every request is recorded; a dropped one counts in ``dropped``. The real model's timing
+    is what tools/bench_llm.py measures; here, the order of events."""
 
     def __init__(self, reply: str, **settings: Any) -> None:
         super().__init__(
@@ -309,6 +310,7 @@ class _Slow(LocalProvider):
         self.reply = reply
         self.requests: list[dict[str, Any]] = []
         self.dropped = 0
+        self.go = asyncio.Event()
 
     async def _generate(  # type: ignore[override]
         self, request: dict[str, Any], ctx: DialogueContext | None = None
@@ -316,29 +318,80 @@ class _Slow(LocalProvider):
         self.requests.append(request)
         if request["messages"][-1]["role"] != "assistant":
             try:
-                await asyncio.Event().wait()  # never set: only the opener's timer ends this wait
-            finally:
+                await self.go.wait()
+            except BaseException:
                 self.dropped += 1
+                raise
         for word in self.reply.split(" "):
             yield word + " "
 
 
-async def test_a_late_first_sentence_gets_an_opener_and_the_model_goes_on_after_it() -> None:
+async def test_an_expected_late_reply_says_the_opener_first_and_makes_one_request_that_continues_it() -> None:
     openers = ["Hm, let me think.", "Well now, love."]
-    p = _Slow("Not since I was a girl, love.\n[action none]", opener_after=0.0)
+    p = _Slow("Not since I was a girl, love.\n[action none]", opener_after=0.3)
     said_first: list[str] = []
-    for line in ("Have you ever fallen in the river?", "What scares you?", "Do you like travellers?"):
+    for turn, line in enumerate(
+        ("Have you ever fallen in the river?", "What scares you?", "Do you like travellers?"), start=1
+    ):
         ctx = _ctx(line, persona={"openers": openers})
         chunks = await _collect(p, ctx)
         texts = [c.text for c in chunks if isinstance(c, TextPiece)]
         assert chunks[0] == SourceTag("llm")
         assert texts[0].strip() in openers and ctx.extra["opener"] == texts[0].strip()
         assert "".join(texts[1:]).strip() == "Not since I was a girl, love."
-        # The model continued the opener as its own words, so it will not greet again.
+        # One request per turn, made after the opener was decided: it continues the opener as the
+        # model's own words (no request dropped and the prompt read again).
+        assert len(p.requests) == turn and p.last_turn["requests"] == 1
         assert p.requests[-1]["messages"][-1] == {"role": "assistant", "content": texts[0].strip()}
+        assert p.last_turn["opener"] == "at once"
         said_first.append(texts[0].strip())
-    assert p.dropped == 3
+    assert p.dropped == 0
     assert all(a != b for a, b in itertools.pairwise(said_first))  # never the same one twice running
+
+
+async def test_a_model_expected_in_time_but_late_gets_the_opener_while_its_one_generation_goes_on() -> None:
+    p = _Slow("Never, love.\n[action none]", opener_after=0.05)
+    p.pace.read_tps, p.pace.gen_tps, p.pace.overhead_s = 10_000.0, 10_000.0, 0.0  # a fast model
+    ctx = _ctx("Have you ever fallen in the river?", persona={"openers": ["Hm."]})
+    assert not p._expect_late(ctx)
+    chunks: list[DialogueChunk] = []
+    async for chunk in p.stream(ctx):
+        chunks.append(chunk)
+        if chunk == TextPiece("Hm. "):
+            p.go.set()  # the model's first words come only after the opener was said
+    assert _said(chunks) == "Hm. Never, love."
+    assert chunks[0] == SourceTag("llm") and chunks.count(SourceTag("llm")) == 1
+    assert len(p.requests) == 1 and p.requests[0]["messages"][-1]["role"] == "user"  # no restart
+    assert p.dropped == 0 and p.last_turn["opener"] == "late"
+
+
+async def test_a_model_in_time_says_no_opener() -> None:
+    p = _Slow("Never, love.\n[action none]", opener_after=30.0)
+    p.pace.read_tps, p.pace.gen_tps = 10_000.0, 10_000.0
+    p.go.set()
+    ctx = _ctx("Have you ever fallen in the river?", persona={"openers": ["Hm."]})
+    chunks = await _collect(p, ctx)
+    assert _said(chunks) == "Never, love." and "opener" not in ctx.extra
+    assert p.last_turn == {"requests": 1, "opener": None, "first_sentence_tokens": 3}
+
+
+def test_the_pace_learns_from_timings_and_expects_a_read_ahead_turn_sooner() -> None:
+    p = _Slow("Never.", opener_after=1.0)
+    ctx = _ctx("Have you ever fallen in the river?", persona={"openers": ["Hm."]})
+    assert p._expect_late(ctx)  # nothing measured yet: an opener, to be safe
+    # 20 tokens read in 1 s, 10 made in 1 s, the first token 1.2 s after the request
+    p.pace.update({"prompt_n": 20, "prompt_ms": 1000, "predicted_n": 10, "predicted_ms": 1000}, 1.2)
+    assert p.pace.read_tps == 20 and p.pace.gen_tps == 10
+    assert p.pace.overhead_s is not None and abs(p.pace.overhead_s - 0.1) < 1e-9
+    p.pace.sentence(4)
+    fast = p.pace.first_sentence_s(10)
+    assert fast is not None and fast < p.pace.first_sentence_s(130)  # type: ignore[operator]
+    p.settings.opener_after = 30.0
+    assert not p._expect_late(ctx)
+    p.settings.opener_after = 3.0
+    assert p._expect_late(ctx)  # ~130 tokens to read at 20/s: late
+    p._ahead[("mira", "p1")] = []  # the turn was read ahead: the player's words only
+    assert not p._expect_late(ctx)
 
 
 def test_no_opener_without_openers_or_between_npcs_or_when_switched_off() -> None:

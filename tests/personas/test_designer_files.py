@@ -139,3 +139,28 @@ async def test_a_file_that_takes_too_long_to_read_is_a_problem(tmp_path: Path) -
     assert [f for f, _live, _problems in report.failed] == [str(pipe)]
     assert "took over 0.5 s to read" in report.failed[0][2][0].message
     assert "mira" in store.ids() and "tomas" in store.ids()
+
+
+def test_a_bad_opener_or_fallback_line_points_at_its_own_line() -> None:
+    text = (
+        "id: mira\nname: Mira\nrole: r\n"
+        "openers:\n"  # line 4
+        '  - "Hm."\n'
+        '  - "Well now, let me think about that for a little while."\n'  # line 6: 11 words
+        '  - "Hm."\n'  # line 7: written twice
+        "fallback:\n"
+        '  - "Couldn\'t say."\n'
+        '  - "Ask {player.name}."\n'  # line 10: no default
+    )
+    for bad, line in ((6, 6), (7, 7)):
+        lines = text.splitlines(keepends=True)
+        if bad == 6:  # one problem at a time: the list validator stops at the first
+            lines[6] = '  - "Ah."\n'
+        else:
+            lines[5] = '  - "Well."\n'
+        _, problems = load_persona_text("".join(lines), "o.persona.yaml")
+        openers = [p for p in problems if p.field.startswith("openers")]
+        assert openers and openers[0].line == line and openers[0].field == f"openers.{line - 5}", problems
+    _, problems = load_persona_text(text, "o.persona.yaml")
+    fallback = [p for p in problems if p.field.startswith("fallback")]
+    assert fallback and fallback[0].line == 10 and fallback[0].field == "fallback.1", problems

@@ -40,9 +40,9 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ...errors import ConfigError, ProviderError
 from ...personas.schema import ActionSpec, Persona
@@ -57,10 +57,12 @@ from ..prompt import (
     PromptSettings,
     allowed_actions,
     build_prompt,
+    estimate_tokens,
     instruction_sentences,
     param_schema,
+    player_words,
 )
-from .local_engine import Engine, Generation
+from .local_engine import Engine, Generation, LocalSettings, Pace
 from .openai import ActionLineParser
 
 __all__ = ["LocalProvider", "LocalSettings", "action_grammar"]
@@ -68,65 +70,6 @@ __all__ = ["LocalProvider", "LocalSettings", "action_grammar"]
 log = logging.getLogger(__name__)
 
 _TERSE = ("terse", "curt", "few words", "short sentences", "gruff", "blunt", "clipped")
-
-
-class LocalSettings(BaseModel):
-    """The ``dialogue`` settings section for ``provider = "local"``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    provider: Literal["local"] = "local"
-    model: str = Field(default="qwen2.5-coder-1.5b", description=f"A packaged model: {', '.join(MODELS)}")
-    model_path: str | None = Field(default=None, description="A GGUF file instead of a packaged model")
-    model_dir: str | None = Field(default=None, description="Where packaged models are assembled")
-    threads: int = Field(default=1, ge=1, le=64, description="Threads for generation")
-    batch_threads: int | None = Field(
-        default=None, ge=1, le=64, description="Threads for reading prompts (default: threads)"
-    )
-    slots: int = Field(default=6, ge=2, le=32, description="KV caches: one per NPC, one for complete()")
-    context: int = Field(default=2048, ge=512, le=32768, description="Tokens of context per slot")
-    temperature: float = Field(default=0.6, ge=0.0, le=2.0)
-    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
-    repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
-    seed: int | None = Field(default=None, description="Fixed sampling seed (evals, tests)")
-    max_tokens: int = Field(default=120, ge=8, le=2048, description="Reply token limit (words + action)")
-    reply_sentences: int = Field(default=2, ge=1, le=10, description="At most this many; 1 for terse NPCs")
-    prompt_tokens: int = Field(default=1400, ge=200, description="Prompt budget (chars/4 estimate)")
-    history: int = Field(default=8, ge=0, description="Most recent history entries in the prompt")
-    memories: int = Field(
-        default=2, ge=0, le=50, description="Retrieved memories put in the prompt (each turn re-reads them)"
-    )
-    actions: Literal["grammar", "none"] = Field(
-        default="grammar", description="Constrained action line after the words, or no actions"
-    )
-    guard: bool = Field(default=True, description="Check replies (unknown facts, character, instructions)")
-    opener_after: float | None = Field(
-        default=0.3,
-        ge=0.0,
-        description="Seconds after the player's line: when the first sentence is not ready by then, the "
-        "NPC says one of its persona's openers first (None: never)",
-    )
-    turn_memories: int = Field(
-        default=1,
-        ge=0,
-        le=50,
-        description="Memories recalled for the player's final words added to those read ahead "
-        "(each costs reading time after the player has spoken)",
-    )
-    warm_up: bool = Field(default=True, description="Read each NPC's fixed prompt at start")
-    persist_cache: bool = Field(
-        default=True, description="Keep each NPC's prompt cache on disk (model cache dir) across restarts"
-    )
-    reflection: bool = Field(
-        default=False,
-        description="Offer complete() to memory reflection (it then competes with turns for the CPU)",
-    )
-    complete_tokens: int = Field(
-        default=128, ge=8, le=2048, description="Token limit of single-shot completions (reflection)"
-    )
-    log_verbosity: int = Field(default=1, ge=0, le=4, description="llama.cpp's own log detail (stderr)")
-    first_token_timeout: float = Field(default=45.0, gt=0, description="Seconds to the first sentence")
-    timeout: float = Field(default=120.0, gt=0, description="Seconds for the whole reply")
 
 
 def action_grammar(actions: list[ActionSpec], max_chars: int, min_chars: int = 1) -> str:
@@ -189,6 +132,8 @@ class LocalProvider(DialogueProvider):
         self.last_prompt: Prompt | None = None
         self.last_guard: GuardReport | None = None
         self.last_timings: dict[str, Any] = {}
+        self.last_turn: dict[str, Any] = {}  # requests, opener ("at once", "late"), first sentence tokens
+        self.pace = Pace()  # this model's measured speed: is a turn's first sentence going to be late?
         self.guard_totals: dict[str, int] = {"turns": 0, "regenerated": 0, "replaced": 0, "cut": 0}
         self.warmed: set[str] = set()
         self._ahead: dict[tuple[str, str], list[str]] = {}  # (npc, player) -> memories read ahead
@@ -343,10 +288,9 @@ class LocalProvider(DialogueProvider):
                     break
         finally:
             gen.stop.set()  # a cancelled turn (barge-in) or a guard failure stops at the next token
-            self.last_timings = {
-                **gen.timings,
-                "first_token_s": None if gen.first_token is None else gen.first_token - gen.started,
-            }
+            first_token_s = None if gen.first_token is None else gen.first_token - gen.started
+            self.last_timings = {**gen.timings, "first_token_s": first_token_s}
+            self.pace.update(gen.timings, first_token_s)
             if ctx is not None:
                 ctx.extra["llm_timings"] = self.last_timings
             if future.done():
@@ -373,13 +317,24 @@ class LocalProvider(DialogueProvider):
         guard = self._guard(ctx) if self.settings.guard else None
         limit = reply_sentences(ctx.persona, self.settings.reply_sentences)
         loop = asyncio.get_running_loop()
+        turn: dict[str, Any] = {"requests": 0, "opener": None, "first_sentence_tokens": None}
+        self.last_turn = turn
         opener = self._pick_opener(ctx)
+        opened = False  # the opener was said
+        prefix = ""  # the start of the model's answer (the opener said): the model continues it
+        if opener is not None and self._expect_late(ctx):
+            # Late by the running estimate (always for the 1.5B model on a small CPU): the opener
+            # now, and the one generation of this turn continues it. Nothing is dropped and read again.
+            opened, prefix = True, opener
+            turn["opener"] = "at once"
+            for chunk in self._open(ctx, opener):
+                yield chunk
         after = self.settings.opener_after
-        opener_at = None if opener is None or after is None else loop.time() + after
-        prefix = ""  # said before the model's own words (an opener): the model continues after it
+        opener_at = None if opener is None or opened or after is None else loop.time() + after
         attempt = 0
         while True:
             request, actions = self.request(ctx, attempt=attempt, prefix=prefix)
+            turn["requests"] += 1
             lines = ActionLineParser()
             spoken = SpokenFilter(
                 speaker_names=[ctx.persona.name, ctx.persona.id, "npc", "assistant"],
@@ -387,53 +342,63 @@ class LocalProvider(DialogueProvider):
             )
             buffer = ""
             said: list[str] = []  # the model's sentences said in this attempt
-            failed = late = False
+            failed = False
+            made = 0  # deltas (about one token each) generated in this attempt
             async with contextlib.aclosing(self._generate(request, ctx)) as deltas:
                 stream = deltas.__aiter__()
-                while True:
-                    wait = None
-                    if opener_at is not None and not prefix and not said:
-                        wait = max(opener_at - loop.time(), 0.0)
-                    try:
-                        async with asyncio.timeout(wait):
-                            delta = await anext(stream)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        late = True  # the first sentence is late: the opener goes first
-                        break
-                    buffer += spoken.feed(lines.feed(delta))
-                    sentences, buffer = split_sentences(buffer)
-                    for sentence in map(tidy, sentences):
-                        if not sentence:
-                            continue
-                        if len(said) >= limit:
-                            continue  # over the persona's length: not said (the action still counts)
-                        verdict = self._check(guard, report, sentence, said)
-                        if verdict is not None:
-                            failed = True
+                pending: asyncio.Future[str] | None = None
+                try:
+                    while True:
+                        if pending is None:
+                            pending = asyncio.ensure_future(anext(stream))
+                        if opener is not None and opener_at is not None and not opened and not said:
+                            done, _ = await asyncio.wait({pending}, timeout=max(opener_at - loop.time(), 0.0))
+                            if not done:  # late after all: the opener now, the same generation goes on
+                                opened = True
+                                turn["opener"] = "late"
+                                for chunk in self._open(ctx, opener):
+                                    yield chunk
+                                continue
+                        try:
+                            delta = await pending
+                        except StopAsyncIteration:
+                            pending = None
                             break
-                        if not said and not prefix:
-                            yield SourceTag("llm")
-                        said.append(sentence)
-                        yield TextPiece(sentence + " ")
-                    if failed or spoken.stopped or (len(said) >= limit and not actions):
-                        break
-            if late and opener is not None:
-                prefix = opener
-                ctx.extra["opener"] = opener
-                self._last_opener[ctx.persona.id] = opener
-                yield SourceTag("llm")
-                yield TextPiece(opener + " ")
-                continue  # the same reply, generated on after the opener
+                        pending = None
+                        made += 1
+                        buffer += spoken.feed(lines.feed(delta))
+                        sentences, buffer = split_sentences(buffer)
+                        for sentence in map(tidy, sentences):
+                            if not sentence:
+                                continue
+                            if len(said) >= limit:
+                                continue  # over the persona's length: not said (the action still counts)
+                            if self._check(guard, report, sentence, said) is not None:
+                                failed = True
+                                break
+                            if not said:
+                                self._first_sentence(turn, made)
+                                if not opened:
+                                    yield SourceTag("llm")
+                            said.append(sentence)
+                            yield TextPiece(sentence + " ")
+                        if failed or spoken.stopped or (len(said) >= limit and not actions):
+                            break
+                finally:
+                    if pending is not None:  # stopped early (guard, barge-in): end the waiting read
+                        pending.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                            await pending
             if not failed:
                 rest = tidy(buffer + spoken.feed(lines.finish()) + spoken.finish())
                 if rest and len(said) < limit:
                     if self._check(guard, report, rest, said) is not None:
                         failed = True
                     else:
-                        if not said and not prefix:
-                            yield SourceTag("llm")
+                        if not said:
+                            self._first_sentence(turn, made)
+                            if not opened:
+                                yield SourceTag("llm")
                         said.append(rest)
                         yield TextPiece(rest)
             if failed and said:
@@ -441,6 +406,8 @@ class LocalProvider(DialogueProvider):
                 self.guard_totals["cut"] += 1
                 log.info("guard ended a reply of %s: %s", ctx.persona.id, report.failures[-1])
                 return
+            if opened:
+                prefix = opener or ""  # a second attempt goes on after the opener said too
             if failed and attempt < 1:
                 attempt += 1
                 report.regenerated += 1
@@ -450,15 +417,15 @@ class LocalProvider(DialogueProvider):
                 )
                 continue
             acts = [proposal for proposal in lines.proposals if proposal.name != "none"]
-            if failed or (not said and prefix and not acts):  # an opener alone is no answer
+            if failed or (not said and opened and not acts):  # an opener alone is no answer
                 report.replaced = failed
                 self.guard_totals["replaced"] += int(failed)
                 log.info("an authored line ends the reply of %s (guard: %s)", ctx.persona.id, failed)
-                if not prefix:
+                if not opened:
                     yield SourceTag("fallback")
                 yield TextPiece(self._deflection(ctx))
                 return
-            if not said and not prefix:  # nothing speakable (labels, stage directions): once more
+            if not said and not opened:  # nothing speakable (labels, stage directions): once more
                 if attempt < 1:
                     attempt += 1
                     continue
@@ -466,6 +433,30 @@ class LocalProvider(DialogueProvider):
             for proposal in acts:
                 yield ActionProposal(proposal.name, proposal.args)
             return
+
+    def _open(self, ctx: DialogueContext, opener: str) -> list[DialogueChunk]:
+        """Say ``opener`` (and remember it: never the same one twice running)."""
+        ctx.extra["opener"] = opener
+        self._last_opener[ctx.persona.id] = opener
+        return [SourceTag("llm"), TextPiece(opener + " ")]
+
+    def _first_sentence(self, turn: dict[str, Any], made: int) -> None:
+        turn["first_sentence_tokens"] = made
+        self.pace.sentence(made)
+
+    def _expect_late(self, ctx: DialogueContext) -> bool:
+        """True when this turn's first sentence is expected after ``opener_after``: the tokens
+        left to read (the player's words when the turn was read ahead, else the whole last
+        message, about 120 more) and a first sentence, at this model's measured pace. Unmeasured
+        (the first turns after start): late."""
+        after = self.settings.opener_after
+        if after is None:
+            return False
+        to_read = estimate_tokens(player_words(ctx.player_text)) + 8  # quotes, end of turn, reply start
+        if (ctx.persona.id, ctx.player_id) not in self._ahead:
+            to_read += 120
+        expected = self.pace.first_sentence_s(to_read)
+        return expected is None or expected > after
 
     @staticmethod
     def _check(

@@ -17,17 +17,75 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import MissingDependencyError
-from ..models import cache_dir
+from ..models import MODELS, cache_dir
 
-if TYPE_CHECKING:
-    from .local import LocalSettings
-
-__all__ = ["Engine", "Generation"]
+__all__ = ["Engine", "Generation", "LocalSettings", "Pace"]
 
 log = logging.getLogger(__name__)
+
+
+class LocalSettings(BaseModel):
+    """The ``dialogue`` settings section for ``provider = "local"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["local"] = "local"
+    model: str = Field(default="qwen2.5-coder-1.5b", description=f"A packaged model: {', '.join(MODELS)}")
+    model_path: str | None = Field(default=None, description="A GGUF file instead of a packaged model")
+    model_dir: str | None = Field(default=None, description="Where packaged models are assembled")
+    threads: int = Field(default=1, ge=1, le=64, description="Threads for generation")
+    batch_threads: int | None = Field(
+        default=None, ge=1, le=64, description="Threads for reading prompts (default: threads)"
+    )
+    slots: int = Field(default=6, ge=2, le=32, description="KV caches: one per NPC, one for complete()")
+    context: int = Field(default=2048, ge=512, le=32768, description="Tokens of context per slot")
+    temperature: float = Field(default=0.6, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    seed: int | None = Field(default=None, description="Fixed sampling seed (evals, tests)")
+    max_tokens: int = Field(default=120, ge=8, le=2048, description="Reply token limit (words + action)")
+    reply_sentences: int = Field(default=2, ge=1, le=10, description="At most this many; 1 for terse NPCs")
+    prompt_tokens: int = Field(default=1400, ge=200, description="Prompt budget (chars/4 estimate)")
+    history: int = Field(default=8, ge=0, description="Most recent history entries in the prompt")
+    memories: int = Field(
+        default=2, ge=0, le=50, description="Retrieved memories put in the prompt (each turn re-reads them)"
+    )
+    actions: Literal["grammar", "none"] = Field(
+        default="grammar", description="Constrained action line after the words, or no actions"
+    )
+    guard: bool = Field(default=True, description="Check replies (unknown facts, character, instructions)")
+    opener_after: float | None = Field(
+        default=0.3,
+        ge=0.0,
+        description="Seconds after the player's line: when the first sentence is not ready by then, the "
+        "NPC says one of its persona's openers first (None: never)",
+    )
+    turn_memories: int = Field(
+        default=1,
+        ge=0,
+        le=50,
+        description="Memories recalled for the player's final words added to those read ahead "
+        "(each costs reading time after the player has spoken)",
+    )
+    warm_up: bool = Field(default=True, description="Read each NPC's fixed prompt at start")
+    persist_cache: bool = Field(
+        default=True, description="Keep each NPC's prompt cache on disk (model cache dir) across restarts"
+    )
+    reflection: bool = Field(
+        default=False,
+        description="Offer complete() to memory reflection (it then competes with turns for the CPU)",
+    )
+    complete_tokens: int = Field(
+        default=128, ge=8, le=2048, description="Token limit of single-shot completions (reflection)"
+    )
+    log_verbosity: int = Field(default=1, ge=0, le=4, description="llama.cpp's own log detail (stderr)")
+    first_token_timeout: float = Field(default=45.0, gt=0, description="Seconds to the first sentence")
+    timeout: float = Field(default=120.0, gt=0, description="Seconds for the whole reply")
 
 
 @dataclass
@@ -39,6 +97,46 @@ class Generation:
     started: float = 0.0
     first_token: float | None = None
     timings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Pace:
+    """Running estimates of one model's speed on this machine (exponentially weighted, from each
+    request's own timings), to tell before a turn whether its first sentence will be late."""
+
+    read_tps: float | None = None  # prompt tokens read per second
+    gen_tps: float | None = None  # tokens generated per second
+    overhead_s: float | None = None  # per request, besides reading and generating (set-up, sampling)
+    first_sentence_tokens: float = 12.0  # tokens up to the end of a reply's first sentence
+    weight: float = 0.3  # of the newest measurement
+
+    def _mix(self, old: float | None, new: float) -> float:
+        return new if old is None else (1 - self.weight) * old + self.weight * new
+
+    def update(self, timings: dict[str, Any], first_token_s: float | None = None) -> None:
+        """Learn from llama.cpp's ``timings`` of one request (too few tokens say nothing) and the
+        time its first token took from the request (``first_token_s``)."""
+        read, read_ms = float(timings.get("prompt_n") or 0), float(timings.get("prompt_ms") or 0)
+        made, made_ms = float(timings.get("predicted_n") or 0), float(timings.get("predicted_ms") or 0)
+        if read >= 4 and read_ms > 0:
+            self.read_tps = self._mix(self.read_tps, read * 1000 / read_ms)
+        if made >= 4 and made_ms > 0:
+            self.gen_tps = self._mix(self.gen_tps, made * 1000 / made_ms)
+            if first_token_s is not None:
+                rest = first_token_s - read_ms / 1000 - made_ms / made / 1000
+                self.overhead_s = self._mix(self.overhead_s, max(rest, 0.0))
+
+    def sentence(self, tokens: int) -> None:
+        """A first sentence took ``tokens`` generated tokens."""
+        if tokens > 0:
+            self.first_sentence_tokens = self._mix(self.first_sentence_tokens, float(tokens))
+
+    def first_sentence_s(self, tokens_to_read: int) -> float | None:
+        """Expected seconds from a request to its first sentence; None until measured."""
+        if not self.read_tps or not self.gen_tps:
+            return None
+        overhead = self.overhead_s or 0.0
+        return overhead + tokens_to_read / self.read_tps + self.first_sentence_tokens / self.gen_tps
 
 
 class Engine:
