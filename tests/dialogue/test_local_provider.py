@@ -412,7 +412,7 @@ def test_a_lone_quote_mark_is_not_said() -> None:
     )
     assert tidy('"Wolves again, love.') == "Wolves again, love."
     assert tidy('She said "leave it" and left.') == 'She said "leave it" and left.'
-    assert "say: /[^\\[\\]\\n]{0,90}/" in action_grammar([], max_chars=90, min_chars=0)
+    assert "say: / ?[^\\[\\]\\n\\s][^\\[\\]\\n]{0,90}/" in action_grammar([], max_chars=90)
 
 
 async def test_after_an_opener_the_model_may_only_act() -> None:

@@ -117,4 +117,4 @@ def test_lint_reports_template_mistakes_with_lines_without_a_world(tmp_path: Pat
     found = {(p.line, p.field): p.message for p in lint_personas([path]) if p.severity == "error"}
     assert "is not closed" in found[(7, "topics.0.lines.0.text")]
     assert "'{arg.drink}' is not an argument of the line's actions" in found[(8, "topics.1")]
-    assert "a fallback line must always be sayable" in found[(12, "fallback")]
+    assert "a fallback line must always be sayable" in found[(14, "fallback.1")]  # the item itself

@@ -72,9 +72,10 @@ log = logging.getLogger(__name__)
 _TERSE = ("terse", "curt", "few words", "short sentences", "gruff", "blunt", "clipped")
 
 
-def action_grammar(actions: list[ActionSpec], max_chars: int, min_chars: int = 1) -> str:
-    """An llguidance (Lark) grammar: one line of spoken text, then ``[action none]`` or one of the
-    actions with JSON arguments following the action's parameter schema."""
+def action_grammar(actions: list[ActionSpec], max_chars: int) -> str:
+    """An llguidance (Lark) grammar: one line of spoken text (a word at least: after an opener,
+    which is a thinking line, never an answer, the model still answers), then ``[action none]`` or
+    one of the actions with JSON arguments following the action's parameter schema."""
     alternatives = ['"none"']
     rules: list[str] = []
     for i, a in enumerate(actions):
@@ -92,7 +93,8 @@ def action_grammar(actions: list[ActionSpec], max_chars: int, min_chars: int = 1
     lines = [
         "%llguidance {}",
         'start: say "\\n[action " act "]"',
-        f"say: /[^\\[\\]\\n]{{{min_chars},{max_chars}}}/",
+        # At least one word (after an optional space: the model may go on after an opener).
+        f"say: / ?[^\\[\\]\\n\\s][^\\[\\]\\n]{{0,{max_chars}}}/",
         "act: " + " | ".join(alternatives),
         *rules,
     ]
@@ -262,10 +264,7 @@ class LocalProvider(DialogueProvider):
         if s.seed is not None:
             request["seed"] = s.seed + attempt
         if actions:
-            # After an opener the words may already be enough: the model may go straight to its action.
-            request["grammar"] = action_grammar(
-                actions, max_chars=70 * settings.reply_sentences + 20, min_chars=0 if prefix else 1
-            )
+            request["grammar"] = action_grammar(actions, max_chars=70 * settings.reply_sentences + 20)
         else:
             request["stop"] = ["\n\n"]
         return request, actions
