@@ -21,6 +21,11 @@ listener binds 127.0.0.1 on a random port and is not used by the runtime). See d
   one of the NPC's authored fallback lines (a deflection). A failing later sentence ends the
   reply there. ``last_guard`` holds the turn's :class:`~..guard.GuardReport`; the totals are in
   ``guard_totals``.
+- **Openers**: when the running estimate of this model's pace (:class:`~.local_engine.Pace`)
+  says the first sentence will come later than ``opener_after``, one of the persona's openers is
+  said at once and the turn's one generation continues it (the opener is the start of the
+  model's answer). A model expected in time but late anyway gets the opener at ``opener_after``
+  while its generation goes on. Never a dropped and restarted request.
 - **Threads**: one by default (``threads``): with a busy core, two threads are slower than one.
   Generation runs in worker threads, never on the event loop; a cancelled turn (barge-in) stops
   the generation at the next token.
