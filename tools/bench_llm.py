@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import statistics
 import sys
@@ -247,7 +248,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                 final = await client.wait_final(conv, ref=msg.id, timeout=900)
                 total = time.perf_counter() - sent
                 t = provider.last_timings
-                stats = getattr(provider, "last_turn", {})  # older code: no per-turn figures
+                per = getattr(provider, "last_turn", {})  # older code: no per-turn figures
                 turns.append(
                     {
                         "line": text,
@@ -262,9 +263,9 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                         "tokens_per_s": round(float(t.get("predicted_per_second") or 0.0), 2),
                         "prompt_tokens_read": int(t.get("prompt_n") or 0),
                         "prompt_tokens_cached": int(t.get("cache_n") or 0),
-                        "requests": int(stats.get("requests") or 0),
-                        "opener_mode": stats.get("opener"),
-                        "first_sentence_tokens": int(stats.get("first_sentence_tokens") or 0),
+                        "requests": int(per.get("requests") or 0),
+                        "opener_mode": per.get("opener"),
+                        "first_sentence_tokens": int(per.get("first_sentence_tokens") or 0),
                         "guard": provider.last_guard.as_dict() if provider.last_guard is not None else None,
                         "load": _load(),
                     }
@@ -278,6 +279,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                     + (f" guard {turns[-1]['guard']}" if (turns[-1]["guard"] or {}).get("failures") else ""),
                     flush=True,
                 )
+            pace = getattr(provider, "pace", None)  # older code: no running estimate
+            pace_figures = dataclasses.asdict(pace) if pace is not None else {}
         finally:
             await client.close()
             await runtime.stop()
@@ -306,6 +309,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         "prompt_tokens_read": stats("prompt_tokens_read"),
         "first_sentence_tokens": stats("first_sentence_tokens"),
         "requests": stats("requests"),
+        "pace": pace_figures,
         "per_turn": turns,
     }
 
@@ -381,6 +385,13 @@ def main() -> None:
                 print(
                     f"{key:20s} p50={st['p50']:.2f}  p95={st['p95']:.2f}  max={st['max']:.2f}  (n={st['n']})"
                 )
+        if local["pace"]:
+            print(
+                "the provider's running estimate: "
+                + ", ".join(
+                    f"{k} {v:.2f}" for k, v in local["pace"].items() if isinstance(v, float) and k != "weight"
+                )
+            )
         print(
             f"{local['llm_turns']}/{local['turns']} turns answered by the model, {local['openers_used']} "
             f"began with an opener; load average now {_load()}"
