@@ -267,6 +267,9 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                         "opener_mode": per.get("opener"),
                         "first_sentence_tokens": int(per.get("first_sentence_tokens") or 0),
                         "guard": provider.last_guard.as_dict() if provider.last_guard is not None else None,
+                        "guard_details": [f"{v.reason}: {v.detail}" for v in provider.last_guard.failures]
+                        if provider.last_guard is not None
+                        else [],
                         "load": _load(),
                     }
                 )
@@ -276,7 +279,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
                     f"read {turns[-1]['prompt_tokens_read']} / cached {turns[-1]['prompt_tokens_cached']} "
                     f"tokens, {turns[-1]['requests']} request(s), first sentence "
                     f"{turns[-1]['first_sentence_tokens']} tokens [{final.source}] {final.text[:60]!r}"
-                    + (f" guard {turns[-1]['guard']}" if (turns[-1]["guard"] or {}).get("failures") else ""),
+                    + (f" guard {turns[-1]['guard_details']}" if turns[-1]["guard_details"] else ""),
                     flush=True,
                 )
             pace = getattr(provider, "pace", None)  # older code: no running estimate
