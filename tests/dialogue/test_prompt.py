@@ -110,6 +110,18 @@ def test_persona_and_rules_are_in_the_system_message() -> None:
     assert msgs[-1]["role"] == "user" and msgs[-1]["content"].endswith('[The player says]\n"Got any work?"')
 
 
+def test_the_answer_cue_comes_right_before_the_words_and_is_read_ahead_with_the_rest() -> None:
+    from npc_runtime.dialogue.prompt import ANSWER_CUE
+
+    turn = build_prompt(_ctx()).messages[-1]["content"]
+    cue = ANSWER_CUE.format(name="Mira Holt")
+    assert turn.endswith(f'{cue}\n\n{INSTRUCTION_MARK}\n"Got any work?"')
+    # Reading ahead builds the same message without the words: everything up to them is shared.
+    ahead = build_prompt(_ctx(player_text="")).messages[-1]["content"]
+    assert ahead.split(INSTRUCTION_MARK)[0] == turn.split(INSTRUCTION_MARK)[0]
+    assert cue in instruction_sentences(_ctx())  # reading it out fails the guard
+
+
 def test_world_view_memories_relationship_and_player_facts() -> None:
     ctx = _ctx(
         world_facts=["The north bridge is out."],
