@@ -65,9 +65,7 @@ LINES_HEADING = (
 MESSAGE_OVERHEAD = 4  # tokens a chat template adds around each message
 STRING_MAX_LENGTH = 200  # keeps small models from rambling inside a JSON string
 INSTRUCTION_MARK = "[The player says]"  # opens the player's words in the last message
-ANSWER_CUE = (
-    "Answer the words below as {name}: with what you know, or say you don't know it. Never ask them back."
-)
+ANSWER_CUE = "Reply to the words below as {name} and answer them; never ask them back."
 _CONTROL = re.compile(r"<\|[^|>]{0,40}\|>|</?(?:s|system|user|assistant)>|\[/?(?:INST|SYS)\]", re.IGNORECASE)
 _ACTION_MARKUP = re.compile(r"\[\s*action\b", re.IGNORECASE)
 _NAME_FACT = re.compile(r"^Their name is (.+?)\.?$")
