@@ -28,6 +28,18 @@ class StorageError(NpcRuntimeError):
     """A database file is corrupt, foreign, or from an unsupported version."""
 
 
+class FencedError(StorageError):
+    """A write for a conversation that has moved to another worker (its epoch was bumped; cluster
+    mode). The write did not happen; the conversation's new owner answers in its place."""
+
+    def __init__(self, key: str, held: int, current: int | None) -> None:
+        self.key, self.held, self.current = key, held, current
+        now = "no owner" if current is None else f"epoch {current}"
+        super().__init__(
+            f"conversation '{key}' moved: this worker holds epoch {held}, the database has {now}"
+        )
+
+
 class SaveFormatError(NpcRuntimeError):
     """A save blob cannot be loaded (unknown format, too old, or from another world)."""
 

@@ -315,7 +315,10 @@ class Extension:
         return None
 
     async def on_turn_done(self, conv: ConversationView, record: TurnRecord) -> None:
-        """A turn finished; persist what must be remembered (shielded from cancellation)."""
+        """A turn finished; persist what must be remembered (shielded from cancellation). Runs
+        before the turn's ``npc_text_final`` is sent: what it wrote is durable when the client
+        sees the final. Raising :class:`~npc_runtime.errors.FencedError` (the conversation moved
+        to another worker) withholds the final."""
 
     async def apply_action(
         self, conv: ConversationView, npc_id: str, spec: ActionSpec, args: dict[str, Any]

@@ -119,9 +119,13 @@ class LocalCluster:
         dialogue: dict[str, Any] | None = None,
         cluster: dict[str, Any] | None = None,
         gateway: dict[str, Any] | None = None,
+        worker_top: dict[str, Any] | None = None,
     ) -> None:
+        """``cluster``: the [cluster] table of all; ``gateway``: the gateway's [cluster] extras;
+        ``worker_top``: the workers' own top-level settings (e.g. their CURVE certificate)."""
         self.dsn, self.work, self.personas = dsn, work, personas
         self.top = top or {}
+        self.worker_top = worker_top or {}
         self.dialogue = dialogue
         self.cluster = {**FAST, **(cluster or {})}
         self.gateway_extra = gateway or {}
@@ -131,13 +135,13 @@ class LocalCluster:
         self._n = 0
         work.mkdir(parents=True, exist_ok=True)
 
-    def _common(self, name: str, table: dict[str, Any]) -> list[str]:
+    def _common(self, name: str, table: dict[str, Any], top: dict[str, Any] | None = None) -> list[str]:
         """The config file: the cluster's database in [cluster], the process's own SQLite file
         (a worker's memory) as ``db``, so runs never share one."""
         tables: dict[str, dict[str, Any]] = {"cluster": {**table, "db": self.dsn}}
         if self.dialogue:
             tables["dialogue"] = self.dialogue
-        top = {**self.top, "db": str(self.work / f"{name}.sqlite3")}
+        top = {**self.top, **(top or {}), "db": str(self.work / f"{name}.sqlite3")}
         cfg = write_config(self.work / f"{name}.toml", top, tables)
         return ["--config", str(cfg), "--personas", str(self.personas), "--log-level", "INFO"]
 
@@ -147,7 +151,7 @@ class LocalCluster:
             name = f"w{self._n}"
         args = [
             "--mode", "worker", "--bind", "tcp://127.0.0.1:0", "--no-voice",
-            *self._common(name, {**self.cluster, "worker_id": name}),
+            *self._common(name, {**self.cluster, "worker_id": name}, self.worker_top),
         ]  # fmt: skip
         proc = self.workers[name] = Proc(name, args, log=self.work / f"{name}.log")
         return proc
@@ -192,10 +196,9 @@ class LocalCluster:
 def local_cluster(dsn: str, work: Path, workers: int = 2, **kwargs: Any) -> Iterator[LocalCluster]:
     c = LocalCluster(dsn, work, **kwargs)
     try:
-        # The first worker alone: two workers creating a fresh world at once race on its rows
-        # (world/pgstore.py's reset; a known limit), the others in parallel once it exists.
-        c.start_worker("w1")
-        threads = [threading.Thread(target=c.start_worker, args=(f"w{i + 1}",)) for i in range(1, workers)]
+        # All at once, on a fresh database too: creating the world is idempotent (world/pgstore.py
+        # create: the first creates it, the others load it).
+        threads = [threading.Thread(target=c.start_worker, args=(f"w{i + 1}",)) for i in range(workers)]
         c._n = workers
         for t in threads:
             t.start()

@@ -49,7 +49,7 @@ from ..storage.postgres import PgDatabase
 from ..storage.registry import NoLiveWorker, Registry, WorkerInfo
 from ..transport.security import is_loopback
 from ..transport.server import PeerGone, PeerOverloaded, frame_cap
-from .settings import INTERNAL_ID, ClusterSettings, start_id
+from .settings import INTERNAL_ID, ClusterSettings, link_keys, start_id
 from .state import Conv, KeyedRouter, Link, Session, decode, kind_of
 from .worker import LINK_PREFIX
 
@@ -82,6 +82,7 @@ class Gateway:
         self._links = itertools.count(1)
         self.dead: dict[str, float] = {}  # worker id -> when it was declared dead (monotonic)
         self.moves = 0
+        self._link_keys: tuple[bytes, bytes, bytes] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -98,6 +99,7 @@ class Gateway:
         if self.cluster.authority_dev and (s.curve_secret_file is not None or not is_loopback(self.endpoint)):
             self.server.close()
             raise ConfigError("cluster.authority_dev is for a loopback bind without CURVE only")
+        self._link_keys = link_keys(self.cluster)
         dsn = self.cluster.db
         self._registry = Registry(await asyncio.to_thread(PgDatabase, dsn, self.id), self.cluster.max_age)
         self._owners = await asyncio.to_thread(PgDatabase, dsn, self.id)
@@ -271,6 +273,8 @@ class Gateway:
         sock.setsockopt(zmq.SNDHWM, 100_000)
         sock.setsockopt(zmq.RCVHWM, 100_000)
         sock.setsockopt(zmq.IPV6, 1)
+        if self._link_keys is not None:  # CURVE: encrypted, and the worker checks who we are
+            sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = self._link_keys
         sock.connect(worker.endpoint)
         link = Link(worker, sock)
         session.links[worker.id] = link

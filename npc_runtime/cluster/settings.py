@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ..errors import ConfigError
 from ..storage.postgres import is_postgres_url
 
 Mode = Literal["embedded", "gateway", "worker"]
@@ -48,6 +50,16 @@ class ClusterSettings(BaseModel):
     authority_keys: list[str] = Field(
         default_factory=list, description="CURVE public keys (Z85, 40 chars) holding the world-authority role"
     )
+    worker_key: str | None = Field(
+        default=None,
+        description="Gateway: the workers' CURVE public key (Z85, 40 chars; workers run with "
+        "curve_secret_file): links to workers are encrypted and authenticated",
+    )
+    link_secret_file: Path | None = Field(
+        default=None,
+        description="Gateway: its CURVE certificate (.key_secret) for links to workers, whose "
+        "curve_clients_dir lists its public half; unset: a fresh key pair (workers without curve_clients_dir)",
+    )
     authority_dev: bool = Field(
         default=False,
         description="Development only: without CURVE on a loopback bind, every client holds the role",
@@ -60,6 +72,13 @@ class ClusterSettings(BaseModel):
             raise ValueError("cluster modes need a postgresql:// URL")
         return v
 
+    @field_validator("worker_key")
+    @classmethod
+    def _worker_z85(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 40:
+            raise ValueError(f"'{v}' is not a Z85 CURVE public key (40 characters)")
+        return v
+
     @field_validator("authority_keys")
     @classmethod
     def _z85(cls, v: list[str]) -> list[str]:
@@ -67,3 +86,28 @@ class ClusterSettings(BaseModel):
             if len(key) != 40:
                 raise ValueError(f"'{key}' is not a Z85 CURVE public key (40 characters)")
         return v
+
+
+def link_keys(cluster: ClusterSettings) -> tuple[bytes, bytes, bytes] | None:
+    """A gateway's CURVE keys for its links to workers: (the workers' public key, its own public
+    key, its own secret key), or None when the links are plain (no ``worker_key``)."""
+    if cluster.worker_key is None:
+        if cluster.link_secret_file is not None:
+            raise ConfigError("cluster.link_secret_file needs cluster.worker_key (the workers' public key)")
+        return None
+    import zmq
+
+    if not zmq.has("curve"):
+        raise ConfigError("this libzmq was built without CURVE support")
+    if cluster.link_secret_file is None:
+        public, secret = zmq.curve_keypair()
+        return cluster.worker_key.encode("ascii"), public, secret
+    from zmq.auth.certs import load_certificate
+
+    try:
+        own, own_secret = load_certificate(str(cluster.link_secret_file))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read CURVE certificate {cluster.link_secret_file}: {exc}") from exc
+    if own_secret is None:
+        raise ConfigError(f"{cluster.link_secret_file} holds no secret key; use the .key_secret file")
+    return cluster.worker_key.encode("ascii"), own, own_secret

@@ -64,6 +64,7 @@ from ..protocol.messages.memory import (
     RelationshipGet,
     RelationshipSet,
 )
+from ..storage.postgres import current_request
 from ..storage.shared import SqlConnection
 from .reflection import LLMReflector
 from .relations import RelationshipChange
@@ -235,6 +236,7 @@ class MemoryExtension(Extension):
     async def on_turn_done(self, conv: ConversationView, record: TurnRecord) -> None:
         t = record.game_time if record.game_time is not None else self.host.game_time
         svc = self.service
+        request = current_request.get()  # cluster mode: the turn's input, so a re-run writes once
         svc.remember_turn(
             record.npc_id,
             record.player_id,
@@ -243,6 +245,7 @@ class MemoryExtension(Extension):
             game_time=t,
             conversation_id=record.conversation_id,
             routine=record.source in ("greeting", "farewell"),
+            request=request,
         )
         for other in conv.npc_ids:
             if other != record.npc_id:
@@ -254,6 +257,7 @@ class MemoryExtension(Extension):
                     heard_text=record.heard_text,
                     game_time=t,
                     conversation_id=record.conversation_id,
+                    request=request,
                 )
         for npc_id in conv.npc_ids:
             self._after_write(npc_id, t)

@@ -60,6 +60,13 @@ PG_MIGRATIONS = [
         UNIQUE (npc_id, player_id, kind, text)
     );
     """,
+    # A turn's memories carry the turn's request key (``<conversation>:<player line id>``) in
+    # cluster mode, so a turn run again after a failover (its npc_text_final never sent) writes
+    # them once.
+    """
+    ALTER TABLE memory_items ADD COLUMN request TEXT;
+    CREATE INDEX memory_items_request ON memory_items(npc_id, request) WHERE request IS NOT NULL;
+    """,
 ]
 # A write's claim on its NPC (PostgreSQL): locks the NPC's row, returns (version before, after).
 PG_CLAIM_NPC = (

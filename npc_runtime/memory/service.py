@@ -146,10 +146,12 @@ class MemoryService:
         game_time: float,
         conversation_id: str | None = None,
         routine: bool = False,
+        request: str | None = None,
     ) -> list[int]:
         """What the NPC heard the player say and what the player heard the NPC say.
 
-        ``routine``: the NPC's line was a greeting or farewell (remembered with importance 1)."""
+        ``routine``: the NPC's line was a greeting or farewell (remembered with importance 1).
+        ``request``: the turn's input key (cluster mode): a turn run again writes its memories once."""
         items: list[NewMemory] = []
         s = self.settings
         if player_text and player_text.strip():
@@ -178,7 +180,7 @@ class MemoryService:
                     conversation_id=conversation_id,
                 )
             )
-        ids = self.store.add_many(items) if items else []
+        ids = self.store.add_many(items, request=request) if items else []
         if player_text:
             for kind, fact in extract_facts(player_text):
                 self.facts.add(npc_id, player_id, kind, fact, game_time=game_time)
@@ -195,6 +197,7 @@ class MemoryService:
         heard_text: str,
         game_time: float,
         conversation_id: str | None = None,
+        request: str | None = None,
     ) -> list[int]:
         """A bystander in a group conversation: heard the player, and another NPC's reply."""
         s = self.settings
@@ -215,7 +218,7 @@ class MemoryService:
             )
             if text and text.strip()
         ]
-        ids = self.store.add_many(items) if items else []
+        ids = self.store.add_many(items, request=request) if items else []
         self._maybe_prune(npc_id, game_time)
         return ids
 

@@ -154,10 +154,15 @@ class MemoryStore:
         """Write one memory; returns its id after the commit (the memory is then durable)."""
         return self.add_many([memory])[0]
 
-    def add_many(self, memories: Sequence[NewMemory]) -> list[int]:
-        """Write memories in one transaction; returns their ids after the commit."""
+    def add_many(self, memories: Sequence[NewMemory], *, request: str | None = None) -> list[int]:
+        """Write memories in one transaction; returns their ids after the commit.
+
+        ``request`` (shared database only): the key of the input they come from; an NPC that
+        already has memories of that request gets none (a turn run again after a failover), and
+        the ids of the ones written before are returned."""
         if not memories:
             return []
+        request = request if self.shared else None
         for m in memories:
             m.validate()
         vecs = self._embed([m.text for m in memories])
@@ -170,14 +175,30 @@ class MemoryStore:
                 for npc_id in sorted({m.npc_id for m in memories}):
                     prev, new = conn.execute(_PG_CLAIM_NPC, (npc_id,)).fetchone()
                     versions[npc_id] = (int(prev), int(new))
+            if request is not None:  # under the NPCs' row locks: no other writer of them now
+                done = conn.execute(
+                    "SELECT id, npc_id FROM memory_items WHERE request=? AND npc_id = ANY(?) ORDER BY id",
+                    (request, sorted(versions)),
+                ).fetchall()
+                written = {str(r[1]) for r in done}
+                if written:  # this request's memories of these NPCs committed before
+                    keep = [i for i, m in enumerate(memories) if m.npc_id not in written]
+                    if not keep:
+                        return [int(r[0]) for r in done]
+                    memories = [memories[i] for i in keep]
+                    blobs = [blobs[i] for i in keep]
+                    vecs = None if vecs is None else vecs[keep]
+            keyed, mark = (", request", ",?") if request is not None else ("", "")
             ids = [
                 int(
                     conn.execute(
                         "INSERT INTO memory_items(npc_id, kind, text, importance, game_time, wall_time, player_id, "
-                        "speaker, conversation_id, embedding, model_id) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                        f"speaker, conversation_id, embedding, model_id{keyed}) VALUES (?,?,?,?,?,?,?,?,?,?,?{mark}) "
+                        "RETURNING id",
                         (
                             m.npc_id, m.kind, m.text, float(m.importance), float(m.game_time), wall,
                             m.player_id, m.speaker, m.conversation_id, blob, model_id,
+                            *((request,) if request is not None else ()),
                         ),
                     ).fetchone()[0]
                 )

@@ -17,7 +17,7 @@ from ..dialogue.actions import ActionRejected, check_args
 from ..dialogue.base import ActionProposal, SourceTag, TextPiece
 from ..dialogue.context import DialogueContext, HistoryEntry
 from ..dialogue.providers.authored import pick_line
-from ..errors import ProviderError
+from ..errors import FencedError, ProviderError
 from ..host import ReplyWith, TurnRecord, TurnSink
 from ..personas.schema import ActionSpec, Persona
 from ..protocol.errors import ErrorCode, ProtocolError
@@ -405,19 +405,6 @@ class Conversation:
                 heard = result
         # A barge-in after the text had finished streaming: the player still heard only part of it.
         interrupted = interrupted or len(heard) < len(state.text)
-        await self.send(
-            NpcTextFinal(
-                conversation_id=self.id,
-                turn_id=turn_id,
-                npc_id=npc_id,
-                text=state.text,
-                source=state.source,
-                interrupted=interrupted,
-                ambient=state.ambient,
-                ref=ref,
-                actions=[ActionOut(name=n, args=a) for n, a in state.actions],
-            )
-        )
         # In the NPCs' own exchange the prompt is the line before (already in the history) or the
         # opening topic, which nobody said: neither is the player's.
         said = None if state.ambient else ctx.player_text or None
@@ -438,11 +425,30 @@ class Conversation:
             actions=list(state.actions),
             game_time=self.runtime.game_time,
         )
+        # What the turn must leave behind (memories) commits BEFORE its npc_text_final, the
+        # client's acknowledgement: a worker killed in between leaves the line unanswered, and
+        # the gateway runs it again elsewhere (memory writes are keyed by the line, so once).
         for ext in self.runtime.extensions:
             try:
                 await ext.on_turn_done(self, record)
+            except FencedError as exc:  # the conversation moved: its new owner answers the line
+                log.warning("turn %s/%s not acknowledged: %s", self.id, turn_id, exc)
+                return record
             except Exception:
                 log.exception("extension %s failed to record turn %s", ext.name, turn_id)
+        await self.send(
+            NpcTextFinal(
+                conversation_id=self.id,
+                turn_id=turn_id,
+                npc_id=npc_id,
+                text=state.text,
+                source=state.source,
+                interrupted=interrupted,
+                ambient=state.ambient,
+                ref=ref,
+                actions=[ActionOut(name=n, args=a) for n, a in state.actions],
+            )
+        )
         if not state.ambient:  # a language model reads the next turn while the player thinks
             self.runtime.prefiller.request(self, npc_id)
         return record

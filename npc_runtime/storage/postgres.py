@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MissingDependencyError, StorageError
+from ..errors import FencedError, MissingDependencyError, StorageError
 
 if TYPE_CHECKING:
     import psycopg
@@ -54,17 +54,6 @@ def psycopg_module() -> Any:
 
 def is_postgres_url(db: str) -> bool:
     return db.startswith(("postgresql://", "postgres://"))
-
-
-class FencedError(StorageError):
-    """A write for a conversation that has moved to another worker (its epoch was bumped)."""
-
-    def __init__(self, key: str, held: int, current: int | None) -> None:
-        self.key, self.held, self.current = key, held, current
-        now = "no owner" if current is None else f"epoch {current}"
-        super().__init__(
-            f"conversation '{key}' moved: this worker holds epoch {held}, the database has {now}"
-        )
 
 
 @dataclass(frozen=True)

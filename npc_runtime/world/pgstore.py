@@ -227,10 +227,27 @@ class PgWorldStore:
         self, state: WorldState, world_hash: str, reason: str, conn: Any = None, world_id: str | None = None
     ) -> int:
         """Replace the instance's whole state and start a new epoch (fenced, under the row lock)."""
+        epoch = self._reset(state, world_hash, reason, world_id, only_new=False)
+        assert epoch is not None
+        return epoch
+
+    def create(self, state: WorldState, world_hash: str, world_id: str) -> int | None:
+        """Store a new game's first epoch; None (nothing written) when the instance exists already:
+        workers creating a fresh world at once take turns (an advisory lock on the instance, since
+        there is no row to lock yet), and all but the first find it created."""
+        return self._reset(state, world_hash, "new game", world_id, only_new=True)
+
+    def _reset(
+        self, state: WorldState, world_hash: str, reason: str, world_id: str | None, *, only_new: bool
+    ) -> int | None:
         i = self.instance
         with self.db.transaction() as cur:
+            # Resets of one instance take turns even when its row does not exist yet.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"npc_world_instance:{i}",))
             cur.execute("SELECT world_id FROM world_instances WHERE instance=%s FOR UPDATE", (i,))
             row = cur.fetchone()
+            if row is not None and only_new:
+                return None
             if row is not None and world_id is not None and row[0] != world_id:
                 raise StorageError(
                     f"world instance '{i}' in {self.db.path} holds world '{row[0]}', not '{world_id}'"

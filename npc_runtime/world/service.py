@@ -36,12 +36,16 @@ class WorldService:
         self.reloads = 0  # whole-state reloads (a new epoch, or a replica that disagreed with the log)
         stored = store.load()
         if stored is None:
-            self.engine = Engine(world, initial_state(world))
-            self.start_changes = self.engine.start()
-            self._held_epoch = store.reset(
-                self.engine.state, world.hash, "new game", world_id=world.file.world
-            )
-        elif stored.world_id is not None and stored.world_id != world.file.world:
+            engine = Engine(world, initial_state(world))
+            changes = engine.start()
+            created = store.create(engine.state, world.hash, world.file.world)
+            if created is not None:
+                self.engine, self.start_changes, self._held_epoch = engine, changes, created
+                return
+            stored = store.load()  # another worker created it first (a shared store): take theirs
+            if stored is None:
+                raise StorageError(f"{store.db.path}: world instance created and gone again; start again")
+        if stored.world_id is not None and stored.world_id != world.file.world:
             raise StorageError(
                 f"{store.db.path} holds the state of world '{stored.world_id}', but this runtime runs world "
                 f"'{world.file.world}'; point the runtime at another database (--db) or the right world file"

@@ -116,6 +116,8 @@ class WorldLog(Protocol):
         self, state: WorldState, world_hash: str, reason: str, conn: Any = None, world_id: str | None = None
     ) -> int: ...
 
+    def create(self, state: WorldState, world_hash: str, world_id: str) -> int | None: ...
+
     def commit(self, event: WorldEvent, changes: Changes, state: WorldState) -> None: ...
 
 
@@ -220,6 +222,13 @@ class WorldStore:
             return write_state(conn, state, world_hash, reason, world_id)
         with self.db.transaction() as c:
             return write_state(c, state, world_hash, reason, world_id)
+
+    def create(self, state: WorldState, world_hash: str, world_id: str) -> int | None:
+        """Store a new game's first epoch; None (nothing written) when a world is stored already."""
+        with self.db.transaction() as c:
+            if self._epoch(c):
+                return None
+            return write_state(c, state, world_hash, "new game", world_id)
 
     def commit(self, event: WorldEvent, changes: Changes, state: WorldState) -> None:
         """Persist one applied event and what it changed, in one transaction."""

@@ -17,7 +17,7 @@ from npc_runtime.world.compiled import World
 from npc_runtime.world.engine import WorldEvent
 from npc_runtime.world.pgstore import CHANNEL, PgWorldStore
 from npc_runtime.world.service import WorldService
-from npc_runtime.world.store import WorldStore
+from npc_runtime.world.store import Stored, WorldStore
 
 PLACES = ["inn", "smithy", "old_mill", "square"]
 
@@ -204,3 +204,50 @@ def test_the_locked_path_catches_up_and_reloads_under_the_lock(
     assert b.apply(scenario()[4]).seq == 2 and b.reloads == 1
     a.catch_up()
     assert a.state.to_dict() == b.state.to_dict() == a.replayed().to_dict()
+
+
+class _LoadsTogether(PgWorldStore):
+    """A real store whose first load waits for the other worker's: both see no world yet, then
+    both go on to create it at the same moment (the race of two workers starting on a fresh
+    database)."""
+
+    def __init__(self, db: PgDatabase, barrier: threading.Barrier) -> None:
+        super().__init__(db)
+        self.barrier: threading.Barrier | None = barrier
+
+    def load(self) -> Stored | None:
+        stored = super().load()
+        if self.barrier is not None:
+            barrier, self.barrier = self.barrier, None
+            barrier.wait(timeout=60)
+        return stored
+
+
+def test_two_workers_creating_a_fresh_world_at_once_create_it_once(village: World, pg_dsn: str) -> None:
+    barrier = threading.Barrier(2)
+    services: list[WorldService] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        db = PgDatabase(pg_dsn)
+        _open.append(db)
+        try:
+            services.append(WorldService(village, _LoadsTogether(db, barrier)))
+        except BaseException as exc:  # the old reset: a unique violation on world_epochs
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == [] and len(services) == 2
+    a, b = services
+    db = PgDatabase(pg_dsn)
+    _open.append(db)
+    epochs = db.execute("SELECT epoch, reason FROM world_epochs")
+    assert epochs == [(1, "new game")]  # created once: the second worker took the first one's
+    assert a.state.to_dict() == b.state.to_dict()
+    a.apply(WorldEvent("location_entered", {"location": "inn"}, ["bram"], 1.0))
+    b.catch_up()
+    assert b.state.to_dict() == a.state.to_dict()
