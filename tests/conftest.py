@@ -78,9 +78,10 @@ def personas_dir(tmp_path: Path) -> Path:
 def make_settings(
     tmp_path: Path, personas_dir: Path, request: pytest.FixtureRequest
 ) -> Callable[..., Settings]:
-    # NPC_TEST_WORLD_DB=postgres runs the suites with the world shared in PostgreSQL (cluster
-    # mode, one worker): the same tests must pass (docs/scaling.md).
-    shared = os.environ.get("NPC_TEST_WORLD_DB") == "postgres"
+    # NPC_TEST_WORLD_DB=postgres runs the suites with the world and memory shared in PostgreSQL;
+    # =cluster also puts a one-worker cluster in ``runtime_server`` (see there): the same tests
+    # must pass (docs/scaling.md).
+    shared = os.environ.get("NPC_TEST_WORLD_DB") in ("postgres", "cluster")
 
     def make(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
@@ -109,12 +110,39 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 async def runtime_server(settings: Settings) -> AsyncIterator[Runtime]:
+    if os.environ.get("NPC_TEST_WORLD_DB") == "cluster":
+        async for worker in _one_worker_cluster(settings):
+            yield worker
+        return
     runtime = Runtime(settings)
     await runtime.start()
     try:
         yield runtime
     finally:
         await runtime.stop()
+
+
+async def _one_worker_cluster(settings: Settings) -> AsyncIterator[Runtime]:
+    """NPC_TEST_WORLD_DB=cluster: a worker runtime (world and memory in PostgreSQL) behind a real
+    gateway, both in the test's event loop. The test gets the worker (its internals are the
+    runtime's) with ``endpoint`` set to the gateway's, so every client talks through the gateway:
+    conversations placed and fenced by it, inputs keyed, the world authority (``authority_dev``)."""
+    from npc_runtime.cluster.gateway import Gateway
+    from npc_runtime.cluster.settings import ClusterSettings
+    from npc_runtime.cluster.worker import WorkerRuntime
+
+    cluster = ClusterSettings(
+        db=settings.world["shared_db"], worker_id="w1", authority_dev=True, heartbeat=0.25, max_age=30.0
+    )
+    worker = WorkerRuntime(settings, cluster)
+    await worker.start()
+    gateway = Gateway(settings, cluster)
+    try:
+        worker.endpoint = await gateway.start()
+        yield worker
+    finally:
+        await gateway.stop()
+        await worker.stop()
 
 
 @pytest.fixture

@@ -19,10 +19,15 @@ Measures, on the sample village world:
   from the models' CPU). Turns/s, turn latency p50/p95, the scaling ratio over one worker and the
   database's transactions per turn (the calibration of ``tools/simulate_cluster.py``).
 
-Not measured here: added latency through a gateway and failover time (the gateway's benchmark).
+- **throughput through a gateway** (``--part gateway``): the same closed loops with stand-in
+  providers, every conversation sent to one ``--mode gateway`` process in front of 1, 2 and 4
+  ``--mode worker`` processes (it places them on the less loaded of two random workers).
+
+Not measured here: added latency per turn through a gateway and failover time
+(``tools/cluster_chaos.py latency`` and ``gateway``).
 Run the chaos loop with ``tools/cluster_chaos.py``.
 
-    .venv/bin/python tools/bench_cluster.py [--part world|workers|all] [--events 2000] [--dsn postgresql://...] [--plot out.png] [--json out.json]
+    .venv/bin/python tools/bench_cluster.py [--part world|workers|gateway|all] [--events 2000] [--dsn postgresql://...] [--plot out.png] [--json out.json]
 
 Without ``--dsn`` a throwaway server is started (fsync=off: the figures are for coordination,
 not for disk flushes; a production server's fsync adds its own latency to every commit).
@@ -272,13 +277,41 @@ def db_commits(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
+class Gateway:
+    """``workers`` real ``--mode worker`` processes and a ``--mode gateway`` in front
+    (tools/cluster_gateway.py); every client talks to the gateway, which places conversations."""
+
+    def __init__(self, dsn: str, tmp: Path, workers: int, stand_in: float | None) -> None:
+        from cluster_gateway import local_cluster
+
+        extra = ["--stand-in", str(stand_in)] if stand_in is not None else []
+        # a worker busy on a loaded machine must not be taken for dead (no failover here)
+        self._cm = local_cluster(dsn, tmp, workers, worker_args=extra, cluster={"max_age": 10.0})
+        cluster = self._cm.__enter__()
+        assert cluster.gateway is not None
+        self.endpoint = cluster.gateway.endpoint
+
+    def stop(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
 def worker_throughput(
-    admin: str, workers: int, clients: int, seconds: float, stand_in: float | None, tag: str
+    admin: str,
+    workers: int,
+    clients: int,
+    seconds: float,
+    stand_in: float | None,
+    tag: str,
+    gateway: bool = False,
 ) -> dict[str, Any]:
-    dsn = fresh_db(admin, f"bench_{tag}{workers}")
+    dsn = fresh_db(admin, f"bench_{tag}{'_gw' if gateway else ''}{workers}")
     lines = LINES if stand_in is None else FREE_LINES
     with tempfile.TemporaryDirectory() as tmp:
-        procs = [Worker(dsn, Path(tmp), k, stand_in) for k in range(workers)]
+        procs: list[Worker] | list[Gateway] = (
+            [Gateway(dsn, Path(tmp), workers, stand_in)] * workers
+            if gateway
+            else [Worker(dsn, Path(tmp), k, stand_in) for k in range(workers)]
+        )
         try:
             latencies: list[float] = []
             warm: list[float] = []
@@ -305,27 +338,31 @@ def worker_throughput(
 
             elapsed, commits, load = asyncio.run(drive())
         finally:
-            for w in procs:
+            for w in procs[:1] if gateway else procs:
                 w.stop()
     turns = len(latencies)
     return {
-        "workers": workers, "clients_per_worker": clients, "turns": turns, "seconds": round(elapsed, 2),
+        "workers": workers, "gateway": gateway, "clients_per_worker": clients, "turns": turns, "seconds": round(elapsed, 2),
         "turns_per_s": round(turns / elapsed, 2), "turn": summary(latencies),
         "db_commits_per_turn": round(commits / max(turns, 1), 2), "load_average": round(load, 2),
     }  # fmt: skip
 
 
-def scaling(admin: str, args: argparse.Namespace) -> dict[str, Any]:
+def scaling(admin: str, args: argparse.Namespace, gateway: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     modes = [("real", None), ("stand_in", args.stand_in_seconds)]
+    if gateway:  # the gateway's own cost shows best apart from the CPU limit
+        modes = modes[1:]
     for mode, stand_in in modes:
         clients = args.clients if stand_in is None else args.stand_in_clients
-        runs = [worker_throughput(admin, w, clients, args.seconds, stand_in, mode) for w in (1, 2, 4)]
+        runs = [
+            worker_throughput(admin, w, clients, args.seconds, stand_in, mode, gateway) for w in (1, 2, 4)
+        ]
         base = runs[0]["turns_per_s"]
         for r in runs:
             r["speedup"] = round(r["turns_per_s"] / base, 2) if base else 0.0
             print(
-                f"{mode:9s} {r['workers']} worker(s): {r['turns_per_s']:7.2f} turns/s  x{r['speedup']:.2f}  "
+                f"{mode:9s} {'gateway + ' if gateway else ''}{r['workers']} worker(s): {r['turns_per_s']:7.2f} turns/s  x{r['speedup']:.2f}  "
                 f"turn p50 {r['turn']['p50_ms']:.0f} ms p95 {r['turn']['p95_ms']:.0f} ms  "
                 f"{r['db_commits_per_turn']} commits/turn  load {r['load_average']}",
                 flush=True,
@@ -338,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=2000, help="events per measurement")
     ap.add_argument("--dsn", help="an admin DSN of a server to use (default: start a throwaway one)")
-    ap.add_argument("--part", choices=["world", "workers", "all"], default="all")
+    ap.add_argument("--part", choices=["world", "workers", "gateway", "all"], default="all")
     ap.add_argument("--seconds", type=float, default=20.0, help="measured window per worker count")
     ap.add_argument("--clients", type=int, default=4, help="conversations per worker, real providers")
     ap.add_argument("--stand-in-clients", type=int, default=16, help="conversations per worker, stand-ins")
@@ -375,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             out["visibility"] = summary(vis)
         if args.part in ("workers", "all"):
             out["workers"] = scaling(admin, args)
+        if args.part in ("gateway", "all"):
+            out["gateway"] = scaling(admin, args, gateway=True)
     finally:
         if server is not None:
             server.stop()

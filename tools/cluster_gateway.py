@@ -120,12 +120,18 @@ class LocalCluster:
         cluster: dict[str, Any] | None = None,
         gateway: dict[str, Any] | None = None,
         worker_top: dict[str, Any] | None = None,
+        voice: dict[str, Any] | None = None,
+        worker_args: list[str] | None = None,
     ) -> None:
         """``cluster``: the [cluster] table of all; ``gateway``: the gateway's [cluster] extras;
-        ``worker_top``: the workers' own top-level settings (e.g. their CURVE certificate)."""
+        ``worker_top``: the workers' own top-level settings (e.g. their CURVE certificate);
+        ``voice``: the [voice] table, and workers with voice (None: ``--no-voice``);
+        ``worker_args``: more ``serve`` flags of the workers (e.g. ``--stand-in 1.5``)."""
         self.dsn, self.work, self.personas = dsn, work, personas
         self.top = top or {}
         self.worker_top = worker_top or {}
+        self.voice = voice
+        self.worker_args = worker_args or []
         self.dialogue = dialogue
         self.cluster = {**FAST, **(cluster or {})}
         self.gateway_extra = gateway or {}
@@ -141,6 +147,8 @@ class LocalCluster:
         tables: dict[str, dict[str, Any]] = {"cluster": {**table, "db": self.dsn}}
         if self.dialogue:
             tables["dialogue"] = self.dialogue
+        if self.voice is not None:
+            tables["voice"] = self.voice
         top = {**self.top, **(top or {}), "db": str(self.work / f"{name}.sqlite3")}
         cfg = write_config(self.work / f"{name}.toml", top, tables)
         return ["--config", str(cfg), "--personas", str(self.personas), "--log-level", "INFO"]
@@ -150,8 +158,8 @@ class LocalCluster:
             self._n += 1
             name = f"w{self._n}"
         args = [
-            "--mode", "worker", "--bind", "tcp://127.0.0.1:0", "--no-voice",
-            *self._common(name, {**self.cluster, "worker_id": name}, self.worker_top),
+            "--mode", "worker", "--bind", "tcp://127.0.0.1:0", *(["--no-voice"] if self.voice is None else []),
+            *self._common(name, {**self.cluster, "worker_id": name}, self.worker_top), *self.worker_args,
         ]  # fmt: skip
         proc = self.workers[name] = Proc(name, args, log=self.work / f"{name}.log")
         return proc

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..clock import Clock
-from ..storage.shared import SqlDatabase
+from ..storage.shared import SharedDatabase, SqlDatabase
 from ..text import STOPWORDS
 from ..text import words as text_words
 from . import scoring
 from .embeddings import Embedder
 from .pgschema import PG_CLAIM_NPC as _PG_CLAIM_NPC
-from .pgschema import PG_MIGRATIONS
+from .pgschema import PG_MIGRATIONS, pg_add
 from .search import NpcIndex, rank
 from .settings import MemorySettings
 from .types import InvalidMemoryError, Memory, NewMemory, Retrieved, check_id
@@ -157,48 +157,34 @@ class MemoryStore:
     def add_many(self, memories: Sequence[NewMemory], *, request: str | None = None) -> list[int]:
         """Write memories in one transaction; returns their ids after the commit.
 
-        ``request`` (shared database only): the key of the input they come from; an NPC that
-        already has memories of that request gets none (a turn run again after a failover), and
-        the ids of the ones written before are returned."""
+        ``request`` (shared database, memories without evidence): the key of the input they come
+        from; an NPC that already has memories of that request gets none (a turn run again after a
+        failover), and the ids of the ones written before are returned. On PostgreSQL this is one
+        round trip (:func:`~.pgschema.pg_add`)."""
         if not memories:
             return []
-        request = request if self.shared else None
         for m in memories:
             m.validate()
         vecs = self._embed([m.text for m in memories])
         blobs = [None if vecs is None else vecs[i].astype(np.float16).tobytes() for i in range(len(memories))]
         model_id = self.embedder.model_id if self.embedder is not None else None
         wall = self._wall()
+        if isinstance(self.db, SharedDatabase) and not any(m.evidence for m in memories):
+            return self._add_pg(self.db, memories, vecs, blobs, model_id, wall, request)
         versions: dict[str, tuple[int, int]] = {}
         with self.db.transaction() as conn:
             if self.shared:  # one writer per NPC: its row first, then ids in commit order
                 for npc_id in sorted({m.npc_id for m in memories}):
                     prev, new = conn.execute(_PG_CLAIM_NPC, (npc_id,)).fetchone()
                     versions[npc_id] = (int(prev), int(new))
-            if request is not None:  # under the NPCs' row locks: no other writer of them now
-                done = conn.execute(
-                    "SELECT id, npc_id FROM memory_items WHERE request=? AND npc_id = ANY(?) ORDER BY id",
-                    (request, sorted(versions)),
-                ).fetchall()
-                written = {str(r[1]) for r in done}
-                if written:  # this request's memories of these NPCs committed before
-                    keep = [i for i, m in enumerate(memories) if m.npc_id not in written]
-                    if not keep:
-                        return [int(r[0]) for r in done]
-                    memories = [memories[i] for i in keep]
-                    blobs = [blobs[i] for i in keep]
-                    vecs = None if vecs is None else vecs[keep]
-            keyed, mark = (", request", ",?") if request is not None else ("", "")
             ids = [
                 int(
                     conn.execute(
                         "INSERT INTO memory_items(npc_id, kind, text, importance, game_time, wall_time, player_id, "
-                        f"speaker, conversation_id, embedding, model_id{keyed}) VALUES (?,?,?,?,?,?,?,?,?,?,?{mark}) "
-                        "RETURNING id",
+                        "speaker, conversation_id, embedding, model_id) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                         (
                             m.npc_id, m.kind, m.text, float(m.importance), float(m.game_time), wall,
                             m.player_id, m.speaker, m.conversation_id, blob, model_id,
-                            *((request,) if request is not None else ()),
                         ),
                     ).fetchone()[0]
                 )
@@ -222,6 +208,35 @@ class MemoryStore:
                     "pending_importance = memory_npc_state.pending_importance + excluded.pending_importance",
                     (npc_id, imp),
                 )
+        self._written(versions, memories, ids, vecs)
+        return ids
+
+    def _add_pg(
+        self,
+        db: SharedDatabase,
+        memories: Sequence[NewMemory],
+        vecs: np.ndarray | None,
+        blobs: list[bytes | None],
+        model_id: str | None,
+        wall: float,
+        request: str | None,
+    ) -> list[int]:
+        """:meth:`add_many` on PostgreSQL in one round trip (the server function npc_memory_add)."""
+        added = pg_add(db.pg, memories, blobs, model_id, wall, request)
+        keep = [i for i, m in enumerate(memories) if m.npc_id not in added.skipped]
+        written = [memories[i] for i in keep]
+        self._written(added.versions, written, added.ids, None if vecs is None else vecs[keep])
+        return added.done_ids + added.ids
+
+    def _written(
+        self,
+        versions: dict[str, tuple[int, int]],
+        memories: Sequence[NewMemory],
+        ids: list[int],
+        vecs: np.ndarray | None,
+    ) -> None:
+        """After a commit: the cached indexes take the new rows (or are dropped when another
+        worker wrote to the NPC meanwhile)."""
         for npc_id, (prev, new) in versions.items():
             idx = self._indexes.get(npc_id)
             if idx is not None and idx.version != prev:  # another worker wrote meanwhile
@@ -238,7 +253,6 @@ class MemoryStore:
                     m.player_id,
                     None if vecs is None else vecs[i],
                 )
-        return ids
 
     def seed(self, npc_id: str, memories: Sequence[NewMemory]) -> bool:
         """Write a persona's seed memories once per NPC; False when it was seeded before."""
