@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 AUTHORITY_TYPES = frozenset({"load", "world_reset", "game_time"})
 INPUT_TYPES = frozenset({"player_text"})
 AUDIO_TYPES = frozenset({"audio_chunk", "speech_end"})
+AFTER_BYE = "this client said bye; send 'hello' to start a new session"  # as the runtime says
 LINK_TIMEOUT = 10.0  # seconds for a worker to answer a new link's hello
 STALE_LINK_SECONDS = 60.0  # a dead worker's links are kept this long, in case it was only paused
 PING = codec.encode_map({"type": "ping", "id": INTERNAL_ID + "ping"})
@@ -133,8 +134,8 @@ class Gateway:
         task.add_done_callback(_log_failure)
 
     # -- client side ------------------------------------------------------------------------------
-    def _to_client(self, session: Session, payload: bytes) -> None:
-        if self.server is None or session.gone:
+    def _to_client(self, session: Session, payload: bytes, after_bye: bool = False) -> None:
+        if self.server is None or (session.gone and not after_bye):
             return
         try:
             self.server.send(session.identity, payload)
@@ -185,6 +186,13 @@ class Gateway:
 
     async def _handle(self, session: Session, doc: dict[str, Any], payload: bytes) -> None:
         kind, msg_id = doc.get("type"), doc.get("id")
+        if session.gone:  # messages the client sent after its bye, queued behind it
+            if kind == "hello":  # a new session: it takes this hello and what follows
+                self._reopen(session, doc, payload)
+            else:
+                error = Error(code=ErrorCode.NOT_INTRODUCED, message=AFTER_BYE, ref=msg_id)
+                self._to_client(session, codec.encode(error), after_bye=True)
+            return
         if kind == "hello":
             session.hello = {k: v for k, v in doc.items() if k != "id"}
             session.hello_ref, session.answer_hello = msg_id, True
@@ -556,6 +564,17 @@ class Gateway:
                 for link in session.links.values():
                     if not link.stale:
                         link.send(PING)
+
+    def _reopen(self, old: Session, doc: dict[str, Any], payload: bytes) -> None:
+        fresh = self.sessions.get(old.identity)
+        if fresh is None:
+            fresh = Session(old.identity, uuid.uuid4().hex[:16], old.authority, time.monotonic())
+            self.sessions[old.identity] = fresh
+        fresh.inbox.put_nowait((doc, payload))
+        while not old.inbox.empty():
+            fresh.inbox.put_nowait(old.inbox.get_nowait())
+        if fresh.task is None or fresh.task.done():
+            fresh.task = asyncio.create_task(self._session_worker(fresh))
 
     def _drop(self, session: Session, bye: bool) -> None:
         if session.gone:
