@@ -351,7 +351,7 @@ def worker_throughput(
 def scaling(admin: str, args: argparse.Namespace, gateway: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     modes = [("real", None), ("stand_in", args.stand_in_seconds)]
-    if gateway:  # the gateway's own cost shows best apart from the CPU limit
+    if gateway or args.stand_in_only:  # the gateway's own cost shows best apart from the CPU limit
         modes = modes[1:]
     for mode, stand_in in modes:
         clients = args.clients if stand_in is None else args.stand_in_clients
@@ -385,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1.5,
         help="what a stand-in reply sleeps: the default reply_budget (a model's first words, then speech)",
     )
+    ap.add_argument("--stand-in-only", action="store_true", help="--part workers: only the stand-in runs")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path, help="write a histogram of the latencies (PNG)")
     args = ap.parse_args(argv)

@@ -46,7 +46,7 @@ from ..protocol.errors import ErrorCode
 from ..protocol.messages import Error, Pong, WarningMessage
 from ..settings import Settings
 from ..storage.postgres import PgDatabase
-from ..storage.registry import NoLiveWorker, Registry, WorkerInfo
+from ..storage.registry import NoLiveWorker, Placements, Registry, WorkerInfo
 from ..transport.security import is_loopback
 from ..transport.server import PeerGone, PeerOverloaded, frame_cap
 from .settings import INTERNAL_ID, ClusterSettings, link_keys, start_id
@@ -84,6 +84,7 @@ class Gateway:
         self.dead: dict[str, float] = {}  # worker id -> when it was declared dead (monotonic)
         self.moves = 0
         self._link_keys: tuple[bytes, bytes, bytes] | None = None
+        self._placed = Placements()
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -263,9 +264,10 @@ class Gateway:
             link.send(payload)
 
     # -- placement ----------------------------------------------------------------------------------
-    async def _place(self, exclude: frozenset[str] = frozenset()) -> WorkerInfo:
+    async def _place(self, exclude: frozenset[str] = frozenset(), conversation: bool = True) -> WorkerInfo:
         assert self._registry is not None
-        return await asyncio.to_thread(self._registry.place, self.rng, exclude | frozenset(self.dead))
+        placed = self._placed if conversation else None  # a session's home is not a conversation
+        return await asyncio.to_thread(self._registry.place, self.rng, exclude | frozenset(self.dead), placed)
 
     async def _link(self, session: Session, worker: WorkerInfo) -> Link:
         link = session.links.get(worker.id)
@@ -321,7 +323,7 @@ class Gateway:
 
     async def _rehome(self, session: Session) -> None:
         """Give the session a (new) home worker; its hello is answered by that worker's welcome."""
-        worker = await self._place()
+        worker = await self._place(conversation=False)
         link = await self._link(session, worker)
         session.home = worker.id
         for payload in list(session.requests.values()):

@@ -7,13 +7,16 @@ power of two choices: two distinct live workers drawn at random, the less loaded
 spreads load almost as well as asking every worker, without every gateway herding onto the one
 that looked least loaded a moment ago.
 
-This is the foundation of the gateway (docs/scaling.md); no runtime process reports to it yet.
+Workers (``--mode worker``) report to it; gateways place conversations with it, counting their
+own placements since a worker's last heartbeat (:class:`Placements`) as load (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ..errors import StorageError
 from .postgres import PgDatabase
@@ -64,9 +67,39 @@ class Registry:
         )
         return [WorkerInfo(str(i), str(e), float(load), float(age)) for i, e, load, age in rows]
 
-    def place(self, rng: random.Random, exclude: frozenset[str] = frozenset()) -> WorkerInfo:
-        """A live worker for a new (or moved) conversation, never one in ``exclude``."""
-        return pick([w for w in self.live() if w.id not in exclude], rng)
+    def place(
+        self, rng: random.Random, exclude: frozenset[str] = frozenset(), placed: Placements | None = None
+    ) -> WorkerInfo:
+        """A live worker for a new (or moved) conversation, never one in ``exclude``; with
+        ``placed``, the caller's placements since each worker's last heartbeat count as load."""
+        live = [w for w in self.live() if w.id not in exclude]
+        worker = pick(placed.adjust(live) if placed is not None else live, rng)
+        if placed is not None:
+            placed.add(worker.id)
+        return worker
+
+
+class Placements:
+    """The conversations one gateway placed on each worker since that worker's last heartbeat.
+    Added to the load the worker reported, so a burst of conversation starts (all reading the same
+    heartbeats) spreads over the workers instead of following stale figures."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._at: dict[str, list[float]] = {}
+
+    def add(self, worker_id: str) -> None:
+        self._at.setdefault(worker_id, []).append(self.clock())
+
+    def adjust(self, workers: list[WorkerInfo]) -> list[WorkerInfo]:
+        now, out = self.clock(), []
+        for w in workers:
+            since = now - w.age  # the worker's last heartbeat, on this clock
+            kept = self._at[w.id] = [t for t in self._at.get(w.id, []) if t > since]
+            out.append(replace(w, load=w.load + len(kept)))
+        for gone in set(self._at) - {w.id for w in workers}:
+            del self._at[gone]
+        return out
 
 
 def pick(workers: list[WorkerInfo], rng: random.Random) -> WorkerInfo:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from npc_runtime.storage.postgres import PgDatabase
-from npc_runtime.storage.registry import NoLiveWorker, Registry, WorkerInfo, pick
+from npc_runtime.storage.registry import NoLiveWorker, Placements, Registry, WorkerInfo, pick
 
 
 @pytest.fixture
@@ -51,3 +51,25 @@ def test_two_choices_never_pick_the_most_loaded_and_favour_the_least() -> None:
     assert pick(workers[:1], rng).id == "w0"
     with pytest.raises(NoLiveWorker):
         pick([], rng)
+
+
+def test_a_burst_of_placements_spreads_over_workers_with_stale_heartbeats(db: PgDatabase) -> None:
+    """64 conversations placed at once, all reading the same heartbeats (equal loads): counting the
+    gateway's own placements since each heartbeat keeps them even; without it they follow chance."""
+    registry = Registry(db, max_age=60.0)
+    for k in range(4):
+        registry.heartbeat(f"w{k}", f"tcp://127.0.0.1:{7601 + k}", 0.0)
+    now = [1000.0]
+    placed = Placements(clock=lambda: now[0])
+    rng = random.Random(7)
+    spread = Counter(registry.place(rng, placed=placed).id for _ in range(64))
+    assert sorted(spread.values()) == [16, 16, 16, 16]
+    rng = random.Random(7)
+    blind = Counter(registry.place(rng).id for _ in range(64))
+    assert max(blind.values()) - min(blind.values()) > 2  # (seeded: the same draw every run)
+    # A heartbeat after the placements carries them in its load: they stop being counted twice.
+    now[0] += 120.0
+    for k in range(4):
+        registry.heartbeat(f"w{k}", f"tcp://127.0.0.1:{7601 + k}", 16.0)
+    adjusted = placed.adjust(registry.live())
+    assert [w.load for w in adjusted] == [16.0, 16.0, 16.0, 16.0]
