@@ -337,6 +337,7 @@ def worker_throughput(
                     ctx.destroy(linger=0)
 
             elapsed, commits, load = asyncio.run(drive())
+            spread = placed_per_worker(dsn) if gateway else []
         finally:
             for w in procs[:1] if gateway else procs:
                 w.stop()
@@ -345,7 +346,17 @@ def worker_throughput(
         "workers": workers, "gateway": gateway, "clients_per_worker": clients, "turns": turns, "seconds": round(elapsed, 2),
         "turns_per_s": round(turns / elapsed, 2), "turn": summary(latencies),
         "db_commits_per_turn": round(commits / max(turns, 1), 2), "load_average": round(load, 2),
+        **({"conversations_per_worker": spread} if gateway else {}),
     }  # fmt: skip
+
+
+def placed_per_worker(dsn: str) -> list[int]:
+    """How many conversations the gateway placed on each worker (warm-up ones included)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT count(*) FROM cluster_owners GROUP BY owner ORDER BY 1").fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def scaling(admin: str, args: argparse.Namespace, gateway: bool = False) -> dict[str, Any]:
@@ -364,7 +375,8 @@ def scaling(admin: str, args: argparse.Namespace, gateway: bool = False) -> dict
             print(
                 f"{mode:9s} {'gateway + ' if gateway else ''}{r['workers']} worker(s): {r['turns_per_s']:7.2f} turns/s  x{r['speedup']:.2f}  "
                 f"turn p50 {r['turn']['p50_ms']:.0f} ms p95 {r['turn']['p95_ms']:.0f} ms  "
-                f"{r['db_commits_per_turn']} commits/turn  load {r['load_average']}",
+                f"{r['db_commits_per_turn']} commits/turn  load {r['load_average']}"
+                + (f"  conversations per worker {r['conversations_per_worker']}" if gateway else ""),
                 flush=True,
             )
         out[mode] = {"stand_in_seconds": stand_in, "runs": runs}
