@@ -14,6 +14,7 @@ own placements since a worker's last heartbeat (:class:`Placements`) as load (do
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -73,8 +74,10 @@ class Registry:
         """A live worker for a new (or moved) conversation, never one in ``exclude``; with
         ``placed``, the caller's placements since each worker's last heartbeat count as load."""
         live = [w for w in self.live() if w.id not in exclude]
-        worker = pick(placed.adjust(live) if placed is not None else live, rng)
-        if placed is not None:
+        if placed is None:
+            return pick(live, rng)
+        with placed.lock:  # placements run in worker threads: one at a time sees the others
+            worker = pick(placed.adjust(live), rng)
             placed.add(worker.id)
         return worker
 
@@ -86,6 +89,7 @@ class Placements:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
+        self.lock = threading.Lock()
         self._at: dict[str, list[float]] = {}
 
     def add(self, worker_id: str) -> None:
