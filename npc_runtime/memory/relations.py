@@ -152,8 +152,19 @@ class PlayerFacts:
 
     def describe(self, npc_id: str, player_id: str) -> list[str]:
         """Facts as prose for the dialogue prompt."""
+        return self.prose(self.all(npc_id, player_id))
+
+    @staticmethod
+    def latest_name(facts: list[Fact]) -> str | None:
+        """The name among ``facts`` (as :meth:`all` lists them, oldest first) the player gave last."""
+        names = [f.text for f in facts if f.kind == "name"]
+        return names[-1] if names else None
+
+    @staticmethod
+    def prose(facts: list[Fact]) -> list[str]:
+        """Facts as prose for the dialogue prompt."""
         out: list[str] = []
-        for f in self.all(npc_id, player_id):
+        for f in facts:
             if f.kind == "name":
                 out.append(f"Their name is {f.text}.")
             elif f.kind == "promise":

@@ -250,10 +250,11 @@ class MemoryService:
         """What goes into one turn's dialogue prompt: the best memories within the token budget,
         the relationship with this player and the facts known about them."""
         s = self.settings
+        facts = self.facts.all(npc_id, player_id)  # one read for both (a round trip in cluster mode)
         part = Recall(
             relationship=self.relationships.get(npc_id, player_id),
-            player_facts=self.facts.describe(npc_id, player_id),
-            player_name=self.facts.name(npc_id, player_id),
+            player_facts=self.facts.prose(facts),
+            player_name=self.facts.latest_name(facts),
         )
         if s.context_max_memories == 0 or s.context_token_budget == 0:
             return part

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from npc_runtime.errors import ConfigError, ProviderError
 from npc_runtime.memory import InvalidMemoryError, MemoryService, MemorySettings, extract_facts
 from npc_runtime.memory.reflection import LLMReflector
+from npc_runtime.storage import Database
 
 MakeService = Callable[..., MemoryService]
 
@@ -112,3 +114,22 @@ async def test_llm_reflection_parses_insights_and_falls_back(make_service: MakeS
     ids = await svc.reflect("mira", "Mira", now=3)
     fallback = svc.memory(ids[0])
     assert fallback is not None and fallback.text.startswith("About hero")
+
+
+def test_a_turns_recall_reads_the_facts_once_and_names_the_latest(tmp_path: Path) -> None:
+    """The recall's name and prose come from one read of the facts (a round trip in cluster mode)."""
+    db = Database(tmp_path / "m.sqlite3")
+    svc = MemoryService(db)
+    svc.facts.add("mira", "hero", "name", "Aldric", game_time=1.0)
+    svc.facts.add("mira", "hero", "promise", "I promise to bring herbs.", game_time=2.0)
+    svc.facts.add("mira", "hero", "name", "Corwin", game_time=3.0)
+    reads: list[str] = []
+    db.conn.set_trace_callback(lambda sql: reads.append(sql) if "memory_player_facts" in sql else None)
+    recall = svc.context("mira", "hero", None, now=4.0)
+    db.conn.set_trace_callback(None)
+    assert recall.player_name == "Corwin" == svc.facts.name("mira", "hero")
+    assert (
+        "Their name is Corwin." in recall.player_facts and "Their name is Aldric." not in recall.player_facts
+    )
+    assert len([r for r in reads if r.lstrip().upper().startswith("SELECT")]) == 1
+    db.close()
