@@ -298,7 +298,8 @@ class Gateway:
     async def _ready(self, session: Session, link: Link) -> None:
         """Wait for the link's welcome (a runtime refuses what comes before its hello is handled)."""
         try:
-            await asyncio.wait_for(link.ready.wait(), LINK_TIMEOUT)
+            async with asyncio.timeout(LINK_TIMEOUT):  # not wait_for: it can drop a cancellation
+                await link.ready.wait()
         except TimeoutError:
             if session.links.get(link.worker.id) is link:
                 self._close_link(session, link.worker.id)

@@ -80,9 +80,10 @@ class PersonaStore:
         changed, seen = self._changed(force)
         for path, stamp, entry in changed:
             try:
-                persona, problems = await asyncio.wait_for(
-                    asyncio.to_thread(load_persona_file, path, self.checker), time_cap
-                )
+                # asyncio.timeout, not wait_for (Python 3.11's can drop the reload task's
+                # cancellation at stop); the thread itself runs on, bounded by the caps.
+                async with asyncio.timeout(time_cap):
+                    persona, problems = await asyncio.to_thread(load_persona_file, path, self.checker)
             except TimeoutError:
                 persona, problems = (
                     None,

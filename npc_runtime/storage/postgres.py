@@ -321,7 +321,8 @@ class Doorbell:
         if self._task is not None:
             self._stopping = True
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), self.tick * 4 + 5)
+                async with asyncio.timeout(self.tick * 4 + 5):  # not wait_for: see wait()
+                    await asyncio.shield(self._task)
             except TimeoutError:  # a connection attempt that hangs: give up on it
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

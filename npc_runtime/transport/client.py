@@ -123,7 +123,10 @@ class AsyncClient:
         self._pending[msg.id] = fut
         try:
             await self.send(msg)
-            reply = await asyncio.wait_for(fut, timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the reply when the
+            # caller is cancelled as it arrives, and the caller's cancellation is lost.
+            async with asyncio.timeout(timeout):
+                reply = await fut
         finally:
             self._pending.pop(msg.id, None)
         if isinstance(reply, Error):
@@ -157,7 +160,8 @@ class AsyncClient:
             if remaining <= 0:
                 raise TimeoutError(f"no {types or 'event'} within {timeout}s")
             try:
-                msg = await asyncio.wait_for(self.events.get(), remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see request()
+                    msg = await self.events.get()
             except TimeoutError:
                 raise TimeoutError(f"no {types or 'event'} within {timeout}s") from None
             if matches(msg):

@@ -79,7 +79,11 @@ class _Port:
         assert self.voice is not None
         try:
             # After a barge-in the interrupted reply is still unwinding; start once it has.
-            await asyncio.wait_for(self.voice.stream_idle.wait(), 10.0)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when this
+            # task is cancelled (the conversation ends) as the stream goes idle, and the cancelled
+            # turn would run.
+            async with asyncio.timeout(10.0):
+                await self.voice.stream_idle.wait()
         except TimeoutError:
             log.warning("conversation %s: previous reply still streaming; answering anyway", self.conv.id)
         try:
@@ -173,7 +177,8 @@ class VoiceSink(TurnSink):
         now = self.ext.host.clock.monotonic()
         remaining = reply.playback_started + reply.sent_ms / 1000.0 - now + 1.0
         try:
-            await asyncio.wait_for(reply.finished.wait(), max(0.0, remaining))
+            async with asyncio.timeout(max(0.0, remaining)):  # not wait_for: see _Port._turn
+                await reply.finished.wait()
         except TimeoutError:
             return None
         if reply.stopped:
@@ -193,7 +198,8 @@ class VoiceSink(TurnSink):
             return ""
         if not reply.report.is_set():
             try:
-                await asyncio.wait_for(reply.report.wait(), self.voice.cfg.report_wait_ms / 1000.0)
+                async with asyncio.timeout(self.voice.cfg.report_wait_ms / 1000.0):
+                    await reply.report.wait()
             except TimeoutError:
                 log.debug("no playback_report for turn %s; estimating what was heard", reply.turn_id)
         return reply.heard_text(self.ext.host.clock.monotonic())

@@ -184,14 +184,22 @@ class Speaker:
             await self._emit(PlaybackStop(turn_id=reply.turn_id, reason=reason, detection_ms=after))
 
     async def wait_synth(self, reply: Reply, timeout: float) -> None:
+        """Wait until the reply's synthesis is over (done, failed or stopped); TimeoutError after
+        ``timeout`` unless the reply was stopped meanwhile.
+
+        ``asyncio.wait``, not ``wait_for(shield(...))``: only the caller's own cancellation may
+        raise CancelledError here. The old code caught CancelledError to tell a stopped synthesis,
+        and so also dropped the turn's cancellation when a barge-in stopped the reply in the same
+        instant (and Python 3.11's ``wait_for`` drops it when the task ends as the caller is
+        cancelled)."""
         if reply.task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(reply.task), timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            if reply.task.cancelled() or reply.stopped:
-                return
-            raise
+        done, _ = await asyncio.wait({reply.task}, timeout=timeout)
+        if reply.task.cancelled() or reply.stopped:
+            return
+        if not done:
+            raise TimeoutError(f"synthesis of turn {reply.turn_id} took over {timeout:g} s")
+        reply.task.result()  # a synthesis failure is the caller's to handle, as before
 
     def playing(self, at: float | None = None) -> Reply | None:
         """The reply the client is (probably) playing now, or at clock time ``at``."""
