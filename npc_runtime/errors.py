@@ -6,6 +6,13 @@ message that says what to do. Wire-level errors carry an :class:`~npc_runtime.pr
 
 from __future__ import annotations
 
+import msgpack
+
+# What ``msgpack.unpackb`` raises on garbage (found by mutating valid frames and random bytes):
+# ValueError and its kin (ExtraData, FormatError, StackError, UnicodeDecodeError, "incomplete
+# input"), TypeError (an unhashable map key) and msgpack's own UnpackException family.
+MSGPACK_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, msgpack.UnpackException)
+
 
 class NpcRuntimeError(Exception):
     """Base class of every error raised on purpose by npc_runtime."""

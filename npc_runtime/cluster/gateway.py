@@ -548,8 +548,8 @@ class Gateway:
             except NoLiveWorker as exc:
                 log.info("gateway: %s; retrying", exc)
                 await asyncio.sleep(self.cluster.watch_interval)
-            except Exception as exc:
-                log.warning("gateway: failover step failed (%s); retrying", exc)
+            except Exception as exc:  # the step must be retried whatever failed (a registry read, a claim)
+                log.warning("gateway: failover step failed (%s: %s); retrying", type(exc).__name__, exc)
                 await asyncio.sleep(self.cluster.watch_interval)
 
     # -- sessions -------------------------------------------------------------------------------------

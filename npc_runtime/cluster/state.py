@@ -12,6 +12,7 @@ import msgpack
 import zmq
 import zmq.asyncio
 
+from ..errors import MSGPACK_DECODE_ERRORS
 from ..storage.registry import WorkerInfo
 from ..transport.server import DRAIN_BATCH, RouterServer
 
@@ -21,8 +22,8 @@ log = logging.getLogger(__name__)
 def decode(payload: bytes) -> dict[str, Any] | None:
     try:
         doc = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    except Exception:
-        return None
+    except MSGPACK_DECODE_ERRORS:
+        return None  # the worker answers it with the typed error (malformed)
     return doc if isinstance(doc, dict) else None
 
 

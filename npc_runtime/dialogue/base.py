@@ -9,6 +9,7 @@ authored line and warn the client.
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any, ClassVar, Literal
 from ..errors import ProviderError
 from ..personas.schema import Persona
 from .context import DialogueContext
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -165,5 +168,5 @@ async def _aclose(agen: Any) -> None:
     if close is not None:
         try:
             await close()
-        except Exception:  # already failing; the original error is what the caller needs
-            return
+        except Exception as exc:  # already failing; the original error is what the caller needs
+            log.debug("closing a failed stream raised too (%s: %s)", type(exc).__name__, exc)

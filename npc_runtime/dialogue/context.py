@@ -7,11 +7,16 @@ merges them in one place. Providers only read the resulting :class:`DialogueCont
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..expr import EvalError, ExprError
 from ..personas.schema import Persona
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # conditions already reported as broken (one warning each)
 
 # Judges a persona ``when:`` condition with the turn's values of other concerns' names; returns
 # None when the condition is not this judge's to decide.
@@ -82,7 +87,8 @@ class DialogueContext:
             return True
         try:
             return bool(self.condition(when))
-        except Exception:  # a broken condition hides the content rather than crash a turn
+        except Exception as exc:  # a broken condition hides the content rather than crash a turn
+            _broken(self.persona.id, when, exc)
             return False
 
     def allows_action(self, when: str | None, args: Mapping[str, Any]) -> bool:
@@ -93,8 +99,24 @@ class DialogueContext:
             return self.allows(when)
         try:
             return bool(self.action_condition(when, args))
-        except Exception:  # a broken condition refuses the action rather than crash a turn
+        except Exception as exc:  # a broken condition refuses the action rather than crash a turn
+            _broken(self.persona.id, when, exc)
             return False
+
+
+def _broken(npc_id: str, when: str, exc: Exception) -> None:
+    """Report a condition that failed to evaluate: once per condition for the known failures (a
+    bad expression or value, a name the world no longer has; ``persona lint`` finds them first),
+    with the traceback for anything else (a bug)."""
+    key = f"{npc_id}\0{when}"
+    if key in _warned:
+        return
+    if len(_warned) < 10_000:
+        _warned.add(key)
+    if isinstance(exc, ExprError | EvalError | LookupError | TypeError | ValueError):
+        log.warning("%s: condition %r failed (%s: %s); taken as false", npc_id, when, type(exc).__name__, exc)
+    else:
+        log.exception("%s: condition %r failed; taken as false", npc_id, when)
 
 
 def build_context(

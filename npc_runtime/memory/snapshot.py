@@ -16,7 +16,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from ..errors import SaveFormatError
+from ..errors import MSGPACK_DECODE_ERRORS, SaveFormatError
 from .embeddings import Embedder
 from .types import KINDS
 
@@ -68,6 +68,9 @@ def pack(state: dict[str, Any]) -> dict[str, Any]:
 MAX_UNPACKED_BYTES = 256 << 20  # a zlib bomb in an edited save stops here, not at the RAM's end
 
 
+_DAMAGED: tuple[type[Exception], ...] = (zlib.error, KeyError, *MSGPACK_DECODE_ERRORS)
+
+
 def unpack(part: Any, max_bytes: int = MAX_UNPACKED_BYTES) -> Any:
     """Inverse of :func:`pack`; a part without ``encoding`` is taken as the plain state."""
     if isinstance(part, dict) and part.get("encoding") == "msgpack+zlib":
@@ -82,7 +85,7 @@ def unpack(part: Any, max_bytes: int = MAX_UNPACKED_BYTES) -> Any:
             return msgpack.unpackb(raw, raw=False, strict_map_key=False)
         except SaveFormatError:
             raise
-        except Exception as exc:  # zlib and msgpack raise several unrelated types on garbage
+        except _DAMAGED as exc:  # no 'data', or garbage in it
             raise SaveFormatError(f"the save's memory part is damaged ({exc}); use another save") from exc
     return part
 

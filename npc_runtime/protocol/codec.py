@@ -11,6 +11,7 @@ from typing import Any
 import msgpack
 from pydantic import ValidationError
 
+from ..errors import MSGPACK_DECODE_ERRORS
 from .errors import ErrorCode, ProtocolError
 from .messages import CLIENT_ADAPTER, CLIENT_TYPES, SERVER_ADAPTER, SERVER_TYPES, Message
 
@@ -39,7 +40,7 @@ def unpack_map(data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[
         )
     try:
         obj = msgpack.unpackb(data, raw=False, strict_map_key=False, max_bin_len=max_bytes)
-    except Exception as exc:  # msgpack raises ExtraData, FormatError, StackError, ValueError...
+    except MSGPACK_DECODE_ERRORS as exc:
         raise ProtocolError(
             ErrorCode.MALFORMED, f"frame is not valid msgpack ({type(exc).__name__})"
         ) from None

@@ -22,6 +22,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..dialogue.base import DialogueProvider
+from ..errors import ProviderError
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -78,8 +79,10 @@ class Prefiller:
                 )
                 try:
                     await self.rt.provider.prefill(ctx)
-                except Exception as exc:  # only a head start: the turn reads the context itself
+                except ProviderError as exc:  # only a head start: the turn reads the context itself
                     log.info("prefill for conversation %s failed: %s", conv.id, exc)
+                except Exception:  # a bug in a provider: the turn still runs without the head start
+                    log.exception("prefill for conversation %s failed", conv.id)
                 self.done += 1
         finally:
             self._running.discard(conv.id)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import msgpack
 
 from .. import __version__
-from ..errors import SaveFormatError
+from ..errors import MSGPACK_DECODE_ERRORS, SaveFormatError
 
 SAVE_MAGIC = "npc-runtime-save"
 SAVE_FORMAT = 1
@@ -63,7 +63,7 @@ def decode_save(data: bytes, integrity: Integrity = "warn") -> SaveBlob:
     the caller to report (or not)."""
     try:
         doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except Exception as exc:  # msgpack raises several unrelated types for garbage input
+    except MSGPACK_DECODE_ERRORS as exc:
         raise SaveFormatError(f"not an npc-runtime save blob: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != SAVE_MAGIC:
         raise SaveFormatError("not an npc-runtime save blob (missing the 'npc-runtime-save' marker)")

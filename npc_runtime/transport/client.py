@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -22,6 +23,7 @@ import zmq.asyncio
 
 from ..errors import NpcRuntimeError
 from ..protocol import codec
+from ..protocol.errors import ProtocolError
 from ..protocol.messages import (
     Bye,
     ConversationEnd,
@@ -38,6 +40,7 @@ from ..protocol.messages import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:7600"
 
 
@@ -173,7 +176,8 @@ class AsyncClient:
             data = await self._sock.recv()
             try:
                 msg = codec.decode_server(data)
-            except Exception:  # a newer runtime's message we do not know: skip it
+            except ProtocolError as exc:  # e.g. a newer runtime's message we do not know: skip it
+                log.warning("skipped a message from the runtime that this client cannot read: %s", exc)
                 continue
             ref = getattr(msg, "ref", None)
             fut = self._pending.get(ref) if ref is not None else None

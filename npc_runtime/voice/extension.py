@@ -439,7 +439,10 @@ class VoiceExtension(Extension):
             return None
         try:
             return self.tts(self.cfg.fallback_tts)
-        except Exception:
+        except Exception as exc:  # a missing package or model: the reply stays text only
+            log.warning(
+                "fallback TTS %s is not available (%s: %s)", self.cfg.fallback_tts, type(exc).__name__, exc
+            )
             return None
 
     # conversations -------------------------------------------------------------------------------

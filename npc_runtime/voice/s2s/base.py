@@ -237,5 +237,5 @@ async def _aclose(agen: Any) -> None:
     if close is not None:
         try:
             await close()
-        except Exception:  # already failing; the original error is what the caller needs
-            return
+        except Exception as exc:  # already failing; the original error is what the caller needs
+            log.debug("closing a failed stream raised too (%s: %s)", type(exc).__name__, exc)

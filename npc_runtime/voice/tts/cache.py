@@ -228,6 +228,12 @@ class CachedTts(TtsProvider):
             try:
                 self.cache.get_or_make(key, functools.partial(self.inner.synthesize, text, params))
                 made += 1
-            except Exception as exc:  # a warm-up failure must not end the runtime
-                log.warning("could not pre-synthesise %r (%s)", text, exc)
+            except Exception as exc:  # a provider boundary: a warm-up failure must not end the runtime
+                log.warning(
+                    "phrase cache: could not pre-synthesise %r with %s (%s: %s); the turn will try again",
+                    text,
+                    type(self.inner).__name__,
+                    type(exc).__name__,
+                    exc,
+                )
         return made
