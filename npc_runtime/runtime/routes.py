@@ -117,7 +117,10 @@ class HostRoutes:
             for ext in rt.extensions:
                 await ext.on_conversation_start(conv)
         except Exception as exc:
-            log.exception("conversation %s could not start", conv_id)
+            if isinstance(exc, ProtocolError):  # refused for the client's reason (e.g. no voice here)
+                log.warning("conversation %s could not start: %s", conv_id, exc.message)
+            else:
+                log.exception("conversation %s could not start", conv_id)
             await rt.end_conversation(conv, "client", notify=False)
             if isinstance(exc, ProtocolError):
                 raise ProtocolError(exc.code, exc.message, ref=msg.id) from exc
