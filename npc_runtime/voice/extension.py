@@ -4,6 +4,7 @@ conversation, and a TurnSink that speaks the streamed NPC text (see docs/voice.m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -173,14 +174,19 @@ class VoiceSink(TurnSink):
             await self.conv.send(to_message(self.conv.id, reply.timer.event()))
         if reply.playback_started is None or reply.stopped:
             return None if not reply.stopped else await self._heard_after_stop(reply)
-        # The client reports playback: wait until it is over or the player barges in.
-        now = self.ext.host.clock.monotonic()
-        remaining = reply.playback_started + reply.sent_ms / 1000.0 - now + 1.0
-        try:
-            async with asyncio.timeout(max(0.0, remaining)):  # not wait_for: see _Port._turn
-                await reply.finished.wait()
-        except TimeoutError:
-            return None
+        # The client reports playback: wait until it is over or the player barges in, or until
+        # 1 s after the audio's end on the runtime's clock (re-read after each wait: a test's
+        # frozen clock keeps the audio playing until the client reports, however slow the machine).
+        clock = self.ext.host.clock
+        end = reply.playback_started + reply.sent_ms / 1000.0 + 1.0
+        while not reply.finished.is_set():
+            now = clock.monotonic()
+            if now >= end:
+                return None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(end - now):  # not wait_for: see _Port._turn
+                    await reply.finished.wait()
+        now = clock.monotonic()
         if reply.stopped:
             heard = await self._heard_after_stop(reply)
             if self.s2s is not None and reply.external:

@@ -218,7 +218,9 @@ async def test_npc_does_not_barge_in_on_itself(frozen: tuple[AsyncClient, Runtim
     more = await collect(client, mic.cid, lambda m: m.type == "npc_audio_end")
     echo = (pcm_of(of_type(msgs + more, "npc_audio")).astype(np.float32) * 0.3).astype(np.int16)
     await mic.play(np.concatenate([echo, np.zeros(22_050, dtype=np.int16)]))
-    await client.send(PlaybackReport(conversation_id=mic.cid, turn_id=first.turn_id, played_ms=4000.0))
+    await client.send(
+        PlaybackReport(conversation_id=mic.cid, turn_id=first.turn_id, played_ms=4000.0, finished=True)
+    )
     after = await collect(client, mic.cid, _is_final)
     assert not of_type(after, "stop_playback")
     assert all(not t.used for t in of_type(after, "transcript") if t.final)
@@ -306,7 +308,7 @@ async def test_interrupt_stops_a_reply_whose_text_is_complete(frozen: tuple[Asyn
     await client.send(Interrupt(conversation_id=conv.conversation_id))
     rest = await collect(client, conv.conversation_id, _is_final)
     stop = of_type(rest, "stop_playback")
-    assert stop and stop[0].turn_id == turn and stop[0].reason == "interrupt"
+    assert stop and stop[0].turn_id == turn and stop[0].reason == "interrupt", [m.type for m in rest]
     await client.send(PlaybackReport(conversation_id=conv.conversation_id, turn_id=turn, played_ms=300))
     final = of_type(rest, "npc_text_final")[0]
     assert final.interrupted
