@@ -324,7 +324,9 @@ async def test_http_500_is_a_provider_error(server: FakeOpenAIServer, make_provi
 
 async def test_retries_when_configured(server: FakeOpenAIServer, make_provider: ProviderFactory) -> None:
     server.script(HttpError(503, "loading model"), text_reply("Back again?"))
-    chunks = await _collect(make_provider(max_retries=1), _ctx())
+    # The retry waits for the client library's back-off (about 0.5-1 s): with the stock 1.5 s reply
+    # budget, a run at load 14 timed out first. Budgets here are hang bounds: retries are tested.
+    chunks = await _collect(make_provider(max_retries=1, reply_budget=60.0, timeout=60.0), _ctx())
     assert _text(chunks) == "Back again?"
     assert len(server.requests) == 2
 
