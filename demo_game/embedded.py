@@ -43,8 +43,9 @@ class EmbeddedRuntime:
         self._runtime: Runtime | None = None
         self.endpoint = ""
 
-    def start(self, timeout: float = 60.0) -> str:
-        """Start the runtime; return the loopback endpoint it bound."""
+    def start(self, timeout: float = 300.0) -> str:
+        """Start the runtime; return the loopback endpoint it bound. The bound is for a hang only:
+        loading the speech models took over 60 s on a loaded 2-core machine."""
         self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
         try:
