@@ -347,7 +347,8 @@ async def test_stall_before_the_first_token_times_out_within_the_configured_time
         await _collect(provider, _ctx())
     elapsed = time.monotonic() - start
     assert err.value.timeout
-    assert 0.25 <= elapsed < 1.5, elapsed
+    # the first-token limit (0.3 s) ended it, not the total one (5 s): slack for a loaded machine
+    assert 0.25 <= elapsed < 4.0, elapsed
 
 
 async def test_total_timeout_bounds_a_slow_reply(
@@ -359,7 +360,7 @@ async def test_total_timeout_bounds_a_slow_reply(
     with pytest.raises(ProviderError) as err:
         await _collect(provider, _ctx())
     assert err.value.timeout
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 4.0  # the total limit (0.5 s), not the first-token one (5 s)
 
 
 async def test_connection_refused_is_a_provider_error(make_provider: ProviderFactory) -> None:
@@ -369,7 +370,7 @@ async def test_connection_refused_is_a_provider_error(make_provider: ProviderFac
         await _collect(provider, _ctx())
     assert not err.value.timeout
     assert "cannot reach" in str(err.value) and "is the server running?" in str(err.value)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 4.0  # at once, not after retries or a time-out (slack for load)
 
 
 async def test_a_reply_with_nothing_to_say_is_a_provider_error(
