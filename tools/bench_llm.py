@@ -198,6 +198,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.opener_after is not None:
         dialogue["opener_after"] = None if args.opener_after < 0 else args.opener_after
+    if args.batch_threads is not None:
+        dialogue["batch_threads"] = args.batch_threads
     with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
         settings = Settings(
             bind="tcp://127.0.0.1:0",
@@ -297,6 +299,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.local,
         "npc": args.npc,
         "threads": args.threads,
+        "batch_threads": args.batch_threads or args.threads,
         "load_at_start": _load(),
         "model_load_s": round(load_s, 1),
         "warm_up_s": round(warm_s, 1),
@@ -350,6 +353,9 @@ def main() -> None:
     )
     parser.add_argument("--npc", default="mira", help="with --local: the NPC to talk to")
     parser.add_argument("--threads", type=int, default=1, help="with --local: model threads")
+    parser.add_argument(
+        "--batch-threads", type=int, help="with --local: threads for reading prompts (default: --threads)"
+    )
     parser.add_argument("--plot", type=Path, help="with --local: draw the per-turn figures to this PNG")
     parser.add_argument(
         "--think",
@@ -369,7 +375,7 @@ def main() -> None:
         args.turns = args.turns or 8
         local = asyncio.run(bench_local(args))
         print(
-            f"model {local['model']}, {local['threads']} thread(s), load average at start {local['load_at_start']}"
+            f"model {local['model']}, {local['threads']} thread(s), {local['batch_threads']} reading, load average at start {local['load_at_start']}"
         )
         print(f"model load {local['model_load_s']} s, warm-up of every NPC {local['warm_up_s']} s")
         for key in (
