@@ -184,6 +184,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
     import tempfile
 
     from npc_runtime.dialogue.providers.local import LocalProvider
+    from npc_runtime.dialogue.providers.local_engine import LocalSettings, reading_threads
     from npc_runtime.protocol.messages import NpcTextDelta, PlayerText
     from npc_runtime.runtime.app import Runtime
     from npc_runtime.settings import Settings
@@ -299,7 +300,9 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.local,
         "npc": args.npc,
         "threads": args.threads,
-        "batch_threads": args.batch_threads or args.threads,
+        "batch_threads": reading_threads(
+            LocalSettings(threads=args.threads, batch_threads=args.batch_threads)
+        ),
         "load_at_start": _load(),
         "model_load_s": round(load_s, 1),
         "warm_up_s": round(warm_s, 1),

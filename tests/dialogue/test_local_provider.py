@@ -423,3 +423,14 @@ async def test_after_an_opener_the_model_may_only_act() -> None:
     p = _Slow("\n[action none]", opener_after=0.0)
     chunks = await _collect(p, _ctx("Hm?", persona={"openers": ["Well now."]}))
     assert _said(chunks) == "Well now. Couldn't say, love."  # an opener alone is no answer
+
+
+def test_prompts_are_read_with_two_threads_on_a_two_core_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from npc_runtime.dialogue.providers.local_engine import LocalSettings, reading_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert reading_threads(LocalSettings()) == 2
+    assert reading_threads(LocalSettings(batch_threads=1)) == 1  # the setting wins
+    assert reading_threads(LocalSettings(threads=4)) == 4  # never fewer than the generating threads
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert reading_threads(LocalSettings()) == 1

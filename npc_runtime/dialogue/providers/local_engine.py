@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -40,7 +41,10 @@ class LocalSettings(BaseModel):
     model_dir: str | None = Field(default=None, description="Where packaged models are assembled")
     threads: int = Field(default=1, ge=1, le=64, description="Threads for generation")
     batch_threads: int | None = Field(
-        default=None, ge=1, le=64, description="Threads for reading prompts (default: threads)"
+        default=None,
+        ge=1,
+        le=64,
+        description="Threads for reading prompts (default: 2 where the machine has 2 cores, at least threads)",
     )
     slots: int = Field(default=6, ge=2, le=32, description="KV caches: one per NPC, one for complete()")
     context: int = Field(default=2048, ge=512, le=32768, description="Tokens of context per slot")
@@ -86,6 +90,14 @@ class LocalSettings(BaseModel):
     log_verbosity: int = Field(default=1, ge=0, le=4, description="llama.cpp's own log detail (stderr)")
     first_token_timeout: float = Field(default=45.0, gt=0, description="Seconds to the first sentence")
     timeout: float = Field(default=120.0, gt=0, description="Seconds for the whole reply")
+
+
+def reading_threads(settings: LocalSettings) -> int:
+    """Threads for reading prompts: the setting, else two where the machine has two cores. Reading the
+    player's line is a short burst that two threads halve (measured on 2 cores, 1 generating thread:
+    time to first token p50 1.16 -> 0.50-0.73 s quiet, 0.89 -> 0.68 s with the other core busy);
+    generation stays on ``threads`` (1), which holds up when a core is busy."""
+    return settings.batch_threads or max(settings.threads, min(2, os.cpu_count() or 1))
 
 
 @dataclass
@@ -155,7 +167,7 @@ class Engine:
         p.n_ctx = settings.context * settings.slots
         p.n_predict = settings.max_tokens
         p.cpuparams.n_threads = settings.threads
-        p.cpuparams_batch.n_threads = settings.batch_threads or settings.threads
+        p.cpuparams_batch.n_threads = reading_threads(settings)
         p.warmup = False
         # The embedded HTTP listener (127.0.0.1, random port) is not used by the runtime: lock it
         # with a random key nobody knows, and no cross-origin access from browser pages.
