@@ -115,6 +115,13 @@ class VoiceConfig(BaseModel):
     )
     ptt_interrupts: bool = Field(default=True, description="Push-to-talk speech_start interrupts at once")
     report_wait_ms: float = Field(default=500, ge=0, description="Wait for playback_report after stop")
+    start_wait_ms: float = Field(
+        default=1000,
+        ge=0,
+        description="After a reply's audio is sent, wait this long for playback_started before "
+        "ending the turn (once per conversation for a client that never sends it; a client that "
+        "does gets a 5 s hang bound instead)",
+    )
     chunk_ms: float = Field(default=200, ge=20, le=2000, description="Duration of each npc_audio chunk")
     scene_words: list[str] = Field(default_factory=list, description="Extra names to recognise")
     s2s: S2sConfig = Field(

@@ -172,6 +172,7 @@ class VoiceSink(TurnSink):
             reply.timer.turn_id = turn_id
             reply.timer.sent = True
             await self.conv.send(to_message(self.conv.id, reply.timer.event()))
+        await self._await_playback_start(reply)
         if reply.playback_started is None or reply.stopped:
             return None if not reply.stopped else await self._heard_after_stop(reply)
         # The client reports playback: wait until it is over or the player barges in, or until
@@ -193,6 +194,32 @@ class VoiceSink(TurnSink):
                 await self.s2s.heard(reply)
             return heard
         return None if reply.played_ms is None and reply.heard_chars is None else reply.heard_text(now)
+
+    async def _await_playback_start(self, reply: Reply) -> None:
+        """Give the client's playback_started time to arrive after a short line's synthesis.
+
+        The client sends it when the first audio chunk plays, so for a line synthesised faster
+        than that message travels (and is dispatched, on a loaded machine) the turn would end
+        here as if the client did not report playback, and a following interrupt would find
+        nothing playing. Wait for it: briefly while we do not know whether this client reports
+        playback (once per conversation), up to a 5 s hang bound when it has reported before.
+        Real time, not the runtime clock: this waits on the network, not on the audio.
+        """
+        voice = self.voice
+        if reply.playback_started is not None or reply.stopped or reply.seq == 0:
+            return
+        if voice.reports_playback is False:
+            return
+        bound = 5.0 if voice.reports_playback else voice.cfg.start_wait_ms / 1000.0
+        waits = {asyncio.ensure_future(reply.started.wait()), asyncio.ensure_future(reply.finished.wait())}
+        try:
+            done, _ = await asyncio.wait(waits, timeout=bound, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if not done and voice.reports_playback is None:
+            voice.reports_playback = False
+            log.debug("conversation %s sends no playback_started: playback is estimated", voice.id)
 
     async def on_interrupt(self) -> None:
         for reply in list(self.voice.speaker.replies.values()):
@@ -573,9 +600,12 @@ class VoiceExtension(Extension):
         self._voice(peer, msg.conversation_id, msg.id).key(False, ref=msg.id)
 
     async def _on_playback_started(self, peer: Peer, msg: PlaybackStarted) -> None:
-        reply = self._voice(peer, msg.conversation_id, msg.id).speaker.replies.get(msg.turn_id)
+        voice = self._voice(peer, msg.conversation_id, msg.id)
+        voice.reports_playback = True
+        reply = voice.speaker.replies.get(msg.turn_id)
         if reply is not None and reply.playback_started is None:
             reply.playback_started = self.host.clock.monotonic()
+            reply.started.set()
 
     async def _on_playback_report(self, peer: Peer, msg: PlaybackReport) -> None:
         reply = self._voice(peer, msg.conversation_id, msg.id).speaker.replies.get(msg.turn_id)

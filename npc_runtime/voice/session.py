@@ -145,6 +145,8 @@ class VoiceConversation:
         self._spec_gen = 0  # bumped when a speculation is dropped: its late results are ignored
         self.spec_stats = {"started": 0, "discarded": 0, "used": 0}
         self.next_timer: TurnTimer | None = None
+        # Does the client send playback_started? None until a turn tells (voice/extension.py).
+        self.reports_playback: bool | None = None
         self.tap: UtteranceTap | None = None
         self.closed = False
         self.turn_tasks: set[asyncio.Task[None]] = set()

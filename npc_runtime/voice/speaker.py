@@ -64,6 +64,7 @@ class Reply:
     words: list[tuple[float, float, int, int]] = field(default_factory=list)  # ms, ms, chars
     first_sent: float | None = None  # clock
     playback_started: float | None = None  # clock, from the client
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # playback_started arrived
     played_ms: float | None = None  # from the client's report
     heard_chars: int | None = None
     report: asyncio.Event = field(default_factory=asyncio.Event)

@@ -290,11 +290,17 @@ async def test_a_place_named_only_in_the_world_file_is_recognised(
     assert "Dunmarrow" not in await _heard(make_settings, "Take me to Dunmarrow.", world={"enabled": False})
 
 
-async def test_interrupt_stops_a_reply_whose_text_is_complete(frozen: tuple[AsyncClient, Runtime]) -> None:
+@pytest.mark.parametrize("started", ["at_first_audio", "after_synthesis"])
+async def test_interrupt_stops_a_reply_whose_text_is_complete(
+    frozen: tuple[AsyncClient, Runtime], started: str
+) -> None:
     # An authored line is produced at once; only its audio is still playing when the game
     # interrupts. The NPC must still stop, and remember only what was heard. On the frozen clock
     # the audio plays until the client reports on it (on the system clock a loaded machine took
     # longer than the line between playback_started and interrupt, and nothing was playing).
+    # "after_synthesis": the client's playback_started arrives after the whole line is
+    # synthesised, as it did on a loaded machine (the turn ended at once and the interrupt found
+    # nothing playing); the runtime waits for it (VoiceSink._await_playback_start).
     client, _ = frozen
     conv = await client.start_conversation("bram", mode="push_to_talk", greet=False)
     mic = Mic(client, conv.conversation_id)
@@ -303,8 +309,12 @@ async def test_interrupt_stops_a_reply_whose_text_is_complete(frozen: tuple[Asyn
     await mic.push_to_talk(player_line("What are you working on?"))
     first = await collect(client, conv.conversation_id, lambda m: m.type == "npc_audio")  # type: ignore[attr-defined]
     turn = of_type(first, "npc_audio")[0].turn_id
-    await client.send(PlaybackStarted(conversation_id=conv.conversation_id, turn_id=turn))
+    if started == "at_first_audio":
+        await client.send(PlaybackStarted(conversation_id=conv.conversation_id, turn_id=turn))
     await collect(client, conv.conversation_id, lambda m: m.type == "npc_audio_end")  # type: ignore[attr-defined]
+    if started == "after_synthesis":
+        await asyncio.sleep(0.2)  # order only: the runtime has finished the line well before
+        await client.send(PlaybackStarted(conversation_id=conv.conversation_id, turn_id=turn))
     await client.send(Interrupt(conversation_id=conv.conversation_id))
     rest = await collect(client, conv.conversation_id, _is_final)
     stop = of_type(rest, "stop_playback")
@@ -312,3 +322,22 @@ async def test_interrupt_stops_a_reply_whose_text_is_complete(frozen: tuple[Asyn
     await client.send(PlaybackReport(conversation_id=conv.conversation_id, turn_id=turn, played_ms=300))
     final = of_type(rest, "npc_text_final")[0]
     assert final.interrupted
+
+
+async def test_a_client_that_never_reports_playback_is_waited_for_once(
+    frozen: tuple[AsyncClient, Runtime],
+) -> None:
+    # A client that sends no playback_started still gets every turn's final (the runtime then
+    # estimates playback from the audio it sent); it waits for the message only on the first turn.
+    client, runtime = frozen
+    conv = await client.start_conversation("bram", mode="push_to_talk", greet=False)
+    mic = Mic(client, conv.conversation_id)
+    await mic.open()
+    voice = runtime.voice.voices[mic.cid]
+    for line in ("What are you working on?", "What are you working on?"):
+        await mic.play(silence(0.4))
+        await mic.push_to_talk(player_line(line))
+        msgs = await collect(client, conv.conversation_id, _is_final)
+        final = of_type(msgs, "npc_text_final")[0]
+        assert not final.interrupted and of_type(msgs, "npc_audio")
+        assert voice.reports_playback is False
