@@ -103,7 +103,7 @@ def main() -> int:
         peaks.append(peak)
         resident.append(rss)
         print(f"run {i + 1}: peak +{peak} MiB, resident +{rss} MiB; client saw: {seen}; pong after: {alive}")
-    q = statistics.quantiles(peaks, n=20)[-1] if len(peaks) > 1 else peaks[0]
+    q = statistics.quantiles(peaks, n=20, method="inclusive")[-1] if len(peaks) > 1 else peaks[0]
     print(f"{args.mib} MiB frame: peak RSS growth median {statistics.median(peaks):.0f} MiB, p95 {q:.0f} MiB; "
           f"resident growth median {statistics.median(resident):.0f} MiB; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     return 0

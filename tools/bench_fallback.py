@@ -83,7 +83,7 @@ def main() -> int:
     args = parser.parse_args()
     results = asyncio.run(measure(args.runs))
     for name, times in results.items():
-        p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
+        p95 = statistics.quantiles(times, n=20, method="inclusive")[-1] if len(times) > 1 else times[0]
         print(
             f"{name:26s} first words after median {statistics.median(times):5.0f} ms, p95 {p95:5.0f} ms, "
             f"max {max(times):5.0f} ms (n={len(times)})"
