@@ -265,6 +265,7 @@ def run_policy(
     policy.npc_said(item.npc_line)
     ti = 0
     paused_at: float | None = None
+    pauses = resumed = 0
     for i in range(0, len(item.audio), CHUNK):
         t = i / STT_RATE
         while use_text and ti < len(item.text) and item.text[ti][0] <= t:
@@ -273,8 +274,10 @@ def run_policy(
         for ev in seg.process(item.audio[i : i + CHUNK], npc_playing=False):
             if isinstance(ev, SpeechPaused):
                 paused_at = seg.t
+                pauses += 1
             elif isinstance(ev, SpeechResumed):
                 paused_at = None
+                resumed += 1
             elif isinstance(ev, SpeechEnded):
                 cut = ev.t_detected < item.end - 0.05
                 ready = (paused_at if paused_at is not None else ev.t_detected) + prep_ms / 1000
@@ -285,8 +288,18 @@ def run_policy(
                     "silence_ms": (ev.t_detected - ev.t_last_voice) * 1000,  # after the VAD's end
                     "at": ev.t_detected,
                     "reason": policy.reason,
+                    "speculations": pauses,
+                    "discarded": resumed,  # speculations dropped because the player went on
                 }
-    return {"cut": False, "latency_ms": None, "audio_ms": None, "at": None, "reason": "never ended"}
+    return {
+        "cut": False,
+        "latency_ms": None,
+        "audio_ms": None,
+        "at": None,
+        "reason": "never ended",
+        "speculations": pauses,
+        "discarded": resumed,
+    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -316,6 +329,13 @@ def main() -> None:
         default=150.0,
         help="time to prepare the reply once the 120 ms pause starts it (final transcript, dialogue, "
         "first phrase; bench_voice's stages)",
+    )
+    ap.add_argument(
+        "--speculate-ms",
+        type=lambda v: [float(x) for x in v.split(",") if x],
+        default=[],
+        help="also run the auto policy with the speculation starting at these pauses (ms, "
+        "comma-separated): same decisions, its audio p50 and the speculations it drops",
     )
     args = ap.parse_args()
 
@@ -349,6 +369,11 @@ def main() -> None:
     ]
     if args.sweep_only:  # the trade-off curve alone: the baselines it is read against, then auto's variants
         policies = [policies[0], policies[2], policies[5]]
+    speculate: dict[str, float] = {}  # policy -> the pause that starts the speculation (default 120)
+    for ms in args.speculate_ms:
+        name = f"auto, speculation at {ms:g} ms"
+        speculate[name] = ms
+        policies.append((name, lambda: CuePolicy(params, runner=runner, cues=True)))
     if args.sweep or args.sweep_only:
         for label, change in SWEEP:
             p = replace(params, **change)
@@ -364,7 +389,14 @@ def main() -> None:
         results = []
         t1 = time.perf_counter()
         for item in items:
-            r = run_policy(make(), item, vad, not args.no_asr, prep_ms=args.prep_ms)
+            r = run_policy(
+                make(),
+                item,
+                vad,
+                not args.no_asr,
+                speculate_ms=speculate.get(name, 120.0),
+                prep_ms=args.prep_ms,
+            )
             r["uid"] = item.uid
             results.append(r)
         lat = [r["latency_ms"] for r in results if r["latency_ms"] is not None]
@@ -384,6 +416,9 @@ def main() -> None:
             "latency_ms": {"p50": round(pct(lat, 50)), "p95": round(pct(lat, 95))} if lat else {},
             "ended_under_300ms_pct": 100.0 * sum(v <= 300 for v in lat) / len(items),
             "never_ended": sum(r["reason"] == "never ended" for r in results),
+            # speculations started / dropped (the player went on) per 100 utterances
+            "speculations_per_100": 100.0 * sum(r["speculations"] for r in results) / len(items),
+            "discarded_per_100": 100.0 * sum(r["discarded"] for r in results) / len(items),
             "seconds": time.perf_counter() - t1,
             "results": results,
         }
@@ -404,20 +439,22 @@ def main() -> None:
     n_real = sum(it.source != "piper" for it in items)
     print(
         f"{'policy':<52} {'cut-ins/100':>11} {'real':>5} {'piper':>5} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'<=300ms %':>9} {'piper p50':>9} {'VAD p50':>7} {'audio p50':>9}"
+        f"{'<=300ms %':>9} {'piper p50':>9} {'VAD p50':>7} {'audio p50':>9} {'spec/100':>8} {'dropped':>7}"
     )
     for name, row in rows.items():
         print(
             f"{name:<52} {row['false_cut_ins_per_100']:>11.1f} {row['cut_ins_per_100_real']:>5.0f} "
             f"{row['cut_ins_per_100_piper']:>5.0f} {row['latency_p50_ms']:>7.0f} "
             f"{row['latency_p95_ms']:>7.0f} {row['ended_under_300ms_pct']:>9.1f} {row['latency_p50_ms_piper']:>9.0f} {row['vad_silence_p50_ms']:>7.0f} {row['audio_p50_ms']:>9.0f}"
+            f" {row['speculations_per_100']:>8.0f} {row['discarded_per_100']:>7.0f}"
         )
     print(
         f"(real: {n_real} utterances of real recordings, piper: {len(items) - n_real} Piper lines; latency "
         "over the utterances not cut, after the real end (the last 10 ms within 35 dB of the loudest); <=300ms %: "
         "share of all utterances ended within 300 ms of it; VAD p50: the same after the VAD's last voiced frame; "
         f"audio p50: the reply's first audio, the later of the decision and the reply prepared {args.prep_ms:g} ms "
-        "after the 120 ms pause)"
+        "after the 120 ms pause, or the pause a row names; spec/100, dropped: speculations started, and "
+        "dropped because the player went on, per 100 utterances)"
     )
     signals = signal_table(items, runner)
     report["signals"] = signals

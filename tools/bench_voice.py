@@ -2,6 +2,7 @@
 
     python tools/bench_voice.py [--json out.json] [--plot out.png] [--rounds 2] [--levels 1,4,8]
                                 [--stt pocketsphinx,cascade,cascade+nocache] [--profile DIR]
+                                [--variant LABEL:KEY=VALUE,...] [--repeat 2]
 
 The runtime runs as a separate process (`npc-runtime serve`, offline stack: Silero VAD, the
 recogniser under test, authored dialogue, Piper), one per ``--stt`` recogniser in turn
@@ -25,6 +26,10 @@ stack; CTranslate2's and onnxruntime's own threads run native code that py-spy d
 The phrase cache (synthesised sentences, warmed at start with every persona's first phrases) is
 on, and the turns start once it is warm (the time it took is printed); ``NAME+nocache`` runs the
 same recogniser with the cache off, so every reply is synthesised in the turn.
+
+Before/after in one run: ``--variant before:SPECULATE_AFTER_MS=120 --variant after:SPECULATE_AFTER_MS=80
+--repeat 2`` runs four runtimes in turn (before, after, before, after), each with those voice
+settings, and prints each one's figures with the load average after it.
 """
 
 from __future__ import annotations
@@ -125,7 +130,12 @@ def cpu_seconds(root_pid: int) -> float:
 
 
 def start_runtime(
-    tmp: Path, end_silence_ms: float, speculate_after_ms: float, stt: str, cache: bool = True
+    tmp: Path,
+    end_silence_ms: float,
+    speculate_after_ms: float,
+    stt: str,
+    cache: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], str, float | None]:
     """The runtime and its endpoint; with the phrase cache on, once the cache is warm (the first
     pass: every persona's first phrases in its default mood), and how long that took (s)."""
@@ -135,6 +145,7 @@ def start_runtime(
         "NPC_RUNTIME_VOICE__END_SILENCE_MS": str(end_silence_ms),
         "NPC_RUNTIME_VOICE__SPECULATE_AFTER_MS": str(speculate_after_ms),
         "NPC_RUNTIME_VOICE__TTS_CACHE_MB": "64" if cache else "0",
+        **(extra_env or {}),
     }
     cmd = [sys.executable, "-m", "npc_runtime.cli", "serve", "--bind", "tcp://127.0.0.1:0"]
     cmd += [
@@ -252,21 +263,45 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "speculate_after_ms": args.speculate_after_ms,
         "stacks": {},
     }
-    for stt in args.stt:
-        report["stacks"][stt] = await run_stack(args, stt, lines, real)
+    variants: list[tuple[str, dict[str, str]]] = [parse_variant(v) for v in args.variant] or [("", {})]
+    for rep in range(args.repeat):
+        for stt in args.stt:
+            for label, env in variants:
+                key = stt + (f" {label}" if label else "") + (f" #{rep + 1}" if args.repeat > 1 else "")
+                report["stacks"][key] = await run_stack(args, stt, lines, real, env, key)
+                report["stacks"][key]["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     report["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     return report
 
 
+def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
+    """``LABEL:KEY=VALUE,KEY=VALUE`` -> (label, environment for the runtime); a KEY without the
+    ``NPC_RUNTIME_`` prefix is a setting under ``voice`` (``SPECULATE_AFTER_MS=80``)."""
+    label, _, pairs = spec.partition(":")
+    env: dict[str, str] = {}
+    for pair in filter(None, pairs.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--variant {spec!r}: {pair!r} is not KEY=VALUE")
+        key = key.strip().upper()
+        env[key if key.startswith("NPC_RUNTIME_") else f"NPC_RUNTIME_VOICE__{key}"] = value
+    return label, env
+
+
 async def run_stack(
-    args: argparse.Namespace, stt: str, lines: dict[str, np.ndarray], real: np.ndarray
+    args: argparse.Namespace,
+    stt: str,
+    lines: dict[str, np.ndarray],
+    real: np.ndarray,
+    extra_env: dict[str, str] | None = None,
+    key: str = "",
 ) -> dict[str, Any]:
     name, _, flag = stt.partition("+")
     cache = flag != "nocache"
-    report: dict[str, Any] = {"stt": name, "phrase_cache": cache}
+    report: dict[str, Any] = {"stt": name, "phrase_cache": cache, "env": extra_env or {}}
     with tempfile.TemporaryDirectory() as tmp:
         proc, endpoint, warm_s = start_runtime(
-            Path(tmp), args.end_silence_ms, args.speculate_after_ms, name, cache
+            Path(tmp), args.end_silence_ms, args.speculate_after_ms, name, cache, extra_env
         )
         report["cache_warm_s"] = warm_s
         try:
@@ -287,7 +322,7 @@ async def run_stack(
             profiler = None
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
-                out = args.profile / f"{stt}.txt"
+                out = args.profile / f"{re.sub(r'[^A-Za-z0-9_.+-]+', '_', key or stt)}.txt"
                 spy = shutil.which(
                     "py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
                 )
@@ -408,13 +443,32 @@ def main() -> None:
         "conversations: DIR/<stt>.txt in collapsed-stack form (needs py-spy on PATH)",
     )
     ap.add_argument("--realtime-ms", type=float, default=1000.0, help="p95 that still counts as real time")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="LABEL:KEY=VALUE,... runs each recogniser once per variant with these settings "
+        "(KEY: a voice setting, e.g. SPECULATE_AFTER_MS=80, or a full NPC_RUNTIME_... variable); "
+        "repeatable, run in the order given",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the recognisers and variants this many times, alternating (A B A B: before/after "
+        "pairs in one run, under the same load)",
+    )
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",") if x]
     args.stt = args.stt.split(",")
     report = asyncio.run(main_async(args))
     for stt, stack in report["stacks"].items():
         warm = stack.get("cache_warm_s")
-        print(f"== STT {stt}" + (f"  (phrase cache warmed in {warm:.1f} s before the turns)" if warm else ""))
+        print(
+            f"== STT {stt}"
+            + (f"  (phrase cache warmed in {warm:.1f} s before the turns)" if warm else "")
+            + (f"  load after: {stack['load']}" if stack.get("load") else "")
+        )
         for mode in ("push_to_talk", "hands_free"):
             s = stack[mode]
             if s["total"] is None:
