@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient
 from npc_runtime.voice.models import shared_vad
 from npc_runtime.voice.stt.whisper_io import log_mel
-from npc_runtime.voice.turn import CuePolicy, SilencePolicy, TurnConfig, TurnPolicy, build_policy, params_of
+from npc_runtime.voice.turn import (
+    CuePolicy,
+    SilencePolicy,
+    TurnConfig,
+    TurnParams,
+    TurnPolicy,
+    build_policy,
+    params_of,
+)
 from npc_runtime.voice.turn.smart_turn import (
     SmartTurnModel,
     SmartTurnRunner,
@@ -326,3 +335,49 @@ def test_with_every_model_thread_busy_a_pause_is_judged_by_the_cues_at_once(mode
     first._probes[0].future.result(60)  # type: ignore[union-attr]
     assert [e for e in seg1.process(silence(0.04), False) if isinstance(e, SpeechEnded)]
     assert first.reason.startswith("smart-turn p=")
+
+
+def test_a_call_shed_while_the_threads_were_busy_is_made_once_one_is_free(model: SmartTurnModel) -> None:
+    """The same two conversations: when the first call's thread frees up while the second pause is
+    young, the second conversation asks the model then, and its answer decides (not the cues at
+    cue_ms); with ``retry_busy`` off that pause stays with the cues."""
+    for retry in (True, False):
+        gated = _GatedModel(model)
+        clock = [100.0].__getitem__
+        params = replace(params_of(TurnConfig()), retry_busy=retry)
+        audio = np.concatenate([silence(0.4), player_line("The mill.")])
+
+        def conversation(
+            params: TurnParams = params, gated: _GatedModel = gated, clock: Any = clock
+        ) -> tuple[CuePolicy, Segmenter]:
+            runner = SmartTurnRunner(gated, workers=1, clock=lambda: clock(0))
+            policy = CuePolicy(params, runner=runner, cues=True)
+            policy.npc_said("Where are you headed?")
+            return policy, Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy)
+
+        (first, seg1), (second, seg2) = conversation(), conversation()
+        assert first.runner is not None and second.runner is not None
+        try:
+            played = np.concatenate([audio, silence(0.6)])
+            for i in range(0, len(played), 320):
+                seg1.process(played[i : i + 320], False)
+            assert gated.asked.wait(60)  # the first pause holds the only thread
+            for i in range(0, len(audio), 320):
+                seg2.process(audio[i : i + 320], False)
+            while second.runner.skipped == 0:  # the second pause's call is due, and shed
+                assert not [e for e in seg2.process(silence(0.02), False) if isinstance(e, SpeechEnded)]
+        finally:
+            gated.gate.set()
+        first._probes[0].future.result(60)  # type: ignore[union-attr]  # the thread is free again
+        ended: list[Any] = []
+        for _ in range(50):
+            if second._probes and second._probes[0].future is not None:
+                second._probes[0].future.result(60)  # the retried call's answer (wall time stands still)
+            ended = [e for e in seg2.process(silence(0.02), False) if isinstance(e, SpeechEnded)]
+            if ended:
+                break
+        assert ended
+        if retry:
+            assert second.runner.calls == 2 and second.reason.startswith("smart-turn p=")
+        else:
+            assert second.runner.calls == 1 and second.reason == "answer to a question"

@@ -39,6 +39,7 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         question_threshold=cfg.question_threshold,
         hold_below=cfg.hold_below,
         fade_db=cfg.fade_db,
+        retry_busy=cfg.retry_busy,
     )
 
 

@@ -28,6 +28,12 @@ class TurnConfig(BaseModel):
         description="Silence at which smart-turn is asked (each once per pause)",
     )
     cap_ms: float = Field(default=300, gt=0, description="A smart-turn answer later than this is ignored")
+    retry_busy: bool = Field(
+        default=True,
+        description="A smart-turn call not made because every model thread was busy (many conversations "
+        "pausing at once) is made as soon as one is free, up to cap_ms after the probe was due; false: "
+        "that pause goes by the cues alone",
+    )
     threshold: float = Field(default=0.5, ge=0, le=1, description="smart-turn probability that ends the turn")
     sure: float = Field(
         default=0.9,

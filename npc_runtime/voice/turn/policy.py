@@ -4,7 +4,9 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
 ``max_ms`` (nobody waits longer than that for a player who stopped). In between:
 
 - a *hanging* last word ("and", "the", "um", a comma) holds the turn open;
-- smart-turn is asked at ``probe_ms`` of silence (each entry once; the policy waits for its
+- smart-turn is asked at ``probe_ms`` of silence (each entry once; a call not made because
+  every model thread was busy is asked again as soon as one is free, up to ``cap_ms`` after the
+  probe was due, with ``retry_busy``; the policy waits for its
   answer at most ``cap_ms`` of wall time after the request): at or above ``threshold`` (``question_threshold``
   when the NPC has just asked a question) the turn ends at once, if the cheap cues agree (with
   cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own; below ``hold_below`` it is held open
@@ -37,6 +39,7 @@ class TurnParams:
     question_threshold: float = 0.35
     hold_below: float = 0.2
     fade_db: float = -12.0
+    retry_busy: bool = True
 
 
 class CuePolicy(TurnPolicy):
@@ -79,6 +82,18 @@ class CuePolicy(TurnPolicy):
         due = sum(1 for p in self.p.probe_ms if silence_ms >= p) if ask else 0
         while len(self._probes) < due:
             self._probes.append(self.runner.submit(self.utt.audio(), t))
+        # shed while every thread was busy (other conversations pausing at once): ask now that one
+        # is free, while the answer can still come before the cues' and base_ms' times
+        if (
+            due
+            and self.p.retry_busy
+            and self._probes[-1].skipped
+            and silence_ms < self.p.probe_ms[due - 1] + self.p.cap_ms
+            and self.runner.has_free_thread()
+        ):
+            again = self.runner.submit(self.utt.audio(), t)
+            if not again.skipped:
+                self._probes[-1] = again
         value, waiting = None, False
         for probe in self._probes:
             got = probe.result(t)

@@ -188,6 +188,10 @@ class SmartTurnRunner:
         delay = cost if self.delay_ms is None else self.delay_ms
         return Probe(t, value=value, ready_at=t + delay / 1000.0, cost_ms=cost)
 
+    def has_free_thread(self) -> bool:
+        """Whether a call now would be made (inline: always)."""
+        return self._pool is None or self._pool.has_free_thread()
+
     def _timed(self, audio: Int16Array) -> float:
         t0 = time.perf_counter()
         try:
@@ -211,6 +215,10 @@ class _Pool:
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="smart-turn")
         self._busy = 0
         self._lock = threading.Lock()
+
+    def has_free_thread(self) -> bool:
+        with self._lock:
+            return self._busy < self.workers
 
     def submit(self, fn: Callable[[Int16Array], float], audio: Int16Array) -> Future[float] | None:
         with self._lock:
