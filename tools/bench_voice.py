@@ -74,6 +74,7 @@ LINES = [
     ("mira", "Any gossip?"),
     ("bram", "I need a weapon."),
 ]
+HELD_MS = 900.0  # an end of speech this late: the end-of-turn policy waited its base_ms out
 STAGES = ["end_of_speech", "transcript_final", "first_dialogue_token", "first_tts_audio", "first_audio_sent"]
 
 
@@ -349,11 +350,17 @@ async def run_stack(
                 failed = sum(isinstance(res, BaseException) for res in results)
                 totals = [row["total"] for row in ok]
                 p95 = pct(totals, 95) if totals else float("inf")
+                # turns the end-of-turn policy waited out (its base_ms, 1 s: smart-turn doubted the
+                # line), apart: their latency is the policy's choice, not the machine's speed
+                held = [row for row in ok if (row.get("end_of_speech") or 0) >= HELD_MS]
+                quick = [row["total"] for row in ok if row not in held]
                 levels[str(n)] = {
                     "turns": len(ok),
                     "failed_conversations": failed,
                     "p50": round(pct(totals, 50), 1),
                     "p95": round(p95, 1),
+                    "held_by_policy": len(held),
+                    "p95_not_held": round(pct(quick, 95), 1) if quick else None,
                     "wall_s": round(time.perf_counter() - t, 1),
                     "stages_p50": {
                         k: round(pct([r[k] for r in ok if r.get(k) is not None], 50), 1) for k in STAGES
@@ -483,7 +490,9 @@ def main() -> None:
             print(
                 f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
                 f"turns {lv['turns']}  failed {lv['failed_conversations']}  "
-                f"runtime CPU {lv['cpu_share']:.0%} of the machine, {lv['cpu_s_per_turn']:.2f} s per turn"
+                f"runtime CPU {lv['cpu_share']:.0%} of the machine, {lv['cpu_s_per_turn']:.2f} s per turn; "
+                f"{lv['held_by_policy']} held by the end-of-turn policy (end of speech >= {HELD_MS:.0f} ms), "
+                f"p95 of the others {lv['p95_not_held']} ms"
             )
         print(
             f"sustained in real time (p95 <= {args.realtime_ms:.0f} ms): {stack['concurrency']['sustained']}"
