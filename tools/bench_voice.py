@@ -455,7 +455,8 @@ def main() -> None:
         action="append",
         default=[],
         help="LABEL:KEY=VALUE,... runs each recogniser once per variant with these settings "
-        "(KEY: a voice setting, e.g. SPECULATE_AFTER_MS=80, or a full NPC_RUNTIME_... variable); "
+        "(KEY: a voice setting, e.g. SPECULATE_AFTER_MS=80, a section as JSON without commas, "
+        'e.g. TURN={"retry_busy":false}, or a full NPC_RUNTIME_... variable); '
         "repeatable, run in the order given",
     )
     ap.add_argument(
