@@ -153,9 +153,29 @@ def split_sentences(buffer: str, min_chars: int = 1) -> tuple[list[str], str]:
     return sentences, rest
 
 
+CLAUSE_WORDS = 4  # words before a comma (or ; : dash) for a first clause to be spoken on its own
+# A clause ends at a comma, semicolon, colon or dash after a word (not "1,000": the mark is the
+# end of the text so far, or whitespace follows it).
+_CLAUSE = re.compile(r"(?<=[A-Za-z0-9'\"”’)\]])(?:[,;:]|\s*[—–]|\s+-)(?=\s|$)")
+
+
+def clause_end(text: str, min_words: int = CLAUSE_WORDS, *, at_end: bool = False) -> int | None:
+    """Where the first clause of an unfinished sentence ends (the index after its comma,
+    semicolon, colon or dash), when at least ``min_words`` words come before it; None otherwise.
+    ``at_end``: only a clause mark that is the end of ``text`` (streamed text that stopped there).
+    "Once, aye, I fell in the river, " -> the index after "river,"."""
+    for m in _CLAUSE.finditer(text):
+        if at_end and text[m.end() :].strip():
+            continue
+        if len(text[: m.start()].split()) >= min_words:
+            return m.end()
+    return None
+
+
 class SentenceSplitter:
     """Feed streamed text; get back each sentence once it is complete (:func:`split_sentences`'
-    rules: it ends when the next word has started). :meth:`flush` returns the rest."""
+    rules: it ends when the next word has started). :meth:`flush` returns the rest;
+    :meth:`take_clause` the unfinished sentence so far when it stops at the end of a clause."""
 
     def __init__(self, min_chars: int = 2) -> None:
         self._buf = ""
@@ -164,7 +184,24 @@ class SentenceSplitter:
     def feed(self, text: str) -> list[str]:
         self._buf += text
         done, self._buf = split_sentences(self._buf, self._min)
+        if text[-1:].isspace() and self._buf.strip():
+            # A piece that stops after a sentence's end and a space: its sender ended the sentence
+            # there (an NPC's opener, a sentence streamed whole), so it is not held until the next
+            # word arrives. The same rules apply ("Mr. " still waits for the name).
+            more, rest = split_sentences(self._buf.rstrip() + " X", self._min)
+            if more and rest.strip() == "X":
+                done += more
+                self._buf = ""
         return done
+
+    def take_clause(self, min_words: int = CLAUSE_WORDS) -> str | None:
+        """The unfinished sentence so far, taken out, when the text streamed so far stops right
+        after a clause of ``min_words`` words or more (:func:`clause_end`); else None."""
+        end = clause_end(self._buf, min_words, at_end=True)
+        if end is None:
+            return None
+        clause, self._buf = self._buf[:end].strip(), self._buf[end:].lstrip()
+        return clause
 
     def flush(self) -> list[str]:
         rest, self._buf = self._buf.strip(), ""

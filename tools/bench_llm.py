@@ -16,11 +16,16 @@ a game does, after each NPC's prompt prefix was warmed up. Before each line the 
 by default until the runtime has read the next turn ahead (``read_ahead_s``, the time that takes
 after the conversation starts or the previous reply ends), or ``--think SECONDS``. Per turn, from
 the player's line being sent: the first spoken words (the first ``npc_text_delta``: an opener when
-the model was late), the first generated sentence, whether an opener was used, the model's time to
-first token and its generation speed (tokens/s), plus how much of the prompt came from the NPC's
+the model was late), the first generated piece (``first_chunk_s``: the first clause when the provider
+said it before its sentence's end, ``first_clause_s`` those turns only), the first full generated
+sentence (``first_sentence_s``), whether an opener was used, the model's time to first token and
+its generation speed (tokens/s), plus how much of the prompt came from the NPC's
 cache. Prints p50/p95 and the load average; ``--plot FILE.png`` draws the per-turn figures.
 
   python tools/bench_llm.py --local qwen2.5-coder-1.5b --turns 8 --json out.json --plot out.png
+
+``--compare N``: N conversations of ``--turns`` turns in the same runtime, alternately with the
+``first_clause`` setting off and on (the same questions), with each arm's figures.
 """
 
 from __future__ import annotations
@@ -173,6 +178,14 @@ QUESTIONS = [  # free-form lines: none is a strong match for an authored topic
 ]
 
 
+def _full_sentence(text: str) -> bool:
+    """True when ``text`` holds a complete sentence (as the speaker would cut it)."""
+    from npc_runtime.text import split_sentences
+
+    done, _rest = split_sentences(text.rstrip() + " X")
+    return bool(done)
+
+
 def _load() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -185,7 +198,7 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
 
     from npc_runtime.dialogue.providers.local import LocalProvider
     from npc_runtime.dialogue.providers.local_engine import LocalSettings, reading_threads
-    from npc_runtime.protocol.messages import NpcTextDelta, PlayerText
+    from npc_runtime.protocol.messages import NpcTextDelta, NpcTextFinal, PlayerText
     from npc_runtime.runtime.app import Runtime
     from npc_runtime.settings import Settings
     from npc_runtime.transport.client import AsyncClient
@@ -226,76 +239,133 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         turns: list[dict[str, Any]] = []
         persona = runtime.personas.get(args.npc)
         openers = set(persona.openers) if persona is not None else set()
+        blocks = (
+            [provider.settings.first_clause] if args.first_clause is None else [args.first_clause == "on"]
+        )
+        if args.compare:  # the same questions, alternately without and with the first clause said early
+            blocks = [b % 2 == 1 for b in range(args.compare)]
         try:
-            conv = (await client.start_conversation(args.npc, greet=False)).conversation_id
-            for i in range(args.turns):
-                thought = time.perf_counter()
-                if args.think is None:  # the player thinks until the next turn was read ahead
-                    while runtime.prefiller.busy(conv):
-                        await asyncio.sleep(0.02)
-                else:
-                    await asyncio.sleep(args.think)
-                read_ahead = time.perf_counter() - thought
-                text = QUESTIONS[i % len(QUESTIONS)]
-                msg = PlayerText(conversation_id=conv, text=text, id=client.next_id())
-                sent = time.perf_counter()
-                await client.send(msg)
-                delta = await client.next_event(timeout=900, types=("npc_text_delta",))
-                first_words = time.perf_counter() - sent
-                assert isinstance(delta, NpcTextDelta)
-                opener = delta.text.strip() in openers
-                first_sentence = first_words
-                if opener:  # an opener is always followed by words (the model's, or an authored line)
-                    await client.next_event(timeout=900, types=("npc_text_delta",))
-                    first_sentence = time.perf_counter() - sent
-                final = await client.wait_final(conv, ref=msg.id, timeout=900)
-                total = time.perf_counter() - sent
-                t = provider.last_timings
-                per = getattr(provider, "last_turn", {})  # older code: no per-turn figures
-                turns.append(
-                    {
-                        "line": text,
-                        "reply": final.text,
-                        "source": final.source,
-                        "opener": opener,
-                        "read_ahead_s": round(read_ahead, 3),
-                        "first_words_s": round(first_words, 3),
-                        "first_sentence_s": round(first_sentence, 3),
-                        "reply_s": round(total, 3),
-                        "ttft_s": round(float(t.get("first_token_s") or 0.0), 3),
-                        "tokens_per_s": round(float(t.get("predicted_per_second") or 0.0), 2),
-                        "prompt_tokens_read": int(t.get("prompt_n") or 0),
-                        "prompt_tokens_cached": int(t.get("cache_n") or 0),
-                        "requests": int(per.get("requests") or 0),
-                        "opener_mode": per.get("opener"),
-                        "first_sentence_tokens": int(per.get("first_sentence_tokens") or 0),
-                        "guard": provider.last_guard.as_dict() if provider.last_guard is not None else None,
-                        "guard_details": [f"{v.reason}: {v.detail}" for v in provider.last_guard.failures]
-                        if provider.last_guard is not None
-                        else [],
-                        "load": _load(),
-                    }
-                )
-                print(
-                    f"  turn {i + 1}: read ahead {read_ahead:.2f} s; first words {first_words:.2f} s"
-                    f"{' (opener)' if opener else ''}, first sentence {first_sentence:.2f} s, reply {total:.2f} s, "
-                    f"read {turns[-1]['prompt_tokens_read']} / cached {turns[-1]['prompt_tokens_cached']} "
-                    f"tokens, {turns[-1]['requests']} request(s), first sentence "
-                    f"{turns[-1]['first_sentence_tokens']} tokens [{final.source}] {final.text[:60]!r}"
-                    + (f" guard {turns[-1]['guard_details']}" if turns[-1]["guard_details"] else ""),
-                    flush=True,
-                )
-            pace = getattr(provider, "pace", None)  # older code: no running estimate
-            pace_figures = dataclasses.asdict(pace) if pace is not None else {}
+            for block, first_clause in enumerate(blocks):
+                provider.settings.first_clause = first_clause
+                conv = (await client.start_conversation(args.npc, greet=False)).conversation_id
+                if len(blocks) > 1:
+                    print(f" block {block + 1}: first clause said early: {first_clause}", flush=True)
+                for i in range(args.turns):
+                    thought = time.perf_counter()
+                    if args.think is None:  # the player thinks until the next turn was read ahead
+                        while runtime.prefiller.busy(conv):
+                            await asyncio.sleep(0.02)
+                    else:
+                        await asyncio.sleep(args.think)
+                    read_ahead = time.perf_counter() - thought
+                    text = QUESTIONS[i % len(QUESTIONS)]
+                    msg = PlayerText(conversation_id=conv, text=text, id=client.next_id())
+                    sent = time.perf_counter()
+                    await client.send(msg)
+                    delta = await client.next_event(timeout=900, types=("npc_text_delta",))
+                    first_words = time.perf_counter() - sent
+                    assert isinstance(delta, NpcTextDelta)
+                    opener = delta.text.strip() in openers
+                    # After the opener: the first generated piece (a clause when it went out before its
+                    # sentence's end) and the first full generated sentence, timed apart.
+                    generated = "" if opener else delta.text
+                    first_chunk = None if opener else first_words
+                    first_sentence = None if not _full_sentence(generated) else first_words
+                    final = None
+                    while first_sentence is None:
+                        event = await client.next_event(
+                            timeout=900, types=("npc_text_delta", "npc_text_final")
+                        )
+                        now = time.perf_counter() - sent
+                        if isinstance(event, NpcTextFinal):
+                            final = event
+                            first_chunk = now if first_chunk is None else first_chunk
+                            first_sentence = now
+                            break
+                        assert isinstance(event, NpcTextDelta)
+                        generated += event.text
+                        first_chunk = now if first_chunk is None else first_chunk
+                        if _full_sentence(generated):
+                            first_sentence = now
+                    assert first_chunk is not None
+                    if final is None:
+                        final = await client.wait_final(conv, ref=msg.id, timeout=900)
+                    total = time.perf_counter() - sent
+                    clause_tokens = getattr(provider, "last_turn", {}).get("first_clause_tokens")
+                    t = provider.last_timings
+                    per = getattr(provider, "last_turn", {})  # older code: no per-turn figures
+                    turns.append(
+                        {
+                            "line": text,
+                            "reply": final.text,
+                            "source": final.source,
+                            "opener": opener,
+                            "read_ahead_s": round(read_ahead, 3),
+                            "first_words_s": round(first_words, 3),
+                            "first_clause_early": clause_tokens is not None,
+                            "first_chunk_s": round(first_chunk, 3),
+                            "first_clause_s": round(first_chunk, 3) if clause_tokens is not None else None,
+                            "first_sentence_s": round(first_sentence, 3),
+                            "first_clause_tokens": clause_tokens,
+                            "reply_s": round(total, 3),
+                            "ttft_s": round(float(t.get("first_token_s") or 0.0), 3),
+                            "tokens_per_s": round(float(t.get("predicted_per_second") or 0.0), 2),
+                            "prompt_tokens_read": int(t.get("prompt_n") or 0),
+                            "prompt_tokens_cached": int(t.get("cache_n") or 0),
+                            "requests": int(per.get("requests") or 0),
+                            "opener_mode": per.get("opener"),
+                            "first_sentence_tokens": int(per.get("first_sentence_tokens") or 0),
+                            "guard": provider.last_guard.as_dict()
+                            if provider.last_guard is not None
+                            else None,
+                            "guard_details": [f"{v.reason}: {v.detail}" for v in provider.last_guard.failures]
+                            if provider.last_guard is not None
+                            else [],
+                            "load": _load(),
+                            "block": block,
+                        }
+                    )
+                    clause_note = (
+                        f"first clause {first_chunk:.2f} s ({clause_tokens} tokens), "
+                        if clause_tokens
+                        else ""
+                    )
+                    print(
+                        f"  turn {i + 1}: read ahead {read_ahead:.2f} s; first words {first_words:.2f} s"
+                        f"{' (opener)' if opener else ''}, {clause_note}first sentence {first_sentence:.2f} s, reply {total:.2f} s, "
+                        f"read {turns[-1]['prompt_tokens_read']} / cached {turns[-1]['prompt_tokens_cached']} "
+                        f"tokens, {turns[-1]['requests']} request(s), first sentence "
+                        f"{turns[-1]['first_sentence_tokens']} tokens [{final.source}] {final.text[:60]!r}"
+                        + (f" guard {turns[-1]['guard_details']}" if turns[-1]["guard_details"] else ""),
+                        flush=True,
+                    )
+                pace = getattr(provider, "pace", None)  # older code: no running estimate
+                pace_figures = dataclasses.asdict(pace) if pace is not None else {}
         finally:
             await client.close()
             await runtime.stop()
     llm = [t for t in turns if t["source"] == "llm"]
 
-    def stats(key: str) -> dict[str, float]:
-        values = [float(t[key]) for t in llm]
+    def stats(key: str, among: list[dict[str, Any]] = llm) -> dict[str, float]:
+        values = [float(t[key]) for t in among if t[key] is not None]
         return _stats(values) if values else {}
 
+    arms = {}
+    if len(blocks) > 1:  # per arm of the comparison
+        for flag in (False, True):
+            among = [t for t in llm if blocks[t["block"]] == flag]
+            arms["first_clause_" + ("on" if flag else "off")] = {
+                key: stats(key, among)
+                for key in (
+                    "first_chunk_s",
+                    "first_clause_s",
+                    "first_sentence_s",
+                    "ttft_s",
+                    "tokens_per_s",
+                    "first_clause_tokens",
+                    "first_sentence_tokens",
+                )
+            } | {"turns": len(among), "clause_early": sum(1 for t in among if t["first_clause_early"])}
     return {
         "model": args.local,
         "npc": args.npc,
@@ -311,7 +381,12 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         "openers_used": sum(1 for t in llm if t["opener"]),
         "read_ahead_s": stats("read_ahead_s"),
         "first_words_s": stats("first_words_s"),
+        "first_chunk_s": stats("first_chunk_s"),
+        "first_clause_s": stats("first_clause_s"),
         "first_sentence_s": stats("first_sentence_s"),
+        "first_clause_tokens": stats("first_clause_tokens"),
+        "clause_early": sum(1 for t in llm if t["first_clause_early"]),
+        "arms": arms,
         "ttft_s": stats("ttft_s"),
         "tokens_per_s": stats("tokens_per_s"),
         "reply_s": stats("reply_s"),
@@ -333,7 +408,8 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     xs = list(range(1, len(turns) + 1))
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(xs, [t["first_words_s"] for t in turns], "v-", label="first words")
-    ax.plot(xs, [t["first_sentence_s"] for t in turns], "o-", label="first generated sentence")
+    ax.plot(xs, [t["first_chunk_s"] for t in turns], "x-", label="first generated clause or sentence")
+    ax.plot(xs, [t["first_sentence_s"] for t in turns], "o-", label="first generated full sentence")
     ax.plot(xs, [t["ttft_s"] for t in turns], "s-", label="first token (model)")
     ax.plot(xs, [t["reply_s"] for t in turns], "^-", label="whole reply")
     ax.set_xlabel("turn")
@@ -358,6 +434,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="with --local: model threads")
     parser.add_argument(
         "--batch-threads", type=int, help="with --local: threads for reading prompts (default: --threads)"
+    )
+    parser.add_argument(
+        "--first-clause", choices=["on", "off"], help="with --local: the first_clause setting (default: on)"
+    )
+    parser.add_argument(
+        "--compare",
+        type=int,
+        default=0,
+        help="with --local: this many conversations of --turns turns each, alternately with first_clause "
+        "off and on (same runtime, same questions); prints the figures of each",
     )
     parser.add_argument("--plot", type=Path, help="with --local: draw the per-turn figures to this PNG")
     parser.add_argument(
@@ -384,11 +470,14 @@ def main() -> None:
         for key in (
             "read_ahead_s",
             "first_words_s",
+            "first_chunk_s",
+            "first_clause_s",
             "first_sentence_s",
             "ttft_s",
             "tokens_per_s",
             "reply_s",
             "prompt_tokens_read",
+            "first_clause_tokens",
             "first_sentence_tokens",
             "requests",
         ):
@@ -404,9 +493,19 @@ def main() -> None:
                     f"{k} {v:.2f}" for k, v in local["pace"].items() if isinstance(v, float) and k != "weight"
                 )
             )
+        for arm, figures in local["arms"].items():
+            print(
+                f"{arm} ({figures['turns']} turns, first clause said early in {figures['clause_early']}): "
+                + "; ".join(
+                    f"{k} p50 {v['p50']:.2f} p95 {v['p95']:.2f}"
+                    for k, v in figures.items()
+                    if isinstance(v, dict) and v
+                )
+            )
         print(
             f"{local['llm_turns']}/{local['turns']} turns answered by the model, {local['openers_used']} "
-            f"began with an opener; load average now {_load()}"
+            f"began with an opener, {local['clause_early']} said a first clause before its sentence's end; "
+            f"load average now {_load()}"
         )
         if args.json:
             args.json.write_text(json.dumps(local, indent=2))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ..text import SentenceSplitter
+from ..text import CLAUSE_WORDS, SentenceSplitter
 
 _STAGE = re.compile(r"\*[^*]*\*|\[[^\]]*\]")  # "*slams tankard*", "[laughs]": not spoken
 
@@ -28,4 +28,4 @@ def split_first(sentence: str, min_words: int = 3, max_words: int = 8) -> list[s
     return [sentence]
 
 
-__all__ = ["SentenceSplitter", "speakable", "split_first"]
+__all__ = ["CLAUSE_WORDS", "SentenceSplitter", "speakable", "split_first"]

@@ -24,7 +24,7 @@ from .events import AudioDone, AudioOut, PlaybackStop, VoiceEvent
 from .frames import AudioFrame, SynthChunk
 from .lipsync import mouth_open, speech_bounds, visemes_from_phonemes
 from .metrics import TurnTimer
-from .sentences import SentenceSplitter, speakable, split_first
+from .sentences import CLAUSE_WORDS, SentenceSplitter, speakable, split_first
 from .tts.base import TtsProvider, VoiceParams
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class Reply:
     stopped: bool = False
     stop_sent: bool = False
     queued_any: bool = False
+    clause_taken: bool = False  # a first clause went to TTS before its sentence's end
     external: bool = False  # the audio comes from a speech-to-speech model, not from TTS of the text
     prepared: dict[tuple[str, str], Prepared] = field(default_factory=dict)
     _cursor: int = 0  # char offset in ``text`` up to which words are timed
@@ -161,6 +162,14 @@ class Speaker:
         reply.text += delta
         for sentence in reply.splitter.feed(delta):
             self._queue(reply, sentence)
+        if not reply.clause_taken:
+            # Streamed text that stops right after a clause (a language model's first clause, sent
+            # before its sentence ends): synthesized at once, once per reply; the rest of the
+            # sentence follows as one piece.
+            clause = reply.splitter.take_clause(CLAUSE_WORDS)
+            if clause is not None:
+                reply.clause_taken = reply.queued_any = True
+                reply.queue.put_nowait(clause)
 
     def end_of_text(self, reply: Reply) -> None:
         for sentence in reply.splitter.flush():

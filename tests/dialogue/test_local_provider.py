@@ -372,7 +372,12 @@ async def test_a_model_in_time_says_no_opener() -> None:
     ctx = _ctx("Have you ever fallen in the river?", persona={"openers": ["Hm."]})
     chunks = await _collect(p, ctx)
     assert _said(chunks) == "Never, love." and "opener" not in ctx.extra
-    assert p.last_turn == {"requests": 1, "opener": None, "first_sentence_tokens": 3}
+    assert p.last_turn == {
+        "requests": 1,
+        "opener": None,
+        "first_clause_tokens": None,
+        "first_sentence_tokens": 3,
+    }
 
 
 def test_the_pace_learns_from_timings_and_expects_a_read_ahead_turn_sooner() -> None:
@@ -423,6 +428,51 @@ async def test_after_an_opener_the_model_may_only_act() -> None:
     p = _Slow("\n[action none]", opener_after=0.0)
     chunks = await _collect(p, _ctx("Hm?", persona={"openers": ["Well now."]}))
     assert _said(chunks) == "Well now. Couldn't say, love."  # an opener alone is no answer
+
+
+async def test_the_first_clause_is_said_before_its_sentence_ends_and_checked_again_whole() -> None:
+    reply = "Once, aye, I fell in the river, and it was cold. Never again, love, never.\n[action none]"
+    p = _Scripted([reply])
+    chunks = await _collect(p, _ctx("Have you ever fallen in the river?"))
+    texts = [c.text for c in chunks if isinstance(c, TextPiece)]
+    # The first clause alone, then the rest of its sentence; later sentences stay whole.
+    assert texts == ["Once, aye, I fell in the river, ", "and it was cold. ", "Never again, love, never."]
+    assert chunks[0] == SourceTag("llm") and chunks.count(SourceTag("llm")) == 1
+    assert (
+        p.last_turn["first_clause_tokens"] == 7 and p.last_turn["first_sentence_tokens"] == 12
+    )  # known when the next word starts
+    assert p.last_guard is not None and p.last_guard.checked == 3  # the clause, its sentence, the next one
+
+    p = _Scripted([reply])
+    p.settings.first_clause = False
+    chunks = await _collect(p, _ctx("Have you ever fallen in the river?"))
+    texts = [c.text for c in chunks if isinstance(c, TextPiece)]
+    assert texts == ["Once, aye, I fell in the river, and it was cold. ", "Never again, love, never."]
+    assert p.last_turn["first_clause_tokens"] is None
+
+    p = _Scripted(["Aye, I did.\n[action none]"])  # no clause of four words: the sentence whole
+    assert [c.text for c in await _collect(p, _ctx("Fallen in?")) if isinstance(c, TextPiece)] == [
+        "Aye, I did."
+    ]
+
+
+async def test_a_first_clause_that_fails_the_guard_is_not_said_and_one_that_leads_astray_is_ended() -> None:
+    secret = "Elda's fever remedy needs moonpetal, which only grows past the north gate."
+    ctx = _ctx("What does Elda need?", hidden_facts=[secret])
+    # The clause itself breaks character: nothing said, generated once more.
+    p = _Scripted(
+        ["As an AI language model, I cannot say.\n[action none]", "Ask Elda herself, love.\n[action none]"]
+    )
+    chunks = await _collect(p, ctx)
+    assert _said(chunks) == "Ask Elda herself, love."
+    assert p.last_guard is not None and p.last_guard.regenerated == 1
+    # The clause was fine and said; its sentence reveals what Mira does not know: the sentence is
+    # not said, an authored line ends the reply (no second generation after words were heard).
+    p = _Scripted(["Between you and me, love, Elda needs moonpetal.\n[action none]"])
+    chunks = await _collect(p, _ctx("What does Elda need?", hidden_facts=[secret]))
+    assert _said(chunks) == "Between you and me, Couldn't say, love."
+    assert p.last_guard is not None and p.last_guard.cut and p.last_guard.replaced
+    assert p.last_guard.regenerated == 0 and p.last_guard.as_dict()["failures"] == ["unknown_fact"]
 
 
 def test_prompts_are_read_with_two_threads_on_a_two_core_machine(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,3 +117,62 @@ async def test_client_interrupt_stops_the_voice_too(settings: Settings) -> None:
     finally:
         await client.close()
         await runtime.stop()
+
+
+OPENER = "Well now, love. "
+CLAUSE = "Once, aye, I fell in the river, "
+REST = "and it was colder than a miser's heart. "
+
+
+class ClauseFirst(DialogueProvider):
+    """Streams as the local provider does when its model is slow: an opener at once, then the
+    first clause of the model's first sentence as soon as it is generated, and the rest of that
+    sentence only when the test says so (``go``): the clause must be spoken before the rest exists."""
+
+    name = "clause-first"
+
+    def __init__(self) -> None:
+        super().__init__(first_chunk_timeout=600.0, total_timeout=600.0)
+        self.go = asyncio.Event()
+
+    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        yield SourceTag("llm")
+        yield TextPiece(OPENER)
+        yield TextPiece(CLAUSE)
+        await self.go.wait()
+        yield TextPiece(REST)
+
+
+async def test_a_first_clause_is_spoken_before_its_sentence_ends(
+    make_settings: Callable[..., Settings],
+) -> None:
+    provider = ClauseFirst()
+    settings = make_settings(voice={**VOICE_TEST_SETTINGS, "report_wait_ms": 60_000})
+    runtime = Runtime(settings, provider=provider)
+    await runtime.start()
+    client = AsyncClient(runtime.endpoint, name="clause")
+    try:
+        await client.connect()
+        conv = await client.start_conversation("mira", mode="push_to_talk", greet=False)
+        cid = conv.conversation_id
+        await client.send(PlayerText(conversation_id=cid, text="Have you ever fallen in the river?"))
+        # The opener and the clause are spoken while the rest of the sentence is not generated yet.
+        msgs = await collect(client, cid, lambda m: m.type == "npc_audio" and "river," in m.text.split())  # type: ignore[attr-defined]
+        audio = of_type(msgs, "npc_audio")
+        assert " ".join(a.text for a in audio if a.text).split() == (OPENER + CLAUSE).split()
+        turn_id = audio[0].turn_id
+        await client.send(PlaybackStarted(conversation_id=cid, turn_id=turn_id))
+        provider.go.set()
+        rest = await collect(client, cid, lambda m: m.type == "npc_audio_end")
+        audio += [m for m in of_type(rest, "npc_audio") if m.turn_id == turn_id]
+        # Every word's subtitle comes once, in order, with the audio that speaks it.
+        assert " ".join(a.text for a in audio if a.text).split() == (OPENER + CLAUSE + REST).split()
+        heard = len(OPENER + CLAUSE + "and it was")
+        await client.send(PlaybackReport(conversation_id=cid, turn_id=turn_id, heard_chars=heard))
+        final = (await collect(client, cid, lambda m: m.type == "npc_text_final"))[-1]
+        assert final.text.strip() == (OPENER + CLAUSE + REST).strip()
+        history = [h.text for h in runtime.conversations[cid].history if h.speaker == "mira"]
+        assert history == [(OPENER + CLAUSE + "and it was").strip()]  # the words heard, cut after the clause
+    finally:
+        await client.close()
+        await runtime.stop()

@@ -41,6 +41,21 @@ def test_sentences_are_cut_as_the_text_streams() -> None:
     assert split_first("Wolf traps, twenty.") == ["Wolf traps, twenty."]  # short: whole
 
 
+def test_a_piece_ending_a_sentence_is_not_held_and_a_first_clause_can_be_taken() -> None:
+    sp = SentenceSplitter()
+    # A piece that ends with a sentence's end and a space (an opener sent whole): said at once.
+    assert sp.feed("Well now, love. ") == ["Well now, love."]
+    assert sp.feed("Ask Mr. ") == []  # an abbreviation still waits for the name
+    assert sp.feed("Vell. ") == ["Ask Mr. Vell."]
+    # A clause of four words or more where the streamed text stops: taken out on its own.
+    assert sp.feed("Once, aye, I fell") == [] and sp.take_clause() is None  # no clause end yet
+    assert sp.feed(" in the river,") == [] and sp.take_clause() == "Once, aye, I fell in the river,"
+    assert sp.feed(" and it was cold. Never") == ["and it was cold."]
+    assert sp.take_clause() is None and sp.flush() == ["Never"]
+    assert sp.feed("Aye, I did,") == [] and sp.take_clause() is None  # three words: not a clause to say alone
+    assert sp.feed(" 1,000 times") == [] and sp.take_clause() is None  # a number, and not at the end
+
+
 def test_classify_backchannel_echo_and_speech() -> None:
     assert classify("uh huh", BACKCHANNELS) == "backchannel"
     assert classify("mm", BACKCHANNELS) == "backchannel"

@@ -17,7 +17,10 @@ listener binds 127.0.0.1 on a random port and is not used by the runtime). See d
   parameters and enums. The model proposes; the runtime's action checks decide, as with every
   provider.
 - **Streaming**: sentence by sentence; each sentence passes :class:`~..guard.ReplyGuard` before
-  it is yielded. A failing first sentence: the reply is generated again once, then replaced by
+  it is yielded. The first sentence's first clause (a comma, semicolon, colon or dash after four
+  words or more; ``first_clause``) is yielded as soon as it is generated, so speech can start on
+  it: the clause passes the guard alone, then the whole sentence when it ends (failing then, an
+  authored deflection ends the reply after the clause). A failing first sentence: the reply is generated again once, then replaced by
   one of the NPC's authored fallback lines (a deflection). A failing later sentence ends the
   reply there. ``last_guard`` holds the turn's :class:`~..guard.GuardReport`; the totals are in
   ``guard_totals``.
@@ -37,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import random
 import time
@@ -51,7 +53,7 @@ from pydantic import ValidationError
 
 from ...errors import ConfigError, ProviderError
 from ...personas.schema import ActionSpec, Persona
-from ...text import split_sentences
+from ...text import CLAUSE_WORDS, clause_end, split_sentences
 from ..base import ActionProposal, ContextFor, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ..context import DialogueContext, HistoryEntry
 from ..guard import GuardReport, GuardVerdict, ReplyGuard
@@ -64,59 +66,15 @@ from ..prompt import (
     build_prompt,
     estimate_tokens,
     instruction_sentences,
-    param_schema,
     player_words,
 )
 from .local_engine import Engine, Generation, LocalSettings, Pace
+from .local_reply import action_grammar, reply_sentences, tidy
 from .openai import ActionLineParser
 
 __all__ = ["LocalProvider", "LocalSettings", "action_grammar"]
 
 log = logging.getLogger(__name__)
-
-_TERSE = ("terse", "curt", "few words", "short sentences", "gruff", "blunt", "clipped")
-
-
-def action_grammar(actions: list[ActionSpec], max_chars: int) -> str:
-    """An llguidance (Lark) grammar: one line of spoken text (a word at least: after an opener,
-    which is a thinking line, never an answer, the model still answers), then ``[action none]`` or
-    one of the actions with JSON arguments following the action's parameter schema."""
-    alternatives = ['"none"']
-    rules: list[str] = []
-    for i, a in enumerate(actions):
-        if a.params:
-            schema = {
-                "type": "object",
-                "properties": {name: param_schema(p) for name, p in a.params.items()},
-                "required": [name for name, p in a.params.items() if p.required],
-                "additionalProperties": False,
-            }
-            rules.append(f"args{i}: %json {json.dumps(schema)}")
-            alternatives.append(f'"{a.name} " args{i}')
-        else:
-            alternatives.append(f'"{a.name}"')
-    lines = [
-        "%llguidance {}",
-        'start: say "\\n[action " act "]"',
-        # At least one word (after an optional space: the model may go on after an opener).
-        f"say: / ?[^\\[\\]\\n\\s][^\\[\\]\\n]{{0,{max_chars}}}/",
-        "act: " + " | ".join(alternatives),
-        *rules,
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def tidy(sentence: str) -> str:
-    """A sentence without the lone quote mark a model copies from the quoted player lines."""
-    if sentence.count('"') % 2 == 1:
-        sentence = sentence.strip()
-        sentence = sentence[:-1] if sentence.endswith('"') else sentence.lstrip('"')
-    return sentence.strip()
-
-
-def reply_sentences(persona: Persona, default: int) -> int:
-    style = persona.speaking_style.lower()
-    return 1 if any(word in style for word in _TERSE) else default
 
 
 class LocalProvider(DialogueProvider):
@@ -321,7 +279,12 @@ class LocalProvider(DialogueProvider):
         guard = self._guard(ctx) if self.settings.guard else None
         limit = reply_sentences(ctx.persona, self.settings.reply_sentences)
         loop = asyncio.get_running_loop()
-        turn: dict[str, Any] = {"requests": 0, "opener": None, "first_sentence_tokens": None}
+        turn: dict[str, Any] = {
+            "requests": 0,
+            "opener": None,
+            "first_clause_tokens": None,  # set when the first clause went out before its sentence ended
+            "first_sentence_tokens": None,
+        }
         self.last_turn = turn
         opener = self._pick_opener(ctx)
         opened = False  # the opener was said
@@ -346,6 +309,8 @@ class LocalProvider(DialogueProvider):
             )
             buffer = ""
             said: list[str] = []  # the model's sentences said in this attempt
+            early: str | None = None  # the first sentence's first clause, said before its end
+            clause_said = False  # ``early`` was said in this attempt
             failed = False
             made = 0  # deltas (about one token each) generated in this attempt
             async with contextlib.aclosing(self._generate(request, ctx)) as deltas:
@@ -355,7 +320,12 @@ class LocalProvider(DialogueProvider):
                     while True:
                         if pending is None:
                             pending = asyncio.ensure_future(anext(stream))
-                        if opener is not None and opener_at is not None and not opened and not said:
+                        if (
+                            opener is not None
+                            and opener_at is not None
+                            and not opened
+                            and not (said or clause_said)
+                        ):
                             done, _ = await asyncio.wait({pending}, timeout=max(opener_at - loop.time(), 0.0))
                             if not done:  # late after all: the opener now, the same generation goes on
                                 opened = True
@@ -377,6 +347,16 @@ class LocalProvider(DialogueProvider):
                                 continue
                             if len(said) >= limit:
                                 continue  # over the persona's length: not said (the action still counts)
+                            if early is not None:  # the rest of the first sentence: checked whole
+                                whole, sentence = f"{early} {sentence}", sentence
+                                early = None
+                                if self._check(guard, report, whole, said) is not None:
+                                    failed = True
+                                    break
+                                said.append(whole)
+                                yield TextPiece(sentence + " ")
+                                self._first_sentence(turn, made)
+                                continue
                             if self._check(guard, report, sentence, said) is not None:
                                 failed = True
                                 break
@@ -386,6 +366,20 @@ class LocalProvider(DialogueProvider):
                                     yield SourceTag("llm")
                             said.append(sentence)
                             yield TextPiece(sentence + " ")
+                        if not failed and not said and early is None and self.settings.first_clause:
+                            # The first clause of the first sentence goes out at once (to TTS): it is
+                            # checked now, and the whole sentence again when it ends.
+                            end = clause_end(buffer, CLAUSE_WORDS)
+                            clause = tidy(buffer[:end]) if end is not None else ""
+                            if clause:
+                                if self._check(guard, report, clause, said) is not None:
+                                    failed = True
+                                    break
+                                turn["first_clause_tokens"] = made
+                                if not opened:
+                                    yield SourceTag("llm")
+                                early, buffer, clause_said = clause, buffer[end:].lstrip(), True
+                                yield TextPiece(clause + " ")
                         if failed or spoken.stopped or (len(said) >= limit and not actions):
                             break
                 finally:
@@ -395,6 +389,16 @@ class LocalProvider(DialogueProvider):
                             await pending
             if not failed:
                 rest = tidy(buffer + spoken.feed(lines.finish()) + spoken.finish())
+                if early is not None:  # the reply's end ends its first sentence, the clause said
+                    whole = f"{early} {rest}".strip()
+                    if rest and self._check(guard, report, whole, said) is not None:
+                        failed = True
+                    else:
+                        said.append(whole)
+                        self._first_sentence(turn, made)
+                        if rest:
+                            yield TextPiece(rest)
+                    early, rest = None, ""
                 if rest and len(said) < limit:
                     if self._check(guard, report, rest, said) is not None:
                         failed = True
@@ -405,6 +409,19 @@ class LocalProvider(DialogueProvider):
                                 yield SourceTag("llm")
                         said.append(rest)
                         yield TextPiece(rest)
+            if failed and clause_said and not said:
+                # The first clause was said and its sentence failed the guard: an authored line
+                # ends the reply (a clause alone would leave the NPC in mid-sentence).
+                report.cut = report.replaced = True
+                self.guard_totals["cut"] += 1
+                self.guard_totals["replaced"] += 1
+                log.info(
+                    "guard ended a reply of %s after its first clause: %s",
+                    ctx.persona.id,
+                    report.failures[-1],
+                )
+                yield TextPiece(self._deflection(ctx))
+                return
             if failed and said:
                 report.cut = True  # what was said stands; the reply ends before the bad sentence
                 self.guard_totals["cut"] += 1

@@ -69,6 +69,11 @@ class LocalSettings(BaseModel):
         description="Seconds after the player's line: when the first sentence is not ready by then, the "
         "NPC says one of its persona's openers first (None: never)",
     )
+    first_clause: bool = Field(
+        default=True,
+        description="Say the first generated sentence's first clause (a comma, semicolon, colon or dash "
+        "after 4 words) as soon as it is generated, checked by the guard, instead of at the sentence's end",
+    )
     turn_memories: int = Field(
         default=1,
         ge=0,
