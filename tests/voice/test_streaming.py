@@ -127,17 +127,20 @@ REST = "and it was colder than a miser's heart. "
 class ClauseFirst(DialogueProvider):
     """Streams as the local provider does when its model is slow: an opener at once, then the
     first clause of the model's first sentence as soon as it is generated, and the rest of that
-    sentence only when the test says so (``go``): the clause must be spoken before the rest exists."""
+    sentence only when the test says so (``go``): the clause must be spoken before the rest exists,
+    and the opener before the clause (``clause``)."""
 
     name = "clause-first"
 
     def __init__(self) -> None:
         super().__init__(first_chunk_timeout=600.0, total_timeout=600.0)
         self.go = asyncio.Event()
+        self.clause = asyncio.Event()
 
     async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
         yield SourceTag("llm")
         yield TextPiece(OPENER)
+        await self.clause.wait()
         yield TextPiece(CLAUSE)
         await self.go.wait()
         yield TextPiece(REST)
@@ -156,8 +159,12 @@ async def test_a_first_clause_is_spoken_before_its_sentence_ends(
         conv = await client.start_conversation("mira", mode="push_to_talk", greet=False)
         cid = conv.conversation_id
         await client.send(PlayerText(conversation_id=cid, text="Have you ever fallen in the river?"))
-        # The opener and the clause are spoken while the rest of the sentence is not generated yet.
-        msgs = await collect(client, cid, lambda m: m.type == "npc_audio" and "river," in m.text.split())  # type: ignore[attr-defined]
+        # The opener is spoken before the model's next words exist (it is not held for them).
+        msgs = await collect(client, cid, lambda m: m.type == "npc_audio" and "love." in m.text.split())  # type: ignore[attr-defined]
+        assert " ".join(a.text for a in of_type(msgs, "npc_audio") if a.text).split() == OPENER.split()
+        provider.clause.set()
+        # The clause is spoken while the rest of its sentence is not generated yet.
+        msgs += await collect(client, cid, lambda m: m.type == "npc_audio" and "river," in m.text.split())  # type: ignore[attr-defined]
         audio = of_type(msgs, "npc_audio")
         assert " ".join(a.text for a in audio if a.text).split() == (OPENER + CLAUSE).split()
         turn_id = audio[0].turn_id
