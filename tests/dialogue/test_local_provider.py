@@ -467,12 +467,29 @@ async def test_a_first_clause_that_fails_the_guard_is_not_said_and_one_that_lead
     assert _said(chunks) == "Ask Elda herself, love."
     assert p.last_guard is not None and p.last_guard.regenerated == 1
     # The clause was fine and said; its sentence reveals what Mira does not know: the sentence is
-    # not said, an authored line ends the reply (no second generation after words were heard).
-    p = _Scripted(["Between you and me, love, Elda needs moonpetal.\n[action none]"])
+    # not said and is generated once more, going on after the clause (the model's words so far).
+    leak = "Between you and me, love, Elda needs moonpetal.\n[action none]"
+    p = _Scripted([leak, "ask Elda herself.\n[action none]"])
+    requests: list[dict[str, Any]] = []
+    p.request = _recording(p.request, requests)  # type: ignore[method-assign]
+    chunks = await _collect(p, _ctx("What does Elda need?", hidden_facts=[secret]))
+    assert _said(chunks) == "Between you and me, ask Elda herself."
+    assert requests[-1][0]["messages"][-1] == {"role": "assistant", "content": "Between you and me,"}
+    assert p.last_guard is not None and p.last_guard.regenerated == 1 and not p.last_guard.replaced
+    # Failing again: an authored line ends the reply after the clause.
+    p = _Scripted([leak, "Elda needs moonpetal.\n[action none]"])
     chunks = await _collect(p, _ctx("What does Elda need?", hidden_facts=[secret]))
     assert _said(chunks) == "Between you and me, Couldn't say, love."
     assert p.last_guard is not None and p.last_guard.cut and p.last_guard.replaced
-    assert p.last_guard.regenerated == 0 and p.last_guard.as_dict()["failures"] == ["unknown_fact"]
+    assert p.last_guard.as_dict()["failures"] == ["unknown_fact", "unknown_fact"]
+
+
+def _recording(request: Any, into: list[Any]) -> Any:
+    def wrapped(*args: Any, **kw: Any) -> Any:
+        into.append(result := request(*args, **kw))
+        return result
+
+    return wrapped
 
 
 def test_prompts_are_read_with_two_threads_on_a_two_core_machine(monkeypatch: pytest.MonkeyPatch) -> None:

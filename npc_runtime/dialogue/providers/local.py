@@ -299,6 +299,7 @@ class LocalProvider(DialogueProvider):
         after = self.settings.opener_after
         opener_at = None if opener is None or opened or after is None else loop.time() + after
         attempt = 0
+        carried: str | None = None  # a first clause said, whose sentence a second attempt ends
         while True:
             request, actions = self.request(ctx, attempt=attempt, prefix=prefix)
             turn["requests"] += 1
@@ -309,8 +310,8 @@ class LocalProvider(DialogueProvider):
             )
             buffer = ""
             said: list[str] = []  # the model's sentences said in this attempt
-            early: str | None = None  # the first sentence's first clause, said before its end
-            clause_said = False  # ``early`` was said in this attempt
+            early: str | None = carried  # the first sentence's first clause, said before its end
+            clause_said = carried  # the first clause said (in this attempt or the one before)
             failed = False
             made = 0  # deltas (about one token each) generated in this attempt
             async with contextlib.aclosing(self._generate(request, ctx)) as deltas:
@@ -378,7 +379,7 @@ class LocalProvider(DialogueProvider):
                                 turn["first_clause_tokens"] = made
                                 if not opened:
                                     yield SourceTag("llm")
-                                early, buffer, clause_said = clause, buffer[end:].lstrip(), True
+                                early, buffer, clause_said = clause, buffer[end:].lstrip(), clause
                                 yield TextPiece(clause + " ")
                         if failed or spoken.stopped or (len(said) >= limit and not actions):
                             break
@@ -409,9 +410,22 @@ class LocalProvider(DialogueProvider):
                                 yield SourceTag("llm")
                         said.append(rest)
                         yield TextPiece(rest)
+            if failed and clause_said and not said and attempt < 1:
+                # The first clause was said and its sentence failed the guard: generated once more,
+                # going on after the clause (the model's own words so far).
+                carried = clause_said
+                prefix = " ".join(p for p in ((opener if opened else ""), carried) if p)
+                attempt += 1
+                report.regenerated += 1
+                self.guard_totals["regenerated"] += 1
+                log.info(
+                    "guard rejected the sentence after the first clause of %s; generating again",
+                    ctx.persona.id,
+                )
+                continue
             if failed and clause_said and not said:
-                # The first clause was said and its sentence failed the guard: an authored line
-                # ends the reply (a clause alone would leave the NPC in mid-sentence).
+                # Failing again: an authored line ends the reply (a clause alone would leave the
+                # NPC in mid-sentence).
                 report.cut = report.replaced = True
                 self.guard_totals["cut"] += 1
                 self.guard_totals["replaced"] += 1
