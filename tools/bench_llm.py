@@ -433,7 +433,9 @@ def main() -> None:
     parser.add_argument("--npc", default="mira", help="with --local: the NPC to talk to")
     parser.add_argument("--threads", type=int, default=1, help="with --local: model threads")
     parser.add_argument(
-        "--batch-threads", type=int, help="with --local: threads for reading prompts (default: --threads)"
+        "--batch-threads",
+        type=int,
+        help="with --local: threads for reading prompts (default: the provider's, 2 on a 2-core machine)",
     )
     parser.add_argument(
         "--first-clause", choices=["on", "off"], help="with --local: the first_clause setting (default: on)"
