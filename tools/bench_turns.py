@@ -19,7 +19,10 @@ Each utterance goes through the runtime's own Segmenter with the real Silero VAD
 once per policy, with pocketsphinx's interim transcript of the audio so far (``--no-asr``: none).
 smart-turn runs inline, its answer counted as arriving after the call's measured cost in stream
 time (a call per (utterance, audio) is cached across policies, with its cost), or after
-``--smart-turn-ms`` (what the policy would do where the model is that fast). A *false cut-in*
+``--smart-turn-ms`` (what the policy would do where the model is that fast). ``--final``: at each
+120 ms pause Whisper's transcript of the audio so far reaches the policies after its measured
+cost (or ``--final-ms``), as the session's speculation hands it over, and auto runs with and
+without ``complete_ms`` and with other ``complete_marks``. A *false cut-in*
 is a turn ended before the real end; latency is the end-of-turn decision after the real end.
 """
 
@@ -255,8 +258,36 @@ class CachedRunner(SmartTurnRunner):
         return Probe(t, value=value, ready_at=t + delay / 1000.0, cost_ms=cost)
 
 
+class FinalTexts:
+    """Whisper's final transcript of the audio up to each pause (what the session's speculation
+    hands the policy), with its measured cost; cached so every policy sees the same text."""
+
+    def __init__(self, delay_ms: float | None = None) -> None:
+        from npc_runtime.voice.stt.whisper import WhisperStt
+
+        self.stt = WhisperStt(workers=1)
+        self.delay_ms = delay_ms
+        self.cache: dict[tuple[str, int], tuple[str, float]] = {}
+
+    def get(self, uid: str, audio: Int16Array) -> tuple[str, float]:
+        """(text, seconds until it reaches the policy)."""
+        key = (uid, len(audio))
+        if key not in self.cache:
+            t0 = time.perf_counter()
+            text = self.stt.decode(audio).text.strip()
+            self.cache[key] = (text, time.perf_counter() - t0)
+        text, cost = self.cache[key]
+        return text, cost if self.delay_ms is None else self.delay_ms / 1000
+
+
 def run_policy(
-    policy: TurnPolicy, item: Item, vad: Any, use_text: bool, speculate_ms: float = 120, prep_ms: float = 150
+    policy: TurnPolicy,
+    item: Item,
+    vad: Any,
+    use_text: bool,
+    speculate_ms: float = 120,
+    prep_ms: float = 150,
+    finals: FinalTexts | None = None,
 ) -> dict[str, Any]:
     """Where the policy ends the turn; ``audio_ms``: when the reply's first audio could start,
     the later of the decision and the reply prepared speculatively (``prep_ms`` after the pause
@@ -266,8 +297,12 @@ def run_policy(
     ti = 0
     paused_at: float | None = None
     pauses = resumed = 0
+    final: tuple[str, float] | None = None  # (text, stream time it reaches the policy)
     for i in range(0, len(item.audio), CHUNK):
         t = i / STT_RATE
+        if final is not None and final[1] <= t:
+            policy.transcribed(final[0])
+            final = None
         while use_text and ti < len(item.text) and item.text[ti][0] <= t:
             policy.heard(item.text[ti][1])
             ti += 1
@@ -275,8 +310,12 @@ def run_policy(
             if isinstance(ev, SpeechPaused):
                 paused_at = seg.t
                 pauses += 1
+                if finals is not None:
+                    text, delay = finals.get(item.uid, item.audio[: i + CHUNK])
+                    final = (text, seg.t + delay)
             elif isinstance(ev, SpeechResumed):
                 paused_at = None
+                final = None
                 resumed += 1
             elif isinstance(ev, SpeechEnded):
                 cut = ev.t_detected < item.end - 0.05
@@ -337,6 +376,16 @@ def main() -> None:
         help="also run the auto policy with the speculation starting at these pauses (ms, "
         "comma-separated): same decisions, its audio p50 and the speculations it drops",
     )
+    ap.add_argument(
+        "--final",
+        action="store_true",
+        help="hand every policy Whisper's transcript of the audio up to each 120 ms pause (the "
+        "session's speculation) after its measured cost, and compare auto with and without "
+        "complete_ms (a complete sentence ends the turn sooner)",
+    )
+    ap.add_argument(
+        "--final-ms", type=float, help="with --final: the transcript arrives this long after the pause"
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -367,6 +416,17 @@ def main() -> None:
         ("cheap cues", lambda: CuePolicy(params, cues=True)),
         ("auto (default)", lambda: CuePolicy(params, runner=runner, cues=True)),
     ]
+    finals = FinalTexts(args.final_ms) if args.final else None
+    if finals is not None:
+        off = replace(params, complete_ms=0)
+        policies.insert(5, ("auto, complete_ms=0", lambda: CuePolicy(off, runner=runner, cues=True)))
+        for label, change in (
+            ("complete_ms=500", {"complete_ms": 500}),
+            ("complete_ms=800", {"complete_ms": 800}),
+            ("'.?!' (any sentence)", {"complete_marks": ".?!"}),
+        ):
+            p_ms = replace(params, **change)  # type: ignore[arg-type]
+            policies.append((f"auto, {label}", lambda p=p_ms: CuePolicy(p, runner=runner, cues=True)))
     if args.sweep_only:  # the trade-off curve alone: the baselines it is read against, then auto's variants
         policies = [policies[0], policies[2], policies[5]]
     speculate: dict[str, float] = {}  # policy -> the pause that starts the speculation (default 120)
@@ -396,6 +456,7 @@ def main() -> None:
                 not args.no_asr,
                 speculate_ms=speculate.get(name, 120.0),
                 prep_ms=args.prep_ms,
+                finals=finals,
             )
             r["uid"] = item.uid
             results.append(r)

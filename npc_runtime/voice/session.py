@@ -365,6 +365,8 @@ class VoiceConversation:
         # Never cancelled (a dropped speculation is ignored by generation instead), so the STT
         # stream is always finished and its decoder goes back to the pool.
         text = (await threads.run(stream.finish)).strip()
+        if gen == self._spec_gen and self.segmenter.turn is not None:
+            self.segmenter.turn.transcribed(text)  # a complete sentence may end the turn sooner
         if gen != self._spec_gen or self._classify(text, "", self.segmenter.voiced_ms) != "speech":
             return text
         try:

@@ -38,7 +38,7 @@ from npc_runtime.voice.turn.smart_turn import (
     shared_model,
 )
 from npc_runtime.voice.turn.syntax import SyntaxCue
-from npc_runtime.voice.turns import Segmenter, SpeechEnded
+from npc_runtime.voice.turns import Segmenter, SpeechEnded, SpeechPaused, SpeechResumed
 
 from .conftest import RATE, VOICE_TEST_SETTINGS, Mic, collect, of_type, player_line, silence
 
@@ -381,3 +381,90 @@ def test_a_call_shed_while_the_threads_were_busy_is_made_once_one_is_free(model:
             assert second.runner.calls == 2 and second.reason.startswith("smart-turn p=")
         else:
             assert second.runner.calls == 1 and second.reason == "answer to a question"
+
+
+def _ends_with_finals(policy: TurnPolicy, audio: np.ndarray, stt: Any, delay_s: float = 0.2) -> list[float]:
+    """Like :func:`_ends`, with what the session's speculation does: at each 120 ms pause the
+    real Whisper transcribes the audio so far, and its text reaches the policy ``delay_s`` later
+    (stream time) unless the voice resumed first."""
+    seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy, speculate_ms=120)
+    out, due = [], None
+    for i in range(0, len(audio), 320):
+        if due is not None and due[1] <= i / RATE:
+            policy.transcribed(due[0])
+            due = None
+        for e in seg.process(audio[i : i + 320], False):
+            if isinstance(e, SpeechEnded):
+                out.append(e.t_detected)
+            elif isinstance(e, SpeechPaused):
+                due = (stt.decode(audio[: i + 320]).text, seg.t + delay_s)
+            elif isinstance(e, SpeechResumed):
+                due = None
+    return out
+
+
+@pytest.fixture(scope="module")
+def whisper() -> Any:
+    from npc_runtime.voice.stt.whisper import WhisperStt
+
+    return WhisperStt(workers=1)
+
+
+def _auto_complete(model: SmartTurnModel, complete_ms: float) -> CuePolicy:
+    params = replace(params_of(TurnConfig()), complete_ms=complete_ms)
+    return CuePolicy(params, runner=SmartTurnRunner(model, inline=True, delay_ms=130), cues=True)
+
+
+def test_a_question_in_the_pauses_transcript_ends_a_doubted_turn_sooner(
+    model: SmartTurnModel, whisper: Any
+) -> None:
+    # a short finished question that smart-turn doubts (0.2-0.5) and whose voice does not fade:
+    # Whisper's "Why?" at the pause lowers the threshold to question_threshold
+    audio = np.concatenate([silence(0.4), player_line("Why?"), silence(1.5)])
+    without = _auto_complete(model, 0)
+    ends_without = _ends_with_finals(without, audio, whisper)
+    assert len(ends_without) == 1 and without.reason == "silence 1000 ms"
+    with_it = _auto_complete(model, TurnConfig().complete_ms)
+    ends_with = _ends_with_finals(with_it, audio, whisper)
+    assert len(ends_with) == 1 and with_it.reason != "silence 1000 ms"
+    assert ends_with[0] < ends_without[0]
+
+
+def test_a_pause_at_a_comma_is_not_a_complete_sentence(model: SmartTurnModel, whisper: Any) -> None:
+    audio, end, pauses = _stretched("I saw something in the woods, near the river, last night.", 0.7)
+    assert pauses == 2
+    # Whisper writes "I saw something in the woods." at the first pause: with "." counted, only
+    # smart-turn's hold (below hold_below) keeps the turn open; by default only "?" counts
+    for marks in ("?", ".?!"):
+        policy = CuePolicy(
+            replace(params_of(TurnConfig()), complete_marks=marks),
+            runner=SmartTurnRunner(model, inline=True, delay_ms=130),
+            cues=True,
+        )
+        ends = _ends_with_finals(policy, audio, whisper)
+        assert len(ends) == 1 and ends[0] > end, marks
+
+
+def test_a_complete_sentence_needs_final_punctuation_after_a_word_that_does_not_hang() -> None:
+    cue = SyntaxCue()
+    for text, complete in (
+        ("Any gossip?", True),
+        ("Tell me about the wolves.", True),
+        ("Yes!", True),
+        ("I want to buy the.", False),  # Whisper's full stop after a hanging word
+        ("I saw something in the woods,", False),
+        ("Well...", False),
+        ("any gossip", False),  # pocketsphinx's interim text has no punctuation
+        ("", False),
+    ):
+        assert cue.complete(text) is complete, text
+
+
+def test_the_pauses_transcript_is_dropped_when_the_voice_resumes() -> None:
+    policy = CuePolicy(params_of(TurnConfig()), cues=True)
+    policy.begin(np.zeros(0, dtype=np.int16))
+    policy.transcribed("Any gossip?")
+    policy.audio(silence(0.02), False, 20)
+    assert policy.utt.final == "Any gossip?"
+    policy.audio(player_line("and")[:320], True, 20)
+    assert policy.utt.final == ""

@@ -40,6 +40,8 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         hold_below=cfg.hold_below,
         fade_db=cfg.fade_db,
         retry_busy=cfg.retry_busy,
+        complete_ms=cfg.complete_ms,
+        complete_marks=cfg.complete_marks,
     )
 
 

@@ -25,11 +25,14 @@ WINDOW_S = 8.0  # audio kept for the cues (smart-turn looks at the last 8 s)
 @dataclass
 class Utterance:
     """What the cues may look at: the utterance's recent audio (16 kHz, pre-roll included, the
-    silence so far at its end), the latest interim transcript and the NPC's last line."""
+    silence so far at its end), the latest interim transcript, the final transcript made at the
+    current pause (the speculation's; "" until it comes, dropped when the voice resumes) and the
+    NPC's last line."""
 
     frames: deque[Int16Array] = field(default_factory=deque)
     samples: int = 0
     text: str = ""
+    final: str = ""
     npc_line: str = ""
     voiced_ms: float = 0.0
 
@@ -50,6 +53,7 @@ class Utterance:
         self.frames.clear()
         self.samples = 0
         self.text = ""
+        self.final = ""
         self.voiced_ms = 0.0
 
 
@@ -83,6 +87,7 @@ class TurnPolicy:
         self.utt.add(frame)
         if voiced:
             self.utt.voiced_ms += frame_ms
+            self.utt.final = ""  # the player went on: the pause's transcript no longer ends the utterance
             self.on_voice()
 
     def should_end(self, silence_ms: float, t: float) -> bool:
@@ -101,6 +106,11 @@ class TurnPolicy:
     def heard(self, text: str) -> None:
         """The recogniser's interim transcript of the utterance so far."""
         self.utt.text = text
+
+    def transcribed(self, text: str) -> None:
+        """The final transcript (Whisper's, punctuated) of the utterance up to the current pause,
+        made by the speculative end of turn; ignored once the voice has resumed."""
+        self.utt.final = text
 
     def npc_said(self, text: str) -> None:
         """The NPC's last line (a question invites a short answer)."""

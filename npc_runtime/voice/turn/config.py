@@ -34,6 +34,18 @@ class TurnConfig(BaseModel):
         "pausing at once) is made as soon as one is free, up to cap_ms after the probe was due; false: "
         "that pause goes by the cues alone",
     )
+    complete_ms: float = Field(
+        default=600,
+        ge=0,
+        description="auto/cues: when the final transcript made at the pause (hands-free speculation, "
+        "Whisper's punctuation) ends a sentence after a word that does not hang, the turn ends after "
+        "this much silence (instead of base_ms) and smart-turn needs only question_threshold; 0: off",
+    )
+    complete_marks: str = Field(
+        default="?",
+        description="The final punctuation marks that make the pause's transcript complete for complete_ms "
+        '(".?!": any sentence; Whisper also ends a phrase cut at a comma with ".")',
+    )
     threshold: float = Field(default=0.5, ge=0, le=1, description="smart-turn probability that ends the turn")
     sure: float = Field(
         default=0.9,

@@ -11,6 +11,11 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
   when the NPC has just asked a question) the turn ends at once, if the cheap cues agree (with
   cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own; below ``hold_below`` it is held open
   until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
+- a *complete* final transcript (``complete_ms`` > 0, with cues: the speculation's Whisper text of
+  the utterance up to this pause ends in ".", "?" or "!" after a word that does not hang) lowers
+  the threshold to ``question_threshold`` and ends the turn at ``complete_ms`` of silence
+  instead of ``base_ms`` (a short finished line, "Any gossip?", that smart-turn doubts), unless
+  smart-turn holds it (below ``hold_below``: Whisper also ends a phrase cut at a comma with ".");
 - without smart-turn (``cues``, or the model failed or was late): a faded voice or an answer to
   a question ends the turn at ``cue_ms``, anything else at ``base_ms``.
 """
@@ -40,6 +45,8 @@ class TurnParams:
     hold_below: float = 0.2
     fade_db: float = -12.0
     retry_busy: bool = True
+    complete_ms: float = 600
+    complete_marks: str = "?"
 
 
 class CuePolicy(TurnPolicy):
@@ -124,16 +131,27 @@ class CuePolicy(TurnPolicy):
             asked = self.question.judge(self.utt, silence_ms) is not None
         if hanging:
             return None
-        agree = not self.cues or faded or asked
+        complete = (
+            self.cues
+            and self.p.complete_ms > 0
+            and self.syntax.complete(self.utt.final)
+            and self.utt.final.rstrip()[-1:] in self.p.complete_marks
+        )
+        at_complete = complete and silence_ms >= self.p.complete_ms
+        agree = not self.cues or faded or asked or complete
         if smart is not None:
-            threshold = self.p.question_threshold if asked else self.p.threshold
+            threshold = self.p.question_threshold if asked or complete else self.p.threshold
             if smart >= threshold and (agree or smart >= self.p.sure):
                 return f"smart-turn p={smart:.2f}" + (" and a faded voice" if faded else "")
-            if smart < self.p.hold_below:
+            if smart < self.p.hold_below:  # Whisper ends a phrase cut at a comma with "." too
                 return None
+            if at_complete:
+                return f"complete sentence, silence {self.p.complete_ms:g} ms"
             return f"silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None
         if waiting:
             return None
+        if at_complete:
+            return f"complete sentence, silence {self.p.complete_ms:g} ms"
         if self.cues and (faded or asked) and silence_ms >= self.p.cue_ms:
             return "faded voice" if faded else "answer to a question"
         return f"silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None

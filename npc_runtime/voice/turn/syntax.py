@@ -38,3 +38,14 @@ class SyntaxCue(Cue):
         if last in (".", "?", "!"):
             return 0.85
         return 0.55
+
+    def complete(self, text: str) -> bool:
+        """A punctuated transcript (Whisper's) that ends a sentence: ".", "?" or "!" after a word
+        that does not hang ("I want to buy the." is not complete; "..." trails off)."""
+        stripped = text.rstrip()
+        if stripped.endswith("..") or stripped.endswith("\u2026"):
+            return False
+        tokens = _WORD.findall(stripped.lower())
+        if len(tokens) < 2 or tokens[-1] not in (".", "?", "!"):
+            return False
+        return tokens[-2] not in self.hanging and tokens[-2] not in (",", ";", ":")
