@@ -12,7 +12,8 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
   cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own; below ``hold_below`` it is held open
   until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
 - a *complete* final transcript (``complete_ms`` > 0, with cues: the speculation's Whisper text of
-  the utterance up to this pause ends in ".", "?" or "!" after a word that does not hang) lowers
+  the utterance up to this pause ends in one of ``complete_marks``, by default only "?", after a
+  word that does not hang) lowers
   the threshold to ``question_threshold`` and ends the turn at ``complete_ms`` of silence
   instead of ``base_ms`` (a short finished line, "Any gossip?", that smart-turn doubts), unless
   smart-turn holds it (below ``hold_below``: Whisper also ends a phrase cut at a comma with ".");
