@@ -33,6 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--personas", type=Path, default=REPO_PERSONAS, help="embedded runtime: personas folder")
     p.add_argument(
+        "--provider",
+        choices=["authored", "local"],
+        default="authored",
+        help="embedded runtime: who speaks for the villagers (local: the packaged language model, "
+        "loaded in its own process; scripts/run.sh demo uses it)",
+    )
+    p.add_argument(
         "--db", type=Path, help="embedded runtime: SQLite file (default ~/.cache/thornbrook-demo/)"
     )
     p.add_argument(
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     embedded: EmbeddedRuntime | None = None
     endpoint = args.connect
     if endpoint is None:
-        embedded = EmbeddedRuntime(args.personas, args.db or default_db_path())
+        embedded = EmbeddedRuntime(args.personas, args.db or default_db_path(), args.provider)
         endpoint = embedded.start()
     link = NetLink(endpoint)
     code = 0

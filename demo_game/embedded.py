@@ -34,9 +34,14 @@ def default_db_path() -> Path:
 
 
 class EmbeddedRuntime:
-    def __init__(self, personas_dir: Path, db_path: Path) -> None:
+    def __init__(self, personas_dir: Path, db_path: Path, provider: str = "authored") -> None:
         self.settings = Settings.model_validate(
-            {"bind": "tcp://127.0.0.1:0", "personas_dir": personas_dir, "db": str(db_path)}
+            {
+                "bind": "tcp://127.0.0.1:0",
+                "personas_dir": personas_dir,
+                "db": str(db_path),
+                "dialogue": {"provider": provider},
+            }
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="demo-runtime", daemon=True)

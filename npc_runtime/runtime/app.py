@@ -350,8 +350,8 @@ class Runtime:
         await self._personas.refresh_async()
         if not self._personas.ids():
             log.warning("no personas found in %s", self._settings.personas_dir)
-        # A local model loads now (it holds the GIL while it does), then reads each NPC's prompt
-        # into its cache in the background.
+        # A local model loads now (in its own process by default), then reads each NPC's prompt
+        # into its cache in the background, giving way to players.
         await self.provider.prepare(
             self._personas.all(), context=lambda persona: self.context_for(persona, "player", "")
         )

@@ -355,7 +355,8 @@ class Conversation:
                     ref=ref,
                 )
             )
-            if not state.text.strip():
+            said, opener = state.text.strip(), str(ctx.extra.get("opener") or "").strip()
+            if not said or said == opener:  # nothing, or only a thinking line ("Hm, let me think.")
                 state.source = "fallback"
                 await self._emit(turn_id, npc_id, state, self.runtime.fallbacks.pick(ctx.persona, ctx))
 

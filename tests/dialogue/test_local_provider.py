@@ -8,7 +8,7 @@ import hashlib
 import importlib.util
 import itertools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def _ctx(text: str, **kw: Any) -> DialogueContext:
 
 
 @pytest.fixture(scope="module")
-def provider() -> LocalProvider:
+def provider() -> Iterator[LocalProvider]:
     # Generous time-outs: a loaded 2-core machine can take minutes to read a cold prompt.
     settings = LocalSettings(
         model="smollm2-135m",
@@ -62,7 +62,9 @@ def provider() -> LocalProvider:
         first_token_timeout=900,
         timeout=1200,
     )
-    return LocalProvider(settings)
+    p = LocalProvider(settings)
+    yield p
+    asyncio.run(p.aclose())  # ends the model's process
 
 
 async def _collect(p: LocalProvider, ctx: DialogueContext) -> list[DialogueChunk]:

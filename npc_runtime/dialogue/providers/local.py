@@ -68,7 +68,8 @@ from ..prompt import (
     instruction_sentences,
     player_words,
 )
-from .local_engine import Engine, Generation, LocalSettings, Pace
+from .local_engine import Engine, EngineBase, Generation, LocalSettings, Pace
+from .local_process import ProcessEngine
 from .local_reply import action_grammar, reply_sentences, tidy
 from .openai import ActionLineParser
 
@@ -89,7 +90,8 @@ class LocalProvider(DialogueProvider):
         super().__init__(first_chunk_timeout=settings.first_token_timeout, total_timeout=settings.timeout)
         self.settings = settings
         self._fallback = fallback
-        self._engine: Engine | None = None
+        self._engine: EngineBase | None = None
+        self.restarts = 0  # the model's process was started again after it died
         self._load_lock = asyncio.Lock()
         self._pool = ThreadPoolExecutor(max_workers=settings.slots, thread_name_prefix="llm")
         self._slots: OrderedDict[str, int] = OrderedDict()  # npc id -> slot, least recent first
@@ -101,13 +103,15 @@ class LocalProvider(DialogueProvider):
         self.pace = Pace()  # this model's measured speed: is a turn's first sentence going to be late?
         self.guard_totals: dict[str, int] = {"turns": 0, "regenerated": 0, "replaced": 0, "cut": 0}
         self.warmed: set[str] = set()
+        self.warm_gave_way = 0  # warm-up reads stopped for a player's work (and done again later)
         self._ahead: dict[tuple[str, str], list[str]] = {}  # (npc, player) -> memories read ahead
         self._last_opener: dict[str, str] = {}
         self._random = random.Random(settings.seed)
         self._warm_task: asyncio.Task[None] | None = None
-        self._turns_active = 0
-        self._idle = asyncio.Event()  # no turn is running: warm-up may read the next NPC's prompt
+        self._players_work = 0  # turns and players' read-aheads running
+        self._idle = asyncio.Event()  # no player's work runs: warm-up may read the next NPC's prompt
         self._idle.set()
+        self._warm_read: asyncio.Task[None] | None = None  # warm-up's read in flight; players pre-empt it
 
     @classmethod
     def from_settings(
@@ -137,15 +141,23 @@ class LocalProvider(DialogueProvider):
             return path
         return model_path(s.model, directory=s.model_dir)
 
-    async def load(self) -> Engine:
-        """Load the model (once). llama.cpp holds the GIL while it loads (2-20 s for the default
-        model), so the event loop stalls meanwhile: the runtime calls :meth:`prepare` before it
-        serves."""
+    async def load(self) -> EngineBase:
+        """Load the model (once), in its own process by default; a model whose process has died
+        (a crash, the out-of-memory killer) is started again here, at the next request. In the
+        runtime's process (``own_process = false``) llama.cpp holds the GIL while it loads (2-20 s
+        for the default model) and the event loop stalls meanwhile, so the runtime calls
+        :meth:`prepare` before it serves."""
         async with self._load_lock:
+            if self._engine is not None and not self._engine.alive():
+                log.warning("the language model's process died; starting it again")
+                self.restarts += 1
+                self._engine.close()
+                self._engine = None
             if self._engine is None:
                 loop = asyncio.get_running_loop()
+                kind = ProcessEngine if self.settings.own_process else Engine
                 self._engine = await loop.run_in_executor(
-                    self._pool, lambda: Engine(self.settings, self.model_file())
+                    self._pool, lambda: kind(self.settings, self.model_file())
                 )
             return self._engine
 
@@ -250,6 +262,7 @@ class LocalProvider(DialogueProvider):
                     break
         finally:
             gen.stop.set()  # a cancelled turn (barge-in) or a guard failure stops at the next token
+            engine.cancel(gen)  # (in the model's own process: now)
             first_token_s = None if gen.first_token is None else gen.first_token - gen.started
             self.last_timings = {**gen.timings, "first_token_s": first_token_s}
             self.pace.update(gen.timings, first_token_s)
@@ -259,16 +272,26 @@ class LocalProvider(DialogueProvider):
                 future.result()
 
     # -- a turn -----------------------------------------------------------------------------------
-    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
-        self._turns_active += 1
+    @contextlib.asynccontextmanager
+    async def _for_player(self) -> AsyncIterator[None]:
+        """A turn or a player's read-ahead: background work (warm-up, reflection) waits until none
+        runs, and a warm-up read in flight is stopped (it is read again later), so the model reads
+        the player's NPC alone instead of sharing the CPU with another NPC's prompt."""
+        self._players_work += 1
         self._idle.clear()
+        if self._warm_read is not None and not self._warm_read.done():
+            self._warm_read.cancel()
         try:
+            yield
+        finally:
+            self._players_work -= 1
+            if self._players_work == 0:
+                self._idle.set()
+
+    async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
+        async with self._for_player():
             async for chunk in self._turn(ctx):
                 yield chunk
-        finally:
-            self._turns_active -= 1
-            if self._turns_active == 0:
-                self._idle.set()
 
     async def _turn(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
         report = GuardReport()
@@ -526,7 +549,12 @@ class LocalProvider(DialogueProvider):
     # -- caches -----------------------------------------------------------------------------------
     async def prefill(self, ctx: DialogueContext) -> None:
         """Read this turn's prompt into the NPC's cache without answering (one token is generated
-        and dropped). Call it with the context of a turn about to come, e.g. on interim transcripts."""
+        and dropped). Call it with the context of a turn about to come, e.g. on interim transcripts;
+        it goes before the warm-up of other NPCs."""
+        async with self._for_player():
+            await self._read(ctx)
+
+    async def _read(self, ctx: DialogueContext) -> None:
         request, _actions = self.request(ctx, ahead=True)
         request = {**request, "max_tokens": 1}
         request.pop("grammar", None)
@@ -536,8 +564,9 @@ class LocalProvider(DialogueProvider):
 
     async def prepare(self, personas: list[Persona], context: ContextFor | None = None) -> asyncio.Task[None]:
         """At start, before serving: load the model, then :meth:`warm_up` in the background
-        (cancelled by :meth:`aclose`). Loading holds the GIL (2-20 s for the default model, inside
-        llama.cpp), so it must happen before the runtime serves anyone."""
+        (cancelled by :meth:`aclose`). In its own process the model loads without stalling the event
+        loop; in the runtime's, loading holds the GIL (2-20 s for the default model), so it must
+        happen before the runtime serves anyone. Either way the runtime serves once it is loaded."""
         await self.load()
         if self._warm_task is not None and not self._warm_task.done():
             self._warm_task.cancel()
@@ -553,8 +582,10 @@ class LocalProvider(DialogueProvider):
             return
         engine = await self.load()
         loop = asyncio.get_running_loop()
-        for persona in personas:
-            await self._idle.wait()  # players first: the next NPC waits until no turn runs
+        queue = list(personas)
+        while queue:
+            persona = queue[0]
+            await self._idle.wait()  # players first: the next NPC waits until no player's work runs
             if context is not None:
                 ctx = await context(persona)
             else:
@@ -562,11 +593,22 @@ class LocalProvider(DialogueProvider):
             started = time.perf_counter()
             slot = self._slot(persona.id)
             restored = await loop.run_in_executor(self._pool, engine.restore_slot, slot, persona.id)
+            self._warm_read = asyncio.create_task(self._read(ctx), name=f"llm-warm-up-{persona.id}")
             try:
-                await self.prefill(ctx)
+                await self._warm_read
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the warm-up itself was cancelled (aclose, prepare again)
+                self.warm_gave_way += 1
+                log.info("warm-up of %s gave way to a player; it goes on later", persona.id)
+                continue  # a player's work began: read this NPC again once it is done
             except ProviderError as exc:
                 log.warning("could not warm up %s: %s", persona.id, exc)
                 return
+            finally:
+                self._warm_read = None
+            queue.pop(0)
             read = int(self.last_timings.get("prompt_n") or 0)
             if read > 1:  # the prefix changed (or was never saved): keep the new one for next time
                 await loop.run_in_executor(self._pool, engine.save_slot, slot, persona.id)
@@ -611,4 +653,6 @@ class LocalProvider(DialogueProvider):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._warm_task
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._engine = None  # the llama.cpp server stops when the last reference goes
+        engine, self._engine = self._engine, None
+        if engine is not None:  # the in-process server stops when its last reference goes
+            await asyncio.get_running_loop().run_in_executor(None, engine.close)

@@ -1,9 +1,10 @@
 """The llama.cpp engine of the ``local`` provider (xllamacpp's embedded server), one per model.
 
-Thread-safe; requests run in worker threads and stream their deltas back to the event loop
-through an asyncio queue (:class:`Generation`). Each NPC's slot (KV cache) can be saved to and
-restored from disk (llama.cpp offers that over its HTTP API only: loopback, locked with a random
-key).
+The engine runs in the model's own process by default (:mod:`.local_process`) or in the runtime's
+(:class:`Engine`). Either is thread-safe; requests run in worker threads and stream their deltas
+back to the event loop through an asyncio queue (:class:`Generation`). Each NPC's slot (KV cache)
+can be saved to and restored from disk (llama.cpp offers that over its HTTP API only: loopback,
+locked with a random key).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...errors import MissingDependencyError
 from ..models import MODELS, cache_dir
 
-__all__ = ["Engine", "Generation", "LocalSettings", "Pace"]
+__all__ = ["Engine", "EngineBase", "Generation", "LocalSettings", "Pace", "server_params"]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,24 @@ class LocalSettings(BaseModel):
     model: str = Field(default="qwen2.5-coder-1.5b", description=f"A packaged model: {', '.join(MODELS)}")
     model_path: str | None = Field(default=None, description="A GGUF file instead of a packaged model")
     model_dir: str | None = Field(default=None, description="Where packaged models are assembled")
+    own_process: bool = Field(
+        default=True,
+        description="Run the model in a process of its own (the runtime's event loop never waits for "
+        "it, and a crash of the model costs a turn, not the runtime); false: in the runtime's process",
+    )
     threads: int = Field(default=1, ge=1, le=64, description="Threads for generation")
     batch_threads: int | None = Field(
         default=None,
         ge=1,
         le=64,
         description="Threads for reading prompts (default: 2 where the machine has 2 cores, at least threads)",
+    )
+    read_batch: int = Field(
+        default=256,
+        ge=32,
+        le=8192,
+        description="Prompt tokens read in one step; between steps llama.cpp takes new requests and "
+        "cancellations, so a smaller step lets a player's turn stop another NPC's warm-up sooner",
     )
     slots: int = Field(default=6, ge=2, le=32, description="KV caches: one per NPC, one for complete()")
     context: int = Field(default=2048, ge=512, le=32768, description="Tokens of context per slot")
@@ -114,6 +127,7 @@ class Generation:
     started: float = 0.0
     first_token: float | None = None
     timings: dict[str, Any] = field(default_factory=dict)
+    connection: Any = None  # the HTTP connection of a request to the model's own process
 
 
 @dataclass
@@ -156,46 +170,107 @@ class Pace:
         return overhead + tokens_to_read / self.read_tps + self.first_sentence_tokens / self.gen_tps
 
 
-class Engine:
-    """The llama.cpp server of one model, loaded once; thread-safe."""
+def server_params(settings: LocalSettings, path: Path, key: str) -> Any:
+    """xllamacpp's parameters for one model: the same in the runtime's process and in the model's own."""
+    try:
+        import xllamacpp as xlc
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "xllamacpp", "llm", command="pip install 'npc-runtime[llm]' (or scripts/setup.sh)"
+        ) from exc
+    p = xlc.CommonParams()
+    p.model.path = str(path)
+    p.n_parallel = settings.slots
+    p.n_ctx = settings.context * settings.slots
+    p.n_predict = settings.max_tokens
+    p.n_batch = settings.read_batch
+    p.n_ubatch = min(settings.read_batch, 512)
+    p.cpuparams.n_threads = settings.threads
+    p.cpuparams_batch.n_threads = reading_threads(settings)
+    p.warmup = False
+    # The embedded HTTP listener (127.0.0.1, random port) is locked with a random key that only the
+    # runtime knows, and no cross-origin access from browser pages.
+    p.api_keys = [key]
+    p.cors_origins = ""
+    p.n_threads_http = 1
+    p.verbosity = settings.log_verbosity
+    slots = slot_dir(settings)
+    if slots is not None:
+        p.slot_save_path = str(slots) + "/"
+    return p
+
+
+def slot_dir(settings: LocalSettings) -> Path | None:
+    """Where NPCs' prompt caches are kept across restarts (None: ``persist_cache`` is off)."""
+    if not settings.persist_cache:
+        return None
+    directory = cache_dir(settings.model_dir) / "slots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+class ChunkReader:
+    """Turns llama.cpp's streamed chat chunks into a :class:`Generation`'s queue entries."""
+
+    def __init__(self, gen: Generation, loop: asyncio.AbstractEventLoop) -> None:
+        self.gen, self.loop = gen, loop
+
+    def put(self, kind: str, value: Any) -> None:
+        self.loop.call_soon_threadsafe(self.gen.queue.put_nowait, (kind, value))
+
+    def __call__(self, chunk: Any) -> bool:
+        """One chunk; True: stop reading (stopped, or an error)."""
+        gen = self.gen
+        if gen.stop.is_set():
+            return True
+        if isinstance(chunk, dict) and "error" in chunk:
+            self.put("error", chunk["error"])
+            return True
+        choices = chunk.get("choices") or [] if isinstance(chunk, dict) else []
+        for choice in choices:
+            text = (choice.get("delta") or {}).get("content") or ""
+            if text:
+                if gen.first_token is None:
+                    gen.first_token = time.perf_counter()
+                self.put("text", text)
+        if isinstance(chunk, dict) and chunk.get("timings"):
+            gen.timings = dict(chunk["timings"])
+        return False
+
+
+class EngineBase:
+    """What the provider needs of an engine: streamed chat requests, and each NPC's slot (KV cache)
+    saved to and restored from disk (llama.cpp offers that over its HTTP API only: loopback,
+    locked with a random key)."""
+
+    path: Path
+    address: str  # http://127.0.0.1:PORT
+    slot_dir: Path | None
 
     def __init__(self, settings: LocalSettings, path: Path) -> None:
-        try:
-            import xllamacpp as xlc
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "xllamacpp", "llm", command="pip install 'npc-runtime[llm]' (or scripts/setup.sh)"
-            ) from exc
-        p = xlc.CommonParams()
-        p.model.path = str(path)
-        p.n_parallel = settings.slots
-        p.n_ctx = settings.context * settings.slots
-        p.n_predict = settings.max_tokens
-        p.cpuparams.n_threads = settings.threads
-        p.cpuparams_batch.n_threads = reading_threads(settings)
-        p.warmup = False
-        # The embedded HTTP listener (127.0.0.1, random port) is not used by the runtime: lock it
-        # with a random key nobody knows, and no cross-origin access from browser pages.
+        self.settings, self.path = settings, path
         self._key = secrets.token_urlsafe(24)
-        p.api_keys = [self._key]
-        p.cors_origins = ""
-        p.n_threads_http = 1
-        p.verbosity = settings.log_verbosity
-        self.slot_dir: Path | None = None
-        if settings.persist_cache:
-            self.slot_dir = cache_dir(settings.model_dir) / "slots"
-            self.slot_dir.mkdir(parents=True, exist_ok=True)
-            p.slot_save_path = str(self.slot_dir) + "/"
-        self.path = path
-        self.server = xlc.Server(p)
+        self.slot_dir = slot_dir(settings)
+
+    def chat(self, request: dict[str, Any], gen: Generation, loop: asyncio.AbstractEventLoop) -> None:
+        """Run one request to its end (in a worker thread), streaming into ``gen``."""
+        raise NotImplementedError
+
+    def cancel(self, gen: Generation) -> None:
+        """Stop a request now (``gen.stop`` is already set; this may end it sooner)."""
+
+    def alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Stop the engine (the in-process one stops when its last reference goes)."""
 
     def slot_file(self, npc_id: str) -> str:
         return f"{self.path.stem}-{npc_id}.bin"
 
     def _slot_action(self, slot: int, action: str, filename: str) -> dict[str, Any]:
-        """Save or restore a slot's KV cache (llama.cpp offers this over its HTTP API only)."""
         req = urllib.request.Request(
-            f"{self.server.listening_address}/slots/{slot}?action={action}",
+            f"{self.address}/slots/{slot}?action={action}",
             data=json.dumps({"filename": filename}).encode(),
             headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
             method="POST",
@@ -223,32 +298,25 @@ class Engine:
             log.warning("could not restore the prompt cache of %s: %s", npc_id, exc)
             return 0
 
+
+class Engine(EngineBase):
+    """The llama.cpp server of one model in the runtime's own process (``own_process = false``),
+    loaded once; thread-safe. llama.cpp holds the GIL while it loads the model."""
+
+    def __init__(self, settings: LocalSettings, path: Path) -> None:
+        super().__init__(settings, path)
+        import xllamacpp as xlc
+
+        self.server = xlc.Server(server_params(settings, path, self._key))
+        self.address = str(self.server.listening_address)
+
     def chat(self, request: dict[str, Any], gen: Generation, loop: asyncio.AbstractEventLoop) -> None:
-        def put(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(gen.queue.put_nowait, (kind, value))
-
-        def on_chunk(chunk: Any) -> bool:
-            if gen.stop.is_set():
-                return True
-            if isinstance(chunk, dict) and "error" in chunk:
-                put("error", chunk["error"])
-                return True
-            choices = chunk.get("choices") or [] if isinstance(chunk, dict) else []
-            for choice in choices:
-                text = (choice.get("delta") or {}).get("content") or ""
-                if text:
-                    if gen.first_token is None:
-                        gen.first_token = time.perf_counter()
-                    put("text", text)
-            if isinstance(chunk, dict) and chunk.get("timings"):
-                gen.timings = dict(chunk["timings"])
-            return False
-
+        reader = ChunkReader(gen, loop)
         try:
-            result = self.server.handle_chat_completions({**request, "stream": True}, on_chunk)
+            result = self.server.handle_chat_completions({**request, "stream": True}, reader)
             if isinstance(result, dict) and "error" in result:
-                put("error", result["error"])
+                reader.put("error", result["error"])
         except Exception as exc:  # the binding raises on a bad request
-            put("error", f"{type(exc).__name__}: {exc}")
+            reader.put("error", f"{type(exc).__name__}: {exc}")
         finally:
-            put("end", None)
+            reader.put("end", None)
