@@ -57,6 +57,11 @@ class Settings(BaseModel):
         le=1.01,
         description="With an LLM provider, authored topics matching above this win",
     )
+    llm_actions_named: bool = Field(
+        default=True,
+        description="An action a language model proposes is taken only when each of its enum "
+        "arguments (which drink, which remedy) was named by the player or in the NPC's own reply",
+    )
     history_turns: int = Field(default=12, ge=0)
     world: dict[str, Any] = Field(default_factory=dict)
     memory: dict[str, Any] = Field(default_factory=dict)

@@ -70,6 +70,31 @@ def enum_value(param: ParamSpec, text: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def names_value(param: ParamSpec, value: Any, text: str) -> bool:
+    """True when ``text`` names this enum member (its words or an alias, not negated), whatever
+    else it names too ("a draught or a tonic?" names both)."""
+    if not param.enum or value not in param.enum or not text:
+        return False
+    words = [_singular(w) for w in _tokens(text)]
+    for form in [str(value).replace("_", " "), *param.aliases.get(str(value), [])]:
+        target = [_singular(w) for w in _tokens(form)]
+        if target and _mentioned(words, target):
+            return True
+    return False
+
+
+def unnamed_choices(spec: ActionSpec, args: dict[str, Any], *texts: str) -> list[str]:
+    """The enum arguments of a proposed call that none of ``texts`` names (the player's words, the
+    NPC's reply): a language model that serves a cider nobody spoke of acts unasked."""
+    return [
+        name
+        for name, value in args.items()
+        if (param := spec.params.get(name)) is not None
+        and param.enum
+        and not any(names_value(param, value, text) for text in texts)
+    ]
+
+
 def _mentioned(words: list[str], target: list[str]) -> bool:
     n = len(target)
     for i in range(len(words) - n + 1):

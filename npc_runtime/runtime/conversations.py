@@ -14,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..dialogue.actions import ActionRejected, check_args
+from ..dialogue.arguments import unnamed_choices
 from ..dialogue.base import ActionProposal, SourceTag, TextPiece
 from ..dialogue.context import DialogueContext, HistoryEntry
 from ..dialogue.providers.authored import pick_line
@@ -375,6 +376,13 @@ class Conversation:
             if spec is None:
                 raise ActionRejected(f"'{persona.id}' has no action '{proposal.name}'")
             args = check_args(spec, proposal.args)
+            if state.source == "llm" and self.runtime.settings.llm_actions_named:
+                unnamed = unnamed_choices(spec, args, ctx.player_text, state.text)
+                if unnamed:
+                    raise ActionRejected(
+                        f"action '{spec.name}' not taken: nobody named its {', '.join(unnamed)} "
+                        f"({', '.join(f'{n}={args[n]}' for n in unnamed)}) in this turn"
+                    )
             if not ctx.allows_action(spec.when, args):
                 shown = f" with {args}" if args else ""
                 raise ActionRejected(f"action '{spec.name}'{shown} is not allowed now (when: {spec.when})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from npc_runtime.dialogue.arguments import enum_value, fill_call, number_value, numbers
+from npc_runtime.dialogue.arguments import enum_value, fill_call, number_value, numbers, unnamed_choices
 from npc_runtime.personas.schema import ActionCall, ActionSpec, ParamSpec, Persona
 
 DRINK = ParamSpec(type="string", enum=["ale", "cider", "plum_brandy"], aliases={"ale": ["beer", "pint"]})
@@ -28,6 +28,15 @@ DRINK = ParamSpec(type="string", enum=["ale", "cider", "plum_brandy"], aliases={
 )
 def test_enum_values_named_by_the_player(text: str, value: str | None) -> None:
     assert enum_value(DRINK, text) == value
+
+
+def test_a_proposed_choice_must_be_named_by_the_player_or_the_reply() -> None:
+    serve = ActionSpec(name="serve", params={"drink": DRINK, "price": ParamSpec(type="int")})
+    assert unnamed_choices(serve, {"drink": "ale", "price": 2}, "I'm thirsty", "Here you are.") == ["drink"]
+    assert unnamed_choices(serve, {"drink": "ale"}, "I'm thirsty", "An ale or a cider, love?") == []
+    assert unnamed_choices(serve, {"drink": "ale"}, "a pint, please", "Here.") == []  # an alias
+    assert unnamed_choices(serve, {"drink": "ale"}, "no ale for me", "Right.") == ["drink"]  # negated
+    assert unnamed_choices(serve, {"price": 2}, "", "") == []  # only enum choices need naming
 
 
 def test_numbers_in_digits_and_words() -> None:

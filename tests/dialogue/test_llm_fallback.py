@@ -10,7 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from dialogue.fake_openai_server import FakeOpenAIServer, HttpError, Stall, text_reply
+from dialogue.fake_openai_server import FakeOpenAIServer, HttpError, Stall, text_reply, tool_reply
 
 from npc_runtime.protocol.messages import WarningMessage
 from npc_runtime.runtime.app import Runtime
@@ -125,3 +125,26 @@ async def test_stalled_llm_does_not_delay_other_conversations(
     assert final.source == "authored"
     late = await llm_client.wait_final(slow, timeout=5)
     assert late.source == "fallback"
+
+
+async def test_a_model_action_is_taken_only_when_its_choice_was_named_by_the_player_or_the_npc(
+    llm_client: AsyncClient, llm: FakeOpenAIServer
+) -> None:
+    conv = (await llm_client.start_conversation("mira", greet=False)).conversation_id
+    # Nobody spoke of ale: the model acts unasked, and the runtime says why it did not.
+    llm.script(tool_reply("Here you are, love.", calls=[("serve_drink", '{"drink": "ale"}')]))
+    final = await llm_client.say(conv, "I'm so thirsty.")
+    assert final.source == "llm" and final.actions == []
+    warning = await llm_client.next_event(types=("warning",))
+    assert isinstance(warning, WarningMessage) and warning.code == "action_rejected"
+    assert "nobody named its drink (drink=ale)" in warning.message
+    # The NPC says what it pours: taken.
+    llm.script(tool_reply("A cider for you, love.", calls=[("serve_drink", '{"drink": "cider"}')]))
+    final = await llm_client.say(conv, "I'm still thirsty.")
+    assert final.source == "llm"
+    assert [(a.name, a.args) for a in final.actions] == [("serve_drink", {"drink": "cider"})]
+    # The player asks for it by an alias ("a pint" is ale): taken.
+    llm.script(tool_reply("Coming right up.", calls=[("serve_drink", '{"drink": "ale"}')]))
+    final = await llm_client.say(conv, "Pour me a pint while I wait for the rain to stop.")
+    assert final.source == "llm"
+    assert [(a.name, a.args) for a in final.actions] == [("serve_drink", {"drink": "ale"})]

@@ -1,16 +1,17 @@
-"""The ``local`` dialogue provider: a language model in this process, offline (llama.cpp via xllamacpp).
+"""The ``local`` dialogue provider: a packaged language model, offline (llama.cpp via xllamacpp).
 
 The model comes from a registry package (:mod:`npc_runtime.dialogue.models`; Qwen2.5-Coder-1.5B-
-Instruct by default), run by ``xllamacpp``'s embedded llama.cpp server (a prebuilt wheel; its HTTP
-listener binds 127.0.0.1 on a random port and is not used by the runtime). See docs/llm.md.
+Instruct by default), run by ``xllamacpp``'s embedded llama.cpp server (a prebuilt wheel) in a
+process of its own (:mod:`.local_process`; ``own_process = false``: in this one). See docs/llm.md.
 
 - **Prompt**: the same builder as the ``openai`` provider (:func:`~..prompt.build_prompt`), with
   actions as a reply line ``[action name {json}]``.
 - **Per-NPC prompt caches**: every NPC gets its own llama.cpp slot (its own KV cache), so the
   fixed part of its prompt (persona, rules, lines, world view, history) is read once and each
   turn reads only the new last message. :meth:`LocalProvider.warm_up` reads each NPC's fixed
-  prefix at start; :meth:`LocalProvider.prefill` reads a turn's context ahead (for example while
-  the player is still speaking). More NPCs than slots: the least recently used slot is reused.
+  prefix at start, giving way to players; :meth:`LocalProvider.prefill` reads a turn's context
+  ahead (for example while the player is still speaking). More NPCs than slots: the least
+  recently used slot is reused.
 - **Constrained actions**: when the NPC may act now, generation is constrained by a grammar
   (llguidance): free spoken text on one line, then exactly one line ``[action none]`` or
   ``[action NAME {args}]`` whose arguments follow a JSON schema built from the action's typed
