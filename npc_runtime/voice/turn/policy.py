@@ -13,7 +13,9 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
   until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
 - a *complete* final transcript (``complete_ms`` > 0, with cues: the speculation's Whisper text of
   the utterance up to this pause ends in one of ``complete_marks``, by default only "?", after a
-  word that does not hang) lowers
+  word that does not hang; with ``complete_questions`` also any ".", "?" or "!" there when the text
+  opens with a question word or an auxiliary, "any gossip.", which Whisper writes for a short
+  question) lowers
   the threshold to ``question_threshold`` and ends the turn at ``complete_ms`` of silence
   instead of ``base_ms`` (a short finished line, "Any gossip?", that smart-turn doubts), unless
   smart-turn holds it (below ``hold_below``: Whisper also ends a phrase cut at a comma with ".");
@@ -53,6 +55,7 @@ class TurnParams:
     retry_busy: bool = True
     complete_ms: float = 600
     complete_marks: str = "?"
+    complete_questions: bool = True
 
 
 class CuePolicy(TurnPolicy):
@@ -144,7 +147,10 @@ class CuePolicy(TurnPolicy):
             self.cues
             and self.p.complete_ms > 0
             and self.syntax.complete(self.utt.final)
-            and self.utt.final.rstrip()[-1:] in self.p.complete_marks
+            and (
+                self.utt.final.rstrip()[-1:] in self.p.complete_marks
+                or (self.p.complete_questions and self.syntax.asks(self.utt.final))
+            )
         )
         at_complete = complete and silence_ms >= self.p.complete_ms
         agree = not self.cues or faded or asked or complete
