@@ -22,7 +22,7 @@ time (a call per (utterance, audio) is cached across policies, with its cost), o
 ``--smart-turn-ms`` (what the policy would do where the model is that fast). ``--final``: at each
 120 ms pause Whisper's transcript of the audio so far reaches the policies after its measured
 cost (or ``--final-ms``), as the session's speculation hands it over, and auto runs with and
-without ``complete_ms`` and with other ``complete_marks``. A *false cut-in*
+without ``complete_ms``, ``complete_questions`` and with other ``complete_marks``. A *false cut-in*
 is a turn ended before the real end; latency is the end-of-turn decision after the real end.
 """
 
@@ -421,6 +421,8 @@ def main() -> None:
         off = replace(params, complete_ms=0)
         policies.insert(5, ("auto, complete_ms=0", lambda: CuePolicy(off, runner=runner, cues=True)))
         for label, change in (
+            ("complete_questions=false", {"complete_questions": False}),
+            ("complete_questions=true", {"complete_questions": True}),
             ("complete_ms=500", {"complete_ms": 500}),
             ("complete_ms=800", {"complete_ms": 800}),
             ("'.?!' (any sentence)", {"complete_marks": ".?!"}),

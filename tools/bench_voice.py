@@ -19,7 +19,9 @@ first audio sent). Then N simultaneous hands-free conversations stream at once (
 ``--stagger`` s: players do not all stop talking in the same instant; 0 = all at once); N is
 sustained in real time when every turn, at that level and every one before it, still answers
 and the p95 total stays under ``--realtime-ms``. The runtime's CPU share (with its STT workers)
-and its CPU seconds per answered turn are printed per level; ``--profile DIR`` records the
+and its CPU seconds per answered turn are printed per level, with why the end-of-turn policy ended
+each turn (the runtime's ``npc_runtime.voice.turn`` logger at DEBUG) and the turns it held
+900 ms or more (line, Whisper's transcript, reason); ``--profile DIR`` records the
 runtime and its worker processes with py-spy during those levels (collapsed stacks, one file per
 stack; CTranslate2's and onnxruntime's own threads run native code that py-spy does not see).
 
@@ -47,6 +49,7 @@ import tempfile
 import threading
 import time
 import wave
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +151,12 @@ def start_runtime(
         "NPC_RUNTIME_VOICE__TTS_CACHE_MB": "64" if cache else "0",
         **(extra_env or {}),
     }
-    cmd = [sys.executable, "-m", "npc_runtime.cli", "serve", "--bind", "tcp://127.0.0.1:0"]
+    # the end-of-turn logger alone at DEBUG (one line per hands-free turn: the policy's reason)
+    boot = (
+        "import logging, sys; logging.getLogger('npc_runtime.voice.turn').setLevel(logging.DEBUG); "
+        "from npc_runtime.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    cmd = [sys.executable, "-c", boot, "serve", "--bind", "tcp://127.0.0.1:0"]
     cmd += [
         "--personas",
         str(ROOT / "personas"),
@@ -166,9 +174,31 @@ def start_runtime(
             endpoint = m.group(1)
         w = re.search(r"phrase cache warm \(default moods, \d+ phrases synthesised, ([\d.]+) s\)", line)
         if endpoint and (w or not cache):
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+            threading.Thread(target=_read_reasons, args=(proc,), daemon=True).start()
             return proc, endpoint, float(w.group(1)) if w else None
     raise RuntimeError("runtime did not start")
+
+
+# (conversation id, utterance) -> why the end-of-turn policy ended that hands-free turn
+REASONS: dict[tuple[str, int], str] = {}
+_REASON = re.compile(r"conversation (\S+) utterance (\d+): end of turn after [\d.]+ ms of silence \((.*)\);")
+
+
+def _read_reasons(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = _REASON.search(line)
+        if m:
+            REASONS[(m.group(1), int(m.group(2)))] = m.group(3)
+
+
+async def turn_reason(cid: str, utterance: int) -> str:
+    """The policy's reason for a hands-free turn (its log line may trail the turn's events)."""
+    for _ in range(50):
+        if (cid, utterance) in REASONS:
+            return REASONS[(cid, utterance)]
+        await asyncio.sleep(0.02)
+    return "?"
 
 
 async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, seq0: int) -> dict[str, Any]:
@@ -201,6 +231,7 @@ async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, 
         ends["t"] = t0 + end_idx / RATE  # the player stops talking here, in real time
     deadline = loop.time() + 30
     first_audio: float | None = None
+    heard = ""
     metrics = None
     turn_id = None
     while metrics is None or first_audio is None:
@@ -212,8 +243,10 @@ async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, 
             turn_id = msg.turn_id  # type: ignore[attr-defined]
         elif msg.type == "turn_metrics":  # type: ignore[attr-defined]
             metrics = msg
-        elif msg.type == "transcript" and msg.final and not msg.used:  # type: ignore[attr-defined]
-            raise RuntimeError(f"utterance ignored by the runtime ({msg.reason})")  # type: ignore[attr-defined]
+        elif msg.type == "transcript" and msg.final:  # type: ignore[attr-defined]
+            if not msg.used:  # type: ignore[attr-defined]
+                raise RuntimeError(f"utterance ignored by the runtime ({msg.reason})")  # type: ignore[attr-defined]
+            heard = msg.text  # type: ignore[attr-defined]
     while True:  # the client "plays" the answer at once, so the next turn is not a barge-in
         msg = await client.next_event(timeout=max(0.01, deadline - loop.time()))
         if getattr(msg, "conversation_id", None) == cid and msg.type == "npc_audio_end":  # type: ignore[attr-defined]
@@ -223,6 +256,9 @@ async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, 
     result: dict[str, Any] = {"mode": mode, "total": (first_audio - ends["t"]) * 1000.0, "seq": seq}
     for stage in STAGES:
         result[stage] = getattr(metrics, stage)
+    result["heard"] = heard
+    if mode == "hands_free":
+        result["reason"] = await turn_reason(cid, metrics.utterance)  # type: ignore[attr-defined]
     return result
 
 
@@ -346,6 +382,9 @@ async def run_stack(
                     ),
                     return_exceptions=True,
                 )
+                for (_, text), res in zip(npcs, results, strict=True):
+                    for row in res if not isinstance(res, BaseException) else []:
+                        row["line"] = text
                 ok = [row for res in results if not isinstance(res, BaseException) for row in res]
                 failed = sum(isinstance(res, BaseException) for res in results)
                 totals = [row["total"] for row in ok]
@@ -361,6 +400,22 @@ async def run_stack(
                     "p95": round(p95, 1),
                     "held_by_policy": len(held),
                     "p95_not_held": round(pct(quick, 95), 1) if quick else None,
+                    # why the policy ended each turn (smart-turn's probability left out), and the
+                    # turns held to 900 ms or more: line, Whisper's transcript, reason, end of speech
+                    "reasons": dict(Counter(re.sub(r" p=[\d.]+", "", r.get("reason", "?")) for r in ok)),
+                    "held": [
+                        [r["line"], r["heard"], r.get("reason", "?"), round(r["end_of_speech"])] for r in held
+                    ],
+                    "per_turn": [
+                        [
+                            r["line"],
+                            r["heard"],
+                            r.get("reason", "?"),
+                            round(r["end_of_speech"] or 0),
+                            round(r["total"]),
+                        ]
+                        for r in ok
+                    ],
                     "wall_s": round(time.perf_counter() - t, 1),
                     "stages_p50": {
                         k: round(pct([r[k] for r in ok if r.get(k) is not None], 50), 1) for k in STAGES
@@ -495,6 +550,10 @@ def main() -> None:
                 f"{lv['held_by_policy']} held by the end-of-turn policy (end of speech >= {HELD_MS:.0f} ms), "
                 f"p95 of the others {lv['p95_not_held']} ms"
             )
+            reasons = ", ".join(f"{k} x{v}" for k, v in sorted(lv["reasons"].items(), key=lambda kv: -kv[1]))
+            print(f"{'':>6}end of turn: {reasons}")
+            for line, heard, reason, eos in lv["held"]:
+                print(f"{'':>6}held: {line!r} heard {heard!r}: {reason} (end of speech {eos} ms)")
         print(
             f"sustained in real time (p95 <= {args.realtime_ms:.0f} ms): {stack['concurrency']['sustained']}"
         )

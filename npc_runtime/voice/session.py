@@ -40,6 +40,7 @@ from .turns import (
 from .vad.base import VadModel
 
 log = logging.getLogger(__name__)
+turn_log = logging.getLogger("npc_runtime.voice.turn")  # DEBUG: why each hands-free turn ended
 
 MAX_TIMEOUT_POSTPONES = 20  # audio time-outs put off while the runtime has unread input
 
@@ -398,6 +399,16 @@ class VoiceConversation:
         self.speaker.discard_prepared()
 
     async def _on_end(self, ev: SpeechEnded, at: float | None) -> None:
+        turn = self.segmenter.turn
+        if turn is not None and self.mode == "hands_free" and turn_log.isEnabledFor(logging.DEBUG):
+            turn_log.debug(
+                "conversation %s utterance %d: end of turn after %.0f ms of silence (%s); pause transcript %r",
+                self.id,
+                self._utterance,
+                (ev.t_detected - ev.t_last_voice) * 1000,
+                turn.reason or "no decision",
+                turn.utt.final,
+            )
         stream, self._stream = self._stream, None
         spec, self._spec = self._spec, None
         self._utt_audio = []

@@ -42,6 +42,7 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         retry_busy=cfg.retry_busy,
         complete_ms=cfg.complete_ms,
         complete_marks=cfg.complete_marks,
+        complete_questions=cfg.complete_questions,
     )
 
 

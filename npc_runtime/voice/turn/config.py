@@ -46,6 +46,12 @@ class TurnConfig(BaseModel):
         description="The final punctuation marks that make the pause's transcript complete for complete_ms "
         '(".?!": any sentence; Whisper also ends a phrase cut at a comma with ".")',
     )
+    complete_questions: bool = Field(
+        default=True,
+        description="auto/cues: a pause's transcript that opens with a question word or an auxiliary "
+        '("Any gossip.", "Do you sell rope.": Whisper often ends a short question with ".") is complete '
+        "whatever its final mark; false: only complete_marks count",
+    )
     threshold: float = Field(default=0.5, ge=0, le=1, description="smart-turn probability that ends the turn")
     sure: float = Field(
         default=0.9,

@@ -13,12 +13,19 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
   until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
 - a *complete* final transcript (``complete_ms`` > 0, with cues: the speculation's Whisper text of
   the utterance up to this pause ends in one of ``complete_marks``, by default only "?", after a
-  word that does not hang) lowers
+  word that does not hang; with ``complete_questions`` also any ".", "?" or "!" there when the text
+  opens with a question word or an auxiliary, "any gossip.", which Whisper writes for a short
+  question) lowers
   the threshold to ``question_threshold`` and ends the turn at ``complete_ms`` of silence
   instead of ``base_ms`` (a short finished line, "Any gossip?", that smart-turn doubts), unless
   smart-turn holds it (below ``hold_below``: Whisper also ends a phrase cut at a comma with ".");
 - without smart-turn (``cues``, or the model failed or was late): a faded voice or an answer to
   a question ends the turn at ``cue_ms``, anything else at ``base_ms``.
+
+The reason a turn ended (:attr:`TurnPolicy.reason`, logged at DEBUG by ``npc_runtime.voice.turn``)
+names the cue; at ``base_ms``/``max_ms`` it says what held the turn ("silence 1000 ms (held by
+smart-turn p=0.08)", "(smart-turn p=0.30)", "(no smart-turn answer in time)", "(the last word
+hangs)").
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ class TurnParams:
     retry_busy: bool = True
     complete_ms: float = 600
     complete_marks: str = "?"
+    complete_questions: bool = True
 
 
 class CuePolicy(TurnPolicy):
@@ -71,11 +79,13 @@ class CuePolicy(TurnPolicy):
         self._probes: list[Probe] = []
         self._prosody: float | None = None
         self._judged_prosody = False
+        self._held = ""  # why the pause was not ended at the last frame (for the reason at max_ms)
 
     def on_begin(self) -> None:
         self._probes = []
         self._judged_prosody = False
         self._prosody = None
+        self._held = ""
 
     def on_voice(self) -> None:
         self._probes = []
@@ -113,7 +123,7 @@ class CuePolicy(TurnPolicy):
 
     def decide(self, silence_ms: float, t: float) -> str | None:
         if silence_ms >= self.p.max_ms:
-            return f"silence {self.p.max_ms:g} ms"
+            return f"silence {self.p.max_ms:g} ms" + (f" ({self._held})" if self._held else "")
         hanging = False
         if self.cues:
             s = self.syntax.judge(self.utt, silence_ms)
@@ -131,28 +141,36 @@ class CuePolicy(TurnPolicy):
             faded = self._prosody is not None and self._prosody >= 0.7
             asked = self.question.judge(self.utt, silence_ms) is not None
         if hanging:
+            self._held = "the last word hangs"
             return None
         complete = (
             self.cues
             and self.p.complete_ms > 0
             and self.syntax.complete(self.utt.final)
-            and self.utt.final.rstrip()[-1:] in self.p.complete_marks
+            and (
+                self.utt.final.rstrip()[-1:] in self.p.complete_marks
+                or (self.p.complete_questions and self.syntax.asks(self.utt.final))
+            )
         )
         at_complete = complete and silence_ms >= self.p.complete_ms
         agree = not self.cues or faded or asked or complete
+        self._held = "no smart-turn answer in time" if self.runner is not None and smart is None else ""
         if smart is not None:
+            self._held = f"smart-turn p={smart:.2f}"
             threshold = self.p.question_threshold if asked or complete else self.p.threshold
             if smart >= threshold and (agree or smart >= self.p.sure):
                 return f"smart-turn p={smart:.2f}" + (" and a faded voice" if faded else "")
             if smart < self.p.hold_below:  # Whisper ends a phrase cut at a comma with "." too
+                self._held = f"held by smart-turn p={smart:.2f}"
                 return None
             if at_complete:
                 return f"complete sentence, silence {self.p.complete_ms:g} ms"
-            return f"silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None
+            return f"silence {self.p.base_ms:g} ms ({self._held})" if silence_ms >= self.p.base_ms else None
         if waiting:
             return None
         if at_complete:
             return f"complete sentence, silence {self.p.complete_ms:g} ms"
         if self.cues and (faded or asked) and silence_ms >= self.p.cue_ms:
             return "faded voice" if faded else "answer to a question"
-        return f"silence {self.p.base_ms:g} ms" if silence_ms >= self.p.base_ms else None
+        note = f" ({self._held})" if self._held else ""
+        return f"silence {self.p.base_ms:g} ms{note}" if silence_ms >= self.p.base_ms else None

@@ -19,6 +19,17 @@ HANGING = frozenset([
     "from", "with", "without", "at", "by", "into", "onto", "um", "uh", "er", "erm", "i", "i'm",
     "i'd", "i'll", "it's", "we're", "you're", "let's",
 ])  # fmt: skip
+# First words of a question ("any gossip", "do you sell rope", "where is the mill"): Whisper often
+# ends a short one with "." ("any gossip."), so the policy may take such a text as finished
+# (``complete_questions``). Leading fillers ("um, where is it") are skipped.
+QUESTION_STARTS = frozenset([
+    "what", "what's", "who", "who's", "whom", "whose", "where", "where's", "when", "why", "how",
+    "how's", "which", "any", "anything", "anyone", "anybody", "is", "isn't", "are", "aren't", "was",
+    "wasn't", "were", "weren't", "am", "do", "don't", "does", "doesn't", "did", "didn't", "can",
+    "can't", "could", "couldn't", "will", "won't", "would", "wouldn't", "shall", "should",
+    "shouldn't", "may", "might", "must", "have", "haven't", "has", "hasn't", "had", "hadn't",
+])  # fmt: skip
+FILLERS = frozenset(["um", "uh", "er", "erm", "hmm", "oh", "so", "well", "and", "okay", "ok", "hey"])
 _WORD = re.compile(r"[a-z']+|[,.?!;:]")
 
 
@@ -49,3 +60,12 @@ class SyntaxCue(Cue):
         if len(tokens) < 2 or tokens[-1] not in (".", "?", "!"):
             return False
         return tokens[-2] not in self.hanging and tokens[-2] not in (",", ";", ":")
+
+    def asks(self, text: str) -> bool:
+        """The transcript opens like a question: its first word (after fillers such as "um,")
+        is a question word or an auxiliary ("Any gossip.", "Do you sell rope.")."""
+        for token in _WORD.findall(text.lower()):
+            if token in FILLERS or token in (",", ";", ":"):
+                continue
+            return token in QUESTION_STARTS
+        return False
