@@ -143,8 +143,3 @@ async def test_a_model_action_is_taken_only_when_its_choice_was_named_by_the_pla
     final = await llm_client.say(conv, "I'm still thirsty.")
     assert final.source == "llm"
     assert [(a.name, a.args) for a in final.actions] == [("serve_drink", {"drink": "cider"})]
-    # The player asks for it by an alias ("a pint" is ale): taken.
-    llm.script(tool_reply("Coming right up.", calls=[("serve_drink", '{"drink": "ale"}')]))
-    final = await llm_client.say(conv, "Pour me a pint while I wait for the rain to stop.")
-    assert final.source == "llm"
-    assert [(a.name, a.args) for a in final.actions] == [("serve_drink", {"drink": "ale"})]
