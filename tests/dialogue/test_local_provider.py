@@ -351,6 +351,18 @@ async def test_an_expected_late_reply_says_the_opener_first_and_makes_one_reques
     assert all(a != b for a, b in itertools.pairwise(said_first))  # never the same one twice running
 
 
+async def test_after_an_opener_a_terse_npc_may_say_one_sentence_more() -> None:
+    reply = "I've been thinking about that. Southern steel, always. Bog iron snaps.\n[action none]"
+    terse = {"openers": ["Hm."], "speaking_style": "Terse, short sentences."}  # one sentence a reply
+    p = _Slow(reply, opener_after=0.3)
+    chunks = await _collect(p, _ctx("Which steel makes the best blade?", persona=terse))
+    assert _said(chunks) == "Hm. I've been thinking about that. Southern steel, always."
+    p = _Slow(reply, opener_after=None)  # no opener: the persona's one sentence
+    p.go.set()
+    chunks = await _collect(p, _ctx("Which steel makes the best blade?", persona=terse))
+    assert _said(chunks) == "I've been thinking about that."
+
+
 async def test_a_model_expected_in_time_but_late_gets_the_opener_while_its_one_generation_goes_on() -> None:
     p = _Slow("Never, love.\n[action none]", opener_after=0.05)
     p.pace.read_tps, p.pace.gen_tps, p.pace.overhead_s = 10_000.0, 10_000.0, 0.0  # a fast model

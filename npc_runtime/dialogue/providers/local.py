@@ -240,7 +240,8 @@ class LocalProvider(DialogueProvider):
         if s.seed is not None:
             request["seed"] = s.seed + attempt
         if actions:
-            request["grammar"] = action_grammar(actions, max_chars=70 * settings.reply_sentences + 20)
+            sentences = settings.reply_sentences + (1 if prefix else 0)  # after an opener: one more
+            request["grammar"] = action_grammar(actions, max_chars=70 * sentences + 20)
         else:
             request["stop"] = ["\n\n"]
         return request, actions
@@ -301,7 +302,7 @@ class LocalProvider(DialogueProvider):
         ctx.extra["guard"] = report
         self.guard_totals["turns"] += 1
         guard = self._guard(ctx) if self.settings.guard else None
-        limit = reply_sentences(ctx.persona, self.settings.reply_sentences)
+        base_limit = reply_sentences(ctx.persona, self.settings.reply_sentences)
         loop = asyncio.get_running_loop()
         turn: dict[str, Any] = {
             "requests": 0,
@@ -327,6 +328,9 @@ class LocalProvider(DialogueProvider):
         while True:
             request, actions = self.request(ctx, attempt=attempt, prefix=prefix)
             turn["requests"] += 1
+            # After an opener the model's first sentence is often a bridge ("Hm." -> "I've been
+            # thinking about this."), so one more sentence is allowed: a terse NPC still answers.
+            limit = base_limit + (1 if opened else 0)
             lines = ActionLineParser()
             spoken = SpokenFilter(
                 speaker_names=[ctx.persona.name, ctx.persona.id, "npc", "assistant"],
@@ -353,7 +357,7 @@ class LocalProvider(DialogueProvider):
                         ):
                             done, _ = await asyncio.wait({pending}, timeout=max(opener_at - loop.time(), 0.0))
                             if not done:  # late after all: the opener now, the same generation goes on
-                                opened = True
+                                opened, limit = True, base_limit + 1
                                 turn["opener"] = "late"
                                 for chunk in self._open(ctx, opener):
                                     yield chunk
