@@ -8,7 +8,7 @@ transcript word by word, an optional function call, and, to test failures, a slo
 ``after_audio``). It checks what a real server checks (a commit needs audio, a truncation may not
 pass the audio it sent, the event types it knows) and answers ``error`` otherwise. Every client
 event is written to the LOG file as one JSON line (audio appends as their byte count), for the
-tests to read. Prints ``LISTENING <port>`` when it accepts connections.
+tests to read, and so are each connection's opening (``__connect__``) and end (``__disconnect__``). Prints ``LISTENING <port>`` when it accepts connections.
 
 Script: ``{"api": "ga"|"beta", "transcript": "what the player said", "delta_ms": 100,
 "replies": [{"text": "...", "audio": "path.raw", "call": {"name": "...", "arguments": {...}},
@@ -65,7 +65,10 @@ class Server:
             }
         )
         conn = Connection(self, ws)
-        await conn.run()
+        try:
+            await conn.run()
+        finally:
+            self.record({"type": "__disconnect__"})  # the client closed the link (or it broke)
 
 
 class Connection:

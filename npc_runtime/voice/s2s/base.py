@@ -83,33 +83,50 @@ class S2sSession(ABC):
         self.closed = False  # closed for good (the conversation ended)
         self.fresh = True  # no reply yet on this link (the server knows nothing of the conversation)
         self.stats = {"replies": 0, "completed": 0, "timeouts": 0, "failures": 0, "connects": 0}
+        # One link at a time: a turn that needs the link while the warm-up is still opening it
+        # waits for that link instead of opening a second one (which nothing would close).
+        self._connecting = asyncio.Lock()
 
     # -- the runtime's side ----------------------------------------------------------------------------
     async def connect(self, timeout: float | None = None) -> None:
-        """Open the link (a no-op when open); ProviderError when it cannot be opened in time."""
+        """Open the link (a no-op when open); ProviderError when it cannot be opened in time.
+
+        Callers at the same time share one link: the later ones wait (within their own budget)
+        for the first one's."""
         if self.connected:
             return
         if self.closed:
             raise ProviderError(self.name, "the session is closed")
         budget = self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
+        opening = False  # this call is the one opening the link (and drops it if that fails)
         try:
             async with asyncio.timeout(max(budget, 0.001)):
-                await self._connect()
+                async with self._connecting:
+                    if self.connected:  # another caller opened it meanwhile
+                        return
+                    if self.closed:
+                        raise ProviderError(self.name, "the session is closed")
+                    opening = True
+                    await self._connect()
+                    if not self.closed:
+                        self.connected = True
+                        self.fresh = True
+                        self.stats["connects"] += 1
+                        return
         except TimeoutError:
-            await self._drop()
+            if opening:
+                await self._drop()
             raise ProviderError(self.name, f"could not connect within {budget:.1f} s", timeout=True) from None
         except ProviderError:
-            await self._drop()
+            if opening:
+                await self._drop()
             raise
         except Exception as exc:
-            await self._drop()
+            if opening:
+                await self._drop()
             raise ProviderError(self.name, f"could not connect: {type(exc).__name__}: {exc}") from exc
-        if self.closed:  # the conversation ended while connecting
-            await self._drop()
-            raise ProviderError(self.name, "the session is closed")
-        self.connected = True
-        self.fresh = True
-        self.stats["connects"] += 1
+        await self._drop()  # the conversation ended while connecting
+        raise ProviderError(self.name, "the session is closed")
 
     def append(self, pcm: bytes) -> None:
         """Add player audio (s16le mono at :data:`S2S_RATE`) to the utterance being heard."""

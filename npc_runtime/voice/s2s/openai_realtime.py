@@ -161,13 +161,22 @@ class OpenAiRealtime(S2sSession):
         ws, self._ws = self._ws, None
         self._out.put_nowait(None)  # the writer sends what is queued (a cancel), then stops
         tasks, self._tasks = self._tasks, []
-        if ws is not None and len(tasks) > 1:
-            await asyncio.wait(tasks[1:], timeout=1.0)
-        for task in tasks:
-            task.cancel()
         self._response = None
-        if ws is not None:
-            await ws.close()
+        try:
+            if ws is not None and len(tasks) > 1:
+                await asyncio.wait(tasks[1:], timeout=1.0)
+            for task in tasks:
+                task.cancel()
+            if ws is not None:
+                await ws.close()  # the closing handshake (waits for the server's reply)
+        except BaseException:
+            # Cut short (the caller was cancelled, or the close failed): nothing else holds the
+            # link now, so end it at once rather than leave its socket open.
+            for task in tasks:
+                task.cancel()
+            if ws is not None:
+                ws.transport.abort()
+            raise
 
     # -- session shape -----------------------------------------------------------------------------------
     def _session(self, turn: dict[str, Any]) -> dict[str, Any]:
