@@ -214,6 +214,8 @@ async def bench_local(args: argparse.Namespace) -> dict[str, Any]:
         dialogue["opener_after"] = None if args.opener_after < 0 else args.opener_after
     if args.batch_threads is not None:
         dialogue["batch_threads"] = args.batch_threads
+    if args.own_process is not None:
+        dialogue["own_process"] = args.own_process == "on"
     with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
         settings = Settings(
             bind="tcp://127.0.0.1:0",
@@ -436,6 +438,11 @@ def main() -> None:
         "--batch-threads",
         type=int,
         help="with --local: threads for reading prompts (default: the provider's, 2 on a 2-core machine)",
+    )
+    parser.add_argument(
+        "--own-process",
+        choices=["on", "off"],
+        help="with --local: the model in a process of its own (the default) or in the runtime's",
     )
     parser.add_argument(
         "--first-clause", choices=["on", "off"], help="with --local: the first_clause setting (default: on)"
