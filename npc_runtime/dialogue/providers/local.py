@@ -8,10 +8,10 @@ process of its own (:mod:`.local_process`; ``own_process = false``: in this one)
   actions as a reply line ``[action name {json}]``.
 - **Per-NPC prompt caches**: every NPC gets its own llama.cpp slot (its own KV cache), so the
   fixed part of its prompt (persona, rules, lines, world view, history) is read once and each
-  turn reads only the new last message. :meth:`LocalProvider.warm_up` reads each NPC's fixed
-  prefix at start, giving way to players; :meth:`LocalProvider.prefill` reads a turn's context
-  ahead (for example while the player is still speaking). More NPCs than slots: the least
-  recently used slot is reused.
+  turn reads only the new last message (:mod:`.local_cache`). ``warm_up`` reads each NPC's
+  fixed prefix at start, giving way to players; ``prefill`` reads a turn's context ahead (for
+  example while the player is still speaking). More NPCs than slots: the least recently used
+  slot is reused.
 - **Constrained actions**: when the NPC may act now, generation is constrained by a grammar
   (llguidance): free spoken text on one line, then exactly one line ``[action none]`` or
   ``[action NAME {args}]`` whose arguments follow a JSON schema built from the action's typed
@@ -53,9 +53,9 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from ...errors import ConfigError, ProviderError
-from ...personas.schema import ActionSpec, Persona
+from ...personas.schema import ActionSpec
 from ...text import CLAUSE_WORDS, clause_end, split_sentences
-from ..base import ActionProposal, ContextFor, DialogueChunk, DialogueProvider, SourceTag, TextPiece
+from ..base import ActionProposal, DialogueChunk, DialogueProvider, SourceTag, TextPiece
 from ..context import DialogueContext, HistoryEntry
 from ..guard import GuardReport, GuardVerdict, ReplyGuard
 from ..hygiene import SpokenFilter
@@ -69,6 +69,7 @@ from ..prompt import (
     instruction_sentences,
     player_words,
 )
+from .local_cache import PromptCaches
 from .local_engine import Engine, EngineBase, Generation, LocalSettings, Pace
 from .local_process import ProcessEngine
 from .local_reply import action_grammar, reply_sentences, tidy
@@ -79,7 +80,7 @@ __all__ = ["LocalProvider", "LocalSettings", "action_grammar"]
 log = logging.getLogger(__name__)
 
 
-class LocalProvider(DialogueProvider):
+class LocalProvider(PromptCaches, DialogueProvider):
     name: ClassVar[str] = "local"
 
     def __init__(
@@ -274,22 +275,6 @@ class LocalProvider(DialogueProvider):
                 future.result()
 
     # -- a turn -----------------------------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def _for_player(self) -> AsyncIterator[None]:
-        """A turn or a player's read-ahead: background work (warm-up, reflection) waits until none
-        runs, and a warm-up read in flight is stopped (it is read again later), so the model reads
-        the player's NPC alone instead of sharing the CPU with another NPC's prompt."""
-        self._players_work += 1
-        self._idle.clear()
-        if self._warm_read is not None and not self._warm_read.done():
-            self._warm_read.cancel()
-        try:
-            yield
-        finally:
-            self._players_work -= 1
-            if self._players_work == 0:
-                self._idle.set()
-
     async def _stream(self, ctx: DialogueContext) -> AsyncIterator[DialogueChunk]:
         async with self._for_player():
             async for chunk in self._turn(ctx):
@@ -550,81 +535,6 @@ class LocalProvider(DialogueProvider):
             return self._fallback(ctx)
         usable = [line.text for line in ctx.persona.fallback if ctx.allows(line.when)]
         return (usable or [ctx.persona.fallback[0].text])[0]
-
-    # -- caches -----------------------------------------------------------------------------------
-    async def prefill(self, ctx: DialogueContext) -> None:
-        """Read this turn's prompt into the NPC's cache without answering (one token is generated
-        and dropped). Call it with the context of a turn about to come, e.g. on interim transcripts;
-        it goes before the warm-up of other NPCs."""
-        async with self._for_player():
-            await self._read(ctx)
-
-    async def _read(self, ctx: DialogueContext) -> None:
-        request, _actions = self.request(ctx, ahead=True)
-        request = {**request, "max_tokens": 1}
-        request.pop("grammar", None)
-        async with contextlib.aclosing(self._generate(request)) as deltas:
-            async for _ in deltas:
-                pass
-
-    async def prepare(self, personas: list[Persona], context: ContextFor | None = None) -> asyncio.Task[None]:
-        """At start, before serving: load the model, then :meth:`warm_up` in the background
-        (cancelled by :meth:`aclose`). In its own process the model loads without stalling the event
-        loop; in the runtime's, loading holds the GIL (2-20 s for the default model), so it must
-        happen before the runtime serves anyone. Either way the runtime serves once it is loaded."""
-        await self.load()
-        if self._warm_task is not None and not self._warm_task.done():
-            self._warm_task.cancel()
-        self._warm_task = asyncio.create_task(self.warm_up(personas, context), name="llm-warm-up")
-        return self._warm_task
-
-    async def warm_up(self, personas: list[Persona], context: ContextFor | None = None) -> None:
-        """Read each NPC's fixed prompt prefix (persona, rules, lines) into its slot, one by one,
-        from the disk cache when it was saved before; each NPC waits until no turn is running.
-        ``context(persona)``: the NPC's context as a conversation would start (which lines and
-        actions its view of the world allows); without it, a bare one."""
-        if not self.settings.warm_up:
-            return
-        engine = await self.load()
-        loop = asyncio.get_running_loop()
-        queue = list(personas)
-        while queue:
-            persona = queue[0]
-            await self._idle.wait()  # players first: the next NPC waits until no player's work runs
-            if context is not None:
-                ctx = await context(persona)
-            else:
-                ctx = DialogueContext(persona=persona, player_id="player", player_text="")
-            started = time.perf_counter()
-            slot = self._slot(persona.id)
-            restored = await loop.run_in_executor(self._pool, engine.restore_slot, slot, persona.id)
-            self._warm_read = asyncio.create_task(self._read(ctx), name=f"llm-warm-up-{persona.id}")
-            try:
-                await self._warm_read
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # the warm-up itself was cancelled (aclose, prepare again)
-                self.warm_gave_way += 1
-                log.info("warm-up of %s gave way to a player; it goes on later", persona.id)
-                continue  # a player's work began: read this NPC again once it is done
-            except ProviderError as exc:
-                log.warning("could not warm up %s: %s", persona.id, exc)
-                return
-            finally:
-                self._warm_read = None
-            queue.pop(0)
-            read = int(self.last_timings.get("prompt_n") or 0)
-            if read > 1:  # the prefix changed (or was never saved): keep the new one for next time
-                await loop.run_in_executor(self._pool, engine.save_slot, slot, persona.id)
-            self.warmed.add(persona.id)
-            log.info(
-                "warmed up %s in %.1f s (%d tokens from disk, %d read)",
-                persona.id,
-                time.perf_counter() - started,
-                restored,
-                read,
-            )
 
     # -- single shot --------------------------------------------------------------------------------
     def complete_fn(self) -> Callable[[str], Awaitable[str]] | None:
