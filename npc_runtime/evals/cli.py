@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..settings import Settings
 from .run import ScenarioResult, SuiteResult, run_suite
 from .suite import load_suite
 
@@ -41,8 +42,17 @@ def table(result: SuiteResult) -> str:
     return "\n".join(lines)
 
 
-def _dialogue(args: argparse.Namespace) -> dict[str, Any]:
+_SECTIONS = ("memory", "world")  # runtime sections a `--set memory.KEY=VALUE` reaches
+
+
+def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dialogue section and the other runtime settings from the command line.
+
+    ``--set KEY=VALUE`` (VALUE as JSON, else a string): a runtime setting when KEY names one
+    (``prefer_authored``, ``llm_actions_named``, ``history_turns``), ``memory.KEY`` or
+    ``world.KEY`` for those sections, ``dialogue.KEY`` or any other KEY for the dialogue section."""
     d: dict[str, Any] = {"provider": args.provider}
+    runtime: dict[str, Any] = {}
     if args.model:
         d["model"] = args.model
     if args.base_url:
@@ -50,15 +60,30 @@ def _dialogue(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.set or []:
         key, _, raw = item.partition("=")
         try:
-            d[key] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            d[key] = raw
+            value = raw
+        section, _, sub = key.partition(".")
+        if sub and section in _SECTIONS:
+            runtime.setdefault(section, {})[sub] = value
+        elif sub and section == "dialogue":
+            d[sub] = value
+        elif key in _RESERVED:
+            raise SystemExit(f"eval: --set {key}: each scenario's runtime sets this itself")
+        elif key in Settings.model_fields:
+            runtime[key] = value
+        else:
+            d[key] = value
     if args.provider == "local":
         d.setdefault("warm_up", False)  # each scenario's first turn fills the NPC's cache anyway
         # A first turn reads the whole prompt (~700 tokens, a minute at one thread): no fallback.
         d.setdefault("first_token_timeout", args.timeout)
         d.setdefault("timeout", args.timeout)
-    return d
+    return d, runtime
+
+
+# set by each scenario's runtime itself (its own database, loopback port, personas, no voice)
+_RESERVED = frozenset({"bind", "db", "personas_dir", "dialogue", "voice", "cluster", "log_level"})
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -78,8 +103,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if r.error:
                 print(f"    ERROR: {r.error}", file=sys.stderr)
 
+    dialogue, runtime = _settings(args)
     result = asyncio.run(
-        run_suite(suite, _dialogue(args), only=args.only, turn_timeout=args.timeout, progress=progress)
+        run_suite(
+            suite, dialogue, only=args.only, turn_timeout=args.timeout, progress=progress, runtime=runtime
+        )
     )
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
@@ -98,7 +126,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--model", help="packaged local model, or the openai server's model name")
     p.add_argument("--base-url", help="openai: the server's /v1 URL")
     p.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="another dialogue setting (JSON value)"
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a dialogue setting, a runtime one (prefer_authored=0.6) or memory.KEY (JSON value)",
     )
     p.add_argument("--only", nargs="+", metavar="ID_OR_TAG", help="only these scenarios (ids or tags)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per reply (default 300)")

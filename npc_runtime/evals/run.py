@@ -183,7 +183,13 @@ class _Session:
     """One scenario's runtime, client and conversation (re-made by ``restart``)."""
 
     def __init__(
-        self, suite: Suite, scenario: Scenario, db: Path, dialogue: dict[str, Any], shared: _Shared | None
+        self,
+        suite: Suite,
+        scenario: Scenario,
+        db: Path,
+        dialogue: dict[str, Any],
+        shared: _Shared | None,
+        runtime: dict[str, Any] | None = None,
     ):
         self.suite = suite
         self.scenario = scenario
@@ -194,6 +200,7 @@ class _Session:
             dialogue=dialogue,
             voice={"enabled": False},  # text turns: no speech models to load for each scenario
             log_level="WARNING",
+            **(runtime or {}),
         )
         self.shared = shared
         self.runtime: Runtime | None = None
@@ -285,9 +292,10 @@ async def run_scenario(
     *,
     turn_timeout: float,
     folder: Path,
+    runtime: dict[str, Any] | None = None,
 ) -> ScenarioResult:
     result = ScenarioResult(scenario.id, scenario.npc, list(scenario.tags))
-    session = _Session(suite, scenario, folder / f"{scenario.id}.sqlite3", dialogue, shared)
+    session = _Session(suite, scenario, folder / f"{scenario.id}.sqlite3", dialogue, shared, runtime)
     try:
         await session.open()
         for i, step in enumerate(scenario.steps):
@@ -308,8 +316,10 @@ async def run_suite(
     only: list[str] | None = None,
     turn_timeout: float = 300.0,
     progress: Callable[[ScenarioResult], None] | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> SuiteResult:
-    """Run the selected scenarios one after another; ``dialogue`` is the runtime's dialogue section."""
+    """Run the selected scenarios one after another; ``dialogue`` is the runtime's dialogue section,
+    ``runtime`` other runtime settings (``prefer_authored``, ``memory``, ...)."""
     started = time.perf_counter()
     name = str(dialogue.get("provider", "authored"))
     shared: _Shared | None = None
@@ -325,7 +335,13 @@ async def run_suite(
         with tempfile.TemporaryDirectory(prefix="npc-eval-") as tmp:
             for scenario in suite.select(only):
                 r = await run_scenario(
-                    suite, scenario, dialogue, shared, turn_timeout=turn_timeout, folder=Path(tmp)
+                    suite,
+                    scenario,
+                    dialogue,
+                    shared,
+                    turn_timeout=turn_timeout,
+                    folder=Path(tmp),
+                    runtime=runtime,
                 )
                 results.append(r)
                 if progress is not None:

@@ -84,10 +84,15 @@ def test_breaking_character() -> None:
         "I'm sorry, but I need more context to provide a response.",
         "As Tomas Vell, I don't have any secrets.",
         "I'm sorry, but I don't have enough information about the weather.",
+        "I'm running on a game, not a real AI.",  # the village suite's local model, said to Tomas
+        "No artificial intelligence here, just an old guard.",
+        "I'm running on the Qwen model, friend.",
     ):
         v = guard.check(text)
         assert not v.ok and v.reason == "out_of_character", text
     assert out_of_character("Halt! State your business.") is None
+    assert out_of_character("I'm running on no sleep and a bowl of stew.") is None
+    assert out_of_character("Said it plain: I'm not a real fool, whatever Bram says.") is None
     # A persona whose own text uses the word may say it.
     smith = dict(TOMAS, role="Blacksmith's assistant")
     ctx = DialogueContext(persona=Persona.model_validate(smith), player_id="p", player_text="hi")

@@ -100,3 +100,37 @@ async def test_local_model_on_the_grounded_subset() -> None:
         assert s.passed, (s.id, [(t.say, t.reply, t.failures) for t in s.turns])
         assert all(t.source in ("llm", "authored", "fallback") for t in s.turns)
     assert any(t.source == "llm" for s in result.scenarios for t in s.turns)  # the model did answer
+
+
+def test_set_reaches_runtime_memory_and_dialogue_settings() -> None:
+    import argparse
+
+    from npc_runtime.evals.cli import _settings
+
+    args = argparse.Namespace(
+        provider="authored",
+        model=None,
+        base_url=None,
+        timeout=30.0,
+        set=["prefer_authored=0.6", "memory.top_k=3", "dialogue.seed=1", "threads=2"],
+    )
+    dialogue, runtime = _settings(args)
+    assert runtime == {"prefer_authored": 0.6, "memory": {"top_k": 3}}
+    assert dialogue == {"provider": "authored", "seed": 1, "threads": 2}
+    args.set = ["db=x.sqlite3"]  # each scenario has its own database
+    with pytest.raises(SystemExit, match="sets this itself"):
+        _settings(args)
+
+
+async def test_runtime_settings_reach_each_scenarios_runtime() -> None:
+    from pydantic import ValidationError
+
+    suite = load_suite(SUITE)
+    with pytest.raises(ValidationError, match="prefer_authored"):
+        await run_suite(
+            suite, {"provider": "authored"}, only=["mira_says_her_name"], runtime={"prefer_authored": 5}
+        )
+    result = await run_suite(
+        suite, {"provider": "authored"}, only=["mira_says_her_name"], runtime={"history_turns": 0}
+    )
+    assert [s.id for s in result.scenarios] == ["mira_says_her_name"] and result.scenarios[0].error is None
