@@ -47,6 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--headless", action="store_true", help="no window (SDL dummy drivers)")
     p.add_argument("--script", type=Path, help="play script of scripted input (see demo_game/script.py)")
+    p.add_argument(
+        "--script-timeout",
+        type=float,
+        default=45.0,
+        metavar="S",
+        help="seconds a waiting script command (wait_reply, ...) may take before the run fails (45)",
+    )
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--fps", type=int, default=60)
     p.add_argument("--screenshot", type=Path, help="write a PNG of the last frame here")
@@ -124,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
             save_path=args.save_file or cache_dir() / "quicksave.npcsave",
         )
         try:
-            game.run(ScriptRunner(steps) if steps is not None else None, max_frames=args.frames)
+            game.run(
+                ScriptRunner(steps, args.script_timeout) if steps is not None else None,
+                max_frames=args.frames,
+            )
         except DemoError as exc:
             print(f"error: {exc}", file=sys.stderr)
             code = 1

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
 
 from npc_runtime.protocol.messages.world import WorldEventMsg, WorldStateQuery, WorldStateReply
 from npc_runtime.runtime.app import Runtime
+from npc_runtime.settings import Settings
 from testsupport import ClientFactory, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -281,3 +283,61 @@ def test_villagers_chat_while_the_player_stands_by(tmp_path: Path, personas_dir:
     ][: len(overheard)], "they answer each other in turn"
     assert all(text for _, text in overheard)
     assert not [e for e in log if e["kind"] == "player"], "the player said nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # the packaged 1.5B model at one thread, its first prompt read cold
+async def test_ask_mira_anything_with_the_local_model(tmp_path: Path, personas_dir: Path) -> None:
+    """The product's promise in the demo: walk to Mira, ask what no designer wrote a line for, and
+    the packaged language model answers in her voice, offline. The runtime is the one `--provider
+    local` starts (the model in its own process), with the turn's timeouts raised: a loaded machine
+    reading the prompt cold would otherwise get her fallback line, which is the design, not the test."""
+    from npc_runtime.dialogue.guard import out_of_character
+
+    settings = Settings(
+        bind="tcp://127.0.0.1:0",
+        personas_dir=personas_dir,
+        db=str(tmp_path / "rt.sqlite3"),
+        dialogue={"provider": "local", "seed": 3, "first_token_timeout": 1200, "timeout": 1500},
+        voice={"enabled": False},
+    )
+    runtime = Runtime(settings)
+    await runtime.start()
+    question = "Have you ever seen the sea?"
+    script = tmp_path / "ask.txt"
+    script.write_text(
+        f"walk_to mira\npress e\nwait_reply\ntype {question}\nenter\nwait_reply\npress escape\nwait_idle\n"
+    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *demo_cmd(tmp_path, "--connect", runtime.endpoint, "--script", str(script), "--no-ambient"),
+            "--script-timeout",
+            "1200",
+            env=ENV,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            _, stderr = await asyncio.wait_for(proc.communicate(), timeout=1500)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    finally:
+        await runtime.stop()
+    assert proc.returncode == 0, explain(stderr.decode(), tmp_path)
+
+    log = json.loads((tmp_path / "chat.json").read_text())
+    said = [(e["kind"], e["speaker"], e["text"]) for e in log]
+    asked = next(i for i, (kind, _, text) in enumerate(said) if kind == "player" and text == question)
+    reply = next(text for kind, speaker, text in said[asked:] if kind == "npc" and speaker == "Mira")
+    mira = yaml.safe_load((personas_dir / "mira.persona.yaml").read_text())
+    lines = [line for t in mira["topics"] for line in t["lines"]] + mira["fallback"]
+    authored = {line if isinstance(line, str) else line["text"] for line in lines}
+    assert reply not in authored, reply  # neither a topic's line nor a fallback: the model spoke
+    generated = reply
+    for opener in mira["openers"]:
+        generated = generated.removeprefix(opener).strip()
+    assert len(generated.split()) >= 3, reply  # more than an opener
+    assert out_of_character(reply) is None, reply
