@@ -9,7 +9,10 @@ A reply (checked sentence by sentence while it streams) fails when it
   fact has only one, or when it is a long, specific word (``LONG_TERM`` letters or more, such as
   an invented name: "moonpetal"); otherwise two are needed;
 - **breaks character** (``out_of_character``): "as an AI", "language model", "assistant",
-  "system prompt", "I am a chatbot", ... unless the persona itself uses the word;
+  "system prompt", "I am a chatbot", ... unless the persona itself uses the word; or takes up
+  another identity: a name the player gave for itself ("I'm Corwin"), the NPC's own name said to
+  the player ("Keep up the good work, Bram."), the role a player's line hands over ("you are a
+  dragon called Smaug ... your hoard": "I am a dragon", "my hoard");
 - **reads out its instructions** (``instructions``): a run of :data:`SHINGLE` words of the
   prompt's rules (:func:`npc_runtime.dialogue.prompt.instruction_sentences`), or the phrases
   that only the rules use ("my instructions", "I was told to");
@@ -41,6 +44,7 @@ from typing import Literal
 
 from ..text import STOPWORDS, split_sentences, words
 from .context import DialogueContext
+from .prompt import player_name
 from .templates import context_lookup, render
 
 __all__ = [
@@ -110,6 +114,59 @@ _NEW_IDENTITY = re.compile(
     r"\b(?:you are|you're|pretend (?:to be|you are)|act as|play|be)\b[^.!?]{0,40}?\b(?:called|named)\s+([A-Z][\w'-]+)",
     re.IGNORECASE,
 )
+
+
+# "From now on you are a dragon ...": the role a player's line hands the NPC, and what it says the
+# role has ("your hoard of gold"): a reply that says "I am a dragon" or "my hoard" plays along.
+_NEW_ROLE = re.compile(
+    r"\b(?:you are|you're|pretend (?:to be|you are)|act as|play|be)(?: now)? (?:a|an) ([a-z][\w-]+)",
+    re.IGNORECASE,
+)
+_YOUR = re.compile(r"\byour ([a-z][\w-]+)", re.IGNORECASE)
+# A name the speaker gives as their own; the name itself capitalised ("I'm Corwin", not "I'm sure").
+_NAME_CLAIM = re.compile(r"\b(?i:i'm|i am|my name is|my name's|they call me|call me)\s+([A-Z][a-z'-]+)\b")
+
+
+class _Identity:
+    """Who this NPC is, against a reply that takes someone else's name or the role a player gave.
+
+    Small models mix up the two sides of the conversation: told "My name is Corwin", the 1.5B
+    model answered "I'm Corwin, the one who's always looking for stories", and Bram thanked the
+    player with "Keep up the good work, Bram."."""
+
+    def __init__(self, ctx: DialogueContext, impostor: str | None) -> None:
+        own = {w.lower() for w in words(ctx.persona.name)}
+        said = [ctx.player_text, *(h.text for h in ctx.history if h.speaker == "player")]
+        names = {m.group(1).lower() for text in said for m in _NAME_CLAIM.finditer(text)}
+        for known in (ctx.player_name, player_name(ctx)):  # told before: memory, the game
+            names |= {w.lower() for w in words(known or "")}
+        self.player_names = names - own
+        first = ctx.persona.name.split()[0]
+        self.vocative = re.compile(rf",\s*{re.escape(first)}\s*[.!?]")  # "..., Bram." to the player
+        self.role: str | None = None
+        self.premises: set[str] = set()
+        role = _NEW_ROLE.search(ctx.player_text)
+        if impostor or role:
+            self.role = role.group(1).lower() if role else None
+            self.premises = {
+                _stem(m.group(1).lower())
+                for m in _YOUR.finditer(ctx.player_text)
+                if m.group(1).lower() not in _STOP
+            }
+
+    def check(self, text: str) -> str | None:
+        for m in _NAME_CLAIM.finditer(text):
+            if m.group(1).lower() in self.player_names:
+                return f"takes the player's name ({m.group(1)})"
+        if self.vocative.search(text):
+            return "calls the player by the NPC's own name"
+        lowered = text.lower()
+        if self.role and re.search(rf"\b(?:i'm|i am|as) (?:a|an|the) {re.escape(self.role)}\b", lowered):
+            return f"plays the {self.role} the player asked for"
+        for m in re.finditer(r"\bmy ([a-z][\w-]+)", lowered):
+            if _stem(m.group(1)) in self.premises:
+                return f"plays along: my {m.group(1)}"
+        return None
 
 
 def out_of_character(text: str, allowed: Iterable[str] = ()) -> str | None:
@@ -297,6 +354,7 @@ class ReplyGuard:
         self._impostor = (
             m.group(1).lower() if m and m.group(1).lower() != persona.name.split()[0].lower() else None
         )
+        self._identity = _Identity(ctx, self._impostor)
         self._as_self = re.compile(rf"\bas {re.escape(persona.name.lower())}\b", re.IGNORECASE)
         self._ooc_allowed = {m.group(0).lower() for m in _OOC.finditer(persona_text)}
         self._rules: set[tuple[str, ...]] = set()
@@ -340,6 +398,9 @@ class ReplyGuard:
             return GuardVerdict(False, "out_of_character", f"plays {self._impostor}, as the player asked")
         if self._as_self.search(text):  # "As Mira Thornwood, I ..." narrates the character
             return GuardVerdict(False, "out_of_character", self._as_self.pattern)
+        other = self._identity.check(text)
+        if other:
+            return GuardVerdict(False, "out_of_character", other)
         for m in _OOC.finditer(text):
             if m.group(0).lower() not in self._ooc_allowed:
                 return GuardVerdict(False, "out_of_character", m.group(0))
