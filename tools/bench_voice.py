@@ -133,6 +133,41 @@ def cpu_seconds(root_pid: int) -> float:
     return total
 
 
+def cpu_by_thread(root_pid: int) -> dict[str, float]:
+    """CPU seconds so far by stage: the runtime's threads grouped by the names it gives them
+    (npc_runtime/voice/threads.py: ``voice``, ``smart-turn``, ``whisper``, ``piper``), its main
+    thread (``loop``: the event loop, VAD, the end-of-turn policy) and its child processes
+    (``stt-workers``: pocketsphinx)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: Counter[str] = Counter()
+
+    def ticks(stat: Path) -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    try:
+        tasks = list(Path(f"/proc/{root_pid}/task").iterdir())
+    except OSError:
+        return {}
+    for task in tasks:
+        try:
+            comm = (task / "comm").read_text().strip()
+            sec = ticks(task / "stat")
+        except OSError:
+            continue
+        name = "loop" if task.name == str(root_pid) else comm
+        out["zmq" if name.startswith("ZMQ") else name] += sec
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or entry.name == str(root_pid):
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == root_pid:
+                out["stt-workers"] += ticks(entry / "stat")
+        except (OSError, ValueError):
+            continue
+    return dict(out)
+
+
 def start_runtime(
     tmp: Path,
     end_silence_ms: float,
@@ -184,12 +219,21 @@ REASONS: dict[tuple[str, int], str] = {}
 _REASON = re.compile(r"conversation (\S+) utterance (\d+): end of turn after [\d.]+ ms of silence \((.*)\);")
 
 
+# the runtime's latest running totals (Whisper decodes and waits, smart-turn calls and CPU)
+COUNTERS: dict[str, float] = {}
+_COUNTERS = re.compile(r"voice counters (\{.*\})")
+
+
 def _read_reasons(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         m = _REASON.search(line)
         if m:
             REASONS[(m.group(1), int(m.group(2)))] = m.group(3)
+        c = _COUNTERS.search(line)
+        if c:
+            COUNTERS.clear()
+            COUNTERS.update(json.loads(c.group(1)))
 
 
 async def turn_reason(cid: str, utterance: int) -> str:
@@ -375,6 +419,8 @@ async def run_stack(
                 npcs = [LINES[i % len(LINES)] for i in range(n)]
                 t = time.perf_counter()
                 cpu0 = cpu_seconds(proc.pid)
+                by0 = cpu_by_thread(proc.pid)
+                count0 = dict(COUNTERS)
                 results = await asyncio.gather(
                     *(
                         conversation(endpoint, npc, "hands_free", [lines[text], lines[text]])
@@ -427,6 +473,21 @@ async def run_stack(
                     # CPU seconds the runtime spent per answered turn (less sensitive to the load
                     # of other processes than the latency is)
                     "cpu_s_per_turn": round((cpu_seconds(proc.pid) - cpu0) / max(1, len(ok)), 2),
+                }
+                by1 = cpu_by_thread(proc.pid)
+                # the same per stage (threads by name; native threads included, unlike py-spy)
+                levels[str(n)]["cpu_s_per_turn_by_stage"] = {
+                    k: round((by1[k] - by0.get(k, 0.0)) / max(1, len(ok)), 3)
+                    for k in sorted(by1, key=lambda k: by0.get(k, 0.0) - by1[k])
+                    if by1[k] - by0.get(k, 0.0) > 0
+                }
+                await asyncio.sleep(0.1)  # the last turn's counters line
+                # per answered turn: Whisper decodes (early ones, at pauses; final ones) and the
+                # ms a request waited for a worker / ran; smart-turn calls, calls shed, CPU ms
+                levels[str(n)]["counters_per_turn"] = {
+                    k: round((v - count0.get(k, 0.0)) / max(1, len(ok)), 2)
+                    for k, v in COUNTERS.items()
+                    if k.startswith(("whisper.", "smart_turn."))
                 }
                 if failed == 0 and p95 <= args.realtime_ms and sustained == prev:
                     sustained = n  # this level and every one before it kept up
@@ -550,6 +611,10 @@ def main() -> None:
                 f"{lv['held_by_policy']} held by the end-of-turn policy (end of speech >= {HELD_MS:.0f} ms), "
                 f"p95 of the others {lv['p95_not_held']} ms"
             )
+            stages = ", ".join(f"{k} {v:.3f}" for k, v in lv.get("cpu_s_per_turn_by_stage", {}).items())
+            print(f"{'':>6}CPU s per turn by thread: {stages}")
+            counts = ", ".join(f"{k} {v:g}" for k, v in lv.get("counters_per_turn", {}).items())
+            print(f"{'':>6}per turn: {counts}")
             reasons = ", ".join(f"{k} x{v}" for k, v in sorted(lv["reasons"].items(), key=lambda kv: -kv[1]))
             print(f"{'':>6}end of turn: {reasons}")
             for line, heard, reason, eos in lv["held"]:

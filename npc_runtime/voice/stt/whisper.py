@@ -30,6 +30,7 @@ import importlib.util
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import MissingDependencyError, ProviderError
+from .. import threads as voice_threads
 from ..frames import STT_RATE, Int16Array
 from .base import SttCaps, SttProvider, SttStream
 from .whisper_io import HOP, BpeTokenizer, log_mel
@@ -104,13 +106,14 @@ class WhisperStt(SttProvider):
         path = Path(model_dir) if model_dir else model_path()
         self.workers = max(1, workers)
         try:
-            self._model: Any = ctranslate2.models.Whisper(
-                str(path),
-                device="cpu",
-                compute_type=compute_type,
-                inter_threads=self.workers,
-                intra_threads=max(1, threads),
-            )
+            with voice_threads.os_named("whisper"):  # CTranslate2's threads take the name (CPU per stage)
+                self._model: Any = ctranslate2.models.Whisper(
+                    str(path),
+                    device="cpu",
+                    compute_type=compute_type,
+                    inter_threads=self.workers,
+                    intra_threads=max(1, threads),
+                )
         except (RuntimeError, ValueError) as exc:
             raise ProviderError("whisper", f"cannot load the model in {path}: {exc}") from exc
         if self._model.is_multilingual:
@@ -135,13 +138,29 @@ class WhisperStt(SttProvider):
         self._prompt: list[int] = []
         self._names: list[str] = []
         # One thread per model replica: more would only queue inside CTranslate2.
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="whisper")
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            self.workers,
+            thread_name_prefix="whisper",
+            initializer=voice_threads.set_os_name,
+            initargs=("whisper",),
+        )
         self._lock = threading.Lock()
-        self._queue: collections.deque[tuple[Int16Array, concurrent.futures.Future[Decoded]]] = (
+        self._queue: collections.deque[tuple[Int16Array, concurrent.futures.Future[Decoded], float]] = (
             collections.deque()
         )
         self._max_batch = max(1, max_batch)
-        self.stats = {"decodes": 0, "batches": 0, "early": 0, "early_used": 0}
+        # early: decodes started at a pause; early_used: those that were the final transcript;
+        # final: decodes made at the end (no early one covered it); queue_ms: time requests
+        # waited for a worker; run_ms: time in the model (wall, per request)
+        self.stats = {
+            "decodes": 0,
+            "batches": 0,
+            "early": 0,
+            "early_used": 0,
+            "final": 0,
+            "queue_ms": 0.0,
+            "run_ms": 0.0,
+        }
 
     # vocabulary -------------------------------------------------------------------------------
     def set_vocabulary(self, words: Iterable[str]) -> None:
@@ -254,17 +273,19 @@ class WhisperStt(SttProvider):
         together, up to ``max_batch`` in one call (no request waits for a batch to fill)."""
         fut: concurrent.futures.Future[Decoded] = concurrent.futures.Future()
         with self._lock:
-            self._queue.append((samples, fut))
+            self._queue.append((samples, fut, time.monotonic()))
         self.pool.submit(self._drain)
         return fut
 
     def _drain(self) -> None:
         with self._lock:
             taken: list[tuple[Int16Array, concurrent.futures.Future[Decoded]]] = []
+            start = time.monotonic()
             while self._queue and len(taken) < self._max_batch:
-                samples, fut = self._queue.popleft()
+                samples, fut, queued = self._queue.popleft()
                 if fut.set_running_or_notify_cancel():  # a cancelled (stale) request is dropped
                     taken.append((samples, fut))
+                    self.stats["queue_ms"] += (start - queued) * 1000
         if not taken:
             return  # another worker took this one along in its batch
         try:
@@ -273,6 +294,8 @@ class WhisperStt(SttProvider):
             for _, fut in taken:
                 fut.set_exception(exc)
             return
+        finally:
+            self.stats["run_ms"] += (time.monotonic() - start) * 1000 * len(taken)
         for (_, fut), decoded in zip(taken, results, strict=True):
             fut.set_result(decoded)
 
@@ -284,6 +307,9 @@ class WhisperStt(SttProvider):
 
     def stream(self) -> SttStream:
         return WhisperStream(self)
+
+    def counters(self) -> dict[str, float]:
+        return dict(self.stats)
 
     @property
     def early_samples(self) -> int:
@@ -411,6 +437,7 @@ class WhisperStream(SttStream):
                 log.warning("early decode failed; decoding the whole utterance again")
         if early is not None:
             early.cancel()
+        self._p.stats["final"] += 1
         return self._p.submit(self.audio()).result().text
 
     def cancel(self) -> None:
