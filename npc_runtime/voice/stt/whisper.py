@@ -102,6 +102,7 @@ class WhisperStt(SttProvider):
         no_speech_threshold: float = 0.6,
         logprob_threshold: float = -1.0,
         max_batch: int = 4,
+        early_when_busy: bool = False,
     ) -> None:
         path = Path(model_dir) if model_dir else model_path()
         self.workers = max(1, workers)
@@ -149,6 +150,8 @@ class WhisperStt(SttProvider):
             collections.deque()
         )
         self._max_batch = max(1, max_batch)
+        self._early_when_busy = early_when_busy
+        self._running = 0  # requests being decoded now
         # early: decodes started at a pause; early_used: those that were the final transcript;
         # final: decodes made at the end (no early one covered it); queue_ms: time requests
         # waited for a worker; run_ms: time in the model (wall, per request)
@@ -158,6 +161,7 @@ class WhisperStt(SttProvider):
             "early": 0,
             "early_used": 0,
             "final": 0,
+            "early_deferred": 0,
             "queue_ms": 0.0,
             "run_ms": 0.0,
         }
@@ -286,6 +290,7 @@ class WhisperStt(SttProvider):
                 if fut.set_running_or_notify_cancel():  # a cancelled (stale) request is dropped
                     taken.append((samples, fut))
                     self.stats["queue_ms"] += (start - queued) * 1000
+            self._running += len(taken)
         if not taken:
             return  # another worker took this one along in its batch
         try:
@@ -296,6 +301,8 @@ class WhisperStt(SttProvider):
             return
         finally:
             self.stats["run_ms"] += (time.monotonic() - start) * 1000 * len(taken)
+            with self._lock:
+                self._running -= len(taken)
         for (_, fut), decoded in zip(taken, results, strict=True):
             fut.set_result(decoded)
 
@@ -314,6 +321,18 @@ class WhisperStt(SttProvider):
     @property
     def early_samples(self) -> int:
         return self._early
+
+    def early_allowed(self) -> bool:
+        """Whether an early decode may start now: always with ``early_when_busy``, else only
+        while fewer requests are queued or running than the model has replicas. With every
+        replica taken (many conversations pausing together) an early decode at a pause inside a
+        sentence would mostly be thrown away when the player goes on, and its CPU delays the
+        others' final transcripts; the stream asks again at its next frame of the pause, and the
+        speculative end of turn's decode (``finish``) covers a pause that does end the turn."""
+        if self._early_when_busy:
+            return True
+        with self._lock:
+            return self._running + len(self._queue) < self.workers
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -384,6 +403,7 @@ class WhisperStream(SttStream):
         self._early: concurrent.futures.Future[Decoded] | None = None
         self._early_upto = 0  # samples the early decode saw
         self._said = ""  # the last interim text returned
+        self._deferred = -1  # the pause (by its voice end) whose early decode waits for a replica
         self._closed = False
 
     def feed(self, samples: Int16Array) -> str | None:
@@ -398,6 +418,7 @@ class WhisperStream(SttStream):
             self._p.early_samples > 0
             and v.paused >= self._p.early_samples
             and v.last_voice > self._early_upto
+            and self._early_allowed(v.last_voice)
         ):
             # A new pause after more voice: decode up to here. An older decode still waiting
             # for a worker is dropped (it is stale); one already running is left to finish.
@@ -407,6 +428,14 @@ class WhisperStream(SttStream):
             self._early = self._p.submit(self.audio())
             self._p.stats["early"] += 1
         return interim
+
+    def _early_allowed(self, last_voice: int) -> bool:
+        if self._p.early_allowed():
+            return True
+        if self._deferred != last_voice:  # counted once a pause
+            self._deferred = last_voice
+            self._p.stats["early_deferred"] += 1
+        return False
 
     def _interim(self) -> str | None:
         early = self._early
