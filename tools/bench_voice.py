@@ -19,7 +19,11 @@ first audio sent). Then N simultaneous hands-free conversations stream at once (
 ``--stagger`` s: players do not all stop talking in the same instant; 0 = all at once); N is
 sustained in real time when every turn, at that level and every one before it, still answers
 and the p95 total stays under ``--realtime-ms``. The runtime's CPU share (with its STT workers)
-and its CPU seconds per answered turn are printed per level, with why the end-of-turn policy ended
+and its CPU seconds per answered turn are printed per level, split by stage (the runtime names its
+threads: ``whisper`` with CTranslate2's, ``smart-turn``, ``piper``, ``voice``; ``loop`` is the
+main thread: the event loop, Silero VAD, the policy; ``stt-workers`` the pocketsphinx processes),
+with the runtime's own counts per turn (Whisper decodes early/final, the ms a request waited for
+a replica and ran; smart-turn calls, calls shed, CPU ms), with why the end-of-turn policy ended
 each turn (the runtime's ``npc_runtime.voice.turn`` logger at DEBUG) and the turns it held
 900 ms or more (line, Whisper's transcript, reason); ``--profile DIR`` records the
 runtime and its worker processes with py-spy during those levels (collapsed stacks, one file per

@@ -220,6 +220,8 @@ def test_past_max_interim_streams_get_whisper_s_interim_text_and_the_same_finals
     first, second = stt.stream(), stt.stream()  # two players talking at once
     assert stt.interim_streams() == 1 and stt.stats["with_interim"] == 1
     interim_first = [t for i in range(0, len(line), 1600) if (t := first.feed(line[i : i + 1600]))]
+    # the first stream's own early decode holds the one replica: a pause waits for a free one
+    first._final._early.result(timeout=120)  # type: ignore[attr-defined]
     for i in range(0, len(line), 1600):
         second.feed(line[i : i + 1600])
     early = second._final._early  # type: ignore[attr-defined]
