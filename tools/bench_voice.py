@@ -62,6 +62,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from proc_cpu import cpu_by_thread, cpu_seconds  # noqa: E402  (tools/, next to this script)
+
 from npc_runtime.protocol.messages.voice import (  # noqa: E402
     AudioChunk,
     AudioStart,
@@ -118,58 +120,6 @@ def speech_end_index(audio: np.ndarray) -> int:
     env = np.sqrt(np.mean((audio[: n * hop].astype(np.float64) / 32768.0).reshape(n, hop) ** 2, axis=1))
     loud = np.nonzero(env > 0.01)[0]
     return int((loud[-1] + 1) * hop) if len(loud) else len(audio)
-
-
-def cpu_seconds(root_pid: int) -> float:
-    """CPU time (user + system) of a process and its children (the STT workers), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(entry.name), int(fields[1])
-        if pid == root_pid or ppid == root_pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-def cpu_by_thread(root_pid: int) -> dict[str, float]:
-    """CPU seconds so far by stage: the runtime's threads grouped by the names it gives them
-    (npc_runtime/voice/threads.py: ``voice``, ``smart-turn``, ``whisper``, ``piper``), its main
-    thread (``loop``: the event loop, VAD, the end-of-turn policy) and its child processes
-    (``stt-workers``: pocketsphinx)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out: Counter[str] = Counter()
-
-    def ticks(stat: Path) -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    try:
-        tasks = list(Path(f"/proc/{root_pid}/task").iterdir())
-    except OSError:
-        return {}
-    for task in tasks:
-        try:
-            comm = (task / "comm").read_text().strip()
-            sec = ticks(task / "stat")
-        except OSError:
-            continue
-        name = "loop" if task.name == str(root_pid) else comm
-        out["zmq" if name.startswith("ZMQ") else name] += sec
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or entry.name == str(root_pid):
-            continue
-        try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == root_pid:
-                out["stt-workers"] += ticks(entry / "stat")
-        except (OSError, ValueError):
-            continue
-    return dict(out)
 
 
 def start_runtime(
