@@ -19,7 +19,11 @@ first audio sent). Then N simultaneous hands-free conversations stream at once (
 ``--stagger`` s: players do not all stop talking in the same instant; 0 = all at once); N is
 sustained in real time when every turn, at that level and every one before it, still answers
 and the p95 total stays under ``--realtime-ms``. The runtime's CPU share (with its STT workers)
-and its CPU seconds per answered turn are printed per level, with why the end-of-turn policy ended
+and its CPU seconds per answered turn are printed per level, split by stage (the runtime names its
+threads: ``whisper`` with CTranslate2's, ``smart-turn``, ``piper``, ``voice``; ``loop`` is the
+main thread: the event loop, Silero VAD, the policy; ``stt-workers`` the pocketsphinx processes),
+with the runtime's own counts per turn (Whisper decodes early/final, the ms a request waited for
+a replica and ran; smart-turn calls, calls shed, CPU ms), with why the end-of-turn policy ended
 each turn (the runtime's ``npc_runtime.voice.turn`` logger at DEBUG) and the turns it held
 900 ms or more (line, Whisper's transcript, reason); ``--profile DIR`` records the
 runtime and its worker processes with py-spy during those levels (collapsed stacks, one file per
@@ -57,6 +61,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from proc_cpu import cpu_by_thread, cpu_seconds  # noqa: E402  (tools/, next to this script)
 
 from npc_runtime.protocol.messages.voice import (  # noqa: E402
     AudioChunk,
@@ -116,23 +122,6 @@ def speech_end_index(audio: np.ndarray) -> int:
     return int((loud[-1] + 1) * hop) if len(loud) else len(audio)
 
 
-def cpu_seconds(root_pid: int) -> float:
-    """CPU time (user + system) of a process and its children (the STT workers), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(entry.name), int(fields[1])
-        if pid == root_pid or ppid == root_pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def start_runtime(
     tmp: Path,
     end_silence_ms: float,
@@ -184,12 +173,21 @@ REASONS: dict[tuple[str, int], str] = {}
 _REASON = re.compile(r"conversation (\S+) utterance (\d+): end of turn after [\d.]+ ms of silence \((.*)\);")
 
 
+# the runtime's latest running totals (Whisper decodes and waits, smart-turn calls and CPU)
+COUNTERS: dict[str, float] = {}
+_COUNTERS = re.compile(r"voice counters (\{.*\})")
+
+
 def _read_reasons(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         m = _REASON.search(line)
         if m:
             REASONS[(m.group(1), int(m.group(2)))] = m.group(3)
+        c = _COUNTERS.search(line)
+        if c:
+            COUNTERS.clear()
+            COUNTERS.update(json.loads(c.group(1)))
 
 
 async def turn_reason(cid: str, utterance: int) -> str:
@@ -375,6 +373,8 @@ async def run_stack(
                 npcs = [LINES[i % len(LINES)] for i in range(n)]
                 t = time.perf_counter()
                 cpu0 = cpu_seconds(proc.pid)
+                by0 = cpu_by_thread(proc.pid)
+                count0 = dict(COUNTERS)
                 results = await asyncio.gather(
                     *(
                         conversation(endpoint, npc, "hands_free", [lines[text], lines[text]])
@@ -427,6 +427,21 @@ async def run_stack(
                     # CPU seconds the runtime spent per answered turn (less sensitive to the load
                     # of other processes than the latency is)
                     "cpu_s_per_turn": round((cpu_seconds(proc.pid) - cpu0) / max(1, len(ok)), 2),
+                }
+                by1 = cpu_by_thread(proc.pid)
+                # the same per stage (threads by name; native threads included, unlike py-spy)
+                levels[str(n)]["cpu_s_per_turn_by_stage"] = {
+                    k: round((by1[k] - by0.get(k, 0.0)) / max(1, len(ok)), 3)
+                    for k in sorted(by1, key=lambda k: by0.get(k, 0.0) - by1[k])
+                    if by1[k] - by0.get(k, 0.0) > 0
+                }
+                await asyncio.sleep(0.1)  # the last turn's counters line
+                # per answered turn: Whisper decodes (early ones, at pauses; final ones) and the
+                # ms a request waited for a worker / ran; smart-turn calls, calls shed, CPU ms
+                levels[str(n)]["counters_per_turn"] = {
+                    k: round((v - count0.get(k, 0.0)) / max(1, len(ok)), 2)
+                    for k, v in COUNTERS.items()
+                    if k.startswith(("whisper.", "smart_turn."))
                 }
                 if failed == 0 and p95 <= args.realtime_ms and sustained == prev:
                     sustained = n  # this level and every one before it kept up
@@ -550,6 +565,10 @@ def main() -> None:
                 f"{lv['held_by_policy']} held by the end-of-turn policy (end of speech >= {HELD_MS:.0f} ms), "
                 f"p95 of the others {lv['p95_not_held']} ms"
             )
+            stages = ", ".join(f"{k} {v:.3f}" for k, v in lv.get("cpu_s_per_turn_by_stage", {}).items())
+            print(f"{'':>6}CPU s per turn by thread: {stages}")
+            counts = ", ".join(f"{k} {v:g}" for k, v in lv.get("counters_per_turn", {}).items())
+            print(f"{'':>6}per turn: {counts}")
             reasons = ", ".join(f"{k} x{v}" for k, v in sorted(lv["reasons"].items(), key=lambda kv: -kv[1]))
             print(f"{'':>6}end of turn: {reasons}")
             for line, heard, reason, eos in lv["held"]:

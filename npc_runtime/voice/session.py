@@ -9,6 +9,7 @@ inline (75 us a frame), STT decoding in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -28,6 +29,7 @@ from .speaker import Reply, Speaker
 from .stt.base import SttProvider, SttStream
 from .tts.base import TtsProvider, VoiceParams
 from .turn import build_policy
+from .turn.smart_turn import counters as smart_turn_counters
 from .turns import (
     Segmenter,
     SpeechAudio,
@@ -409,6 +411,8 @@ class VoiceConversation:
                 turn.reason or "no decision",
                 turn.utt.final,
             )
+            # running totals of the shared models (tools/bench_voice.py reads them per level)
+            turn_log.debug("voice counters %s", json.dumps({**self._stt.counters(), **smart_turn_counters()}))
         stream, self._stream = self._stream, None
         spec, self._spec = self._spec, None
         self._utt_audio = []

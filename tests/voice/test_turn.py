@@ -6,6 +6,7 @@ machine), so whether its answer arrives in time never depends on the machine's l
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -210,8 +211,13 @@ async def test_the_runtime_holds_a_hands_free_turn_through_a_pause_when_the_poli
     held = await _finals(make_settings, str(tmp_path / "b.sqlite3"), audio, patient)
     assert len(held) == 1 and "thinking" in held[0].lower() and "bed" in held[0].lower()
     # why the turn ended is logged (the benchmark reads it): the policy's reason, after 1 s
-    ends = [r.getMessage() for r in caplog.records if r.name == "npc_runtime.voice.turn"]
-    assert len(ends) == 1 and "end of turn after" in ends[0] and "(silence 1000 ms" in ends[0], ends
+    lines = [r.getMessage() for r in caplog.records if r.name == "npc_runtime.voice.turn"]
+    ends = [m for m in lines if "end of turn after" in m]
+    assert len(ends) == 1 and "(silence 1000 ms" in ends[0], ends
+    # with the shared models' running totals (the benchmark prints them per turn)
+    counters = [json.loads(m.split("voice counters ", 1)[1]) for m in lines if "voice counters " in m]
+    assert len(counters) == 1 and counters[0]["whisper.decodes"] >= 1
+    assert {"whisper.queue_ms", "whisper.early_deferred"} <= set(counters[0])
 
 
 def test_a_held_pause_ends_the_turn_when_the_microphone_stops() -> None:

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import re
 import sys
+import threading
 import wave
 from pathlib import Path
 
@@ -219,6 +220,8 @@ def test_past_max_interim_streams_get_whisper_s_interim_text_and_the_same_finals
     first, second = stt.stream(), stt.stream()  # two players talking at once
     assert stt.interim_streams() == 1 and stt.stats["with_interim"] == 1
     interim_first = [t for i in range(0, len(line), 1600) if (t := first.feed(line[i : i + 1600]))]
+    # the first stream's own early decode holds the one replica: a pause waits for a free one
+    first._final._early.result(timeout=120)  # type: ignore[attr-defined]
     for i in range(0, len(line), 1600):
         second.feed(line[i : i + 1600])
     early = second._final._early  # type: ignore[attr-defined]
@@ -274,3 +277,47 @@ def test_a_cancelled_request_is_not_decoded(whisper: WhisperStt) -> None:
     whisper.submit(silence(0.05)).result(timeout=120)  # the queue is empty after this one
     if cancelled:  # cancel() fails only if the worker had already taken it
         assert stale.cancelled() and whisper.stats["decodes"] <= done + 1
+
+
+def test_an_early_decode_waits_while_every_replica_is_taken(whisper: WhisperStt) -> None:
+    """Many conversations pausing at once: with the one replica taken, a pause does not start
+    an early decode (it would mostly be thrown away when the player goes on); once the replica
+    is free the same pause starts it, and it is the final transcript."""
+    gate = threading.Event()
+    blocker = whisper.pool.submit(gate.wait)  # holds the one worker thread
+    queued = whisper.submit(player_line("Open the gate."))  # another conversation's request waits
+    try:
+        assert not whisper.early_allowed()
+        line = np.concatenate([silence(0.3), player_line("I need a bed for the night.")])
+        before = dict(whisper.stats)
+        stream = whisper.stream()
+        for chunk in np.split(np.concatenate([line, silence(0.2)]), range(640, len(line) + 3200, 640)):
+            stream.feed(chunk)
+        assert whisper.stats["early"] == before["early"]
+        assert whisper.stats["early_deferred"] == before["early_deferred"] + 1  # once a pause
+    finally:
+        gate.set()
+    blocker.result(timeout=60)
+    assert "gate" in queued.result(timeout=120).text.lower()
+    assert whisper.early_allowed()
+    for chunk in np.split(silence(0.2), 5):  # the pause goes on: now it starts
+        stream.feed(chunk)
+    assert whisper.stats["early"] == before["early"] + 1
+    text = stream.finish()
+    assert whisper.stats["early_used"] == before["early_used"] + 1
+    assert errors("I need a bed for the night", text) == 0
+
+
+def test_an_early_decode_at_every_pause_with_early_when_busy() -> None:
+    whisper = WhisperStt(workers=1, early_when_busy=True)
+    gate = threading.Event()
+    whisper.pool.submit(gate.wait)
+    try:
+        whisper.submit(player_line("Open the gate."))
+        assert whisper.early_allowed()
+        stream = whisper.stream()
+        stream.feed(np.concatenate([silence(0.3), player_line("Any gossip?"), silence(0.3)]))
+        assert whisper.stats["early"] == 1
+    finally:
+        gate.set()
+        whisper.close()

@@ -53,6 +53,10 @@ class SttProvider:
         """Bias recognition toward word pairs of the scene's own lines (topic phrasings)."""
         return None
 
+    def counters(self) -> dict[str, float]:
+        """Running totals for diagnostics (decodes, waits), by name; {} when it keeps none."""
+        return {}
+
     def transcribe(self, samples: Int16Array) -> str:
         """A whole utterance at once (16 kHz)."""
         stream = self.stream()

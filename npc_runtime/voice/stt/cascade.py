@@ -80,6 +80,11 @@ class CascadeStt(SttProvider):
         self.stats["with_interim"] += interim is not None
         return _CascadeStream(self, self.final.stream(), interim)
 
+    def counters(self) -> dict[str, float]:
+        out: dict[str, float] = {f"cascade.{k}": v for k, v in self.stats.items()}
+        out.update({f"{self.final.name}.{k}": v for k, v in self.final.counters().items()})
+        return out
+
     def interim_streams(self) -> int:
         with self._lock:
             return self._active

@@ -30,6 +30,7 @@ import importlib.util
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import MissingDependencyError, ProviderError
+from .. import threads as voice_threads
 from ..frames import STT_RATE, Int16Array
 from .base import SttCaps, SttProvider, SttStream
 from .whisper_io import HOP, BpeTokenizer, log_mel
@@ -100,17 +102,19 @@ class WhisperStt(SttProvider):
         no_speech_threshold: float = 0.6,
         logprob_threshold: float = -1.0,
         max_batch: int = 4,
+        early_when_busy: bool = False,
     ) -> None:
         path = Path(model_dir) if model_dir else model_path()
         self.workers = max(1, workers)
         try:
-            self._model: Any = ctranslate2.models.Whisper(
-                str(path),
-                device="cpu",
-                compute_type=compute_type,
-                inter_threads=self.workers,
-                intra_threads=max(1, threads),
-            )
+            with voice_threads.os_named("whisper"):  # CTranslate2's threads take the name (CPU per stage)
+                self._model: Any = ctranslate2.models.Whisper(
+                    str(path),
+                    device="cpu",
+                    compute_type=compute_type,
+                    inter_threads=self.workers,
+                    intra_threads=max(1, threads),
+                )
         except (RuntimeError, ValueError) as exc:
             raise ProviderError("whisper", f"cannot load the model in {path}: {exc}") from exc
         if self._model.is_multilingual:
@@ -135,13 +139,32 @@ class WhisperStt(SttProvider):
         self._prompt: list[int] = []
         self._names: list[str] = []
         # One thread per model replica: more would only queue inside CTranslate2.
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="whisper")
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            self.workers,
+            thread_name_prefix="whisper",
+            initializer=voice_threads.set_os_name,
+            initargs=("whisper",),
+        )
         self._lock = threading.Lock()
-        self._queue: collections.deque[tuple[Int16Array, concurrent.futures.Future[Decoded]]] = (
+        self._queue: collections.deque[tuple[Int16Array, concurrent.futures.Future[Decoded], float]] = (
             collections.deque()
         )
         self._max_batch = max(1, max_batch)
-        self.stats = {"decodes": 0, "batches": 0, "early": 0, "early_used": 0}
+        self._early_when_busy = early_when_busy
+        self._running = 0  # requests being decoded now
+        # early: decodes started at a pause; early_used: those that were the final transcript;
+        # final: decodes made at the end (no early one covered it); queue_ms: time requests
+        # waited for a worker; run_ms: time in the model (wall, per request)
+        self.stats = {
+            "decodes": 0,
+            "batches": 0,
+            "early": 0,
+            "early_used": 0,
+            "final": 0,
+            "early_deferred": 0,
+            "queue_ms": 0.0,
+            "run_ms": 0.0,
+        }
 
     # vocabulary -------------------------------------------------------------------------------
     def set_vocabulary(self, words: Iterable[str]) -> None:
@@ -254,17 +277,20 @@ class WhisperStt(SttProvider):
         together, up to ``max_batch`` in one call (no request waits for a batch to fill)."""
         fut: concurrent.futures.Future[Decoded] = concurrent.futures.Future()
         with self._lock:
-            self._queue.append((samples, fut))
+            self._queue.append((samples, fut, time.monotonic()))
         self.pool.submit(self._drain)
         return fut
 
     def _drain(self) -> None:
         with self._lock:
             taken: list[tuple[Int16Array, concurrent.futures.Future[Decoded]]] = []
+            start = time.monotonic()
             while self._queue and len(taken) < self._max_batch:
-                samples, fut = self._queue.popleft()
+                samples, fut, queued = self._queue.popleft()
                 if fut.set_running_or_notify_cancel():  # a cancelled (stale) request is dropped
                     taken.append((samples, fut))
+                    self.stats["queue_ms"] += (start - queued) * 1000
+            self._running += len(taken)
         if not taken:
             return  # another worker took this one along in its batch
         try:
@@ -273,6 +299,10 @@ class WhisperStt(SttProvider):
             for _, fut in taken:
                 fut.set_exception(exc)
             return
+        finally:
+            self.stats["run_ms"] += (time.monotonic() - start) * 1000 * len(taken)
+            with self._lock:
+                self._running -= len(taken)
         for (_, fut), decoded in zip(taken, results, strict=True):
             fut.set_result(decoded)
 
@@ -285,9 +315,24 @@ class WhisperStt(SttProvider):
     def stream(self) -> SttStream:
         return WhisperStream(self)
 
+    def counters(self) -> dict[str, float]:
+        return dict(self.stats)
+
     @property
     def early_samples(self) -> int:
         return self._early
+
+    def early_allowed(self) -> bool:
+        """Whether an early decode may start now: always with ``early_when_busy``, else only
+        while fewer requests are queued or running than the model has replicas. With every
+        replica taken (many conversations pausing together) an early decode at a pause inside a
+        sentence would mostly be thrown away when the player goes on, and its CPU delays the
+        others' final transcripts; the stream asks again at its next frame of the pause, and the
+        speculative end of turn's decode (``finish``) covers a pause that does end the turn."""
+        if self._early_when_busy:
+            return True
+        with self._lock:
+            return self._running + len(self._queue) < self.workers
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -358,6 +403,7 @@ class WhisperStream(SttStream):
         self._early: concurrent.futures.Future[Decoded] | None = None
         self._early_upto = 0  # samples the early decode saw
         self._said = ""  # the last interim text returned
+        self._deferred = -1  # the pause (by its voice end) whose early decode waits for a replica
         self._closed = False
 
     def feed(self, samples: Int16Array) -> str | None:
@@ -372,6 +418,7 @@ class WhisperStream(SttStream):
             self._p.early_samples > 0
             and v.paused >= self._p.early_samples
             and v.last_voice > self._early_upto
+            and self._early_allowed(v.last_voice)
         ):
             # A new pause after more voice: decode up to here. An older decode still waiting
             # for a worker is dropped (it is stale); one already running is left to finish.
@@ -381,6 +428,14 @@ class WhisperStream(SttStream):
             self._early = self._p.submit(self.audio())
             self._p.stats["early"] += 1
         return interim
+
+    def _early_allowed(self, last_voice: int) -> bool:
+        if self._p.early_allowed():
+            return True
+        if self._deferred != last_voice:  # counted once a pause
+            self._deferred = last_voice
+            self._p.stats["early_deferred"] += 1
+        return False
 
     def _interim(self) -> str | None:
         early = self._early
@@ -411,6 +466,7 @@ class WhisperStream(SttStream):
                 log.warning("early decode failed; decoding the whole utterance again")
         if early is not None:
             early.cancel()
+        self._p.stats["final"] += 1
         return self._p.submit(self.audio()).result().text
 
     def cancel(self) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import MissingDependencyError, ProviderError
+from .. import threads as voice_threads
 from ..frames import AudioFrame, SynthChunk, float_to_int16
 from ..lipsync import time_phonemes
 from .base import TtsCaps, TtsProvider, VoiceParams
@@ -76,9 +77,10 @@ class PiperTts(TtsProvider):
         opts.intra_op_num_threads = self._threads
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self._spinning else "0")
-        session = onnxruntime.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        with voice_threads.os_named("piper"):  # onnxruntime's synthesis threads take the name
+            session = onnxruntime.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         return PiperVoice(session=session, config=config)
 

@@ -31,8 +31,16 @@ class TurnConfig(BaseModel):
     retry_busy: bool = Field(
         default=True,
         description="A smart-turn call not made because every model thread was busy (many conversations "
-        "pausing at once) is made as soon as one is free, up to cap_ms after the probe was due; false: "
+        "pausing at once) is made as soon as one is free, up to retry_until_ms of silence; false: "
         "that pause goes by the cues alone",
+    )
+    retry_until_ms: float = Field(
+        default=700,
+        ge=0,
+        description="retry_busy: when no cue (faded voice, the NPC's question, a complete transcript) "
+        "would end the pause before base_ms, a shed call is still made once a thread is free until "
+        "this much silence (else until cap_ms after the probe was due); every retry judges the audio "
+        "of the probe's time; 0: off",
     )
     complete_ms: float = Field(
         default=600,

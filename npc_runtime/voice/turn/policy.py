@@ -5,8 +5,10 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
 
 - a *hanging* last word ("and", "the", "um", a comma) holds the turn open;
 - smart-turn is asked at ``probe_ms`` of silence (each entry once; a call not made because
-  every model thread was busy is asked again as soon as one is free, up to ``cap_ms`` after the
-  probe was due, with ``retry_busy``; the policy waits for its
+  every model thread was busy is asked again as soon as one is free, with ``retry_busy``, up to
+  ``cap_ms`` after the probe was due, and when no cue would end the pause before ``base_ms``
+  until ``retry_until_ms`` of silence; with the audio the probe would have judged, so the answer
+  is the one it would have given, later; the policy waits for its
   answer at most ``cap_ms`` of wall time after the request): at or above ``threshold`` (``question_threshold``
   when the NPC has just asked a question) the turn ends at once, if the cheap cues agree (with
   cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own; below ``hold_below`` it is held open
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..frames import Int16Array
 from .base import TurnPolicy
 from .prosody import ProsodyCue
 from .question import QuestionCue
@@ -53,6 +56,7 @@ class TurnParams:
     hold_below: float = 0.2
     fade_db: float = -12.0
     retry_busy: bool = True
+    retry_until_ms: float = 700
     complete_ms: float = 600
     complete_marks: str = "?"
     complete_questions: bool = True
@@ -80,15 +84,18 @@ class CuePolicy(TurnPolicy):
         self._prosody: float | None = None
         self._judged_prosody = False
         self._held = ""  # why the pause was not ended at the last frame (for the reason at max_ms)
+        self._shed_audio: Int16Array | None = None  # what the last shed call would have judged
 
     def on_begin(self) -> None:
         self._probes = []
+        self._shed_audio = None
         self._judged_prosody = False
         self._prosody = None
         self._held = ""
 
     def on_voice(self) -> None:
         self._probes = []
+        self._shed_audio = None
         self._judged_prosody = False
         self._prosody = None
 
@@ -99,19 +106,13 @@ class CuePolicy(TurnPolicy):
             return None, False
         due = sum(1 for p in self.p.probe_ms if silence_ms >= p) if ask else 0
         while len(self._probes) < due:
-            self._probes.append(self.runner.submit(self.utt.audio(), t))
+            audio = self.utt.audio()
+            self._probes.append(self.runner.submit(audio, t))
+            self._shed_audio = audio if self._probes[-1].skipped else None
         # shed while every thread was busy (other conversations pausing at once): ask now that one
-        # is free, while the answer can still come before the cues' and base_ms' times
-        if (
-            due
-            and self.p.retry_busy
-            and self._probes[-1].skipped
-            and silence_ms < self.p.probe_ms[due - 1] + self.p.cap_ms
-            and self.runner.has_free_thread()
-        ):
-            again = self.runner.submit(self.utt.audio(), t)
-            if not again.skipped:
-                self._probes[-1] = again
+        # is free, while the answer can still come before the cues' times
+        if due:
+            self._retry(silence_ms, t, self.p.probe_ms[due - 1] + self.p.cap_ms)
         value, waiting = None, False
         for probe in self._probes:
             got = probe.result(t)
@@ -120,6 +121,27 @@ class CuePolicy(TurnPolicy):
             elif probe.may_come(t, self.p.cap_ms):
                 waiting = True
         return value, waiting
+
+    def _retry(self, silence_ms: float, t: float, until: float) -> bool:
+        """Make the last probe's shed call now if a thread is free and ``silence_ms`` < ``until``,
+        with the audio of the probe's time (the same input, so the same answer as on an idle
+        machine, only later). True when the call was made."""
+        if (
+            self.runner is None
+            or not self.p.retry_busy
+            or not self._probes
+            or not self._probes[-1].skipped
+            or self._shed_audio is None
+            or silence_ms >= until
+            or not self.runner.has_free_thread()
+        ):
+            return False
+        again = self.runner.submit(self._shed_audio, t)
+        if again.skipped:
+            return False
+        self._probes[-1] = again
+        self._shed_audio = None
+        return True
 
     def decide(self, silence_ms: float, t: float) -> str | None:
         if silence_ms >= self.p.max_ms:
@@ -154,6 +176,14 @@ class CuePolicy(TurnPolicy):
         )
         at_complete = complete and silence_ms >= self.p.complete_ms
         agree = not self.cues or faded or asked or complete
+        # no cue will end this pause before base_ms: a call shed while every thread was busy is
+        # still worth making later (retry_until_ms), its answer can end the turn sooner
+        if (
+            smart is None
+            and not (faded or asked or complete)
+            and self._retry(silence_ms, t, self.p.retry_until_ms)
+        ):
+            waiting = True
         self._held = "no smart-turn answer in time" if self.runner is not None and smart is None else ""
         if smart is not None:
             self._held = f"smart-turn p={smart:.2f}"

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import MissingDependencyError
+from .. import threads as voice_threads
 from ..frames import STT_RATE, Int16Array
 from ..stt.whisper_io import HOP, N_FFT, _hann, log_mel, mel_filters
 from .base import WINDOW_S
@@ -101,9 +102,10 @@ class SmartTurnModel:
         so.inter_op_num_threads = 1
         so.intra_op_num_threads = threads
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(self.path), sess_options=so, providers=["CPUExecutionProvider"]
-        )
+        with voice_threads.os_named("smart-turn"):
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=so, providers=["CPUExecutionProvider"]
+            )
         self._input = self._session.get_inputs()[0].name
 
     def predict(self, audio: Int16Array) -> float:
@@ -212,9 +214,16 @@ class _Pool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="smart-turn")
+        self._executor = ThreadPoolExecutor(
+            workers,
+            thread_name_prefix="smart-turn",
+            initializer=voice_threads.set_os_name,
+            initargs=("smart-turn",),
+        )
         self._busy = 0
         self._lock = threading.Lock()
+        # calls made, calls shed (every thread busy), CPU and wall time in the model
+        self.stats: dict[str, float] = {"calls": 0, "shed": 0, "cpu_ms": 0.0, "run_ms": 0.0}
 
     def has_free_thread(self) -> bool:
         with self._lock:
@@ -223,16 +232,21 @@ class _Pool:
     def submit(self, fn: Callable[[Int16Array], float], audio: Int16Array) -> Future[float] | None:
         with self._lock:
             if self._busy >= self.workers:
+                self.stats["shed"] += 1
                 return None
             self._busy += 1
         return self._executor.submit(self._run, fn, audio)
 
     def _run(self, fn: Callable[[Int16Array], float], audio: Int16Array) -> float:
+        cpu, wall = time.thread_time(), time.monotonic()
         try:
             return fn(audio)
         finally:  # before the future's result is set: whoever waited on it finds the thread free
             with self._lock:
                 self._busy -= 1
+                self.stats["calls"] += 1
+                self.stats["cpu_ms"] += (time.thread_time() - cpu) * 1000
+                self.stats["run_ms"] += (time.monotonic() - wall) * 1000
 
 
 _pools: dict[int, _Pool] = {}
@@ -245,6 +259,18 @@ def _pool(workers: int) -> _Pool:
         if pool is None:
             pool = _pools[workers] = _Pool(workers)
         return pool
+
+
+def counters() -> dict[str, float]:
+    """The model threads' running totals (every pool of the process), for diagnostics."""
+    out: dict[str, float] = {}
+    with _pools_lock:
+        pools = list(_pools.values())
+    for pool in pools:
+        with pool._lock:
+            for k, v in pool.stats.items():
+                out[f"smart_turn.{k}"] = out.get(f"smart_turn.{k}", 0) + v
+    return out
 
 
 _models: dict[tuple[int, str | None], SmartTurnModel | None] = {}
