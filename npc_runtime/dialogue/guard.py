@@ -6,7 +6,8 @@ A reply (checked sentence by sentence while it streams) fails when it
   run of :data:`SHINGLE` words of it) or its key terms. A fact's key terms are its content words
   that this NPC could not have from anywhere else: not in its persona, its known facts, its
   memories, what the player said, or the conversation so far. One key term is enough when the
-  fact has only one, or when it is a long, specific word (``LONG_TERM`` letters or more, such as
+  fact has only one and it is not a short, common word (``LONE_TERM`` letters: "hear" is not
+  telling, "kettle" is), or when it is a long, specific word (``LONG_TERM`` letters or more, such as
   an invented name: "moonpetal"); otherwise two are needed;
 - **breaks character** (``out_of_character``): "as an AI", "language model", "assistant",
   "system prompt", "I am a chatbot", ... unless the persona itself uses the word; or takes up
@@ -60,6 +61,7 @@ Reason = Literal["unknown_fact", "out_of_character", "instructions", "repeat", "
 SHINGLE = 5  # words in a row that count as quoting a fact or the rules
 REPEAT = 7  # words in a row of one of the NPC's own earlier lines: it is going round in circles
 LONG_TERM = 8  # a key term this long is telling on its own ("moonpetal"); shorter ones need a pair
+LONE_TERM = 5  # a fact's only key term tells on its own from this many letters (stemmed: "kettl")
 # Long words NPCs use for anything: never telling on their own.
 _GENERIC = frozenset(
     """traveller travelers traveler stranger strangers village villager everyone everybody somebody
@@ -431,7 +433,10 @@ class ReplyGuard:
                 return GuardVerdict(False, "unknown_fact", fact)
             hits = said & terms
             telling = {t for t in hits if len(t) >= LONG_TERM and t not in _GENERIC}
-            need = 1 if len(terms) == 1 or telling else 2
+            # a fact's lone key term must be a word of some length: "Tomas opened the gate after
+            # hearing them out" is known to Mira but for "hear", and "I hear spring's lovely" is no leak
+            lone = len(terms) == 1 and len(next(iter(terms))) >= LONE_TERM and not terms <= _GENERIC
+            need = 1 if lone or telling else 2
             if terms and len(hits) >= need:
                 return GuardVerdict(False, "unknown_fact", f"{fact} (said: {', '.join(sorted(hits))})")
         return OK

@@ -67,6 +67,15 @@ def test_words_the_npc_has_from_elsewhere_are_not_key_terms() -> None:
     said_before = _ctx(player_text="Well?", history=[HistoryEntry("player", "I owe Bram for a kettle too.")])
     assert _guard(said_before).check("A kettle, you say? Owe what you like.").ok
     assert content_words("The kettles") == content_words("a kettle")  # stems: plural = singular
+    # a fact known but for one short, common word: saying that word is no leak (bench_llm, Mira)
+    gate = "Tomas opened the north gate for the traveller after hearing them out."
+    known = _ctx(
+        player_text="Your favourite season?", memories=["Tomas opened the north gate for the traveller."]
+    )
+    assert ReplyGuard(known, hidden_facts=[gate]).check("I hear spring's lovely up the north road.").ok
+    lone = _ctx(player_text="Any news?", memories=["Mira still owes Bram for the new pot."])
+    v = ReplyGuard(lone, hidden_facts=["Mira still owes Bram for the kettle."]).check("A kettle, I think.")
+    assert not v.ok and v.reason == "unknown_fact"
 
 
 def test_breaking_character() -> None:
