@@ -90,7 +90,8 @@ _STOP = STOPWORDS | frozenset(
 )
 _OOC = re.compile(
     r"\b(?:as an ai|an ai\b|(?:a |not )?(?:real|actual|true) ai\b|ai (?:language )?model|language model|large language|llm|"
-    r"artificial intelligence|running on (?:a|this|the|some) (?:game|computer|server|(?:\w+ )?model)|"
+    r"artificial intelligence|running on (?:a|this|the|some) (?:game|computer|server|(?:\w+ )?model)|ai|"
+    r"virtual (?:character|being|person|companion)|created by (?:humans|developers|programmers)|human-like|"
     r"(?:ai|virtual|digital|helpful) assistant|assistant|system prompt|system message|chatbot|"
     r"openai|chatgpt|qwen|alibaba|anthropic|i(?:'m| am) (?:just )?(?:a |an )?(?:program|bot|"
     r"computer|machine|npc|non-player character|fictional character|character in a (?:game|story))|"

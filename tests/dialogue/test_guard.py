@@ -96,6 +96,9 @@ def test_breaking_character() -> None:
         "I'm running on a game, not a real AI.",  # the village suite's local model, said to Tomas
         "No artificial intelligence here, just an old guard.",
         "I'm running on the Qwen model, friend.",
+        # the same scenario, another run: "AI" alone, and what small models call themselves
+        "I don't run any models or AI software.",
+        "I am a virtual character created by humans.",
     ):
         v = guard.check(text)
         assert not v.ok and v.reason == "out_of_character", text
