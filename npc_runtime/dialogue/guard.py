@@ -127,7 +127,9 @@ _NEW_ROLE = re.compile(
 )
 _YOUR = re.compile(r"\byour ([a-z][\w-]+)", re.IGNORECASE)
 # A name the speaker gives as their own; the name itself capitalised ("I'm Corwin", not "I'm sure").
-_NAME_CLAIM = re.compile(r"\b(?i:i'm|i am|my name is|my name's|they call me|call me)\s+([A-Z][a-z'-]+)\b")
+_NAME_CLAIM = re.compile(
+    r"\b(?i:i'm|i am|my name is|my name's|they call me|call me|calling me|called me)\s+([A-Z][a-z'-]+)\b"
+)
 
 
 class _Identity:

@@ -155,6 +155,7 @@ def test_taking_the_players_name_or_giving_its_own_to_the_player() -> None:
     # after a restart the name comes from memory, not from the line
     later = _ctx(player_text="Do you remember my name?", player_name="Corwin")
     assert not _guard(later).check("My name is Corwin, friend.").ok
+    assert not _guard(later).check("You're calling me Corwin, aren't you?").ok  # the suite's last run
     assert _guard(later).check("You're Corwin. I never forget a face.").ok
     facts = _ctx(player_text="Do you remember me?", player_facts=["Their name is Corwin."])
     assert not _guard(facts).check("I'm Corwin, of course.").ok
