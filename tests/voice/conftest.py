@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import select
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,3 +111,25 @@ def pcm_of(chunks: list[NpcAudio]) -> np.ndarray:
 
 def of_type(msgs: list[Message], mtype: str) -> list[Any]:
     return [m for m in msgs if m.type == mtype]  # type: ignore[attr-defined]
+
+
+REALTIME_SERVER = Path(__file__).with_name("fake_realtime_server.py")
+
+
+def start_fake_realtime(script: dict[str, Any], folder: Path) -> tuple[subprocess.Popen[str], int, Path]:
+    """Start the tests' own Realtime websocket server (a real process on loopback) playing
+    ``script``: (the process, its port, the JSON-lines log of what it received)."""
+    script_path, log = folder / "realtime-script.json", folder / "realtime-log.jsonl"
+    script_path.write_text(json.dumps(script), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(REALTIME_SERVER), str(script_path), str(log)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 60.0)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("LISTENING "):
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        raise AssertionError(f"the fake realtime server did not start: {line!r}")
+    return proc, int(line.split()[1]), log

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import select
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +24,18 @@ from npc_runtime.settings import Settings
 from npc_runtime.transport.client import AsyncClient, RuntimeErrorReply
 from npc_runtime.voice.frames import rms_dbfs
 
-from .conftest import VOICE_TEST_SETTINGS, Mic, _synth, collect, of_type, pcm_of, player_line, silence
+from .conftest import (
+    VOICE_TEST_SETTINGS,
+    Mic,
+    _synth,
+    collect,
+    of_type,
+    pcm_of,
+    player_line,
+    silence,
+    start_fake_realtime,
+)
 
-SERVER = Path(__file__).with_name("fake_realtime_server.py")
 WOLVES = "Aye, the wolves. Big grey one leads them, torn ear and all. Kill him and the pack scatters."
 LONG = (
     "The wolves came down from the ridge in the first frost. They took three sheep from the "
@@ -78,21 +85,14 @@ def realtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FakeRea
         audio = tmp_path / f"reply{i}.raw"
         audio.write_bytes(_synth(reply["text"], 24_000, 1.0))  # the real Piper voice at 24 kHz
         reply["audio"] = str(audio)
-    script_path, log = tmp_path / "realtime-script.json", tmp_path / "realtime-log.jsonl"
-    script_path.write_text(json.dumps(script), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), str(script_path), str(log)], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 60.0)
-    line = proc.stdout.readline() if ready else ""
-    assert line.startswith("LISTENING "), f"the fake realtime server did not start: {line!r}"
+    proc, port, log = start_fake_realtime(script, tmp_path)
     try:
-        yield FakeRealtime(f"ws://127.0.0.1:{int(line.split()[1])}/v1", log, proc)
+        yield FakeRealtime(f"ws://127.0.0.1:{port}/v1", log, proc)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def s2s_settings(realtime: FakeRealtime, budget_s: float, api: str = "ga") -> dict[str, Any]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import select
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 from npc_runtime.voice.s2s.config import S2sProfile
 from npc_runtime.voice.s2s.openai_realtime import OpenAiRealtime
 
-SERVER = Path(__file__).with_name("fake_realtime_server.py")
+from .conftest import start_fake_realtime
 
 
 class Server:
@@ -49,17 +47,9 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     script: dict[str, Any] = {"api": "ga", "transcript": "", "replies": [{"text": "Aye."}]}
-    script_path, log = tmp_path / "script.json", tmp_path / "log.jsonl"
-    script_path.write_text(json.dumps(script), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), str(script_path), str(log)], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 60.0)
-    line = proc.stdout.readline() if ready else ""
-    assert line.startswith("LISTENING "), f"the fake realtime server did not start: {line!r}"
+    proc, port, log = start_fake_realtime(script, tmp_path)
     try:
-        yield Server(proc, int(line.split()[1]), log)
+        yield Server(proc, port, log)
     finally:
         os.kill(proc.pid, signal.SIGCONT)
         proc.terminate()
