@@ -110,6 +110,9 @@ SWEEP: list[tuple[str, dict[str, Any]]] = [
     ("min 280, sure 1.0", {"min_ms": 280, "sure": 1.0}),
     ("min 280, probe 120", {"min_ms": 280, "probe_ms": (120,)}),
     ("base 600", {"base_ms": 600}),
+    ("base 800", {"base_ms": 800}),
+    ("unconfirmed 800", {"unconfirmed_ms": 800}),
+    ("unconfirmed 1000 (= base_ms)", {"unconfirmed_ms": 1000}),
     ("probe 150", {"probe_ms": (150,)}),
     ("threshold 0.8", {"threshold": 0.8}),
 ]

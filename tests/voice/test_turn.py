@@ -49,9 +49,9 @@ def model() -> SmartTurnModel:
     return SmartTurnModel(find_model())
 
 
-def _auto(model: SmartTurnModel, cues: bool = True) -> CuePolicy:
+def _auto(model: SmartTurnModel, cues: bool = True, cfg: TurnConfig | None = None) -> CuePolicy:
     return CuePolicy(
-        params_of(TurnConfig()), runner=SmartTurnRunner(model, inline=True, delay_ms=130), cues=cues
+        params_of(cfg or TurnConfig()), runner=SmartTurnRunner(model, inline=True, delay_ms=130), cues=cues
     )
 
 
@@ -147,6 +147,38 @@ def test_a_finished_question_ends_sooner_than_the_fixed_silence(model: SmartTurn
     smart = _ends(_auto(model), audio)
     assert len(fixed) == len(smart) == 1
     assert smart[0] < fixed[0]
+
+
+class _SureOf(SmartTurnModel):
+    """The real model's class answering one fixed probability (the policy's rule, not the model's
+    judgement, is under test)."""
+
+    def __init__(self, real: SmartTurnModel, p: float) -> None:
+        self.__dict__.update(real.__dict__)
+        self.p = p
+
+    def predict(self, audio: np.ndarray) -> float:
+        return self.p
+
+
+def test_a_finished_turn_no_cue_confirms_ends_at_unconfirmed_ms(model: SmartTurnModel) -> None:
+    """Smart-turn calls the turn finished (0.7: at or above ``threshold``, under ``sure``) but the
+    voice did not fade ("I need a bed for the night.": the final "t") and nothing else agrees: the
+    turn ends at ``unconfirmed_ms`` of silence instead of ``base_ms``; a doubtful answer (under
+    ``threshold``) still waits ``base_ms``."""
+    audio = np.concatenate([silence(0.4), player_line("I need a bed for the night."), silence(1.5)])
+
+    def policy(p: float, **cfg: Any) -> CuePolicy:
+        runner = SmartTurnRunner(_SureOf(model, p), inline=True, delay_ms=130)
+        return CuePolicy(params_of(TurnConfig(**cfg)), runner=runner, cues=True)
+
+    quick, slow, doubt = policy(0.7), policy(0.7, unconfirmed_ms=1000), policy(0.4)
+    ended, waited, doubted = _ends(quick, audio), _ends(slow, audio), _ends(doubt, audio)
+    assert len(ended) == len(waited) == len(doubted) == 1
+    assert quick.reason == "silence 600 ms (smart-turn p=0.70)"
+    assert slow.reason == "silence 1000 ms (smart-turn p=0.70)"
+    assert waited[0] - ended[0] == pytest.approx(0.4, abs=0.03)
+    assert doubted == waited and doubt.reason == "silence 1000 ms (smart-turn p=0.40)"
 
 
 def test_an_answer_to_the_npcs_question_may_end_on_a_lower_probability(model: SmartTurnModel) -> None:

@@ -31,6 +31,7 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         min_ms=cfg.min_ms,
         cue_ms=cfg.cue_ms,
         base_ms=cfg.base_ms,
+        unconfirmed_ms=cfg.unconfirmed_ms,
         max_ms=max_ms if max_ms is not None else cfg.max_ms,
         probe_ms=tuple(cfg.probe_ms),
         cap_ms=cfg.cap_ms,

@@ -20,6 +20,13 @@ class TurnConfig(BaseModel):
         default=300, ge=0, description="Without smart-turn: a pitch fall or an answer to a question ends here"
     )
     base_ms: float = Field(default=1000, ge=0, description="Silence that ends a turn no cue decides")
+    unconfirmed_ms: float = Field(
+        default=600,
+        ge=0,
+        description="auto: silence that ends a turn smart-turn judges finished (threshold or above, under "
+        "sure) when no cheap cue confirms it (the voice did not fade, no question asked, no complete "
+        "transcript) and the last word does not hang; at most base_ms",
+    )
     max_ms: float = Field(
         default=1000, ge=60, description="Silence that always ends the turn (the longest thinking pause held)"
     )

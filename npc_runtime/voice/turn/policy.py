@@ -11,8 +11,10 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
   is the one it would have given, later; the policy waits for its
   answer at most ``cap_ms`` of wall time after the request): at or above ``threshold`` (``question_threshold``
   when the NPC has just asked a question) the turn ends at once, if the cheap cues agree (with
-  cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own; below ``hold_below`` it is held open
-  until a later probe or ``max_ms``; otherwise it ends at ``base_ms``;
+  cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own,
+  and at ``unconfirmed_ms`` of silence when no cue confirms it ("I need a bed for the night.":
+  the final "t" keeps the voice from fading); below ``hold_below`` it is held open until a later
+  probe or ``max_ms``; otherwise it ends at ``base_ms``;
 - a *complete* final transcript (``complete_ms`` > 0, with cues: the speculation's Whisper text of
   the utterance up to this pause ends in one of ``complete_marks``, by default only "?", after a
   word that does not hang; with ``complete_questions`` also any ".", "?" or "!" there when the text
@@ -47,6 +49,7 @@ class TurnParams:
     min_ms: float = 160
     cue_ms: float = 300
     base_ms: float = 1000
+    unconfirmed_ms: float = 600
     max_ms: float = 1000
     probe_ms: tuple[float, ...] = (80,)
     cap_ms: float = 300
@@ -195,7 +198,9 @@ class CuePolicy(TurnPolicy):
                 return None
             if at_complete:
                 return f"complete sentence, silence {self.p.complete_ms:g} ms"
-            return f"silence {self.p.base_ms:g} ms ({self._held})" if silence_ms >= self.p.base_ms else None
+            # smart-turn thinks the turn is over but no cheap cue confirms it: unconfirmed_ms
+            wait = min(self.p.unconfirmed_ms, self.p.base_ms) if smart >= threshold else self.p.base_ms
+            return f"silence {wait:g} ms ({self._held})" if silence_ms >= wait else None
         if waiting:
             return None
         if at_complete:
