@@ -113,6 +113,8 @@ SWEEP: list[tuple[str, dict[str, Any]]] = [
     ("base 800", {"base_ms": 800}),
     ("unconfirmed 800", {"unconfirmed_ms": 800}),
     ("unconfirmed 1000 (= base_ms)", {"unconfirmed_ms": 1000}),
+    ("recheck 400", {"recheck_ms": 400}),
+    ("recheck 500", {"recheck_ms": 500}),
     ("probe 150", {"probe_ms": (150,)}),
     ("threshold 0.8", {"threshold": 0.8}),
 ]

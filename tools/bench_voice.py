@@ -15,10 +15,12 @@ prepares the reply speculatively after ``--speculate-after-ms``; 0 turns that of
 
 Figures: total latency measured by the client (p50/p95) and the runtime's own per-stage split
 (turn_metrics: end-of-speech detection, final transcript, first dialogue token, first TTS audio,
-first audio sent). Then N simultaneous hands-free conversations stream at once (starts spread over
-``--stagger`` s: players do not all stop talking in the same instant; 0 = all at once); N is
-sustained in real time when every turn, at that level and every one before it, still answers
-and the p95 total stays under ``--realtime-ms``. The runtime's CPU share (with its STT workers)
+first audio sent). Then N simultaneous hands-free conversations stream at once, every player
+starting (and so stopping) within the spread of the lines' lengths, the worst case; with
+``--stagger S`` each level runs again with the starts spread evenly over S seconds (players who
+do not all stop talking in the same instant). N is sustained in real time when every turn, at
+that level and every one before it (all at once), still answers and the p95 total stays under
+``--realtime-ms``. The runtime's CPU share (with its STT workers)
 and its CPU seconds per answered turn are printed per level, split by stage (the runtime names its
 threads: ``whisper`` with CTranslate2's, ``smart-turn``, ``piper``, ``voice``; ``loop`` is the
 main thread: the event loop, Silero VAD, the policy; ``stt-workers`` the pocketsphinx processes),
@@ -261,8 +263,9 @@ async def one_turn(client: AsyncClient, cid: str, audio: np.ndarray, mode: str, 
 
 
 async def conversation(
-    endpoint: str, npc: str, mode: str, utterances: list[np.ndarray]
+    endpoint: str, npc: str, mode: str, utterances: list[np.ndarray], start_s: float = 0.0
 ) -> list[dict[str, Any]]:
+    await asyncio.sleep(start_s)
     client = AsyncClient(endpoint, name=f"bench-{npc}-{mode}")
     await client.connect()
     try:
@@ -307,6 +310,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 report["stacks"][key]["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     report["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     return report
+
+
+def level_label(key: str, lv: dict[str, Any]) -> str:
+    """'  8 simultaneous hands-free conversations' (all at once), '..., starts spread over 2 s'."""
+    spread = lv.get("spread_s") or 0
+    n = lv.get("conversations", key)
+    return f"{n:>3} simultaneous hands-free conversations" + (
+        f", starts spread over {spread:g} s" if spread else ""
+    )
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
@@ -369,7 +381,9 @@ async def run_stack(
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-            for n in args.levels:
+            spreads = (0.0, args.stagger) if args.stagger else (0.0,)
+            for n, spread in [(n, s) for n in args.levels for s in spreads if n > 1 or not s]:
+                key_n = f"{n} spread over {spread:g} s" if spread else str(n)
                 npcs = [LINES[i % len(LINES)] for i in range(n)]
                 t = time.perf_counter()
                 cpu0 = cpu_seconds(proc.pid)
@@ -377,8 +391,8 @@ async def run_stack(
                 count0 = dict(COUNTERS)
                 results = await asyncio.gather(
                     *(
-                        conversation(endpoint, npc, "hands_free", [lines[text], lines[text]])
-                        for npc, text in npcs
+                        conversation(endpoint, npc, "hands_free", [lines[text], lines[text]], i * spread / n)
+                        for i, (npc, text) in enumerate(npcs)
                     ),
                     return_exceptions=True,
                 )
@@ -393,7 +407,9 @@ async def run_stack(
                 # line), apart: their latency is the policy's choice, not the machine's speed
                 held = [row for row in ok if (row.get("end_of_speech") or 0) >= HELD_MS]
                 quick = [row["total"] for row in ok if row not in held]
-                levels[str(n)] = {
+                levels[key_n] = {
+                    "conversations": n,
+                    "spread_s": spread,
                     "turns": len(ok),
                     "failed_conversations": failed,
                     "p50": round(pct(totals, 50), 1),
@@ -430,7 +446,7 @@ async def run_stack(
                 }
                 by1 = cpu_by_thread(proc.pid)
                 # the same per stage (threads by name; native threads included, unlike py-spy)
-                levels[str(n)]["cpu_s_per_turn_by_stage"] = {
+                levels[key_n]["cpu_s_per_turn_by_stage"] = {
                     k: round((by1[k] - by0.get(k, 0.0)) / max(1, len(ok)), 3)
                     for k in sorted(by1, key=lambda k: by0.get(k, 0.0) - by1[k])
                     if by1[k] - by0.get(k, 0.0) > 0
@@ -438,11 +454,13 @@ async def run_stack(
                 await asyncio.sleep(0.1)  # the last turn's counters line
                 # per answered turn: Whisper decodes (early ones, at pauses; final ones) and the
                 # ms a request waited for a worker / ran; smart-turn calls, calls shed, CPU ms
-                levels[str(n)]["counters_per_turn"] = {
+                levels[key_n]["counters_per_turn"] = {
                     k: round((v - count0.get(k, 0.0)) / max(1, len(ok)), 2)
                     for k, v in COUNTERS.items()
                     if k.startswith(("whisper.", "smart_turn."))
                 }
+                if spread:
+                    continue  # "sustained" counts the levels where every player stops at once
                 if failed == 0 and p95 <= args.realtime_ms and sustained == prev:
                     sustained = n  # this level and every one before it kept up
                 prev = n
@@ -504,8 +522,9 @@ def main() -> None:
     ap.add_argument(
         "--stagger",
         type=float,
-        default=1.0,
-        help="spread the simultaneous conversations' starts over this many s",
+        default=0.0,
+        help="also run each level with the conversations' starts spread evenly over this many s "
+        "(players who do not all stop talking in the same instant); 0: all at once only",
     )
     ap.add_argument(
         "--stt",
@@ -559,7 +578,7 @@ def main() -> None:
                     print(f"{'':>15}{stage:<22} p50 {s[stage]['p50']:7.1f}  p95 {s[stage]['p95']:7.1f} ms")
         for n, lv in stack["concurrency"]["levels"].items():
             print(
-                f"{n:>3} simultaneous hands-free conversations: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
+                f"{level_label(n, lv)}: p50 {lv['p50']} ms  p95 {lv['p95']} ms  "
                 f"turns {lv['turns']}  failed {lv['failed_conversations']}  "
                 f"runtime CPU {lv['cpu_share']:.0%} of the machine, {lv['cpu_s_per_turn']:.2f} s per turn; "
                 f"{lv['held_by_policy']} held by the end-of-turn policy (end of speech >= {HELD_MS:.0f} ms), "

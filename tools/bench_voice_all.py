@@ -73,7 +73,9 @@ def _voice_lines(r: dict[str, Any]) -> list[str]:
             out.append(f"{mode.replace('_', '-')} ({stack}): p50 {t.get('p50')} ms, p95 {t.get('p95')} ms")
         for level, v in (_get(s, "concurrency", "levels") or {}).items():
             out.append(
-                f"{level} simultaneous hands-free conversations ({stack}): p50 {v.get('p50')} ms, "
+                f"{v.get('conversations', level)} simultaneous hands-free conversations"
+                + (f", starts spread over {v['spread_s']:g} s" if v.get("spread_s") else "")
+                + f" ({stack}): p50 {v.get('p50')} ms, "
                 f"p95 {v.get('p95')} ms, failed {v.get('failed_conversations')}, "
                 f"runtime CPU {round(100 * float(v.get('cpu_share') or 0))} % of the machine"
             )
@@ -121,7 +123,7 @@ PARTS: list[tuple[str, str, list[str], list[str], Callable[[dict[str, Any]], lis
     (
         "latency",
         "bench_voice.py",
-        ["--stt", "pocketsphinx,cascade", "--levels", "1,4,8"],
+        ["--stt", "pocketsphinx,cascade", "--levels", "1,4,8", "--stagger", "2"],
         ["--rounds", "1", "--levels", "1,2"],
         _voice_lines,
     ),

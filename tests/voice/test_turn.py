@@ -181,6 +181,42 @@ def test_a_finished_turn_no_cue_confirms_ends_at_unconfirmed_ms(model: SmartTurn
     assert doubted == waited and doubt.reason == "silence 1000 ms (smart-turn p=0.40)"
 
 
+class _Answers(SmartTurnModel):
+    """The real model's class answering a fixed sequence of probabilities, one per call."""
+
+    def __init__(self, real: SmartTurnModel, answers: list[float]) -> None:
+        self.__dict__.update(real.__dict__)
+        self.answers = answers
+        self.calls = 0
+
+    def predict(self, audio: np.ndarray) -> float:
+        self.calls += 1
+        return self.answers[min(self.calls, len(self.answers)) - 1]
+
+
+def test_a_held_pause_asked_again_at_recheck_ms_is_released_by_a_later_answer(model: SmartTurnModel) -> None:
+    """Held at the first probe (0.1, under ``hold_below``), asked again at ``recheck_ms``: 0.8 releases
+    the hold and the turn ends at ``unconfirmed_ms`` (not at once); 0.1 again keeps it held to
+    ``max_ms``; ``recheck_ms`` 0 (the default) never asks again."""
+    audio = np.concatenate([silence(0.4), player_line("I need a bed for the night."), silence(1.5)])
+
+    def run(answers: list[float], recheck_ms: float) -> tuple[list[float], CuePolicy, _Answers]:
+        fixed = _Answers(model, answers)
+        runner = SmartTurnRunner(fixed, inline=True, delay_ms=130)
+        policy = CuePolicy(params_of(TurnConfig(recheck_ms=recheck_ms)), runner=runner, cues=True)
+        return _ends(policy, audio), policy, fixed
+
+    released, r_policy, r_model = run([0.1, 0.8], 400)
+    held, h_policy, h_model = run([0.1, 0.1], 400)
+    off, o_policy, o_model = run([0.1, 0.8], 0)
+    assert r_model.calls == h_model.calls == 2 and o_model.calls == 1
+    assert r_policy.reason == "silence 600 ms (smart-turn p=0.80 at 400 ms)"
+    assert h_policy.reason == "silence 1000 ms (held by smart-turn p=0.10, then p=0.10)"
+    assert o_policy.reason == "silence 1000 ms (held by smart-turn p=0.10)"
+    assert len(released) == len(held) == 1 and held == off
+    assert held[0] - released[0] == pytest.approx(0.4, abs=0.03)
+
+
 def test_an_answer_to_the_npcs_question_may_end_on_a_lower_probability(model: SmartTurnModel) -> None:
     audio = np.concatenate([silence(0.4), player_line("The mill."), silence(1.5)])
     asked = _ends(_auto(model), audio, npc_line="Where are you headed?")

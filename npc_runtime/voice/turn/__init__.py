@@ -42,6 +42,7 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         fade_db=cfg.fade_db,
         retry_busy=cfg.retry_busy,
         retry_until_ms=cfg.retry_until_ms,
+        recheck_ms=cfg.recheck_ms,
         complete_ms=cfg.complete_ms,
         complete_marks=cfg.complete_marks,
         complete_questions=cfg.complete_questions,

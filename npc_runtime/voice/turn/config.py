@@ -49,6 +49,14 @@ class TurnConfig(BaseModel):
         "this much silence (else until cap_ms after the probe was due); every retry judges the audio "
         "of the probe's time; 0: off",
     )
+    recheck_ms: float = Field(
+        default=0,
+        ge=0,
+        description="auto/smart_turn: a pause smart-turn held (under hold_below) is asked again at this much "
+        "silence; an answer at or above hold_below releases it (the turn then ends at complete_ms, "
+        "unconfirmed_ms or base_ms, never at once); 0: off (500 ended two held lines sooner and cut "
+        "one more pause in tools/bench_turns.py's 79 utterances)",
+    )
     complete_ms: float = Field(
         default=600,
         ge=0,

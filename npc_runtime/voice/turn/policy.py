@@ -14,7 +14,9 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
   cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own,
   and at ``unconfirmed_ms`` of silence when no cue confirms it ("I need a bed for the night.":
   the final "t" keeps the voice from fading); below ``hold_below`` it is held open until a later
-  probe or ``max_ms``; otherwise it ends at ``base_ms``;
+  probe or ``max_ms`` (a held pause is asked again at ``recheck_ms``: an answer at or above
+  ``hold_below`` releases it, and the turn ends at ``complete_ms``, ``unconfirmed_ms`` or
+  ``base_ms`` as for a first answer, never at once); otherwise it ends at ``base_ms``;
 - a *complete* final transcript (``complete_ms`` > 0, with cues: the speculation's Whisper text of
   the utterance up to this pause ends in one of ``complete_marks``, by default only "?", after a
   word that does not hang; with ``complete_questions`` also any ".", "?" or "!" there when the text
@@ -60,6 +62,7 @@ class TurnParams:
     fade_db: float = -12.0
     retry_busy: bool = True
     retry_until_ms: float = 700
+    recheck_ms: float = 0
     complete_ms: float = 600
     complete_marks: str = "?"
     complete_questions: bool = True
@@ -88,9 +91,11 @@ class CuePolicy(TurnPolicy):
         self._judged_prosody = False
         self._held = ""  # why the pause was not ended at the last frame (for the reason at max_ms)
         self._shed_audio: Int16Array | None = None  # what the last shed call would have judged
+        self._recheck: Probe | None = None  # a held pause asked again at recheck_ms
 
     def on_begin(self) -> None:
         self._probes = []
+        self._recheck = None
         self._shed_audio = None
         self._judged_prosody = False
         self._prosody = None
@@ -98,6 +103,7 @@ class CuePolicy(TurnPolicy):
 
     def on_voice(self) -> None:
         self._probes = []
+        self._recheck = None
         self._shed_audio = None
         self._judged_prosody = False
         self._prosody = None
@@ -145,6 +151,18 @@ class CuePolicy(TurnPolicy):
         self._probes[-1] = again
         self._shed_audio = None
         return True
+
+    def _rechecked(self, silence_ms: float, t: float) -> float | None:
+        """A pause smart-turn held is asked again at ``recheck_ms`` of silence (a short line such as
+        "Any gossip?" reads unfinished at 80 ms and finished at 400): its answer once arrived. A call shed while the threads were busy is made once one is
+        free, while its answer can still matter (before ``base_ms``)."""
+        if self.runner is None or self.p.recheck_ms <= 0 or silence_ms < self.p.recheck_ms:
+            return None
+        if (self._recheck is None or (self._recheck.skipped and self.runner.has_free_thread())) and (
+            silence_ms < self.p.base_ms
+        ):
+            self._recheck = self.runner.submit(self.utt.audio(), t)
+        return None if self._recheck is None or self._recheck.skipped else self._recheck.result(t)
 
     def decide(self, silence_ms: float, t: float) -> str | None:
         if silence_ms >= self.p.max_ms:
@@ -194,8 +212,15 @@ class CuePolicy(TurnPolicy):
             if smart >= threshold and (agree or smart >= self.p.sure):
                 return f"smart-turn p={smart:.2f}" + (" and a faded voice" if faded else "")
             if smart < self.p.hold_below:  # Whisper ends a phrase cut at a comma with "." too
-                self._held = f"held by smart-turn p={smart:.2f}"
-                return None
+                again = self._rechecked(silence_ms, t)
+                if again is None or again < self.p.hold_below:
+                    self._held = f"held by smart-turn p={smart:.2f}" + (
+                        f", then p={again:.2f}" if again is not None else ""
+                    )
+                    return None
+                # released by the later call: the turn ends at the usual silences, never at once
+                smart = again
+                self._held = f"smart-turn p={smart:.2f} at {self.p.recheck_ms:g} ms"
             if at_complete:
                 return f"complete sentence, silence {self.p.complete_ms:g} ms"
             # smart-turn thinks the turn is over but no cheap cue confirms it: unconfirmed_ms
