@@ -23,7 +23,11 @@ time (a call per (utterance, audio) is cached across policies, with its cost), o
 120 ms pause Whisper's transcript of the audio so far reaches the policies after its measured
 cost (or ``--final-ms``), as the session's speculation hands it over, and auto runs with and
 without ``complete_ms``, ``complete_questions`` and with other ``complete_marks``. A *false cut-in*
-is a turn ended before the real end; latency is the end-of-turn decision after the real end.
+is a turn ended with a word still to come (a 10 ms frame within 25 dB of the loudest after it);
+latency is the end-of-turn decision after the real end (the last frame within 35 dB of the
+loudest). A turn ended more than 50 ms before the real end with no word after it ended in the
+readings' faint tail (breath, the room at -26 to -35 dB): column ``tail``, negative latency; it
+counted as a cut-in before, which made a faster smart-turn answer look like more cut-ins.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from npc_runtime.voice.turn.smart_turn import Probe, SmartTurnModel, SmartTurnRu
 from npc_runtime.voice.turns import Segmenter, SpeechEnded, SpeechPaused, SpeechResumed  # noqa: E402
 
 CHUNK = 320  # 20 ms
+SPEECH_DB = 25.0  # a frame this close to the loudest is a word (Item.speech_after)
 LEAD_S, TAIL_S = 0.5, 2.0
 
 # (line with commas where the player pauses, the NPC's question just before or "")
@@ -129,6 +134,15 @@ class Item:
     pauses: list[tuple[float, float]]  # internal pauses (stream seconds)
     npc_line: str = ""
     text: list[tuple[float, str]] = field(default_factory=list)  # interim transcript timeline
+
+    def speech_after(self, t: float) -> bool:
+        """A word follows stream time ``t`` (+50 ms): a 10 ms frame within ``SPEECH_DB`` of the
+        loudest before the real end. The real end itself is the last frame within 35 dB, which in
+        the readings takes in a faint tail (breath, the room at -26 to -35 dB); a turn ended there
+        is ended after the last word, not a cut-in."""
+        lv = _levels(self.audio)
+        lo, hi = int((t + 0.05) * 100), int(self.end * 100) + 1
+        return bool(lo < hi and (lv[lo:hi] >= lv.max() - SPEECH_DB).any())
 
 
 def _levels(audio: Int16Array) -> np.ndarray:
@@ -323,10 +337,12 @@ def run_policy(
                 final = None
                 resumed += 1
             elif isinstance(ev, SpeechEnded):
-                cut = ev.t_detected < item.end - 0.05
+                early = ev.t_detected < item.end - 0.05
+                cut = early and item.speech_after(ev.t_detected)
                 ready = (paused_at if paused_at is not None else ev.t_detected) + prep_ms / 1000
                 return {
                     "cut": cut,
+                    "in_tail": early and not cut,  # ended in the faint tail after the last word
                     "latency_ms": None if cut else (ev.t_detected - item.end) * 1000,
                     "audio_ms": None if cut else (max(ev.t_detected, ready) - item.end) * 1000,
                     "silence_ms": (ev.t_detected - ev.t_last_voice) * 1000,  # after the VAD's end
@@ -478,6 +494,8 @@ def main() -> None:
             "vad_silence_p50_ms": pct([r["silence_ms"] for r in results if not r["cut"] and r["at"]], 50),
             "latency_p50_ms_piper": pct([r["latency_ms"] for r in piper if r["latency_ms"] is not None], 50),
             "cut_ins": cuts,
+            # ended in the faint tail after the last word (counted as cut-ins before SPEECH_DB)
+            "ended_in_tail_per_100": 100.0 * sum(bool(r.get("in_tail")) for r in results) / len(items),
             "latency_p50_ms": pct(lat, 50),
             "latency_p95_ms": pct(lat, 95),
             "audio_p50_ms": pct([r["audio_ms"] for r in results if r["audio_ms"] is not None], 50),
@@ -506,19 +524,21 @@ def main() -> None:
     print(f"\nload average {report['load'][0]:.2f} {report['load'][1]:.2f} {report['load'][2]:.2f}")
     n_real = sum(it.source != "piper" for it in items)
     print(
-        f"{'policy':<52} {'cut-ins/100':>11} {'real':>5} {'piper':>5} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'policy':<52} {'cut-ins/100':>11} {'real':>5} {'piper':>5} {'tail':>5} {'p50 ms':>7} {'p95 ms':>7} "
         f"{'<=300ms %':>9} {'piper p50':>9} {'VAD p50':>7} {'audio p50':>9} {'spec/100':>8} {'dropped':>7}"
     )
     for name, row in rows.items():
         print(
             f"{name:<52} {row['false_cut_ins_per_100']:>11.1f} {row['cut_ins_per_100_real']:>5.0f} "
-            f"{row['cut_ins_per_100_piper']:>5.0f} {row['latency_p50_ms']:>7.0f} "
+            f"{row['cut_ins_per_100_piper']:>5.0f} {row['ended_in_tail_per_100']:>5.1f} {row['latency_p50_ms']:>7.0f} "
             f"{row['latency_p95_ms']:>7.0f} {row['ended_under_300ms_pct']:>9.1f} {row['latency_p50_ms_piper']:>9.0f} {row['vad_silence_p50_ms']:>7.0f} {row['audio_p50_ms']:>9.0f}"
             f" {row['speculations_per_100']:>8.0f} {row['discarded_per_100']:>7.0f}"
         )
     print(
         f"(real: {n_real} utterances of real recordings, piper: {len(items) - n_real} Piper lines; latency "
-        "over the utterances not cut, after the real end (the last 10 ms within 35 dB of the loudest); <=300ms %: "
+        "over the utterances not cut, after the real end (the last 10 ms within 35 dB of the loudest; a cut-in is an "
+        f"end of turn with a word after it, a frame within {SPEECH_DB:g} dB of the loudest; tail: ended more than 50 ms "
+        "before the real end with no word after it, per 100, negative latency); <=300ms %: "
         "share of all utterances ended within 300 ms of it; VAD p50: the same after the VAD's last voiced frame; "
         f"audio p50: the reply's first audio, the later of the decision and the reply prepared {args.prep_ms:g} ms "
         "after the 120 ms pause, or the pause a row names; spec/100, dropped: speculations started, and "
