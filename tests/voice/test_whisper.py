@@ -207,6 +207,10 @@ def test_loops_are_cut_but_real_repetition_kept() -> None:
     assert _dedupe("No matter. No matter.") == "No matter."
     assert _dedupe("10 of clubs 10 of clubs 10 of clubs 10") == "10 of clubs"
     assert _dedupe("five five") == "five five"
+    assert _dedupe("Open the gate. Open") == "Open the gate."
+    assert _dedupe("What are you working on? What are you") == "What are you working on?"
+    assert _dedupe("Open the gate. Open it now") == "Open the gate. Open it now"
+    assert _dedupe("Open the gate. Close") == "Open the gate. Close"
     assert _dedupe("It was the best of times, it was the worst of times.") == (
         "It was the best of times, it was the worst of times."
     )

@@ -340,14 +340,21 @@ class WhisperStt(SttProvider):
 
 def _dedupe(text: str) -> str:
     """Undo a loop, a known failure of Whisper on short clips in a long window: a sentence said
-    twice in a row ("No matter. No matter."), or one phrase three or more times (and a piece of
-    it), six words or more in all. A player repeating a whole sentence at once is much rarer."""
+    twice in a row ("No matter. No matter."), a sentence followed by the unfinished start of
+    itself ("Open the gate. Open", "What are you working on? What are you": the names prompt
+    brings these on Piper's short lines, two of six in one measurement), or one phrase three or
+    more times (and a piece of it), six words or more in all. A player repeating a whole sentence
+    at once is much rarer."""
     sentences = re.findall(r"[^.!?]+[.!?]*", text)
     kept: list[str] = []
     for s in sentences:
         if s.strip() and kept and _key(s) == _key(kept[-1]):
             continue
         kept.append(s)
+    if len(kept) > 1 and not kept[-1].rstrip().endswith((".", "!", "?")):
+        start, whole = _key(kept[-1]).split(), _key(kept[-2]).split()
+        if start and len(start) < len(whole) and whole[: len(start)] == start:
+            kept.pop()
     text = "".join(kept).strip()
     words = text.split()
     if len(words) < 6:
