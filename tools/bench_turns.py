@@ -120,6 +120,9 @@ SWEEP: list[tuple[str, dict[str, Any]]] = [
     ("unconfirmed 1000 (= base_ms)", {"unconfirmed_ms": 1000}),
     ("recheck 400", {"recheck_ms": 400}),
     ("recheck 500", {"recheck_ms": 500}),
+    ("recheck 400, any held pause", {"recheck_ms": 400, "recheck_complete": False}),
+    ("recheck 500, any held pause", {"recheck_ms": 500, "recheck_complete": False}),
+    ("recheck 600", {"recheck_ms": 600}),
     ("probe 150", {"probe_ms": (150,)}),
     ("threshold 0.8", {"threshold": 0.8}),
 ]
@@ -447,6 +450,7 @@ def main() -> None:
             ("complete_ms=500", {"complete_ms": 500}),
             ("complete_ms=800", {"complete_ms": 800}),
             ("'.?!' (any sentence)", {"complete_marks": ".?!"}),
+            ("final_words=false (the interim text's last word only)", {"final_words": False}),
         ):
             p_ms = replace(params, **change)  # type: ignore[arg-type]
             policies.append((f"auto, {label}", lambda p=p_ms: CuePolicy(p, runner=runner, cues=True)))

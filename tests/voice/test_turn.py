@@ -197,13 +197,14 @@ class _Answers(SmartTurnModel):
 def test_a_held_pause_asked_again_at_recheck_ms_is_released_by_a_later_answer(model: SmartTurnModel) -> None:
     """Held at the first probe (0.1, under ``hold_below``), asked again at ``recheck_ms``: 0.8 releases
     the hold and the turn ends at ``unconfirmed_ms`` (not at once); 0.1 again keeps it held to
-    ``max_ms``; ``recheck_ms`` 0 (the default) never asks again."""
+    ``max_ms``; ``recheck_ms`` 0 never asks again (every held pause here: ``recheck_complete`` off)."""
     audio = np.concatenate([silence(0.4), player_line("I need a bed for the night."), silence(1.5)])
 
     def run(answers: list[float], recheck_ms: float) -> tuple[list[float], CuePolicy, _Answers]:
         fixed = _Answers(model, answers)
         runner = SmartTurnRunner(fixed, inline=True, delay_ms=130)
-        policy = CuePolicy(params_of(TurnConfig(recheck_ms=recheck_ms)), runner=runner, cues=True)
+        cfg = TurnConfig(recheck_ms=recheck_ms, recheck_complete=False)
+        policy = CuePolicy(params_of(cfg), runner=runner, cues=True)
         return _ends(policy, audio), policy, fixed
 
     released, r_policy, r_model = run([0.1, 0.8], 400)
@@ -215,6 +216,32 @@ def test_a_held_pause_asked_again_at_recheck_ms_is_released_by_a_later_answer(mo
     assert o_policy.reason == "silence 1000 ms (held by smart-turn p=0.10)"
     assert len(released) == len(held) == 1 and held == off
     assert held[0] - released[0] == pytest.approx(0.4, abs=0.03)
+
+
+def test_only_a_held_pause_whose_transcript_is_complete_is_asked_again(
+    model: SmartTurnModel, whisper: Any
+) -> None:
+    """``recheck_complete`` (the default): a short question smart-turn holds at its first probe
+    ("Any gossip?" read 0.03-0.13 at 80 ms of silence in the runtime) is asked again at
+    ``recheck_ms`` because Whisper's text of the pause is a finished question; a statement is
+    not, even one counted complete (``complete_marks`` ".?!"): asking every held pause again cut
+    0.7 s pauses after clauses."""
+
+    def run(line: str, recheck_complete: bool) -> tuple[list[float], CuePolicy, _Answers]:
+        audio = np.concatenate([silence(0.4), player_line(line), silence(1.5)])
+        fixed = _Answers(model, [0.1, 0.8])
+        cfg = TurnConfig(recheck_ms=500, recheck_complete=recheck_complete)
+        policy = CuePolicy(
+            params_of(cfg), runner=SmartTurnRunner(fixed, inline=True, delay_ms=130), cues=True
+        )
+        return _ends_with_finals(policy, audio, whisper), policy, fixed
+
+    _, policy, fixed = run("Any gossip?", True)
+    assert fixed.calls == 2 and policy.reason == "complete sentence, silence 600 ms", policy.reason
+    _, policy, fixed = run("I need a bed for the night.", True)
+    assert fixed.calls == 1 and policy.reason == "silence 1000 ms (held by smart-turn p=0.10)", policy.reason
+    _, policy, fixed = run("I need a bed for the night.", False)
+    assert fixed.calls == 2 and policy.reason == "silence 600 ms (smart-turn p=0.80 at 500 ms)", policy.reason
 
 
 def test_an_answer_to_the_npcs_question_may_end_on_a_lower_probability(model: SmartTurnModel) -> None:
@@ -461,13 +488,17 @@ def test_a_call_shed_while_the_threads_were_busy_is_made_once_one_is_free(model:
             assert second.runner.calls == 1 and second.reason == "answer to a question"
 
 
-def _ends_with_finals(policy: TurnPolicy, audio: np.ndarray, stt: Any, delay_s: float = 0.2) -> list[float]:
+def _ends_with_finals(
+    policy: TurnPolicy, audio: np.ndarray, stt: Any, delay_s: float = 0.2, heard: str = ""
+) -> list[float]:
     """Like :func:`_ends`, with what the session's speculation does: at each 120 ms pause the
     real Whisper transcribes the audio so far, and its text reaches the policy ``delay_s`` later
-    (stream time) unless the voice resumed first."""
+    (stream time) unless the voice resumed first. ``heard``: the streaming interim text."""
     seg = Segmenter(shared_vad("silero").stream(), hands_free=True, turn=policy, speculate_ms=120)
     out, due = [], None
     for i in range(0, len(audio), 320):
+        if heard and seg.in_speech:
+            policy.heard(heard)
         if due is not None and due[1] <= i / RATE:
             policy.transcribed(due[0])
             due = None
@@ -538,6 +569,35 @@ def test_a_complete_sentence_needs_final_punctuation_after_a_word_that_does_not_
         assert cue.complete(text) is complete, text
 
 
+def test_the_pauses_transcript_judges_the_last_word_over_a_lagging_interim_text(whisper: Any) -> None:
+    # pocketsphinx's interim text lags the voice: at the pause after "Where is the mill?" it may
+    # still read "where is the", whose "the" would hold the turn to max_ms. Once Whisper's text
+    # of the pause has come, its last word decides: the cues (the faded voice, the question)
+    # end the turn.
+    audio = np.concatenate([silence(0.4), player_line("Where is the mill?"), silence(1.5)])
+    ends = {}
+    for final_words in (False, True):
+        policy = CuePolicy(replace(params_of(TurnConfig()), final_words=final_words), cues=True)
+        ends[final_words] = _ends_with_finals(policy, audio, whisper, heard="where is the")
+        assert len(ends[final_words]) == 1, final_words
+        if final_words:
+            assert policy.reason in ("faded voice", "complete sentence, silence 600 ms"), policy.reason
+        else:
+            assert "the last word hangs" in policy.reason, policy.reason
+    assert ends[True][0] <= ends[False][0] - 0.3
+    # a hesitation still holds (Whisper leaves "um" out of its text) and a word that hangs before
+    # Whisper's full stop (a phrase cut at a comma) hangs
+    policy = CuePolicy(params_of(TurnConfig()), cues=True)
+    policy.heard("i want the um")
+    policy.transcribed("I want the.")
+    assert SyntaxCue().judge(policy.utt, 0) == 0.05
+    policy.heard("i want the red")
+    assert SyntaxCue().judge(policy.utt, 0) == 0.05
+    policy.transcribed("I want the red one.")
+    assert SyntaxCue().judge(policy.utt, 0) == 0.85
+    assert SyntaxCue(final_words=False).judge(policy.utt, 0) == 0.55
+
+
 def test_the_pauses_transcript_is_dropped_when_the_voice_resumes() -> None:
     policy = CuePolicy(params_of(TurnConfig()), cues=True)
     policy.begin(np.zeros(0, dtype=np.int16))
@@ -600,6 +660,21 @@ def test_a_question_cut_at_a_comma_is_still_held_when_smart_turn_holds_it(
     ends = _ends_with_finals(policy, audio, FullStop())
     assert SyntaxCue().asks(texts[0]) and SyntaxCue().complete(texts[0])  # e.g. "Do you know anyone who."
     assert len(ends) == 1 and ends[0] > end
+
+
+def test_a_finished_question_does_not_end_on_a_word_that_opens_a_clause() -> None:
+    cue = SyntaxCue()
+    for text, finished in (
+        ("Any gossip?", True),
+        ("any gossip.", True),
+        ("Who?", True),
+        ("Do you know anyone who?", False),
+        ("Do you know anyone who.", False),
+        ("Is it true that?", False),
+        ("I need a bed for the night.", False),  # complete, but not a question
+        ("Where can I find the.", False),
+    ):
+        assert cue.finished_question(text) is finished, text
 
 
 def test_a_question_opens_with_a_question_word_or_an_auxiliary() -> None:

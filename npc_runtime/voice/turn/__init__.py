@@ -43,9 +43,11 @@ def params_of(cfg: TurnConfig, max_ms: float | None = None) -> TurnParams:
         retry_busy=cfg.retry_busy,
         retry_until_ms=cfg.retry_until_ms,
         recheck_ms=cfg.recheck_ms,
+        recheck_complete=cfg.recheck_complete,
         complete_ms=cfg.complete_ms,
         complete_marks=cfg.complete_marks,
         complete_questions=cfg.complete_questions,
+        final_words=cfg.final_words,
     )
 
 

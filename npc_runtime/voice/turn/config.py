@@ -50,12 +50,18 @@ class TurnConfig(BaseModel):
         "of the probe's time; 0: off",
     )
     recheck_ms: float = Field(
-        default=0,
+        default=500,
         ge=0,
         description="auto/smart_turn: a pause smart-turn held (under hold_below) is asked again at this much "
-        "silence; an answer at or above hold_below releases it (the turn then ends at complete_ms, "
-        "unconfirmed_ms or base_ms, never at once); 0: off (500 ended two held lines sooner and cut "
-        "one more pause in tools/bench_turns.py's 79 utterances)",
+        "silence (with recheck_complete, only where the pause's transcript is a complete question); an "
+        "answer at or above hold_below releases it (the turn then ends at complete_ms, unconfirmed_ms or "
+        "base_ms, never at once); 0: off",
+    )
+    recheck_complete: bool = Field(
+        default=True,
+        description="recheck_ms asks again only where the pause's final transcript is a complete "
+        'question ("?", or a question word first: a short question smart-turn doubts; auto/cues); '
+        "false: every held pause",
     )
     complete_ms: float = Field(
         default=600,
@@ -74,6 +80,12 @@ class TurnConfig(BaseModel):
         description="auto/cues: a pause's transcript that opens with a question word or an auxiliary "
         '("Any gossip.", "Do you sell rope.": Whisper often ends a short question with ".") is complete '
         "whatever its final mark; false: only complete_marks count",
+    )
+    final_words: bool = Field(
+        default=True,
+        description="auto/cues: once the pause's final transcript has come, its last word (not the "
+        "streaming recogniser's, which lags the voice) says whether the turn hangs; a hesitation "
+        '("um") in the streaming text still holds it',
     )
     threshold: float = Field(default=0.5, ge=0, le=1, description="smart-turn probability that ends the turn")
     sure: float = Field(

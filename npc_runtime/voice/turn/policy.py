@@ -14,9 +14,10 @@ All share one shape. Never before ``min_ms`` of silence (the VAD's own hang-over
   cues: the voice faded out, or the NPC asked a question) or the model is ``sure`` on its own,
   and at ``unconfirmed_ms`` of silence when no cue confirms it ("I need a bed for the night.":
   the final "t" keeps the voice from fading); below ``hold_below`` it is held open until a later
-  probe or ``max_ms`` (a held pause is asked again at ``recheck_ms``: an answer at or above
-  ``hold_below`` releases it, and the turn ends at ``complete_ms``, ``unconfirmed_ms`` or
-  ``base_ms`` as for a first answer, never at once); otherwise it ends at ``base_ms``;
+  probe or ``max_ms`` (a held pause is asked again at ``recheck_ms``, with ``recheck_complete``
+  only when its transcript is a complete question, below: an answer at or above ``hold_below`` releases it,
+  and the turn ends at ``complete_ms``, ``unconfirmed_ms`` or ``base_ms`` as for a first answer,
+  never at once); otherwise it ends at ``base_ms``;
 - a *complete* final transcript (``complete_ms`` > 0, with cues: the speculation's Whisper text of
   the utterance up to this pause ends in one of ``complete_marks``, by default only "?", after a
   word that does not hang; with ``complete_questions`` also any ".", "?" or "!" there when the text
@@ -62,10 +63,12 @@ class TurnParams:
     fade_db: float = -12.0
     retry_busy: bool = True
     retry_until_ms: float = 700
-    recheck_ms: float = 0
+    recheck_ms: float = 500
+    recheck_complete: bool = True
     complete_ms: float = 600
     complete_marks: str = "?"
     complete_questions: bool = True
+    final_words: bool = True
 
 
 class CuePolicy(TurnPolicy):
@@ -83,7 +86,7 @@ class CuePolicy(TurnPolicy):
         self.runner = runner
         self.cues = cues
         self.name = "auto" if runner is not None and cues else "smart_turn" if runner is not None else "cues"
-        self.syntax = SyntaxCue()
+        self.syntax = SyntaxCue(final_words=self.p.final_words)
         self.prosody = ProsodyCue(self.p.fade_db)
         self.question = QuestionCue()
         self._probes: list[Probe] = []
@@ -152,12 +155,14 @@ class CuePolicy(TurnPolicy):
         self._shed_audio = None
         return True
 
-    def _rechecked(self, silence_ms: float, t: float) -> float | None:
+    def _rechecked(self, silence_ms: float, t: float, question: bool) -> float | None:
         """A pause smart-turn held is asked again at ``recheck_ms`` of silence (a short line such as
         "Any gossip?" reads unfinished at 80 ms and finished at 400): its answer once arrived. A call shed while the threads were busy is made once one is
         free, while its answer can still matter (before ``base_ms``)."""
         if self.runner is None or self.p.recheck_ms <= 0 or silence_ms < self.p.recheck_ms:
             return None
+        if self.p.recheck_complete and not question:
+            return None  # only a pause whose transcript is a finished question ("Any gossip?")
         if (self._recheck is None or (self._recheck.skipped and self.runner.has_free_thread())) and (
             silence_ms < self.p.base_ms
         ):
@@ -212,7 +217,8 @@ class CuePolicy(TurnPolicy):
             if smart >= threshold and (agree or smart >= self.p.sure):
                 return f"smart-turn p={smart:.2f}" + (" and a faded voice" if faded else "")
             if smart < self.p.hold_below:  # Whisper ends a phrase cut at a comma with "." too
-                again = self._rechecked(silence_ms, t)
+                question = bool(complete) and self.syntax.finished_question(self.utt.final)
+                again = self._rechecked(silence_ms, t, question)
                 if again is None or again < self.p.hold_below:
                     self._held = f"held by smart-turn p={smart:.2f}" + (
                         f", then p={again:.2f}" if again is not None else ""
