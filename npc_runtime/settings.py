@@ -69,6 +69,12 @@ class Settings(BaseModel):
     voice: dict[str, Any] = Field(default_factory=dict)
     cluster: dict[str, Any] = Field(default_factory=dict)  # gateway/worker modes (npc_runtime.cluster)
     log_level: str = "INFO"
+    blas_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="Threads numpy's BLAS may use in this process (set when the runtime is built; "
+        "one halves the CPU of a Whisper decode on 2 cores: the idle helpers spin); null: leave it",
+    )
 
     @field_validator("bind")
     @classmethod

@@ -53,6 +53,7 @@ from ..settings import Settings
 from ..storage.shared import SqlDatabase, open_database
 from ..transport.security import exposure_warning
 from ..transport.server import PeerGone, PeerOverloaded, RouterServer, frame_cap
+from .blas import limit_blas
 from .conversations import Conversation
 from .prefill import Prefiller
 from .routes import HostRoutes
@@ -180,6 +181,7 @@ class Runtime:
         conversations, errors, fallbacks and turn stages (``serve --metrics-port``)."""
         self.metrics = metrics
         self._settings = settings
+        limit_blas(settings.blas_threads)  # before any model loads (runtime/blas.py)
         self._clock: Clock = clock or SystemClock()
         self._game_time = 0.0
         self.fallbacks = FallbackPicker()
