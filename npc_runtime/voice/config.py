@@ -94,6 +94,13 @@ class VoiceConfig(BaseModel):
     audio_timeout_s: float = Field(
         default=2.0, gt=0, description="An utterance with no audio for this long is dropped (audio_timeout)"
     )
+    rejoin_ms: float = Field(
+        default=1500,
+        ge=0,
+        description="Hands-free: speech that starts within this long of the end of an answered "
+        "utterance whose reply is still coming or playing, and meets the barge-in rules, was cut off "
+        "at a pause: it is recognised and answered joined to the utterance before; 0: off",
+    )
     barge_in: bool = Field(default=True, description="Player speech may interrupt the NPC")
     barge_in_min_ms: float = Field(default=300, ge=0, description="Voice needed before a barge-in counts")
     echo_threshold: float = Field(

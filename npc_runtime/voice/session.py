@@ -47,6 +47,7 @@ turn_log = logging.getLogger("npc_runtime.voice.turn")  # DEBUG: why each hands-
 MAX_TIMEOUT_POSTPONES = 20  # audio time-outs put off while the runtime has unread input
 
 SUPPORTED_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+_JOIN_GAP = np.zeros(int(0.2 * STT_RATE), dtype=np.int16)  # rejoin_ms: the pause between, shortened
 
 
 class VoicePort(Protocol):
@@ -144,9 +145,14 @@ class VoiceConversation:
         # on) and the task that finalised the transcript at the pause and prepared the reply.
         self._speculating = bool(cfg.speculate_after_ms) and mode == "hands_free"
         self._utt_audio: list[Int16Array] = []
+        # The last answered utterance's audio and when its voice ended (stream seconds): a player
+        # who starts again soon after was cut off at a pause (``rejoin_ms``).
+        self._answered: tuple[Int16Array, float] | None = None
+        self._rejoin_audio: Int16Array | None = None  # this utterance may go on from that one
         self._spec: asyncio.Task[str] | None = None
         self._spec_gen = 0  # bumped when a speculation is dropped: its late results are ignored
         self.spec_stats = {"started": 0, "discarded": 0, "used": 0}
+        self.rejoins = 0  # utterances joined to the turn before (rejoin_ms)
         self.next_timer: TurnTimer | None = None
         # Does the client send playback_started? None until a turn tells (voice/extension.py).
         self.reports_playback: bool | None = None
@@ -316,7 +322,48 @@ class VoiceConversation:
             self.tap.begin()
         if playing is not None and self.mode == "push_to_talk" and self.cfg.ptt_interrupts:
             await self._barge_in(playing, at)
+        earlier, self._answered = self._answered, None
+        self._rejoin_audio = None
+        if earlier is not None and self._rejoins(ev.t - earlier[1]):
+            self._rejoin_audio = earlier[0]
         await self._on_audio(ev.pre_roll)
+
+    def _rejoins(self, gap_s: float) -> bool:
+        """The player started again ``gap_s`` after the voice of the last answered utterance
+        ended, while its reply is still coming or playing: perhaps a turn ended at a pause."""
+        return (
+            self.mode == "hands_free"
+            and self.cfg.rejoin_ms > 0
+            and self.tap is None
+            and gap_s * 1000 <= self.cfg.rejoin_ms
+            and (bool(self.turn_tasks) or self.speaker.playing() is not None)
+        )
+
+    async def _rejoin(self) -> None:
+        """This utterance goes on from the one answered just before (it started within
+        ``rejoin_ms`` and has proved to be the player's speech: the barge-in rules, so neither
+        echo nor a backchannel): recognise the two joined, so the turn answered is the whole
+        sentence ("Do you have a room, [pause] for the night?")."""
+        earlier = self._rejoin_audio
+        if earlier is None or self._stream is None:
+            return  # finalised at a pause or at the end: joined when the turn ends (_on_end)
+        self._rejoin_audio = None
+        self.rejoins += 1
+        log.info("conversation %s: the player went on after the turn ended; joined the utterances", self.id)
+        self._utt_audio = [earlier, _JOIN_GAP, *self._utt_audio]
+        self._utt_samples += len(earlier) + len(_JOIN_GAP)
+        self._utt_during_npc = False  # the NPC is stopped: this utterance may be speculated on
+        old, self._stream = self._stream, await threads.run(self._stt.stream)
+        await threads.run(old.cancel)
+        await threads.run(self._stream.feed, np.concatenate(self._utt_audio))
+
+    async def _joined_text(self, earlier: Int16Array, audio: list[Int16Array]) -> tuple[str, Int16Array]:
+        """The final transcript of ``earlier`` and this utterance's ``audio`` joined."""
+        self.rejoins += 1
+        joined = np.concatenate([earlier, _JOIN_GAP, *audio])
+        stream = await threads.run(self._stt.stream)
+        await threads.run(stream.feed, joined)
+        return (await threads.run(stream.finish)).strip(), joined
 
     async def _on_audio(self, samples: Int16Array) -> None:
         if (self._stream is None and self._spec is None) or len(samples) == 0:
@@ -329,7 +376,7 @@ class VoiceConversation:
                 )
                 self.segmenter.abort()
             return
-        if self._speculating:
+        if self._speculating or self.mode == "hands_free":
             self._utt_audio.append(samples)
         if self.tap is not None:
             self.tap.audio(samples)
@@ -415,7 +462,7 @@ class VoiceConversation:
             turn_log.debug("voice counters %s", json.dumps({**self._stt.counters(), **smart_turn_counters()}))
         stream, self._stream = self._stream, None
         spec, self._spec = self._spec, None
-        self._utt_audio = []
+        heard_audio, self._utt_audio = self._utt_audio, []
         if stream is None and spec is None:
             return
         now = self._clock.monotonic()
@@ -441,6 +488,14 @@ class VoiceConversation:
                 used, reason = False, kind if kind != "speech" else "npc_speaking"
             elif playing is not None:
                 await self._barge_in(playing, self._clock.monotonic())
+        earlier, self._rejoin_audio = self._rejoin_audio, None
+        if used and earlier is not None and heard_audio:
+            # went on from the turn before, and not joined while it was said (its transcript was
+            # finalised at a pause, or the reply had ended before the barge-in rules were met)
+            if not self._barged:  # the first half's reply is still being made: it is not wanted now
+                self._port.interrupt_reply()
+            joined_text, joined = await self._joined_text(earlier, heard_audio)
+            text, heard_audio = joined_text or text, [joined]
         await self._port.emit(Heard(self._utterance, text, final=True, used=used, reason=reason))
         if not used:
             self.speaker.discard_prepared()
@@ -448,6 +503,8 @@ class VoiceConversation:
                 self.tap.discard()
             return
         self.next_timer = timer
+        if self.mode == "hands_free" and heard_audio:
+            self._answered = (np.concatenate(heard_audio), ev.t_last_voice)
         self._port.start_turn(text)
 
     def _classify(self, text: str, npc_text: str, voiced_ms: float) -> str:
@@ -465,6 +522,7 @@ class VoiceConversation:
         await self.speaker.stop(reply, "barge_in", detected)
         self._port.interrupt_reply()
         log.info("barge-in in conversation %s (turn %s)", self.id, reply.turn_id)
+        await self._rejoin()
 
     async def _time_out(self) -> None:
         log.info("conversation %s: audio stopped mid-utterance; dropped it", self.id)
